@@ -1,0 +1,6 @@
+using System.CommandLine;
+using LiveEdit.Cli;
+
+var root = new RootCommand("liveedit — lifelong knowledge editing for a vision-language model, over an auditable ledger.");
+root.Subcommands.Add(ServicesCommand.Create());
+return root.Parse(args).Invoke();
