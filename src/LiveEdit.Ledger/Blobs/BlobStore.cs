@@ -1,0 +1,93 @@
+using LiveEdit.Ledger.Errors;
+using Npgsql;
+
+namespace LiveEdit.Ledger.Blobs;
+
+/// <summary>
+/// Content-addressed, insert-only bytes (images, experts, checkpoints) in the ledger's PostgreSQL
+/// schema, keyed by SHA-256. The same bytes stored twice are stored once; every read re-hashes and
+/// throws <see cref="BlobCorruptedException"/> on a mismatch. A trigger refuses UPDATE and DELETE.
+/// </summary>
+public sealed class BlobStore
+{
+    private readonly Func<NpgsqlConnection> _connect;
+    private readonly string _table;
+    private readonly int _maxBytes;
+
+    internal BlobStore(Func<NpgsqlConnection> connect, string schema, int maxBytes)
+    {
+        _connect = connect;
+        _table = $"{schema}.ledger_blobs";
+        _maxBytes = maxBytes;
+    }
+
+    /// <summary>Stores <paramref name="bytes"/> unless already present; returns their SHA-256.</summary>
+    public async Task<string> PutAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct = default)
+    {
+        if (bytes.Length == 0) throw new InvalidEditInputException("bytes", "a blob must not be empty.");
+        if (bytes.Length > _maxBytes) throw new InvalidEditInputException("bytes", $"a blob must be at most {_maxBytes} bytes, got {bytes.Length}.");
+        var sha = Sha256Hex.Of(bytes.Span);
+        await using var connection = _connect();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            $"insert into {_table} (sha256, length, content) values (@sha, @length, @content) on conflict (sha256) do nothing", connection);
+        command.Parameters.AddWithValue("sha", sha);
+        command.Parameters.AddWithValue("length", (long)bytes.Length);
+        command.Parameters.AddWithValue("content", bytes);
+        await command.ExecuteNonQueryAsync(ct);
+        return sha;
+    }
+
+    /// <summary>The bytes stored under <paramref name="sha256"/>, verified against the hash.</summary>
+    /// <exception cref="BlobNotFoundException">Nothing is stored under the hash.</exception>
+    /// <exception cref="BlobCorruptedException">The stored bytes do not hash to <paramref name="sha256"/>.</exception>
+    public async Task<byte[]> GetAsync(string sha256, CancellationToken ct = default)
+    {
+        Sha256Hex.Require(sha256, "sha256");
+        await using var connection = _connect();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand($"select content from {_table} where sha256 = @sha", connection);
+        command.Parameters.AddWithValue("sha", sha256);
+        var content = await command.ExecuteScalarAsync(ct) as byte[] ?? throw new BlobNotFoundException(sha256);
+        var actual = Sha256Hex.Of(content);
+        if (actual != sha256) throw new BlobCorruptedException(sha256, actual);
+        return content;
+    }
+
+    /// <summary>True when bytes are stored under <paramref name="sha256"/> (not verified; see <see cref="GetAsync"/>).</summary>
+    public async Task<bool> ExistsAsync(string sha256, CancellationToken ct = default)
+    {
+        if (!Sha256Hex.IsValid(sha256)) return false;
+        await using var connection = _connect();
+        await connection.OpenAsync(ct);
+        return await ExistsAsync(connection, sha256, ct);
+    }
+
+    internal async Task<bool> ExistsAsync(NpgsqlConnection connection, string sha256, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand($"select exists (select 1 from {_table} where sha256 = @sha)", connection);
+        command.Parameters.AddWithValue("sha", sha256);
+        return (bool)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    internal async Task RequireAsync(string sha256, string parameter, CancellationToken ct)
+    {
+        Sha256Hex.Require(sha256, parameter);
+        if (!await ExistsAsync(sha256, ct)) throw new BlobNotFoundException(sha256);
+    }
+
+    internal static string SchemaSql(string schema) => $"""
+        create table if not exists {schema}.ledger_blobs (
+            sha256 text primary key,
+            length bigint not null,
+            content bytea not null,
+            stored_at timestamptz not null default now());
+        create or replace function {schema}.ledger_insert_only() returns trigger language plpgsql as $$
+        begin
+            raise exception 'ledger table %.% is insert-only (% refused)', tg_table_schema, tg_table_name, tg_op;
+        end $$;
+        drop trigger if exists ledger_blobs_insert_only on {schema}.ledger_blobs;
+        create trigger ledger_blobs_insert_only before update or delete on {schema}.ledger_blobs
+            for each row execute function {schema}.ledger_insert_only();
+        """;
+}

@@ -1,0 +1,57 @@
+namespace LiveEdit.Ledger.Edits;
+
+// All events of one edit's life. Positional, past tense, stream id (the edit id) first, time last.
+// Hashes are lower-case hex SHA-256 of bytes in the blob store.
+
+/// <summary>Someone proposed a knowledge correction: on this image, this prompt should answer this target.</summary>
+public sealed record EditProposed(
+    Guid EditId,
+    string ImageSha256,
+    string Prompt,
+    string Target,
+    string Rationale,
+    string ProposedBy,
+    IReadOnlyList<string> Tags,
+    Guid? Supersedes,
+    DateTimeOffset ProposedAt);
+
+/// <summary>The edit was approved (by a person, or by the <see cref="ApprovalPolicy.AutoApprove"/> policy).</summary>
+public sealed record EditApproved(Guid EditId, string ApprovedBy, DateTimeOffset ApprovedAt);
+
+/// <summary>The edit was rejected before it ever became active.</summary>
+public sealed record EditRejected(Guid EditId, string RejectedBy, string Reason, DateTimeOffset RejectedAt);
+
+/// <summary>
+/// A worker generated the edit's expert. The expert's bytes are in the blob store under
+/// <paramref name="ExpertSha256"/>; the visual key (k×d_m floats, row-major) travels inline so that
+/// the visual-key index is a pure projection of events.
+/// </summary>
+public sealed record ExpertGenerated(
+    Guid EditId,
+    string ExpertSha256,
+    string GeneratorSha256,
+    string BaseModelSha256,
+    int Rank,
+    int Dim,
+    string WorkerId,
+    long DurationMs,
+    int KeyRows,
+    int KeyDim,
+    float[] VisualKey,
+    DateTimeOffset GeneratedAt);
+
+/// <summary>
+/// The edit is part of the model from this event on. Appended by the ledger in the same transaction
+/// as whichever of approval and expert generation came last. Carries the expert hash so that the
+/// active set at a version is a function of activation/retraction events alone.
+/// </summary>
+public sealed record EditActivated(Guid EditId, string ExpertSha256, DateTimeOffset ActivatedAt);
+
+/// <summary>The edit was withdrawn; from this event on it is not part of the model.</summary>
+public sealed record EditRetracted(Guid EditId, string RetractedBy, string Reason, DateTimeOffset RetractedAt);
+
+/// <summary>
+/// A later edit that named this one in <see cref="EditProposed.Supersedes"/> became active; this edit
+/// leaves the model in the same transaction so that both experts never fire together.
+/// </summary>
+public sealed record EditSuperseded(Guid EditId, Guid SupersededBy, DateTimeOffset SupersededAt);

@@ -1,0 +1,17 @@
+namespace LiveEdit.Ledger;
+
+/// <summary>Behaviour of an <see cref="EditLedger"/>.</summary>
+public sealed class LedgerOptions
+{
+    /// <summary>How edits get approved. Default <see cref="ApprovalPolicy.FourEyes"/>.</summary>
+    public ApprovalPolicy Policy { get; set; } = ApprovalPolicy.FourEyes;
+
+    /// <summary>The approver recorded under <see cref="ApprovalPolicy.AutoApprove"/>.</summary>
+    public string AutoApprover { get; set; } = "auto-approve";
+
+    /// <summary>Clock for the <c>…At</c> fields of events (the event records' own timestamps come from PostgreSQL).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
+    /// <summary>Largest blob accepted by <see cref="Blobs.BlobStore.PutAsync"/>, in bytes (PostgreSQL bytea stops at 1 GiB).</summary>
+    public int MaxBlobBytes { get; set; } = 256 * 1024 * 1024;
+}

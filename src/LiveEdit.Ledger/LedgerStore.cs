@@ -1,0 +1,68 @@
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Projections;
+using LiveEdit.Ledger.Edits;
+using LiveEdit.Ledger.Projections;
+using Marten;
+using Weasel.Core;
+
+namespace LiveEdit.Ledger;
+
+/// <summary>
+/// Marten configuration of the ledger: one schema holding the events (one stream per edit, Guid ids),
+/// the inline <see cref="EditSummary"/> projection, the async <see cref="VisualKeyIndex"/> projection,
+/// and (created by <see cref="EditLedger.EnsureSchemaAsync"/>) the blob and hash-chain tables.
+/// </summary>
+public static class LedgerStore
+{
+    /// <summary>Schema used when none is given.</summary>
+    public const string DefaultSchema = "ledger";
+
+    /// <summary>A ready document store for the ledger in <paramref name="schema"/>.</summary>
+    public static DocumentStore Create(string connectionString, string schema = DefaultSchema, Action<StoreOptions>? configure = null) =>
+        DocumentStore.For(options =>
+        {
+            options.ConfigureLedger(connectionString, schema);
+            configure?.Invoke(options);
+        });
+
+    /// <summary>Applies the ledger's configuration to Marten options (for <c>services.AddMarten(o => o.ConfigureLedger(…))</c>).</summary>
+    public static StoreOptions ConfigureLedger(this StoreOptions options, string connectionString, string schema = DefaultSchema)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentException.ThrowIfNullOrWhiteSpace(schema);
+        options.Connection(connectionString);
+        options.DatabaseSchemaName = schema;
+        options.Events.DatabaseSchemaName = schema;
+        options.Events.StreamIdentity = StreamIdentity.AsGuid;
+        options.Events.AppendMode = EventAppendMode.Rich;
+        options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
+        options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+
+        // Stable type names: the version queries and the hash chain read them from mt_events.type.
+        options.Events.MapEventType<EditProposed>(EventTypeNames.Proposed);
+        options.Events.MapEventType<EditApproved>(EventTypeNames.Approved);
+        options.Events.MapEventType<EditRejected>(EventTypeNames.Rejected);
+        options.Events.MapEventType<ExpertGenerated>(EventTypeNames.ExpertGenerated);
+        options.Events.MapEventType<EditActivated>(EventTypeNames.Activated);
+        options.Events.MapEventType<EditRetracted>(EventTypeNames.Retracted);
+        options.Events.MapEventType<EditSuperseded>(EventTypeNames.Superseded);
+
+        options.Projections.Add<EditSummaryProjection>(ProjectionLifecycle.Inline);
+        options.Projections.Add<VisualKeyIndexProjection>(ProjectionLifecycle.Async);
+        options.Schema.For<EditSummary>().Index(x => x.ActivatedAtVersion);
+        return options;
+    }
+}
+
+/// <summary>Names under which the events are stored in <c>mt_events.type</c>.</summary>
+public static class EventTypeNames
+{
+    public const string Proposed = "edit_proposed";
+    public const string Approved = "edit_approved";
+    public const string Rejected = "edit_rejected";
+    public const string ExpertGenerated = "expert_generated";
+    public const string Activated = "edit_activated";
+    public const string Retracted = "edit_retracted";
+    public const string Superseded = "edit_superseded";
+}

@@ -1,0 +1,41 @@
+namespace LiveEdit.Ledger.Versions;
+
+/// <summary>An edit whose expert is part of the model at some version.</summary>
+/// <param name="ActivatedAtVersion">Global sequence of the edit's <c>EditActivated</c> event; experts are fused in this order.</param>
+public sealed record ActiveExpert(Guid EditId, string ExpertSha256, long ActivatedAtVersion, DateTimeOffset ActivatedAt);
+
+/// <summary>The active expert set at <paramref name="Version"/>, in activation order.</summary>
+public sealed record ActiveExpertSet(long Version, IReadOnlyList<ActiveExpert> Experts)
+{
+    /// <summary>The edit ids in activation order.</summary>
+    public IReadOnlyList<Guid> EditIds => Experts.Select(e => e.EditId).ToArray();
+}
+
+/// <summary>What an event did to its edit.</summary>
+public enum LedgerChange
+{
+    Proposed,
+    Approved,
+    Rejected,
+    ExpertGenerated,
+    Activated,
+    Retracted,
+    Superseded,
+}
+
+/// <summary>One version of the ledger: the event with this global sequence.</summary>
+/// <param name="ChangesModel">True when the active expert set differs from the previous version's.</param>
+public sealed record LedgerVersion(long Version, DateTimeOffset Timestamp, Guid EditId, LedgerChange Change, bool ChangesModel);
+
+/// <summary>How the active set at <paramref name="To"/> differs from the one at <paramref name="From"/>.</summary>
+/// <param name="Activated">Edits active at <paramref name="To"/> but not at <paramref name="From"/>, in activation order.</param>
+/// <param name="Removed">Edits active at <paramref name="From"/> but not at <paramref name="To"/> (retracted or superseded; or, when <paramref name="To"/> &lt; <paramref name="From"/>, not yet activated).</param>
+public sealed record VersionDiff(long From, long To, IReadOnlyList<ActiveExpert> Activated, IReadOnlyList<ActiveExpert> Removed);
+
+/// <summary>One event of an edit's history.</summary>
+public sealed record EditHistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, object Event);
+
+/// <summary>Result of a command: the events appended and the ledger version they produced.</summary>
+/// <param name="StreamVersion">The edit stream's version after the append (pass it back as expectedVersion for optimistic concurrency).</param>
+/// <param name="LedgerVersion">Global sequence of the last event appended: the model version that includes this command.</param>
+public sealed record EditCommandResult(Guid EditId, long StreamVersion, long LedgerVersion, IReadOnlyList<object> Events);
