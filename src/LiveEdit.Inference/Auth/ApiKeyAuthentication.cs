@@ -1,0 +1,36 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+
+namespace LiveEdit.Inference.Auth;
+
+/// <summary>Authenticates the <c>X-Api-Key</c> header against <see cref="ApiKeyOptions"/>.</summary>
+public sealed class ApiKeyAuthentication(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IOptions<ApiKeyOptions> keys) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "ApiKey";
+    public const string Header = "X-Api-Key";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (!Request.Headers.TryGetValue(Header, out var values) || values.Count == 0)
+            return Task.FromResult(AuthenticateResult.NoResult());
+        var presented = Encoding.UTF8.GetBytes(values[0] ?? "");
+        foreach (var key in keys.Value.Keys)
+        {
+            // Constant-time comparison: the time taken says nothing about how much of a key matched.
+            if (!CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(key.Key))) continue;
+            var claims = new List<Claim> { new(ClaimTypes.Name, key.User) };
+            claims.AddRange(key.Roles.Select(r => new Claim(ClaimTypes.Role, r)));
+            var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
+            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
+        }
+        return Task.FromResult(AuthenticateResult.Fail("unknown API key"));
+    }
+}
