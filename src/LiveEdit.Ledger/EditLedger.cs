@@ -163,7 +163,7 @@ public sealed class EditLedger
                 {
                     await session.SaveChangesAsync(ct);
                 }
-                catch (Exception e) when (Find<ExistingStreamIdCollisionException>(e) is not null)
+                catch (Exception e) when (Find<ExistingStreamIdCollisionException>(e) is not null || Find<Marten.Exceptions.ExistingStreamIdCollisionException>(e) is not null)
                 {
                     throw new EditAlreadyExistsException(appends[0].EditId);
                 }
