@@ -1,0 +1,156 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using LiveEdit.Model.Vlm;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Editor;
+
+/// <summary>
+/// The trainable part of LiveEdit (official names): the edit-side key extractor, the input-side key extractor with
+/// the vision sentinel, the two low-rank generators (U: <c>moegen_c</c>, V: <c>moegen_r</c>) and the LayerNorm of the
+/// fusion (<c>instant_reps_norm</c>). The VLM stays frozen.
+/// </summary>
+public sealed class EditorModules : nn.Module
+{
+    /// <summary>Weights file inside an editor folder.</summary>
+    public const string WeightsFile = "editor.weights";
+    /// <summary>Config and metadata file inside an editor folder.</summary>
+    public const string ConfigFile = "editor.json";
+
+    private readonly KeyExtractor edit_extractor;
+    private readonly KeyExtractor inpt_extractor;
+    private readonly LowRankGenerator moegen_c;
+    private readonly LowRankGenerator moegen_r;
+    private readonly LayerNorm instant_reps_norm;
+    private string? sha;
+
+    public EditorModules(EditorConfig config) : base(nameof(EditorModules))
+    {
+        Config = config;
+        edit_extractor = new KeyExtractor(config, withSentinel: false);
+        inpt_extractor = new KeyExtractor(config, withSentinel: true);
+        moegen_c = new LowRankGenerator(config);
+        moegen_r = new LowRankGenerator(config);
+        instant_reps_norm = nn.LayerNorm(config.HiddenSize);
+        RegisterComponents();
+    }
+
+    /// <summary>Sizes.</summary>
+    public EditorConfig Config { get; }
+
+    /// <summary>
+    /// SHA-256 (hex) over the editor's parameters (name, shape, little-endian float32 values, in state-dict order):
+    /// experts record which generator made them. Cached; call <see cref="InvalidateHash"/> after training steps.
+    /// </summary>
+    public string GeneratorSha256 => sha ??= ComputeSha();
+
+    /// <summary>Forgets the cached <see cref="GeneratorSha256"/> (the weights changed).</summary>
+    public void InvalidateHash() => sha = null;
+
+    /// <summary>
+    /// Edit side, for the rows of a batch run on [image; prompt; target]: U, V [n, r, d], visual key φ̂ and text key
+    /// ψ̂ [n, k, d_m].
+    /// </summary>
+    public EditTensors EditSide(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
+    {
+        using var scope = NewDisposeScope();
+        var (whole, wholeMask) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Whole);
+        var (prompt, promptMask) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Prompt);
+        var (vision, _) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Vision);
+        var u = moegen_c.Generate(whole, wholeMask);
+        var v = moegen_r.Generate(whole, wholeMask);
+        var visual = edit_extractor.VisualKey(prompt, promptMask, vision);
+        var text = edit_extractor.TextKey(prompt, promptMask);
+        return new EditTensors(u.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope(),
+            visual.MoveToOuterDisposeScope(), text.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Input side, for rows with an image: visual key φ̄, sentinel key φ̄_Ξ and text key ψ̄, each [n, k, d_m].
+    /// </summary>
+    public InputKeys InputSide(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
+    {
+        using var scope = NewDisposeScope();
+        var (prompt, promptMask) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Prompt);
+        var (vision, _) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Vision);
+        var visual = inpt_extractor.VisualKey(prompt, promptMask, vision);
+        var sentinel = inpt_extractor.SentinelKey(prompt, promptMask);
+        var text = inpt_extractor.TextKey(prompt, promptMask);
+        return new InputKeys(visual.MoveToOuterDisposeScope(), sentinel.MoveToOuterDisposeScope(), text.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>LN(h) of the fusion. [B, L, d]</summary>
+    public Tensor FusionNorm(Tensor hidden) => instant_reps_norm.forward(hidden);
+
+    /// <summary>Writes <see cref="ConfigFile"/> and <see cref="WeightsFile"/> into <paramref name="folder"/>.</summary>
+    public void Save(string folder, EditorProvenance provenance)
+    {
+        Directory.CreateDirectory(folder);
+        var weights = Path.Combine(folder, WeightsFile);
+        this.save(weights);
+        var file = new EditorFile(Config, GeneratorSha256, FileSha256(weights), provenance);
+        File.WriteAllText(Path.Combine(folder, ConfigFile), JsonSerializer.Serialize(file, EditorConfig.Json));
+    }
+
+    /// <summary>Loads an editor folder written by <see cref="Save"/>, checking both SHA-256s.</summary>
+    public static (EditorModules Editor, EditorFile File) Load(string folder)
+    {
+        var file = JsonSerializer.Deserialize<EditorFile>(File.ReadAllText(Path.Combine(folder, ConfigFile)), EditorConfig.Json)
+            ?? throw new InvalidDataException($"{folder}/{ConfigFile} is empty");
+        var weights = Path.Combine(folder, WeightsFile);
+        var fileSha = FileSha256(weights);
+        if (!string.Equals(fileSha, file.WeightsFileSha256, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException($"{weights}: SHA-256 {fileSha} differs from {file.WeightsFileSha256} in {ConfigFile}");
+        var editor = new EditorModules(file.Config);
+        editor.load(weights);
+        editor.eval();
+        if (!string.Equals(editor.GeneratorSha256, file.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException($"{folder}: parameter SHA-256 {editor.GeneratorSha256} differs from {file.GeneratorSha256}");
+        return (editor, file);
+    }
+
+    /// <summary>Freezes the editor for expert generation and inference (eval mode, no gradients).</summary>
+    public EditorModules Freeze()
+    {
+        eval();
+        foreach (var p in parameters()) p.requires_grad = false;
+        return this;
+    }
+
+    private string ComputeSha()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, tensor) in state_dict())
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(name));
+            foreach (var size in tensor.shape) hash.AppendData(BitConverter.GetBytes(size));
+            var values = tensor.detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+            var bytes = new byte[values.Length * 4];
+            Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+            if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian");
+            hash.AppendData(bytes);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static string FileSha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
+
+/// <summary>Edit-side outputs for n edits: U, V [n, r, d]; visual key φ̂, text key ψ̂ [n, k, d_m].</summary>
+public sealed record EditTensors(Tensor U, Tensor V, Tensor VisualKey, Tensor TextKey);
+
+/// <summary>Input-side keys for n inputs: φ̄, φ̄_Ξ, ψ̄, each [n, k, d_m].</summary>
+public sealed record InputKeys(Tensor Visual, Tensor Sentinel, Tensor Text);
+
+/// <summary>How an editor was made (written beside its weights).</summary>
+public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int Steps, int Threads, string Command, double Seconds);
+
+/// <summary>The JSON file of an editor folder.</summary>
+public sealed record EditorFile(EditorConfig Config, string GeneratorSha256, string WeightsFileSha256, EditorProvenance Provenance);

@@ -1,0 +1,70 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Editor;
+
+/// <summary>
+/// Key extractor (official <c>QVExtractor</c>): the prompt-conditioned visual key
+/// φ = CA_2(CA_1(Θ_1, LN_1(h_p)), LN_1(h_v)) and the text key ψ = CA_3(Θ_2, LN_2(h_p)), both [k, d_m].
+/// The input-side extractor also owns the vision sentinel Ξ ∈ R^{N_v×d}.
+/// </summary>
+public sealed class KeyExtractor : nn.Module
+{
+    private readonly LayerNorm layer_norm1;
+    private readonly Parameter eqe1;                 // Θ_1 [1, k, d_m]
+    private readonly CrossAttention ca_query_info_ext1;
+    private readonly CrossAttention ca_vision_info_ext;
+    private readonly LayerNorm layer_norm2;
+    private readonly Parameter eqe2;                 // Θ_2 [1, k, d_m]
+    private readonly CrossAttention ca_query_info_ext2;
+    private readonly Parameter? vis_rep_prot;        // Ξ [1, N_v, d]
+
+    public KeyExtractor(EditorConfig config, bool withSentinel) : base(nameof(KeyExtractor))
+    {
+        int d = config.HiddenSize, dm = config.ModuleDim, h = config.Heads;
+        layer_norm1 = nn.LayerNorm(d);
+        eqe1 = new Parameter(empty(1, config.KeyRows, dm));
+        ca_query_info_ext1 = new CrossAttention(dm, d, dm, dm, h);
+        ca_vision_info_ext = new CrossAttention(dm, d, dm, dm, h);
+        layer_norm2 = nn.LayerNorm(d);
+        eqe2 = new Parameter(empty(1, config.KeyRows, dm));
+        ca_query_info_ext2 = new CrossAttention(dm, d, dm, dm, h);
+        nn.init.kaiming_normal_(eqe1);
+        nn.init.kaiming_normal_(eqe2);
+        if (withSentinel)
+        {
+            vis_rep_prot = new Parameter(empty(1, config.VisionTokens, d));
+            nn.init.kaiming_normal_(vis_rep_prot);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>φ: prompt [B, lp, d] (mask [B, lp]) and vision [B, N_v, d] → [B, k, d_m].</summary>
+    public Tensor VisualKey(Tensor prompt, Tensor promptMask, Tensor vision)
+    {
+        using var scope = NewDisposeScope();
+        // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v))
+        var conditioned = ca_query_info_ext1.Attend(eqe1, layer_norm1.forward(prompt), promptMask);
+        var key = ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
+        return key.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>φ̄_Ξ: the visual key with the sentinel Ξ in place of the vision tokens → [B, k, d_m].</summary>
+    public Tensor SentinelKey(Tensor prompt, Tensor promptMask)
+    {
+        if (vis_rep_prot is null) throw new InvalidOperationException("the edit-side extractor has no sentinel");
+        using var scope = NewDisposeScope();
+        var sentinel = vis_rep_prot.expand(prompt.shape[0], vis_rep_prot.shape[1], vis_rep_prot.shape[2]);
+        return VisualKey(prompt, promptMask, sentinel).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>ψ: prompt [B, lp, d] (mask [B, lp]) → [B, k, d_m].</summary>
+    public Tensor TextKey(Tensor prompt, Tensor promptMask)
+    {
+        using var scope = NewDisposeScope();
+        // Eq. text key: ψ = CA_3(Θ_2, LN(h_p))
+        var key = ca_query_info_ext2.Attend(eqe2, layer_norm2.forward(prompt), promptMask);
+        return key.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,79 @@
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Editor;
+
+/// <summary>
+/// The routing and fusion equations of DESIGN.md §5.2 as pure tensor functions (any float dtype), shared by
+/// inference, training and the float64 reference tests.
+/// </summary>
+public static class Routing
+{
+    /// <summary>
+    /// sim(a, b) = mean over the k rows of ⟨a_i, b_i⟩ / √d_m, all pairs: a [B, k, d_m], b [E, k, d_m] → [B, E].
+    /// One matmul over the flattened keys: Σ_i⟨a_i, b_i⟩ = ⟨vec a, vec b⟩.
+    /// </summary>
+    public static Tensor Similarity(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        long k = a.shape[1], dm = a.shape[2];
+        // Eq. sim(a, b) = (1/k) Σ_i ⟨a_i, b_i⟩ / √d_m
+        var sim = matmul(a.reshape(a.shape[0], k * dm), b.reshape(b.shape[0], k * dm).t()) * (1.0 / (k * Math.Sqrt(dm)));
+        return sim.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>sim(a_j, b_j) row by row: a, b [B, k, d_m] → [B].</summary>
+    public static Tensor PairSimilarity(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        long k = a.shape[1], dm = a.shape[2];
+        var sim = (a * b).sum([1, 2]) * (1.0 / (k * Math.Sqrt(dm)));
+        return sim.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Hard filter: keep e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ). <paramref name="visual"/> [B, E],
+    /// <paramref name="sentinel"/> [B] → bool [B, E].
+    /// </summary>
+    public static Tensor HardFilter(Tensor visual, Tensor sentinel)
+    {
+        // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
+        return visual > sentinel.unsqueeze(1);
+    }
+
+    /// <summary>
+    /// Soft routing over the experts switched on in <paramref name="on"/> (null: all):
+    /// w_e = σ(s_e) · softmax_on(s)_e, 0 where off. <paramref name="scores"/> [B, E] → [B, E]. No top-k.
+    /// </summary>
+    public static Tensor SoftWeights(Tensor scores, Tensor? on = null)
+    {
+        using var scope = NewDisposeScope();
+        Tensor weights;
+        if (on is null)
+        {
+            // Eq. soft routing: w_e = σ(s_e) · softmax(s)_e
+            weights = sigmoid(scores) * softmax(scores, 1);
+        }
+        else
+        {
+            // A large finite fill keeps rows with nothing switched on at 0 instead of NaN.
+            var masked = scores.masked_fill(on.logical_not(), -1e30);
+            weights = sigmoid(scores) * softmax(masked, 1) * on.to_type(scores.dtype);
+        }
+        return weights.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Fused residual Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e at every position: <paramref name="normed"/> = LN(h) [B, L, d],
+    /// U, V [E, r, d], <paramref name="weights"/> [B, E] → [B, L, d].
+    /// </summary>
+    public static Tensor FusedResidual(Tensor normed, Tensor u, Tensor v, Tensor weights)
+    {
+        using var scope = NewDisposeScope();
+        long b = normed.shape[0], l = normed.shape[1], d = normed.shape[2], e = u.shape[0], r = u.shape[1];
+        // Eq. fusion: ĥ - h = Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e
+        var activations = nn.functional.relu(matmul(normed.reshape(b, l, d), u.reshape(e * r, d).t()));        // [B, L, E·r]
+        var scaled = activations * weights.repeat_interleave(r, 1).unsqueeze(1);                  // [B, L, E·r]
+        var residual = matmul(scaled, v.reshape(e * r, d));                                       // [B, L, d]
+        return residual.MoveToOuterDisposeScope();
+    }
+}
