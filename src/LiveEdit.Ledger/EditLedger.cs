@@ -52,6 +52,9 @@ public sealed class EditLedger
     /// <summary>The approval policy in force.</summary>
     public ApprovalPolicy Policy => _options.Policy;
 
+    /// <summary>Key of the PostgreSQL advisory lock that serialises appends to this ledger's schema.</summary>
+    public long AppendLockKey => _lockKey;
+
     /// <summary>The underlying Marten store (for the async daemon and custom queries).</summary>
     public IDocumentStore Store => _store;
 
@@ -251,7 +254,7 @@ public sealed class EditLedger
 
     private async Task<long> HeadAsync(NpgsqlConnection connection, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {_events}", connection);
+        await using var command = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {_events} where type <> '{EventTypeNames.MartenTombstone}'", connection);
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
@@ -262,7 +265,7 @@ public sealed class EditLedger
         await using var connection = Connect();
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(
-            $"select (select max(seq_id) from {_events} where timestamp <= @t), (select min(timestamp) from {_events})", connection);
+            $"select (select max(seq_id) from {_events} where timestamp <= @t and type <> '{EventTypeNames.MartenTombstone}'), (select min(timestamp) from {_events} where type <> '{EventTypeNames.MartenTombstone}')", connection);
         command.Parameters.AddWithValue("t", asOf.ToUniversalTime());
         await using var reader = await command.ExecuteReaderAsync(ct);
         await reader.ReadAsync(ct);
@@ -356,7 +359,7 @@ public sealed class EditLedger
                        and not exists (select 1 from {_events} r where r.stream_id = e.stream_id and r.seq_id < e.seq_id
                                        and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
             from {_events} e
-            where e.seq_id > @after
+            where e.seq_id > @after and e.type <> '{EventTypeNames.MartenTombstone}'
             order by e.seq_id
             """, connection);
         command.Parameters.AddWithValue("after", after);

@@ -65,4 +65,11 @@ public static class EventTypeNames
     public const string Activated = "edit_activated";
     public const string Retracted = "edit_retracted";
     public const string Superseded = "edit_superseded";
+
+    /// <summary>
+    /// Marten fills the sequence numbers of a failed append (e.g. a lost concurrency race) with
+    /// tombstone events on a stream of its own. They are not ledger events: versions, the head and the
+    /// hash chain skip them.
+    /// </summary>
+    public const string MartenTombstone = "tombstone";
 }

@@ -66,7 +66,7 @@ internal sealed class HashChain(string schema)
         var seqs = new List<long>();
         var prevs = new List<string>();
         var hashes = new List<string>();
-        await using (var select = new NpgsqlCommand($"select {RecordColumns} from {_events} e where e.seq_id > @last order by e.seq_id", connection, tx))
+        await using (var select = new NpgsqlCommand($"select {RecordColumns} from {_events} e where e.seq_id > @last and e.type <> '{EventTypeNames.MartenTombstone}' order by e.seq_id", connection, tx))
         {
             select.Parameters.AddWithValue("last", lastSeq);
             await using var reader = await select.ExecuteReaderAsync(ct);
@@ -107,9 +107,10 @@ internal sealed class HashChain(string schema)
             var hasLink = !reader.IsDBNull(8);
             var seq = hasEvent ? reader.GetInt64(0) : reader.GetInt64(8);
             Guid? editId = hasEvent ? reader.GetGuid(2) : null;
-            head = seq;
             if (!hasEvent)
                 return Break(seq, null, ChainBreakKind.RecordMissing, $"event {seq} is in the hash chain but its record is gone from mt_events");
+            if (!hasLink && reader.GetString(4) == EventTypeNames.MartenTombstone)
+                continue; // Marten's filler for a failed append's sequence numbers; never chained
             if (!hasLink)
                 return Break(seq, editId, ChainBreakKind.RecordUnchained, $"event {seq} (edit {editId}) is in mt_events but was never chained: it was not appended by the ledger");
             var storedPrev = reader.GetString(9);
@@ -121,6 +122,7 @@ internal sealed class HashChain(string schema)
                 return Break(seq, editId, ChainBreakKind.RecordAltered, $"event {seq} (edit {editId}, {reader.GetString(4)}) was changed after it was appended");
             prev = stored;
             checkedCount++;
+            head = seq;
         }
         return new LedgerVerification(checkedCount, head, null);
 
