@@ -64,7 +64,8 @@ public sealed partial class the_compose_topology
         {
             var projectDir = Path.GetDirectoryName(Path.Combine(RepositoryRoot.Path, project))!;
             using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(projectDir, "appsettings.json")));
-            var source = string.Join('\n', Directory.EnumerateFiles(projectDir, "*.cs", SearchOption.AllDirectories)
+            var source = string.Join('\n', ProjectAndReferences(Path.Combine(RepositoryRoot.Path, project))
+                .SelectMany(dir => Directory.EnumerateFiles(dir, "*.cs", SearchOption.AllDirectories))
                 .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
                 .Select(File.ReadAllText));
 
@@ -77,7 +78,7 @@ public sealed partial class the_compose_topology
                 HasPath(settings.RootElement, path).ShouldBeTrue($"service {name} sets {key}, which {project} does not declare in appsettings.json");
                 var read = path[0] == "ConnectionStrings"
                     ? source.Contains($"GetConnectionString(\"{path[1]}\")")
-                    : source.Contains($"\"{string.Join(':', path)}\"");
+                    : source.Contains($"\"{string.Join(':', path)}\"") || IsBoundOption(source, path);
                 read.ShouldBeTrue($"service {name} sets {key}, which {project} never reads");
             }
         }
@@ -109,6 +110,28 @@ public sealed partial class the_compose_topology
         }
     }
 
+    /// <summary>A key read by binding a section to an options class: the section is bound and the class has the property.</summary>
+    private static bool IsBoundOption(string source, string[] path)
+    {
+        var section = string.Join(':', path[..^1]);
+        var bound = source.Contains($"Section = \"{section}\"") || source.Contains($"GetSection(\"{section}\")");
+        return bound && Regex.IsMatch(source, $@"public \S+ {Regex.Escape(path[^1])} {{ get; set; }}");
+    }
+
+    /// <summary>The project's folder and those of every project it references, transitively.</summary>
+    private static IEnumerable<string> ProjectAndReferences(string csproj)
+    {
+        var seen = new HashSet<string>();
+        var pending = new Stack<string>([Path.GetFullPath(csproj)]);
+        while (pending.TryPop(out var current))
+        {
+            if (!seen.Add(current)) continue;
+            yield return Path.GetDirectoryName(current)!;
+            foreach (Match m in ProjectReference().Matches(File.ReadAllText(current)))
+                pending.Push(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(current)!, m.Groups[1].Value)));
+        }
+    }
+
     private static bool HasPath(JsonElement element, string[] path)
     {
         foreach (var part in path)
@@ -117,6 +140,9 @@ public sealed partial class the_compose_topology
         }
         return true;
     }
+
+    [GeneratedRegex(@"<ProjectReference Include=""([^""]+)""")]
+    private static partial Regex ProjectReference();
 
     [GeneratedRegex(@"dotnet publish (\S+\.csproj)")]
     private static partial Regex PublishLine();

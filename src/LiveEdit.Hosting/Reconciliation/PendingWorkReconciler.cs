@@ -1,0 +1,76 @@
+using LiveEdit.Contracts;
+using LiveEdit.Ledger;
+using LiveEdit.Ledger.Edits;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LiveEdit.Hosting.Reconciliation;
+
+/// <summary>
+/// Messages are hints; the ledger is the truth. Every <see cref="ReconcilerSettings.Every"/> this looks for edits
+/// that still need an expert and have not changed for <see cref="ReconcilerSettings.PendingAfter"/>, and sends
+/// their <see cref="GenerateExpert"/> again. A lost message (broker down, worker killed before it acked) delays
+/// an edit; it never loses it. Duplicates are harmless: the consumer is idempotent.
+/// </summary>
+public sealed class PendingWorkReconciler(IServiceProvider services, EditLedger ledger, ReconcilerSettings settings,
+    TimeProvider clock, ILogger<PendingWorkReconciler> log) : BackgroundService
+{
+    /// <summary>One pass: sends work for every stale pending edit; returns how many.</summary>
+    public async Task<int> ReconcileOnceAsync(CancellationToken ct)
+    {
+        var cutoff = clock.GetUtcNow() - settings.PendingAfter;
+        var sent = 0;
+        foreach (var status in new[] { EditStatus.Proposed, EditStatus.Approved })
+        {
+            for (var skip = 0; ; skip += 500)
+            {
+                var page = await ledger.ListEditsAsync(status, skip, 500, ct);
+                foreach (var edit in page)
+                {
+                    if (edit.ExpertSha256 is not null || edit.UpdatedAt > cutoff) continue;
+                    using var scope = services.CreateScope();
+                    var endpoint = await scope.ServiceProvider.GetRequiredService<ISendEndpointProvider>()
+                        .GetSendEndpoint(new Uri($"queue:{Queues.GenerateExpert}"));
+                    await endpoint.Send(new GenerateExpert(edit.Id), ct);
+                    sent++;
+                }
+                if (page.Count < 500) break;
+            }
+        }
+        if (sent > 0) log.LogInformation("Reconciler re-sent {Count} pending expert generation(s)", sent);
+        return sent;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(settings.Every, clock);
+        do
+        {
+            try
+            {
+                await ReconcileOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The database or broker may be down; the next pass tries again.
+                log.LogWarning("Reconciler pass failed: {Message}", e.Message);
+            }
+        } while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+}
+
+/// <summary>Configuration section <c>Workers:Reconciler</c>.</summary>
+public sealed class ReconcilerSettings
+{
+    /// <summary>Time between passes.</summary>
+    public TimeSpan Every { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an edit must have waited for its expert before its work is re-sent.</summary>
+    public TimeSpan PendingAfter { get; set; } = TimeSpan.FromSeconds(30);
+}

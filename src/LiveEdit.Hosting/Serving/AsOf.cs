@@ -1,0 +1,45 @@
+using System.Globalization;
+
+namespace LiveEdit.Hosting.Serving;
+
+/// <summary>Which model version a query asks for: the head, a global sequence, or a moment.</summary>
+public abstract record AsOf
+{
+    private AsOf() { }
+
+    /// <summary>The newest version.</summary>
+    public sealed record Head : AsOf;
+
+    /// <summary>The version after global event sequence <paramref name="Version"/>.</summary>
+    public sealed record Sequence(long Version) : AsOf;
+
+    /// <summary>The version in force at <paramref name="Moment"/>.</summary>
+    public sealed record Timestamp(DateTimeOffset Moment) : AsOf;
+
+    /// <summary>The head.</summary>
+    public static AsOf Now { get; } = new Head();
+
+    /// <summary>
+    /// Parses <c>asOf</c>: empty → head, an integer → sequence, an ISO-8601 date/time (with offset or Z) →
+    /// timestamp. Returns false with a reason otherwise.
+    /// </summary>
+    public static bool TryParse(string? text, out AsOf asOf, out string? problem)
+    {
+        asOf = Now;
+        problem = null;
+        if (string.IsNullOrWhiteSpace(text)) return true;
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+        {
+            if (version < 1) { problem = "asOf as a version must be 1 or more"; return false; }
+            asOf = new Sequence(version);
+            return true;
+        }
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var moment))
+        {
+            asOf = new Timestamp(moment);
+            return true;
+        }
+        problem = $"asOf '{text}' is neither a version number nor an ISO-8601 time (e.g. 2026-03-01T00:00:00Z)";
+        return false;
+    }
+}

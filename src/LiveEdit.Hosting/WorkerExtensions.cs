@@ -1,0 +1,66 @@
+using LiveEdit.Hosting.Experts;
+using LiveEdit.Hosting.Messaging;
+using LiveEdit.Hosting.Reconciliation;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Hosting.VisualKeys;
+using LiveEdit.Ledger;
+using JasperFx.Events.Daemon;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LiveEdit.Hosting;
+
+/// <summary>Wiring shared by the worker host and the inference host (which runs the workers in-process by default).</summary>
+public static class WorkerExtensions
+{
+    /// <summary>
+    /// The ledger (Marten, approval policy from <c>Ledger:ApprovalPolicy</c>, schema <c>Ledger:Schema</c>), with the
+    /// async daemon when <paramref name="runDaemon"/> (the process that runs the workers runs the index projection).
+    /// </summary>
+    public static IServiceCollection AddLedgerFromConfiguration(this IServiceCollection services, IConfiguration configuration, bool runDaemon)
+    {
+        var connection = configuration.GetConnectionString("Ledger")
+                         ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (see infra/services env).");
+        var policyText = configuration["Ledger:ApprovalPolicy"] ?? nameof(ApprovalPolicy.FourEyes);
+        if (!Enum.TryParse<ApprovalPolicy>(policyText, ignoreCase: true, out var policy))
+            throw new InvalidOperationException($"Ledger:ApprovalPolicy must be AutoApprove or FourEyes, not '{policyText}'.");
+        var schema = configuration["Ledger:Schema"] is { Length: > 0 } s ? s : LedgerStore.DefaultSchema;
+        var marten = services.AddLedger(connection, o => o.Policy = policy, schema);
+        if (runDaemon) marten.AddAsyncDaemon(DaemonMode.Solo);
+        services.AddSingleton(TimeProvider.System);
+        return services;
+    }
+
+    /// <summary>The model checkpoints, loaded once (configuration section <c>Model</c>).</summary>
+    public static IServiceCollection AddModelRuntime(this IServiceCollection services, IConfiguration configuration, string contentRoot)
+    {
+        var settings = (configuration.GetSection(ModelSettings.Section).Get<ModelSettings>() ?? new ModelSettings()).ResolvedAgainst(contentRoot);
+        services.AddSingleton(_ => ModelRuntime.Load(settings));
+        return services;
+    }
+
+    /// <summary>The edited model at any version, following the ledger's head.</summary>
+    public static IServiceCollection AddEditedModelServer(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>()));
+        services.AddHostedService<HeadModelFollower>();
+        return services;
+    }
+
+    /// <summary>The expert worker: consumers, their definitions and the reconciler.</summary>
+    public static void AddExpertWorkers(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<GenerateExpertConsumer, GenerateExpertConsumerDefinition>();
+        bus.AddConsumer<RebuildVisualKeyIndexConsumer, RebuildVisualKeyIndexConsumerDefinition>();
+    }
+
+    /// <summary>Services the expert worker needs besides its consumers.</summary>
+    public static IServiceCollection AddExpertWorkerServices(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton(WorkerIdentity.From(configuration));
+        services.AddSingleton(configuration.GetSection("Workers:Reconciler").Get<ReconcilerSettings>() ?? new ReconcilerSettings());
+        services.AddHostedService<PendingWorkReconciler>();
+        return services;
+    }
+}

@@ -1,0 +1,72 @@
+using LiveEdit.Hosting;
+using LiveEdit.Hosting.Messaging;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Hosting.Startup;
+using LiveEdit.Inference.Auth;
+using LiveEdit.Inference.Endpoints;
+using LiveEdit.Inference.Errors;
+using LiveEdit.Ledger;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace LiveEdit.Inference;
+
+/// <summary>Builds the inference host; <c>Program.cs</c>, the CLI's <c>serve</c>/<c>demo</c> and the tests all use it.</summary>
+public static class InferenceApp
+{
+    /// <summary>Largest request body (an image upload plus fields), in bytes; larger → 413.</summary>
+    public const long MaxRequestBytes = 12 * 1024 * 1024;
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        var configuration = builder.Configuration;
+        var transport = configuration.ReadTransportKind();
+        if (transport == TransportKind.RabbitMq) configuration.ReadRabbitMqUri();
+        var workersInProcess = configuration.GetValue("Workers:InProcess", true);
+
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBytes);
+        builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = MaxRequestBytes);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<ProblemMapping>();
+        builder.Services.AddOpenApi();
+        builder.Services.AddApiKeyAuth(configuration);
+        builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
+
+        builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess);
+        builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
+        builder.Services.AddEditedModelServer();
+        if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
+        builder.Services.AddLiveEditMessaging(configuration, workersInProcess ? bus => bus.AddExpertWorkers() : null);
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapOpenApi();
+        app.MapHealthEndpoints();
+        app.MapEditEndpoints();
+        app.MapQueryEndpoints();
+        app.MapLedgerEndpoints();
+        return app;
+    }
+
+    /// <summary>Waits for PostgreSQL (and RabbitMQ when configured), creates the ledger's schema, then runs.</summary>
+    public static async Task RunAsync(WebApplication app, CancellationToken ct = default)
+    {
+        await PrepareAsync(app, ct);
+        await app.RunAsync(ct);
+    }
+
+    /// <summary>Start-up checks with bounded patience and a clear message when a service is missing.</summary>
+    public static async Task PrepareAsync(WebApplication app, CancellationToken ct = default)
+    {
+        var configuration = app.Configuration;
+        var patience = TimeSpan.FromSeconds(configuration.GetValue("Startup:PatienceSeconds", 30));
+        await StartupGuard.WaitForPostgresAsync(configuration.GetConnectionString("Ledger")!, patience, ct);
+        if (configuration.ReadTransportKind() == TransportKind.RabbitMq)
+            await StartupGuard.WaitForRabbitMqAsync(configuration.ReadRabbitMqUri(), patience, ct);
+        await app.Services.GetRequiredService<EditLedger>().EnsureSchemaAsync(ct);
+    }
+}

@@ -1,0 +1,38 @@
+using LiveEdit.Hosting;
+using LiveEdit.Hosting.Messaging;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Hosting.Startup;
+using LiveEdit.Ledger;
+
+namespace LiveEdit.Workers;
+
+/// <summary>The worker host: expert generation and index rebuild consumers, the async daemon, the reconciler.</summary>
+public static class WorkerApp
+{
+    public static IHost Build(string[] args, Action<HostApplicationBuilder>? configure = null)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        configure?.Invoke(builder);
+        var configuration = builder.Configuration;
+        builder.Services
+            .AddLedgerFromConfiguration(configuration, runDaemon: true)
+            .AddModelRuntime(configuration, ContentRoot.Find())
+            .AddExpertWorkerServices(configuration)
+            .AddLiveEditMessaging(configuration, bus => bus.AddExpertWorkers());
+        return builder.Build();
+    }
+
+    /// <summary>Waits for PostgreSQL and the broker (bounded), creates the ledger's schema, then runs until stopped.</summary>
+    public static async Task RunAsync(IHost host, CancellationToken ct = default)
+    {
+        var configuration = host.Services.GetRequiredService<IConfiguration>();
+        var patience = TimeSpan.FromSeconds(configuration.GetValue("Startup:PatienceSeconds", 30));
+        await StartupGuard.WaitForPostgresAsync(configuration.GetConnectionString("Ledger")
+            ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (see infra/services env)."), patience, ct);
+        if (configuration.ReadTransportKind() == TransportKind.RabbitMq)
+            await StartupGuard.WaitForRabbitMqAsync(configuration.ReadRabbitMqUri(), patience, ct);
+        await host.Services.GetRequiredService<EditLedger>().EnsureSchemaAsync(ct);
+        host.Services.GetRequiredService<ModelRuntime>(); // load and check the checkpoints before taking work
+        await host.RunAsync(ct);
+    }
+}
