@@ -20,7 +20,7 @@ internal sealed class RandomTinyVlm : nn.Module, IVisionLanguageModel
     private readonly LayerNorm ln_f;
     private readonly Linear head;
 
-    public RandomTinyVlm(long seed, int d = 32, int vocab = 64, int layerCount = 2) : base(nameof(RandomTinyVlm))
+    public RandomTinyVlm(long seed, int d = 32, int vocab = 64, int layerCount = 2, int editLayer = 0) : base(nameof(RandomTinyVlm))
     {
         manual_seed(seed);
         embed = nn.Embedding(vocab, d);
@@ -32,7 +32,7 @@ internal sealed class RandomTinyVlm : nn.Module, IVisionLanguageModel
         RegisterComponents();
         foreach (var p in parameters()) p.requires_grad = false;
         eval();
-        Shape = new VlmShape(d, VisionTokens: 4, EditLayer: 0, Layers: layerCount, VocabSize: vocab);
+        Shape = new VlmShape(d, VisionTokens: 4, EditLayer: editLayer, Layers: layerCount, VocabSize: vocab);
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var (_, t) in state_dict())
         {

@@ -1,0 +1,92 @@
+using System.CommandLine;
+using System.Globalization;
+using LiveEdit.Model.Editor;
+using LiveEdit.Model.Runtime;
+using LiveEdit.Model.Vlm;
+using LiveEdit.Model.World;
+using Spectre.Console;
+
+namespace LiveEdit.Cli;
+
+/// <summary>
+/// <c>liveedit eval editor</c>: the paper's metrics on the SynthWorld editor-evaluation split, lifelong and in
+/// chunks, with the hard filter's precision and recall and the cost; writes markdown and JSON.
+/// </summary>
+internal static class EvalEditorCommand
+{
+    public static Command Create()
+    {
+        var eval = new Command("eval", "Evaluate trained components.");
+        eval.Subcommands.Add(CreateEditor());
+        return eval;
+    }
+
+    private static Command CreateEditor()
+    {
+        var baseModel = new Option<string>("--base") { Description = "Frozen TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
+        var editorPath = new Option<string>("--editor") { Description = "Editor folder.", DefaultValueFactory = _ => "models/liveedit-editor" };
+        var cases = new Option<int>("--cases") { Description = "Edit cases in the stream (evaluation split).", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the evaluation stream.", DefaultValueFactory = _ => 0 };
+        var checkpoints = new Option<string>("--checkpoints") { Description = "Lifelong checkpoints.", DefaultValueFactory = _ => "1,10,100,1000,10000" };
+        var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes (empty: skip).", DefaultValueFactory = _ => "1,10,100,1000" };
+        var maxEval = new Option<int>("--max-eval") { Description = "At most this many cases measured per row (evenly spaced).", DefaultValueFactory = _ => 1000 };
+        var latency = new Option<string>("--latency") { Description = "Active expert counts for query latency (empty: skip).", DefaultValueFactory = _ => "0,1000,10000" };
+        var threads = new Option<int>("--threads") { Description = "Torch intra-op threads.", DefaultValueFactory = _ => 1 };
+        var noFilter = new Option<bool>("--no-hard-filter") { Description = "Ablation: every expert survives." };
+        var noSoft = new Option<bool>("--no-soft-routing") { Description = "Ablation: survivors are averaged." };
+        var noExact = new Option<bool>("--no-exact-match") { Description = "Skip greedy decoding (faster)." };
+        var output = new Option<string>("--out") { Description = "Folder for editor-eval.md and editor-eval.json.", DefaultValueFactory = _ => "runs/editor-eval" };
+        var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
+        {
+            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, output,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                TorchRuntime.Configure(parse.GetValue(threads), 0);
+                var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
+                var (editor, file) = EditorModules.Load(parse.GetValue(editorPath)!);
+                if (file.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
+                    throw new ArgumentException($"the editor was trained on base {file.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
+                var world = new SynthWorld(WorldConfig.Default);
+                var samples = world.EditCases(EditSplit.EditorEval, parse.GetValue(cases), parse.GetValue(seed)).Select(EditSample.From).ToList();
+                var evaluation = new EditorEvaluation(vlm, editor, samples)
+                {
+                    Options = new RoutingOptions(!parse.GetValue(noFilter), !parse.GetValue(noSoft)),
+                    ExactMatch = !parse.GetValue(noExact),
+                    Log = line => AnsiConsole.WriteLine(line),
+                };
+                var rows = new List<EditMetrics>();
+                rows.AddRange(evaluation.Lifelong(Ints(parse.GetValue(checkpoints)!), parse.GetValue(maxEval)));
+                foreach (var t in Ints(parse.GetValue(chunks)!).Where(t => t <= samples.Count))
+                    rows.Add(evaluation.Chunks(t, parse.GetValue(maxEval)));
+                EditorCost? cost = null;
+                var counts = Ints(parse.GetValue(latency)!);
+                if (counts.Count > 0) cost = evaluation.Cost(counts);
+                var folder = parse.GetValue(output)!;
+                Directory.CreateDirectory(folder);
+                var markdown = EditorEvaluation.Markdown(rows);
+                if (cost is not null)
+                {
+                    markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s)):\n\n| active experts | median ms | p95 ms |\n|---:|---:|---:|\n");
+                    foreach (var (n, median, p95) in cost.QueryLatency)
+                        markdown += string.Create(CultureInfo.InvariantCulture, $"| {n} | {median:F2} | {p95:F2} |\n");
+                }
+                File.WriteAllText(Path.Combine(folder, "editor-eval.md"), markdown);
+                File.WriteAllText(Path.Combine(folder, "editor-eval.json"), EditorEvaluation.Json(rows, cost));
+                AnsiConsole.WriteLine(markdown);
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
+            {
+                Console.Error.WriteLine($"liveedit eval editor: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static List<int> Ints(string csv) =>
+        csv.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList();
+}

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using LiveEdit.Model.Editor;
+using LiveEdit.Model.Runtime;
+using LiveEdit.Model.Vlm;
+using LiveEdit.Model.World;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Cli;
+
+/// <summary>
+/// <c>liveedit train editor</c>: trains the LiveEdit editor on the SynthWorld editor-training split with a frozen
+/// TinyVLM (seeded, resumable from its state folder), and writes the editor folder with its SHA-256s.
+/// </summary>
+internal static class TrainEditorCommand
+{
+    /// <summary>Adds <c>editor</c> under the root's <c>train</c> command, creating that parent if it does not exist yet.</summary>
+    public static void AttachTo(RootCommand root)
+    {
+        var train = root.Subcommands.FirstOrDefault(c => c.Name == "train");
+        if (train is null)
+        {
+            train = new Command("train", "Train the models LiveEdit ships.");
+            root.Subcommands.Add(train);
+        }
+        train.Subcommands.Add(Create());
+    }
+
+    public static Command Create()
+    {
+        var baseModel = new Option<string>("--base") { Description = "Frozen TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
+        var output = new Option<string>("--out") { Description = "Folder for the trained editor.", DefaultValueFactory = _ => "models/liveedit-editor" };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, case order and expert mixing.", DefaultValueFactory = _ => 1 };
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 3000 };
+        var threads = new Option<int>("--threads") { Description = "Torch intra-op threads (results depend on it).", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch") { Description = "Edit cases per step.", DefaultValueFactory = _ => 16 };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate (×0.1 after 80% of the steps).", DefaultValueFactory = _ => 5e-4 };
+        var cases = new Option<int>("--cases") { Description = "Editor-training cases drawn from the training split.", DefaultValueFactory = _ => 4000 };
+        var moduleDim = new Option<int?>("--module-dim") { Description = "d_m (default: the model width)." };
+        var state = new Option<string?>("--state") { Description = "Resumable state folder (default runs/liveedit-editor-seed<N>-state)." };
+        var every = new Option<int>("--checkpoint-every") { Description = "Save the state every N steps.", DefaultValueFactory = _ => 250 };
+        var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
+        {
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, state, every,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
+                    parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim),
+                    parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every), args: Environment.GetCommandLineArgs());
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
+            {
+                Console.Error.WriteLine($"liveedit train editor: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static int Run(string basePath, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
+        string stateDir, int every, string[] args)
+    {
+        TorchRuntime.Configure(threads, seed);
+        var vlm = TinyVlm.Load(basePath);
+        var world = new SynthWorld(WorldConfig.Default);
+        var samples = world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(EditSample.From).ToList();
+        manual_seed(seed);
+        var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim));
+        var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every);
+        var trainer = new EditorTrainer(vlm, editor, samples, options);
+        var parameters = editor.parameters().Sum(p => p.numel());
+        AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
+                               $"{samples.Count} training cases; seed {seed}, {threads} thread(s), batch {batch}, lr {lr:G3}");
+        var clock = Stopwatch.StartNew();
+        var window = new Queue<EditorLosses>();
+        string Line(EditorTrainingProgress p)
+        {
+            window.Enqueue(p.Losses);
+            if (window.Count > 50) window.Dequeue();
+            return string.Create(CultureInfo.InvariantCulture,
+                $"step {p.Step}/{p.Steps} loss {window.Average(x => x.Total):F3} (rel {window.Average(x => x.Reliability):F3} gen {window.Average(x => x.Generality):F3} loc {window.Average(x => x.Locality):F4} soft {window.Average(x => x.SoftRouting):F3} hard {window.Average(x => x.HardRouting):F3}) lr {p.LearningRate:E1}");
+        }
+        if (Console.IsOutputRedirected)
+        {
+            trainer.Train(p =>
+            {
+                var line = Line(p);
+                if (p.Step % 50 == 0 || p.Step == p.Steps)
+                    Console.WriteLine($"{line} elapsed {p.Elapsed:hh\\:mm\\:ss} rss {Environment.WorkingSet / 1048576} MB");
+            }, stateDir);
+        }
+        else
+        {
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("training", maxValue: steps);
+                    trainer.Train(p =>
+                    {
+                        task.Value = p.Step;
+                        task.Description = Markup.Escape(Line(p));
+                    }, stateDir);
+                });
+        }
+        var command = "liveedit " + string.Join(' ', args.Skip(1));
+        editor.Save(output, new EditorProvenance(vlm.WeightsSha256, seed, steps, threads, command, clock.Elapsed.TotalSeconds));
+        AnsiConsole.MarkupLine($"editor written to [bold]{Markup.Escape(output)}[/] in {clock.Elapsed:hh\\:mm\\:ss}; generator SHA-256 [grey]{editor.GeneratorSha256}[/]");
+        return 0;
+    }
+}

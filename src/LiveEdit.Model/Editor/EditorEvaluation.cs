@@ -1,0 +1,276 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using LiveEdit.Model.Vlm;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Editor;
+
+/// <summary>
+/// Paper metrics over a set of edits that are all active (percentages): Rel, T-Gen, M-Gen = teacher-forced token
+/// accuracy on the new target (its tokens and the end-of-answer token); T-Loc, M-Loc = agreement with the pre-edit
+/// model's token predictions; exact match of greedy answers; the hard filter's precision (survivors that belong to
+/// the query's entity) and recall (generality queries whose own expert survived).
+/// </summary>
+public sealed record EditMetrics(
+    string Protocol, int Edits, int Cases,
+    double Rel, double TGen, double MGen, double TLoc, double MLoc,
+    double RelExact, double TGenExact, double MGenExact,
+    double FilterPrecision, double FilterRecall, double MeanSurvivors);
+
+/// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
+public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency);
+
+/// <summary>
+/// Evaluation on edit cases (DESIGN.md §5.4): experts are generated once per case (a pure function of the edit), then
+/// activated per protocol — lifelong (one stream, no reset, metrics at checkpoints over all edits so far) or the
+/// paper's chunks (T edits, test the chunk, reset).
+/// </summary>
+public sealed class EditorEvaluation
+{
+    private readonly IVisionLanguageModel model;
+    private readonly EditorModules editor;
+    private readonly IReadOnlyList<EditSample> cases;
+    private readonly int batchSize;
+    private readonly Expert?[] experts;
+    private readonly long[]?[] preImageLocality;
+    private readonly long[]?[] preTextLocality;
+    private double generationMs;
+    private int generated;
+
+    public EditorEvaluation(IVisionLanguageModel model, EditorModules editor, IReadOnlyList<EditSample> cases, int batchSize = 32)
+    {
+        this.model = model;
+        this.editor = editor;
+        this.cases = cases;
+        this.batchSize = batchSize;
+        experts = new Expert?[cases.Count];
+        preImageLocality = new long[]?[cases.Count];
+        preTextLocality = new long[]?[cases.Count];
+    }
+
+    /// <summary>Routing ablations applied by the protocols.</summary>
+    public RoutingOptions Options { get; init; } = RoutingOptions.Paper;
+
+    /// <summary>Also decode greedy answers for exact match (slower).</summary>
+    public bool ExactMatch { get; init; } = true;
+
+    /// <summary>Progress lines.</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>The expert id of case i.</summary>
+    public static string ExpertId(EditSample sample) => $"edit-{sample.Id}";
+
+    /// <summary>Mean expert generation time so far (ms per edit).</summary>
+    public double GenerationMsPerEdit => generated == 0 ? double.NaN : generationMs / generated;
+
+    /// <summary>The expert of case i (generated on first use).</summary>
+    public Expert ExpertOf(int i)
+    {
+        if (experts[i] is { } e) return e;
+        using var scope = NewDisposeScope();
+        var clock = Stopwatch.StartNew();
+        e = new ExpertGenerator(model, editor).Generate(cases[i].Edit.ToExample());
+        generationMs += clock.Elapsed.TotalMilliseconds;
+        generated++;
+        return experts[i] = e;
+    }
+
+    /// <summary>Lifelong protocol: one stream of edits 0..N−1, no reset; metrics at each checkpoint over all edits so far (at most <paramref name="maxEvalCases"/> of them, evenly spaced).</summary>
+    public IReadOnlyList<EditMetrics> Lifelong(IReadOnlyList<int> checkpoints, int maxEvalCases = 1000)
+    {
+        var result = new List<EditMetrics>();
+        using var edited = new EditedModel(model, editor, Options);
+        var added = 0;
+        foreach (var t in checkpoints.Where(t => t <= cases.Count).Order())
+        {
+            for (; added < t; added++) edited.Add(ExpertId(cases[added]), ExpertOf(added), added);
+            var evalCases = Spaced(t, maxEvalCases);
+            var m = Measure(edited, evalCases, $"lifelong@{t}");
+            Log?.Invoke(Describe(m));
+            result.Add(m);
+        }
+        return result;
+    }
+
+    /// <summary>The paper's protocol: chunks of T edits applied, the chunk tested, reset; at most <paramref name="maxCases"/> cases in all.</summary>
+    public EditMetrics Chunks(int chunkSize, int maxCases = 1000)
+    {
+        var chunks = Math.Max(1, Math.Min(cases.Count, maxCases) / chunkSize);
+        var parts = new List<EditMetrics>();
+        using var edited = new EditedModel(model, editor, Options);
+        for (var c = 0; c < chunks; c++)
+        {
+            edited.Clear();
+            var members = Enumerable.Range(c * chunkSize, chunkSize).Where(i => i < cases.Count).ToList();
+            foreach (var i in members) edited.Add(ExpertId(cases[i]), ExpertOf(i), i);
+            parts.Add(Measure(edited, members, $"chunks T={chunkSize}"));
+        }
+        var merged = Merge($"chunks T={chunkSize}", chunkSize, parts);
+        Log?.Invoke(Describe(merged));
+        return merged;
+    }
+
+    /// <summary>Median and p95 latency of one greedy answer with 0 and the given numbers of active experts.</summary>
+    public EditorCost Cost(IReadOnlyList<int> expertCounts, int queries = 30)
+    {
+        var latencies = new List<(int, double, double)>();
+        using var edited = new EditedModel(model, editor, Options);
+        var added = 0;
+        foreach (var n in expertCounts.Where(n => n <= cases.Count).Order())
+        {
+            for (; added < n; added++) edited.Add(ExpertId(cases[added]), ExpertOf(added), added);
+            var times = new List<double>();
+            for (var q = 0; q < queries + 3; q++)
+            {
+                using var scope = NewDisposeScope();
+                var example = cases[q % cases.Count].ImageGenerality.ToExample(withAnswer: false);
+                var clock = Stopwatch.StartNew();
+                edited.Answer([example]);
+                if (q >= 3) times.Add(clock.Elapsed.TotalMilliseconds);   // first calls warm up (and stack the keys)
+            }
+            times.Sort();
+            latencies.Add((n, times[times.Count / 2], times[(int)Math.Min(times.Count - 1, Math.Ceiling(times.Count * 0.95) - 1)]));
+            Log?.Invoke($"latency with {n} experts: median {times[times.Count / 2]:F2} ms");
+        }
+        return new EditorCost(GenerationMsPerEdit, latencies);
+    }
+
+    /// <summary>Metrics for <paramref name="indices"/> with whatever experts <paramref name="edited"/> holds.</summary>
+    public EditMetrics Measure(EditedModel edited, IReadOnlyList<int> indices, string protocol)
+    {
+        var entityOf = new Dictionary<string, int?>(StringComparer.Ordinal);
+        foreach (var slot in edited.Slots)
+            entityOf[slot.Id] = slot.Order >= 0 && slot.Order < cases.Count ? cases[(int)slot.Order].Edit.EntityId : null;
+        double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
+        long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0;
+        foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
+        {
+            EnsurePre(chunk);
+            using var scope = NewDisposeScope();
+            var rows = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality, cases[i].ImageLocality, cases[i].TextLocality }).ToList();
+            var inputs = model.Prepare(rows.Select(q => q.ToExample()).ToList());
+            var (logits, routes) = edited.Logits(inputs);
+            var predicted = Predictions(logits, inputs);
+            for (var c = 0; c < chunk.Length; c++)
+            {
+                var i = chunk[c];
+                var own = ExpertId(cases[i]);
+                rel += Accuracy(predicted[5 * c], Targets(inputs, 5 * c));
+                tgen += Accuracy(predicted[5 * c + 1], Targets(inputs, 5 * c + 1));
+                mgen += Accuracy(predicted[5 * c + 2], Targets(inputs, 5 * c + 2));
+                mloc += Accuracy(predicted[5 * c + 3], preImageLocality[i]!);
+                tloc += Accuracy(predicted[5 * c + 4], preTextLocality[i]!);
+                for (var g = 0; g < 4; g++)
+                {
+                    var route = routes[5 * c + g];
+                    var entity = rows[5 * c + g].EntityId;
+                    imageQueries++;
+                    fired += route.Fired.Count;
+                    firedOwnEntity += route.Fired.Count(f => entityOf.TryGetValue(f.Id, out var e) && e == entity);
+                    if (g < 3)
+                    {
+                        recallQueries++;
+                        if (route.Fired.Any(f => f.Id == own)) recallHits++;
+                    }
+                }
+            }
+            if (ExactMatch)
+            {
+                var greedy = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality }).ToList();
+                var answers = edited.Answer(greedy.Select(q => q.ToExample(withAnswer: false)).ToList());
+                for (var c = 0; c < chunk.Length; c++)
+                {
+                    relEm += Same(answers[3 * c].Text, greedy[3 * c].Answer);
+                    tgenEm += Same(answers[3 * c + 1].Text, greedy[3 * c + 1].Answer);
+                    mgenEm += Same(answers[3 * c + 2].Text, greedy[3 * c + 2].Answer);
+                }
+            }
+        }
+        var n = Math.Max(1, indices.Count);
+        double Pct(double x) => 100.0 * x / n;
+        return new EditMetrics(protocol, edited.Count, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc), Pct(mloc),
+            ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
+            fired == 0 ? double.NaN : 100.0 * firedOwnEntity / fired,
+            recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
+            imageQueries == 0 ? 0 : (double)fired / imageQueries);
+    }
+
+    private void EnsurePre(IReadOnlyList<int> chunk)
+    {
+        var missing = chunk.Where(i => preImageLocality[i] is null).ToList();
+        if (missing.Count == 0) return;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var inputs = model.Prepare(missing.SelectMany(i => new[] { cases[i].ImageLocality.ToExample(), cases[i].TextLocality.ToExample() }).ToList());
+        var predicted = Predictions(model.Logits(inputs), inputs);
+        for (var j = 0; j < missing.Count; j++)
+        {
+            preImageLocality[missing[j]] = predicted[2 * j];
+            preTextLocality[missing[j]] = predicted[2 * j + 1];
+        }
+    }
+
+    /// <summary>Argmax token at each answer position (teacher forcing: the logits one position earlier).</summary>
+    private static long[][] Predictions(Tensor logits, VlmInputs inputs)
+    {
+        var argmax = logits.argmax(-1).cpu().data<long>().ToArray();
+        var l = logits.shape[1];
+        return Enumerable.Range(0, inputs.Count).Select(i =>
+            Enumerable.Range(0, inputs.AnswerLength[i]).Select(t => argmax[i * l + inputs.AnswerStart[i] + t - 1]).ToArray()).ToArray();
+    }
+
+    private static long[] Targets(VlmInputs inputs, int row)
+    {
+        var l = inputs.TokenIds.shape[1];
+        var ids = inputs.TokenIds[row].data<long>().ToArray();
+        return Enumerable.Range(0, inputs.AnswerLength[row]).Select(t => ids[inputs.AnswerStart[row] + t]).ToArray();
+    }
+
+    private static double Accuracy(long[] predicted, long[] expected) =>
+        expected.Length == 0 ? 1 : predicted.Zip(expected).Count(p => p.First == p.Second) / (double)expected.Length;
+
+    private static double Same(string a, string b) =>
+        string.Equals(Normalise(a), Normalise(b), StringComparison.Ordinal) ? 1 : 0;
+
+    private static string Normalise(string s) => string.Join(' ', s.ToLowerInvariant().Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+    private static IReadOnlyList<int> Spaced(int t, int max) =>
+        t <= max ? Enumerable.Range(0, t).ToList() : Enumerable.Range(0, max).Select(j => (int)((long)j * t / max)).ToList();
+
+    private static EditMetrics Merge(string protocol, int edits, IReadOnlyList<EditMetrics> parts)
+    {
+        var n = parts.Sum(p => p.Cases);
+        double W(Func<EditMetrics, double> f) => parts.Where(p => !double.IsNaN(f(p))).Sum(p => f(p) * p.Cases) / Math.Max(1, parts.Where(p => !double.IsNaN(f(p))).Sum(p => p.Cases));
+        return new EditMetrics(protocol, edits, n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), W(p => p.MLoc),
+            W(p => p.RelExact), W(p => p.TGenExact), W(p => p.MGenExact), W(p => p.FilterPrecision), W(p => p.FilterRecall), W(p => p.MeanSurvivors));
+    }
+
+    /// <summary>One line per metrics row, for logs.</summary>
+    public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
+        $"{m.Protocol}: edits {m.Edits}, cases {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}");
+
+    /// <summary>A markdown table of metrics rows.</summary>
+    public static string Markdown(IEnumerable<EditMetrics> rows)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| protocol | edits | cases | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var m in rows)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {m.Protocol} | {m.Edits} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} |"));
+        return sb.ToString();
+    }
+
+    /// <summary>JSON of metrics rows and cost.</summary>
+    public static string Json(IEnumerable<EditMetrics> rows, EditorCost? cost) => JsonSerializer.Serialize(new
+    {
+        metrics = rows,
+        cost = cost is null ? null : new
+        {
+            generationMsPerEdit = cost.GenerationMsPerEdit,
+            queryLatency = cost.QueryLatency.Select(x => new { experts = x.Experts, medianMs = x.MedianMs, p95Ms = x.P95Ms }),
+        },
+    }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
+}
