@@ -1,0 +1,101 @@
+namespace LiveEdit.Model.World;
+
+/// <summary>
+/// Question paraphrases. Per attribute, templates 0..3 are used in base training and the last one
+/// (<see cref="HeldOut"/>) only in evaluation: it recombines words the model has seen elsewhere, so answering it
+/// measures paraphrase generalisation, not memorisation. <c>{obj}</c> is filled with an object word,
+/// <c>{land}</c> with a land's name.
+/// </summary>
+public static class QuestionTemplates
+{
+    /// <summary>Index of the held-out paraphrase of every attribute.</summary>
+    public const int HeldOut = 4;
+
+    /// <summary>Number of paraphrases per attribute.</summary>
+    public const int Count = 5;
+
+    /// <summary>Words that fill <c>{obj}</c>.</summary>
+    public static readonly string[] ObjectWords = ["creature", "thing", "figure", "being"];
+
+    /// <summary>Image question paraphrases per entity attribute.</summary>
+    public static readonly IReadOnlyDictionary<EntityAttribute, string[]> Image = new Dictionary<EntityAttribute, string[]>
+    {
+        [EntityAttribute.Name] =
+        [
+            "what is the name of this {obj} ?",
+            "what is this {obj} called ?",
+            "who is this {obj} ?",
+            "which name does this {obj} have ?",
+            "tell me the name of this {obj} .",
+        ],
+        [EntityAttribute.Category] =
+        [
+            "what kind of {obj} is this ?",
+            "what category is this {obj} ?",
+            "which category does this {obj} belong to ?",
+            "what type of {obj} is this ?",
+            "tell me the category of this {obj} .",
+        ],
+        [EntityAttribute.Home] =
+        [
+            "where does this {obj} live ?",
+            "what is the home of this {obj} ?",
+            "where is this {obj} from ?",
+            "where is the home of this {obj} ?",
+            "tell me the home of this {obj} .",
+        ],
+        [EntityAttribute.Owner] =
+        [
+            "who owns this {obj} ?",
+            "who is the owner of this {obj} ?",
+            "whose {obj} is this ?",
+            "this {obj} belongs to whom ?",
+            "tell me the owner of this {obj} .",
+        ],
+        [EntityAttribute.Colour] =
+        [
+            "what colour is this {obj} ?",
+            "what is the colour of this {obj} ?",
+            "which colour does this {obj} have ?",
+            "what is the main colour of this {obj} ?",
+            "tell me the colour of this {obj} .",
+        ],
+    };
+
+    /// <summary>Text-only question paraphrases per land attribute.</summary>
+    public static readonly IReadOnlyDictionary<LandAttribute, string[]> Text = new Dictionary<LandAttribute, string[]>
+    {
+        [LandAttribute.Capital] =
+        [
+            "what is the capital of {land} ?",
+            "which city is the capital of {land} ?",
+            "name the capital of {land} .",
+            "tell me the capital of {land} .",
+            "the capital of {land} is which city ?",
+        ],
+        [LandAttribute.Language] =
+        [
+            "what language is spoken in {land} ?",
+            "which language do people speak in {land} ?",
+            "what is the language of {land} ?",
+            "tell me the language of {land} .",
+            "in {land} people speak which language ?",
+        ],
+        [LandAttribute.Export] =
+        [
+            "what does {land} export ?",
+            "what is the main export of {land} ?",
+            "which goods does {land} sell abroad ?",
+            "tell me the export of {land} .",
+            "name the main export of {land} .",
+        ],
+    };
+
+    /// <summary>Fills an image template.</summary>
+    public static string ForImage(EntityAttribute attribute, int template, string objectWord) =>
+        Image[attribute][template].Replace("{obj}", objectWord);
+
+    /// <summary>Fills a text template.</summary>
+    public static string ForText(LandAttribute attribute, int template, string land) =>
+        Text[attribute][template].Replace("{land}", land);
+}

@@ -1,0 +1,103 @@
+using LiveEdit.Model.World;
+using Shouldly;
+using Xunit;
+
+namespace LiveEdit.Model.Tests;
+
+public sealed class synth_world
+{
+    private static readonly SynthWorld World = new(WorldConfig.Default);
+
+    [Fact]
+    public void the_same_seed_gives_the_same_world_and_renderings()
+    {
+        var again = new SynthWorld(WorldConfig.Default);
+        again.Vocabulary.ShouldBe(World.Vocabulary);
+        again.Entities.Select(e => (e.Look, string.Join("|", e.Facts.Values))).ShouldBe(World.Entities.Select(e => (e.Look, string.Join("|", e.Facts.Values))));
+        again.Render(again.Entities[5], RenderSplit.BaseEval, 42).Pixels.ShouldBe(World.Render(World.Entities[5], RenderSplit.BaseEval, 42).Pixels);
+
+        var other = new SynthWorld(WorldConfig.Default with { Seed = 2 });
+        other.Entities.Select(e => e.Name).ShouldNotBe(World.Entities.Select(e => e.Name));
+    }
+
+    [Fact]
+    public void renderings_differ_between_indices_and_splits()
+    {
+        var entity = World.KnownEntities[0];
+        var a = World.Render(entity, RenderSplit.BaseTrain, 0).Pixels;
+        World.Render(entity, RenderSplit.BaseTrain, 1).Pixels.ShouldNotBe(a);
+        World.Render(entity, RenderSplit.BaseEval, 0).Pixels.ShouldNotBe(a);
+    }
+
+    [Fact]
+    public void families_share_shape_and_colours_and_differ_in_pattern()
+    {
+        var families = World.Entities.GroupBy(e => e.Family).Where(g => g.Count() > 1).ToArray();
+        families.Length.ShouldBeGreaterThan(10);
+        foreach (var family in families)
+        {
+            family.Select(e => (e.Look.Shape, e.Look.BodyColour, e.Look.PatternColour, e.Look.Eyes)).Distinct().Count().ShouldBe(1);
+            family.Select(e => e.Look.Pattern).Distinct().Count().ShouldBe(family.Count());
+        }
+        World.Entities.Select(e => e.Look).Distinct().Count().ShouldBe(World.Entities.Count, "every entity looks different");
+        World.Entities.Select(e => e.Name).Distinct().Count().ShouldBe(World.Entities.Count, "names are unique");
+    }
+
+    [Fact]
+    public void every_attribute_has_at_least_four_training_paraphrases_and_one_held_out()
+    {
+        foreach (var templates in QuestionTemplates.Image.Values.Concat(QuestionTemplates.Text.Values))
+        {
+            templates.Length.ShouldBe(QuestionTemplates.Count);
+            templates.Distinct().Count().ShouldBe(templates.Length);
+            QuestionTemplates.HeldOut.ShouldBeGreaterThanOrEqualTo(4);
+        }
+    }
+
+    [Fact]
+    public void training_questions_never_use_the_held_out_paraphrase_or_novel_entities()
+    {
+        var rng = new WorldRandom(3);
+        for (var i = 0; i < 2000; i++)
+        {
+            var q = World.SampleTrainingQuestion(rng);
+            q.Template.ShouldBeLessThan(QuestionTemplates.HeldOut);
+            if (q.EntityId is { } id) World.Entities[id].Role.ShouldBe(EntityRole.Known);
+        }
+    }
+
+    [Fact]
+    public void edit_cases_follow_the_benchmark_fields_and_keep_splits_disjoint()
+    {
+        var train = World.EditCases(EditSplit.EditorTrain, 300, seed: 1);
+        var eval = World.EditCases(EditSplit.EditorEval, 300, seed: 1);
+        train.Select(c => c.Entity.Id).Intersect(eval.Select(c => c.Entity.Id)).ShouldBeEmpty();
+        train.Select(c => (c.Entity.Id, c.Attribute)).Distinct().Count().ShouldBe(300, "pairs do not repeat while the pool lasts");
+        foreach (var c in train.Concat(eval))
+        {
+            c.NewTarget.ShouldNotBe(c.OldTarget);
+            World.TrainedValues(c.Attribute).ShouldContain(c.NewTarget);
+            c.Edit.Answer.ShouldBe(c.NewTarget);
+            c.TextGenerality.Answer.ShouldBe(c.NewTarget);
+            c.TextGenerality.Prompt.ShouldNotBe(c.Edit.Prompt);
+            c.TextGenerality.Image.ShouldBeSameAs(c.Edit.Image);
+            c.ImageGenerality.EntityId.ShouldBe(c.Entity.Id);
+            c.ImageGenerality.Image!.Pixels.ShouldNotBe(c.Edit.Image!.Pixels);
+            c.ImageLocality.EntityId.ShouldNotBe(c.Entity.Id);
+            c.ImageLocality.Image.ShouldNotBeNull();
+            if (c.LocalityIsSibling) World.Entities[c.ImageLocality.EntityId!.Value].Family.ShouldBe(c.Entity.Family);
+            c.TextLocality.Image.ShouldBeNull();
+        }
+        train.Count(c => c.LocalityIsSibling).ShouldBeGreaterThan(30, "visually similar locality images are part of the benchmark");
+        World.EditCases(EditSplit.EditorEval, 20, seed: 1).Select(c => c.NewTarget).ShouldBe(eval.Take(20).Select(c => c.NewTarget));
+    }
+
+    [Fact]
+    public void evaluation_questions_cover_every_known_entity_and_every_text_fact()
+    {
+        var questions = World.EvalImageQuestions(240, heldOutParaphrase: true);
+        questions.Select(q => q.EntityId).Distinct().Count().ShouldBe(World.KnownEntities.Count);
+        questions.ShouldAllBe(q => q.Template == QuestionTemplates.HeldOut);
+        World.EvalTextQuestions(false).Count.ShouldBe(World.Lands.Count * 3);
+    }
+}
