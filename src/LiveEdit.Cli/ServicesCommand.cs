@@ -37,7 +37,7 @@ internal static class ServicesCommand
         return process.ExitCode;
     }
 
-    private static string? FindScript()
+    internal static string? FindScript()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using LiveEdit.Inference;
+using LiveEdit.Workers;
+
+namespace LiveEdit.Cli;
+
+/// <summary><c>liveedit serve</c> and <c>liveedit worker</c>: the two hosts, run from the command line.</summary>
+internal static class HostCommands
+{
+    public static Command CreateServe()
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen (loopback by default).", DefaultValueFactory = _ => HostClient.DefaultUrl };
+        var command = new Command("serve", "Run the inference host (HTTP API; workers in-process unless Workers__InProcess=false).") { urls };
+        command.SetAction(async (parse, ct) =>
+        {
+            var app = InferenceApp.Build(["--urls", parse.GetValue(urls)!]);
+            return await RunGuardedAsync("serve", () => InferenceApp.RunAsync(app, ct));
+        });
+        return command;
+    }
+
+    public static Command CreateWorker()
+    {
+        var command = new Command("worker", "Run an expert worker (RabbitMQ transport by default; settings from the environment).");
+        command.SetAction(async (parse, ct) =>
+        {
+            var host = WorkerApp.Build([]);
+            return await RunGuardedAsync("worker", () => WorkerApp.RunAsync(host, ct));
+        });
+        return command;
+    }
+
+    private static async Task<int> RunGuardedAsync(string name, Func<Task> run)
+    {
+        try
+        {
+            await run();
+            return 0;
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"liveedit {name}: {e.Message}");
+            return 1;
+        }
+    }
+}
