@@ -59,6 +59,7 @@ public static class WorkerExtensions
     public static IServiceCollection AddExpertWorkerServices(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(WorkerIdentity.From(configuration));
+        services.AddSingleton(configuration.GetSection(FaultInjection.Section).Get<FaultInjection>() ?? new FaultInjection());
         services.AddSingleton(configuration.GetSection("Workers:Reconciler").Get<ReconcilerSettings>() ?? new ReconcilerSettings());
         services.AddHostedService<PendingWorkReconciler>();
         return services;

@@ -1,4 +1,6 @@
 using LiveEdit.Hosting;
+using LiveEdit.Hosting.Experts;
+using MassTransit;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
@@ -19,7 +21,19 @@ public static class WorkerApp
             .AddModelRuntime(configuration, ContentRoot.Find())
             .AddExpertWorkerServices(configuration)
             .AddLiveEditMessaging(configuration, bus => bus.AddExpertWorkers());
-        return builder.Build();
+        // "Started" means the bus is connected and consuming: the line below is printed only then.
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(60);
+        });
+        var host = builder.Build();
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        var identity = host.Services.GetRequiredService<WorkerIdentity>();
+        var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LiveEdit.Workers");
+        lifetime.ApplicationStarted.Register(() => log.LogInformation("Worker {Worker} started: consuming {Queue}",
+            identity.Id, host.Services.GetRequiredService<QueueNames>().GenerateExpert));
+        return host;
     }
 
     /// <summary>Waits for PostgreSQL and the broker (bounded), creates the ledger's schema, then runs until stopped.</summary>

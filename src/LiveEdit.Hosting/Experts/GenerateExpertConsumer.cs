@@ -16,7 +16,7 @@ namespace LiveEdit.Hosting.Experts;
 /// is already approved). Idempotent: an edit that already has its expert, or can no longer use one, is acked and
 /// left alone; two workers racing on one edit record one expert (the loser's append fails on the stream version).
 /// </summary>
-public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runtime, WorkerIdentity worker, ILogger<GenerateExpertConsumer> log)
+public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runtime, WorkerIdentity worker, FaultInjection faults, ILogger<GenerateExpertConsumer> log)
     : IConsumer<GenerateExpert>
 {
     public async Task Consume(ConsumeContext<GenerateExpert> context)
@@ -40,12 +40,14 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
             return;
         }
 
+        log.LogInformation("Generating expert for edit {EditId} on {Worker}", id, worker.Id);
         var summary = await ledger.GetEditAsync(id, ct);
         var image = runtime.ReadImage(await ledger.Blobs.GetAsync(summary.ImageSha256, ct), $"image {summary.ImageSha256[..12]}");
         var clock = Stopwatch.StartNew();
         var expert = await runtime.GenerateAsync(image, summary.Prompt, summary.Target, ct);
         var elapsed = clock.ElapsedMilliseconds;
         var expertSha = await ledger.Blobs.PutAsync(expert.ToBytes(), ct);
+        if (faults.DelayBeforeRecord > TimeSpan.Zero) await Task.Delay(faults.DelayBeforeRecord, ct);
 
         EditCommandResult result;
         try

@@ -1,4 +1,4 @@
-using LiveEdit.Contracts;
+using LiveEdit.Hosting.Messaging;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Model.World;
 using MassTransit;
@@ -15,9 +15,9 @@ public sealed class GenerateExpertConsumerDefinition : ConsumerDefinition<Genera
     /// <summary>Longest a single generation may take before it is cancelled and retried.</summary>
     public static TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(2);
 
-    public GenerateExpertConsumerDefinition()
+    public GenerateExpertConsumerDefinition(QueueNames queues)
     {
-        EndpointName = Queues.GenerateExpert;
+        EndpointName = queues.GenerateExpert;
         ConcurrentMessageLimit = 1;
     }
 

@@ -35,6 +35,7 @@ public static class MessagingExtensions
         Action<IBusRegistrationConfigurator>? consumers = null)
     {
         var kind = configuration.ReadTransportKind();
+        services.AddSingleton(QueueNames.From(configuration));
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();

@@ -1,4 +1,5 @@
 using LiveEdit.Contracts;
+using LiveEdit.Hosting.Messaging;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using MassTransit;
@@ -14,7 +15,7 @@ namespace LiveEdit.Hosting.Reconciliation;
 /// their <see cref="GenerateExpert"/> again. A lost message (broker down, worker killed before it acked) delays
 /// an edit; it never loses it. Duplicates are harmless: the consumer is idempotent.
 /// </summary>
-public sealed class PendingWorkReconciler(IServiceProvider services, EditLedger ledger, ReconcilerSettings settings,
+public sealed class PendingWorkReconciler(IServiceProvider services, EditLedger ledger, ReconcilerSettings settings, QueueNames queues,
     TimeProvider clock, ILogger<PendingWorkReconciler> log) : BackgroundService
 {
     /// <summary>One pass: sends work for every stale pending edit; returns how many.</summary>
@@ -32,7 +33,7 @@ public sealed class PendingWorkReconciler(IServiceProvider services, EditLedger 
                     if (edit.ExpertSha256 is not null || edit.UpdatedAt > cutoff) continue;
                     using var scope = services.CreateScope();
                     var endpoint = await scope.ServiceProvider.GetRequiredService<ISendEndpointProvider>()
-                        .GetSendEndpoint(new Uri($"queue:{Queues.GenerateExpert}"));
+                        .GetSendEndpoint(queues.GenerateExpertAddress);
                     await endpoint.Send(new GenerateExpert(edit.Id), ct);
                     sent++;
                 }

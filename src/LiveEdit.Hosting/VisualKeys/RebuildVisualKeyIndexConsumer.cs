@@ -1,4 +1,5 @@
 using LiveEdit.Contracts;
+using LiveEdit.Hosting.Messaging;
 using LiveEdit.Ledger.Projections;
 using Marten;
 using MassTransit;
@@ -20,9 +21,9 @@ public sealed class RebuildVisualKeyIndexConsumer(IDocumentStore store, ILogger<
 /// <summary>One rebuild at a time.</summary>
 public sealed class RebuildVisualKeyIndexConsumerDefinition : ConsumerDefinition<RebuildVisualKeyIndexConsumer>
 {
-    public RebuildVisualKeyIndexConsumerDefinition()
+    public RebuildVisualKeyIndexConsumerDefinition(QueueNames queues)
     {
-        EndpointName = Queues.RebuildVisualKeyIndex;
+        EndpointName = queues.RebuildVisualKeyIndex;
         ConcurrentMessageLimit = 1;
     }
 }

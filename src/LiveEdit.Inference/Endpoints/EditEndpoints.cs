@@ -1,4 +1,5 @@
 using LiveEdit.Contracts;
+using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Errors;
@@ -54,7 +55,7 @@ public static class EditEndpoints
             .RequireAuthorization(Policies.Read).WithSummary("Edits, newest first");
     }
 
-    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ISendEndpointProvider send,
+    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ISendEndpointProvider send, QueueNames queues,
         ILogger<EditAccepted> log, CancellationToken ct)
     {
         var form = await Forms.ReadFormAsync(http.Request, ct);
@@ -74,7 +75,7 @@ public static class EditEndpoints
         var result = await ledger.ProposeAsync(new ProposeEdit(Guid.NewGuid(), imageSha, prompt, target, rationale, http.Actor(), tags, supersedes), ct);
         try
         {
-            var endpoint = await send.GetSendEndpoint(new Uri($"queue:{Queues.GenerateExpert}"));
+            var endpoint = await send.GetSendEndpoint(queues.GenerateExpertAddress);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
             await endpoint.Send(new GenerateExpert(result.EditId), timeout.Token);

@@ -1,0 +1,107 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Inference;
+using LiveEdit.Ledger;
+using LiveEdit.Model.World;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Shouldly;
+
+namespace LiveEdit.System.Tests;
+
+/// <summary>The real inference host on a loopback port, configured for one test class.</summary>
+public sealed class RunningHost : IAsyncDisposable
+{
+    public const string ProposerKey = "dev-proposer-key", ApproverKey = "dev-approver-key", AuditorKey = "dev-auditor-key", AdminKey = "dev-admin-key";
+
+    private RunningHost(WebApplication app, Uri address)
+    {
+        App = app;
+        Address = address;
+    }
+
+    public WebApplication App { get; }
+    public Uri Address { get; }
+    public EditLedger Ledger => App.Services.GetRequiredService<EditLedger>();
+    public EditedModelServer Server => App.Services.GetRequiredService<EditedModelServer>();
+    public ModelRuntime Runtime => App.Services.GetRequiredService<ModelRuntime>();
+
+    public static async Task<RunningHost> StartAsync(IDictionary<string, string?> settings)
+    {
+        var app = InferenceApp.Build(["--urls", "http://127.0.0.1:0"], b =>
+        {
+            b.Configuration["Logging:LogLevel:Default"] = "Warning";
+            foreach (var (key, value) in settings) b.Configuration[key] = value;
+        });
+        await InferenceApp.PrepareAsync(app);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new RunningHost(app, new Uri(address));
+    }
+
+    public HttpClient Client(string? key)
+    {
+        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
+        if (key is not null) client.DefaultRequestHeaders.Add("X-Api-Key", key);
+        return client;
+    }
+
+    public static MultipartFormDataContent Form(byte[]? image, params (string Name, string Value)[] fields)
+    {
+        var form = new MultipartFormDataContent();
+        if (image is not null) form.Add(new ByteArrayContent(image) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", "image.png");
+        foreach (var (name, value) in fields) form.Add(new StringContent(value), name);
+        return form;
+    }
+
+    /// <summary>Proposes an edit over HTTP; returns its id.</summary>
+    public async Task<Guid> ProposeAsync(EditCase c, string key = ProposerKey)
+    {
+        using var client = Client(key);
+        using var response = await client.PostAsync("/edits", Form(c.Edit.Image!.ToPng(), ("prompt", c.Edit.Prompt), ("target", c.NewTarget), ("rationale", "test")));
+        var body = await response.Content.ReadAsStringAsync();
+        ((int)response.StatusCode).ShouldBe(202, body);
+        return JsonNode.Parse(body)!["editId"]!.GetValue<Guid>();
+    }
+
+    /// <summary>Asks over HTTP; returns the parsed response.</summary>
+    public async Task<JsonNode> QueryAsync(RgbImage? image, string prompt, string? asOf = null)
+    {
+        using var client = Client(AuditorKey);
+        var fields = new List<(string, string)> { ("prompt", prompt) };
+        if (asOf is not null) fields.Add(("asOf", asOf));
+        using var response = await client.PostAsync("/query", Form(image?.ToPng(), fields.ToArray()));
+        var body = await response.Content.ReadAsStringAsync();
+        ((int)response.StatusCode).ShouldBe(200, body);
+        return JsonNode.Parse(body)!;
+    }
+
+    /// <summary>Waits until the edit has the status, reading the ledger.</summary>
+    public async Task WaitForStatusAsync(Guid id, string status, TimeSpan patience)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            var summary = await Ledger.GetEditAsync(id);
+            if (string.Equals(summary.Status.ToString(), status, StringComparison.OrdinalIgnoreCase)) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"edit {id} is {summary.Status} after {patience.TotalSeconds:0} s, expected {status}");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+internal static class Json
+{
+    public static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+}

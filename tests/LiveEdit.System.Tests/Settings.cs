@@ -1,0 +1,48 @@
+using LiveEdit.Testing;
+
+namespace LiveEdit.System.Tests;
+
+/// <summary>Host and worker settings for one test class: its own ledger schema and its own queue names.</summary>
+internal static class Settings
+{
+    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new()
+    {
+        ["ConnectionStrings:Ledger"] = postgres.ConnectionString,
+        ["Ledger:Schema"] = schema,
+        ["Ledger:ApprovalPolicy"] = policy,
+        ["Transport:Kind"] = "InMemory",
+        ["Workers:InProcess"] = "true",
+        ["Workers:Reconciler:Every"] = "00:00:01",
+        ["Workers:Reconciler:PendingAfter"] = "00:00:05",
+    };
+
+    public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new()
+    {
+        ["ConnectionStrings:Ledger"] = postgres.ConnectionString,
+        ["ConnectionStrings:RabbitMq"] = broker.ToString(),
+        ["Ledger:Schema"] = schema,
+        ["Ledger:ApprovalPolicy"] = policy,
+        ["Transport:Kind"] = "RabbitMq",
+        ["Transport:QueuePrefix"] = prefix,
+        ["Workers:InProcess"] = "false",
+    };
+
+    public static Dictionary<string, string> RabbitWorker(PostgresFixture postgres, string schema, Uri broker, string prefix, string workerId,
+        string policy = "AutoApprove", TimeSpan? delayBeforeRecord = null, TimeSpan? reconcileEvery = null, TimeSpan? pendingAfter = null) => new()
+    {
+        ["ConnectionStrings__Ledger"] = postgres.ConnectionString,
+        ["ConnectionStrings__RabbitMq"] = broker.ToString(),
+        ["Ledger__Schema"] = schema,
+        ["Ledger__ApprovalPolicy"] = policy,
+        ["Transport__Kind"] = "RabbitMq",
+        ["Transport__QueuePrefix"] = prefix,
+        ["Workers__Id"] = workerId,
+        ["Workers__FaultInjection__DelayBeforeRecord"] = (delayBeforeRecord ?? TimeSpan.Zero).ToString("c"),
+        ["Workers__Reconciler__Every"] = (reconcileEvery ?? TimeSpan.FromMinutes(10)).ToString("c"),
+        ["Workers__Reconciler__PendingAfter"] = (pendingAfter ?? TimeSpan.FromMinutes(10)).ToString("c"),
+    };
+
+    /// <summary>SynthWorld edit cases the tests edit with (evaluation split, fixed seed).</summary>
+    public static IReadOnlyList<LiveEdit.Model.World.EditCase> Cases(int count, int seed = 11) =>
+        new LiveEdit.Model.World.SynthWorld(LiveEdit.Model.World.WorldConfig.Default).EditCases(LiveEdit.Model.World.EditSplit.EditorEval, count, seed);
+}

@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace LiveEdit.System.Tests;
+
+/// <summary>A real worker host process (workers/LiveEdit.Workers), configured through its environment.</summary>
+public sealed class WorkerProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private WorkerProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public IReadOnlyCollection<string> Output => _lines.ToArray();
+
+    public bool HasExited => _process.HasExited;
+
+    public static WorkerProcess Start(IDictionary<string, string> environment)
+    {
+        var dll = WorkerDll();
+        var start = new ProcessStartInfo("dotnet", [dll])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
+        start.Environment["LIVEEDIT_ROOT"] = RepositoryRoot();
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["Logging__Console__FormatterName"] = "simple";
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+        return new WorkerProcess(Process.Start(start)!);
+    }
+
+    /// <summary>Waits for an output line containing <paramref name="text"/>.</summary>
+    public async Task WaitForLineAsync(string text, TimeSpan patience)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (!_lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"worker exited ({_process.ExitCode}) before printing '{text}':\n{string.Join('\n', _lines)}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"worker did not print '{text}' within {patience.TotalSeconds:0} s:\n{string.Join('\n', _lines)}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Kills the process (and its children) at once, as a crash would.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "LiveEdit.Ledger.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("repository root not found");
+    }
+
+    private static string WorkerDll()
+    {
+        // The test's own build configuration (bin/<Configuration>/net10.0) builds the worker too.
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var dll = Path.Combine(RepositoryRoot(), "workers", "LiveEdit.Workers", "bin", configuration, "net10.0", "LiveEdit.Workers.dll");
+        if (!File.Exists(dll)) throw new FileNotFoundException($"worker host not built at {dll}");
+        return dll;
+    }
+}
