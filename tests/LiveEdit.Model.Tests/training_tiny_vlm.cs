@@ -19,7 +19,7 @@ public sealed class training_tiny_vlm(ITestOutputHelper output)
         new(new SynthWorld(SmallWorld), TinyVlmConfig.Micro, new TrainingOptions(seed, steps, BatchSize: 32, LearningRate: 3e-3, WarmupSteps: 30, Threads: 1));
 
     [Fact]
-    public void a_micro_model_learns_the_small_world_within_a_minute()
+    public void a_micro_model_learns_the_small_world_in_300_steps()
     {
         var watch = Stopwatch.StartNew();
         using var trainer = Micro(seed: 1, steps: MicroSteps);
@@ -29,8 +29,8 @@ public sealed class training_tiny_vlm(ITestOutputHelper output)
 
         var scores = TinyVlmEvaluation.Evaluate(trainer.Model, trainer.World, imageQuestions: 160);
         output.WriteLine($"{MicroSteps} steps in {seconds:F1} s, last loss {last.Loss:F3}; {scores}");
-        // About 20 s on an idle 2-core machine; the bound leaves room for a loaded one (other builds, tests).
-        seconds.ShouldBeLessThan(120);
+        // Sized to train in under a minute on the 2-core machine (41 s measured under load, BENCHMARKS.md);
+        // the time is reported, not asserted (BENCHMARKS.md: no test asserts a time).
         last.Loss.ShouldBeLessThan(0.5);
         scores.ImageExactMatch.ShouldBeGreaterThanOrEqualTo(MicroImageTarget, "held-out renderings of known entities");
         scores.TextExactMatch.ShouldBeGreaterThanOrEqualTo(MicroTextTarget, "text-only facts");

@@ -18,7 +18,7 @@ public sealed record TrainingOptions(
     int WarmupSteps = 200,
     double WeightDecay = 0.01,
     double ClipNorm = 1.0,
-    double ImageShare = 0.7,
+    double ImageShare = 0.85,
     int Threads = 2);
 
 /// <summary>What one step reports.</summary>

@@ -56,6 +56,10 @@ public sealed record VlmShape(int HiddenSize, int VisionTokens, int EditLayer, i
 /// A prepared batch. Per example i: vision tokens at [VisionStart[i], VisionStart[i]+VisionCount[i]),
 /// prompt at [PromptStart[i], +PromptLength[i]), answer at [AnswerStart[i], +AnswerLength[i]) (length 0
 /// when no answer was given). Positions past Length[i] are padding.
+/// Teacher forcing: logits at position t predict token t+1, so answer token j is scored at position
+/// AnswerStart[i] + j − 1. The answer range includes the model's end-of-answer token when it has one
+/// (TinyVLM appends &lt;eos&gt;: AnswerLength = answer words + 1), so scoring the whole range also scores
+/// "stop here", which is what greedy decoding needs to reproduce the answer exactly.
 /// </summary>
 public sealed record VlmInputs(
     Tensor TokenIds,            // [B, L] int64 (vision positions hold a placeholder id)
