@@ -313,8 +313,7 @@ public sealed class EditLedger
             .Where(x => x.ActivatedAtVersion != null && x.ActivatedAtVersion <= version && (x.RemovedAtVersion == null || x.RemovedAtVersion > version))
             .OrderBy(x => x.ActivatedAtVersion)
             .ToListAsync(ct);
-        // The summary keeps the expert hash and activation sequence; the activation time is that event's record time.
-        return new ActiveExpertSet(version, rows.Select(r => new ActiveExpert(r.Id, r.ExpertSha256!, r.ActivatedAtVersion!.Value, r.UpdatedAt)).ToArray());
+        return new ActiveExpertSet(version, rows.Select(r => new ActiveExpert(r.Id, r.ExpertSha256!, r.ActivatedAtVersion!.Value, r.ActivatedAt!.Value)).ToArray());
     }
 
     private async Task RequireVersionAsync(NpgsqlConnection connection, long version, CancellationToken ct)
@@ -352,26 +351,29 @@ public sealed class EditLedger
         await using var connection = Connect();
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand($"""
-            select e.seq_id, e.timestamp, e.stream_id, e.type,
-                   e.type = '{EventTypeNames.Activated}'
-                   or (e.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
-                       and exists (select 1 from {_events} a where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
-                       and not exists (select 1 from {_events} r where r.stream_id = e.stream_id and r.seq_id < e.seq_id
-                                       and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
-            from {_events} e
-            where e.seq_id > @after and e.type <> '{EventTypeNames.MartenTombstone}'
-            order by e.seq_id
+            select * from (
+              select e.seq_id, e.timestamp, e.stream_id, e.type,
+                     e.type = '{EventTypeNames.Activated}'
+                     or (e.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
+                         and exists (select 1 from {_events} a where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
+                         and not exists (select 1 from {_events} r where r.stream_id = e.stream_id and r.seq_id < e.seq_id
+                                         and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
+              from {_events} e
+              where e.seq_id > @after and e.type <> '{EventTypeNames.MartenTombstone}'
+                and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
+            ) v
+            where not @only or v.changes_model
+            order by v.seq_id
+            limit @limit
             """, connection);
         command.Parameters.AddWithValue("after", after);
+        command.Parameters.AddWithValue("only", modelChangesOnly);
+        command.Parameters.AddWithValue("limit", limit);
         var versions = new List<LedgerVersion>();
         await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct) && versions.Count < limit)
-        {
-            var changes = reader.GetBoolean(4);
-            if (modelChangesOnly && !changes) continue;
+        while (await reader.ReadAsync(ct))
             versions.Add(new LedgerVersion(reader.GetInt64(0), new DateTimeOffset(reader.GetFieldValue<DateTime>(1), TimeSpan.Zero),
-                reader.GetGuid(2), ChangeOf(reader.GetString(3)), changes));
-        }
+                reader.GetGuid(2), ChangeOf(reader.GetString(3)), reader.GetBoolean(4)));
         return versions;
     }
 

@@ -6,8 +6,9 @@ namespace LiveEdit.Ledger.Projections;
 
 /// <summary>
 /// One document per edit, updated inline in the transaction that appends the edit's events.
-/// <see cref="ActivatedAtVersion"/> and <see cref="RemovedAtVersion"/> are global sequences, so the
-/// active set at a version can also be read from these documents.
+/// <see cref="ActivatedAtVersion"/> and <see cref="RemovedAtVersion"/> are global sequences (and
+/// <see cref="ActivatedAt"/> the activation record's timestamp), so the active set at a version can also
+/// be read from these documents. The <c>…By</c>/<c>…At</c> payload fields come from the events.
 /// </summary>
 public sealed record EditSummary(
     Guid Id,
@@ -25,6 +26,7 @@ public sealed record EditSummary(
     string? GeneratorSha256,
     string? WorkerId,
     long? ActivatedAtVersion,
+    DateTimeOffset? ActivatedAt,
     long? RemovedAtVersion,
     string? RetractedBy,
     string? Reason,
@@ -41,11 +43,11 @@ public sealed class EditSummaryProjection : SingleStreamProjection<EditSummary, 
         var s = (snapshot, e.Data) switch
         {
             (null, EditProposed p) => new EditSummary(p.EditId, p.ImageSha256, p.Prompt, p.Target, p.Rationale, p.ProposedBy, p.Tags,
-                p.Supersedes, EditStatus.Proposed, null, null, null, null, null, null, null, null, null, null, 0, p.ProposedAt, p.ProposedAt),
+                p.Supersedes, EditStatus.Proposed, null, null, null, null, null, null, null, null, null, null, null, 0, p.ProposedAt, p.ProposedAt),
             (not null, EditApproved a) => snapshot with { Status = EditStatus.Approved, ApprovedBy = a.ApprovedBy, UpdatedAt = a.ApprovedAt },
             (not null, EditRejected r) => snapshot with { Status = EditStatus.Rejected, RejectedBy = r.RejectedBy, Reason = r.Reason, UpdatedAt = r.RejectedAt },
             (not null, ExpertGenerated g) => snapshot with { ExpertSha256 = g.ExpertSha256, GeneratorSha256 = g.GeneratorSha256, WorkerId = g.WorkerId, UpdatedAt = g.GeneratedAt },
-            (not null, EditActivated a) => snapshot with { Status = EditStatus.Active, ActivatedAtVersion = e.Sequence, UpdatedAt = a.ActivatedAt },
+            (not null, EditActivated a) => snapshot with { Status = EditStatus.Active, ActivatedAtVersion = e.Sequence, ActivatedAt = ToMicroseconds(e.Timestamp), UpdatedAt = a.ActivatedAt },
             (not null, EditRetracted r) => snapshot with
             {
                 Status = EditStatus.Retracted, RetractedBy = r.RetractedBy, Reason = r.Reason, UpdatedAt = r.RetractedAt,
@@ -60,4 +62,7 @@ public sealed class EditSummaryProjection : SingleStreamProjection<EditSummary, 
         };
         return s is null ? null : s with { Version = e.Version };
     }
+
+    // PostgreSQL keeps microseconds: match what a read of mt_events.timestamp returns.
+    private static DateTimeOffset ToMicroseconds(DateTimeOffset t) => new(t.UtcTicks - t.UtcTicks % 10, TimeSpan.Zero);
 }
