@@ -13,4 +13,5 @@ root.Subcommands.Add(EditCommands.CreateQuery());
 root.Subcommands.Add(EditCommands.CreateLog());
 root.Subcommands.Add(EditCommands.CreateDiff());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,102 @@
+using System.CommandLine;
+using LiveEdit.Bench.Import;
+using LiveEdit.Bench.Streams;
+using LiveEdit.Ledger;
+using LiveEdit.Model.World;
+using Spectre.Console;
+
+namespace LiveEdit.Cli;
+
+/// <summary><c>liveedit bench …</c>: benchmark streams and measurements.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Benchmark streams (make, import, show) and measurements.");
+        bench.Subcommands.Add(Make());
+        bench.Subcommands.Add(Import());
+        bench.Subcommands.Add(Ledger());
+        return bench;
+    }
+
+    private static Command Make()
+    {
+        var count = new Option<int>("--cases") { Description = "Number of edit cases.", DefaultValueFactory = _ => 1000 };
+        var seed = new Option<int>("--seed") { Description = "Stream seed.", DefaultValueFactory = _ => 1 };
+        var output = new Option<string>("--out") { Description = "New folder for the stream.", Required = true };
+        var train = new Option<bool>("--editor-train-split") { Description = "Draw from the editor-training split instead of the evaluation split." };
+        var command = new Command("make", "Write a SynthWorld stream (JSONL + PNG) of any length; same seed, same bytes.") { count, seed, output, train };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var world = new SynthWorld(WorldConfig.Default);
+                var n = parse.GetValue(count);
+                var s = parse.GetValue(seed);
+                var stream = SynthWorldStreams.Make(world, n, s, parse.GetValue(output)!,
+                    parse.GetValue(train) ? EditSplit.EditorTrain : EditSplit.EditorEval, $"liveedit bench make --cases {n} --seed {s}");
+                AnsiConsole.MarkupLineInterpolated($"wrote {stream.Cases.Count} cases to [bold]{stream.Folder}[/]");
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or StreamFormatException)
+            {
+                Console.Error.WriteLine($"liveedit bench make: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Command Import()
+    {
+        var input = new Option<string>("--input") { Description = "MMEdit/VLKEB JSON (array) or JSON-lines file.", Required = true };
+        var images = new Option<string>("--images") { Description = "Folder the records' image paths are relative to.", Required = true };
+        var layout = new Option<ExternalLayout>("--layout") { Description = "EVqa, EIc or Vlkeb.", DefaultValueFactory = _ => ExternalLayout.EVqa };
+        var size = new Option<int>("--image-size") { Description = "Side the images are resized to (the model's input).", DefaultValueFactory = _ => WorldConfig.Default.ImageSize };
+        var output = new Option<string>("--out") { Description = "New folder for the stream.", Required = true };
+        var command = new Command("import", "Convert an MMEdit (E-VQA, E-IC) or VLKEB file into a stream; nothing is written unless every record is good.")
+        {
+            input, images, layout, size, output,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var stream = MmEditImporter.Import(parse.GetValue(input)!, parse.GetValue(images)!, parse.GetValue(layout), parse.GetValue(size), parse.GetValue(output)!,
+                    $"liveedit bench import --layout {parse.GetValue(layout)}");
+                AnsiConsole.MarkupLineInterpolated($"imported {stream.Cases.Count} cases into [bold]{stream.Folder}[/]");
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or StreamFormatException)
+            {
+                Console.Error.WriteLine($"liveedit bench import: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Command Ledger()
+    {
+        var edits = new Option<int>("--edits") { Description = "Edits whose full lifecycle is appended.", DefaultValueFactory = _ => 10_000 };
+        var writers = new Option<int>("--writers") { Description = "Concurrent writers.", DefaultValueFactory = _ => 4 };
+        var schema = new Option<string>("--schema") { Description = "Schema used (dropped and re-created).", DefaultValueFactory = _ => "ledger_bench" };
+        var command = new Command("ledger", "Append N edits' lifecycles; measure append rate, active-set reads, verification and size (needs ConnectionStrings__Ledger; run `liveedit services up`).")
+        {
+            edits, writers, schema,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger");
+            if (string.IsNullOrWhiteSpace(connection))
+            {
+                Console.Error.WriteLine("liveedit bench ledger: ConnectionStrings__Ledger is not set; run: eval \"$(infra/services env)\"");
+                return 2;
+            }
+            var result = await LedgerBenchmark.RunAsync(connection, parse.GetValue(edits), Console.Out, parse.GetValue(schema)!, parse.GetValue(writers), ct);
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        });
+        return command;
+    }
+}
