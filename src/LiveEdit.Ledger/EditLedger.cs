@@ -312,6 +312,7 @@ public sealed class EditLedger
         var rows = await session.Query<EditSummary>()
             .Where(x => x.ActivatedAtVersion != null && x.ActivatedAtVersion <= version && (x.RemovedAtVersion == null || x.RemovedAtVersion > version))
             .OrderBy(x => x.ActivatedAtVersion)
+            .Select(x => new { x.Id, x.ExpertSha256, x.ActivatedAtVersion, x.ActivatedAt })
             .ToListAsync(ct);
         return new ActiveExpertSet(version, rows.Select(r => new ActiveExpert(r.Id, r.ExpertSha256!, r.ActivatedAtVersion!.Value, r.ActivatedAt!.Value)).ToArray());
     }

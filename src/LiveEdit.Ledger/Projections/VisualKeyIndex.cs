@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using JasperFx.Events;
 using LiveEdit.Ledger.Edits;
 using Marten.Events.Projections;
@@ -5,14 +8,40 @@ using Marten.Events.Projections;
 namespace LiveEdit.Ledger.Projections;
 
 /// <summary>The visual key of one edit's expert (k×d_m floats, row-major).</summary>
+/// <param name="VisualKey">Stored as base64 of little-endian float32: bit-exact and about half the size of JSON numbers.</param>
 public sealed record VisualKeyEntry(
     Guid EditId,
     string ExpertSha256,
     string GeneratorSha256,
     int KeyRows,
     int KeyDim,
-    float[] VisualKey,
+    [property: JsonConverter(typeof(Float32Base64Converter))] float[] VisualKey,
     long? ActivatedAtVersion);
+
+/// <summary>Writes a float array as base64 of its little-endian float32 bytes; reads that or a JSON number array.</summary>
+public sealed class Float32Base64Converter : JsonConverter<float[]>
+{
+    public override float[] Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.StartArray)
+        {
+            var values = new List<float>();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) values.Add(reader.GetSingle());
+            return values.ToArray();
+        }
+        var bytes = reader.GetBytesFromBase64();
+        if (bytes.Length % 4 != 0) throw new JsonException("a float32 array needs a multiple of 4 bytes");
+        var floats = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
+        return floats;
+    }
+
+    public override void Write(Utf8JsonWriter writer, float[] value, JsonSerializerOptions options)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
+        writer.WriteBase64StringValue(MemoryMarshal.AsBytes(value.AsSpan()));
+    }
+}
 
 /// <summary>
 /// The active-expert / visual-key index at the head of the ledger: per active edit the expert hash and
@@ -46,6 +75,8 @@ public sealed class VisualKeyIndexProjection : MultiStreamProjection<VisualKeyIn
         Identity<EditRetracted>(_ => VisualKeyIndex.DocumentId);
         Identity<EditRejected>(_ => VisualKeyIndex.DocumentId);
         Identity<EditSuperseded>(_ => VisualKeyIndex.DocumentId);
+        // One document takes every event: each batch rewrites it whole, so fewer, larger batches.
+        Options.BatchSize = 5_000;
     }
 
     public override VisualKeyIndex? Evolve(VisualKeyIndex? snapshot, string id, IEvent e)
