@@ -14,4 +14,5 @@ root.Subcommands.Add(EditCommands.CreateLog());
 root.Subcommands.Add(EditCommands.CreateDiff());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(VerifyCommand.Create());
 return await root.Parse(args).InvokeAsync();

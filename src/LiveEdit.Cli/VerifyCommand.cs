@@ -1,0 +1,93 @@
+using System.CommandLine;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Ledger;
+using LiveEdit.Ledger.Projections;
+using Spectre.Console;
+
+namespace LiveEdit.Cli;
+
+/// <summary>
+/// <c>liveedit verify</c>: walks the ledger's hash chain and reports the first break; with <c>--experts</c> it also
+/// re-generates every recorded expert from its edit and the committed checkpoints and compares the SHA-256s
+/// (reproducibility across machines is checked, not assumed).
+/// </summary>
+internal static class VerifyCommand
+{
+    public static Command Create()
+    {
+        var schema = new Option<string>("--schema") { Description = "Ledger schema.", DefaultValueFactory = _ => LedgerStore.DefaultSchema };
+        var experts = new Option<bool>("--experts") { Description = "Also re-generate every expert and compare hashes." };
+        var baseFolder = new Option<string>("--base") { Description = "TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
+        var editorFolder = new Option<string>("--editor") { Description = "Editor folder.", DefaultValueFactory = _ => "models/liveedit-editor" };
+        var threads = new Option<int>("--threads") { Description = "Torch threads (experts are bit-exact for the thread count they were made with).", DefaultValueFactory = _ => 1 };
+        var command = new Command("verify", "Check the ledger's hash chain; with --experts, re-generate experts and compare their SHA-256.")
+        {
+            schema, experts, baseFolder, editorFolder, threads,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger");
+            if (string.IsNullOrWhiteSpace(connection))
+            {
+                Console.Error.WriteLine("liveedit verify: ConnectionStrings__Ledger is not set; run: eval \"$(infra/services env)\"");
+                return 2;
+            }
+            await using var store = LedgerStore.Create(connection, parse.GetValue(schema)!);
+            var ledger = new EditLedger(store);
+            var chain = await ledger.VerifyAsync(ct);
+            if (chain.IsIntact)
+                AnsiConsole.MarkupLineInterpolated($"hash chain: [green]intact[/] ({chain.EventsChecked} events, head {chain.Head})");
+            else
+                AnsiConsole.MarkupLineInterpolated($"hash chain: [red]broken at version {chain.FirstBreak!.Version}[/] ({chain.FirstBreak.Kind}): {chain.FirstBreak.Message}");
+            var failed = !chain.IsIntact;
+            if (parse.GetValue(experts))
+                failed |= !await VerifyExpertsAsync(ledger, new ModelSettings
+                {
+                    BaseFolder = parse.GetValue(baseFolder)!, EditorFolder = parse.GetValue(editorFolder)!, Threads = parse.GetValue(threads),
+                }.ResolvedAgainst(ContentRoot.Find()), ct);
+            return failed ? 1 : 0;
+        });
+        return command;
+    }
+
+    private static async Task<bool> VerifyExpertsAsync(EditLedger ledger, ModelSettings settings, CancellationToken ct)
+    {
+        using var runtime = ModelRuntime.Load(settings);
+        var edits = new List<EditSummary>();
+        for (var skip = 0; ; skip += 1_000)
+        {
+            var page = await ledger.ListEditsAsync(null, skip, 1_000, ct);
+            edits.AddRange(page.Where(e => e.ExpertSha256 is not null));
+            if (page.Count < 1_000) break;
+        }
+        int same = 0, different = 0, otherGenerator = 0;
+        var differences = new List<string>();
+        await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async progress =>
+            {
+                var task = progress.AddTask("re-generating experts", maxValue: Math.Max(1, edits.Count));
+                foreach (var edit in edits.OrderBy(e => e.ProposedAt))
+                {
+                    if (!string.Equals(edit.GeneratorSha256, runtime.Editor.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
+                    {
+                        otherGenerator++;
+                    }
+                    else
+                    {
+                        var image = runtime.ReadImage(await ledger.Blobs.GetAsync(edit.ImageSha256, ct));
+                        var expert = await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
+                        if (expert.Sha256 == edit.ExpertSha256) same++;
+                        else
+                        {
+                            different++;
+                            differences.Add($"edit {edit.Id}: recorded {edit.ExpertSha256![..16]}…, re-generated {expert.Sha256[..16]}… (worker {edit.WorkerId})");
+                        }
+                    }
+                    task.Increment(1);
+                }
+            });
+        AnsiConsole.MarkupLineInterpolated($"experts: {same} identical, [{(different == 0 ? "green" : "red")}]{different} different[/], {otherGenerator} made by another generator (not checked); {runtime.Threads} thread(s)");
+        foreach (var line in differences) AnsiConsole.MarkupLineInterpolated($"  [red]{line}[/]");
+        return different == 0;
+    }
+}
