@@ -143,8 +143,10 @@ public sealed class EditLedger
     {
         await using var connection = Connect();
         await connection.OpenAsync(ct);
-        // Session-level lock taken before BEGIN: the transaction (and its now()) starts after the previous
-        // appender committed, so sequences and timestamps both follow commit order.
+        // Session-level lock taken before BEGIN and held until after COMMIT: sequence numbers are drawn and
+        // committed in lock order (a visible version never gains an earlier event), and Marten stamps the
+        // events inside the lock, so timestamps follow sequence order too (with one host's clock; several
+        // hosts need synchronised clocks).
         await using (var lockCommand = new NpgsqlCommand("select pg_advisory_lock(@k)", connection))
         {
             lockCommand.Parameters.AddWithValue("k", _lockKey);
@@ -182,11 +184,21 @@ public sealed class EditLedger
         }
         finally
         {
-            if (connection.State == System.Data.ConnectionState.Open)
+            try
             {
                 await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(@k)", connection);
                 unlock.Parameters.AddWithValue("k", _lockKey);
                 await unlock.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+            catch (Exception) when (connection.State != System.Data.ConnectionState.Open)
+            {
+                // A broken connection: PostgreSQL released the lock with the session.
+            }
+            catch (Exception)
+            {
+                // Never hand a connection that may still hold the lock back to the pool.
+                NpgsqlConnection.ClearPool(connection);
+                throw;
             }
         }
     }
