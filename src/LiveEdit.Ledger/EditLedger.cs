@@ -129,12 +129,13 @@ public sealed class EditLedger
         if (events.Any(e => e is EditActivated) && state.Supersedes is { } olderId)
         {
             var (older, olderVersion) = await LoadAsync(olderId, ct);
+            // The older edit leaves first: no sequence number inside this transaction has both experts active.
             if (EditDecisions.SupersessionDue(older, editId, now) is { } superseded)
-                appends.Add(new StreamAppend(olderId, olderVersion, [superseded]));
+                appends.Insert(0, new StreamAppend(olderId, olderVersion, [superseded]));
         }
 
         var head = await AppendAsync(appends, ct);
-        return new EditCommandResult(editId, version + events.Count, head, events);
+        return new EditCommandResult(editId, version + events.Count, head, appends.SelectMany(a => a.Events).ToArray());
     }
 
     private sealed record StreamAppend(Guid EditId, long? VersionBefore, IReadOnlyList<object> Events);
@@ -170,7 +171,7 @@ public sealed class EditLedger
                 }
                 catch (Exception e) when (Find<ExistingStreamIdCollisionException>(e) is not null || Find<Marten.Exceptions.ExistingStreamIdCollisionException>(e) is not null)
                 {
-                    throw new EditAlreadyExistsException(appends[0].EditId);
+                    throw new EditAlreadyExistsException(appends.First(a => a.VersionBefore is null).EditId);
                 }
                 catch (Exception e) when (Find<JasperFx.ConcurrencyException>(e) is { } conflict)
                 {

@@ -67,12 +67,16 @@ public sealed class activating_an_edit(PostgresFixture db) : IAsyncLifetime
         await Ledger.ApproveAsync(new ApproveEdit(newer, "bob"));
         (await Ledger.GetActiveExpertsAsync()).EditIds.ShouldContain(older);
 
-        await _t.RecordExpertAsync(newer);
+        var result = await Ledger.RecordExpertAsync(await _t.ExpertCommandAsync(newer));
 
+        result.Events.Select(e => e.GetType()).ShouldBe([typeof(EditSuperseded), typeof(ExpertGenerated), typeof(EditActivated)]);
         var active = (await Ledger.GetActiveExpertsAsync()).EditIds;
         active.ShouldContain(newer);
         active.ShouldNotContain(older);
         (await Ledger.GetEditAsync(older)).SupersededBy.ShouldBe(newer);
+        // Never both at once, not even at the sequence numbers inside that transaction.
+        for (var v = result.LedgerVersion - 2; v <= result.LedgerVersion; v++)
+            (await Ledger.GetActiveExpertsAsync(v)).EditIds.Intersect([older, newer]).Count().ShouldBeLessThanOrEqualTo(1);
     }
 
     [Fact]

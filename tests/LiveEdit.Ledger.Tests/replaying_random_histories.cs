@@ -99,6 +99,15 @@ public sealed class replaying_random_histories(PostgresFixture db) : IAsyncLifet
                 (await _t.Ledger.GetActiveExpertsAsync(versions[version].Timestamp)).EditIds.ShouldBe(active, $"as of the time of version {version}");
             }
         }
+        // Every sequence number, not only those that end a command: the SQL answer equals a fold of the versions list.
+        var all = await _t.Ledger.ListVersionsAsync(limit: 10_000);
+        var folded = new List<Guid>();
+        foreach (var v in all)
+        {
+            if (v.Change == Versions.LedgerChange.Activated) folded.Add(v.EditId);
+            if (v.Change is Versions.LedgerChange.Retracted or Versions.LedgerChange.Superseded) folded.Remove(v.EditId);
+            (await _t.Ledger.GetActiveExpertsAsync(v.Version)).EditIds.ShouldBe(folded, $"at sequence {v.Version}");
+        }
         (await _t.Ledger.VerifyAsync()).IsIntact.ShouldBeTrue();
         (await _t.Ledger.GetActiveExpertsFromSummariesAsync(await _t.Ledger.GetHeadAsync())).EditIds.ShouldBe(model.Active);
     }

@@ -35,7 +35,8 @@ public sealed record VersionDiff(long From, long To, IReadOnlyList<ActiveExpert>
 /// <summary>One event of an edit's history.</summary>
 public sealed record EditHistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, object Event);
 
-/// <summary>Result of a command: the events appended and the ledger version they produced.</summary>
+/// <summary>Result of a command: the events appended (in sequence order, including an automatic
+/// <c>EditActivated</c> and an <c>EditSuperseded</c> on the older edit) and the ledger version they produced.</summary>
 /// <param name="StreamVersion">The edit stream's version after the append (pass it back as expectedVersion for optimistic concurrency).</param>
 /// <param name="LedgerVersion">Global sequence of the last event appended: the model version that includes this command.</param>
 public sealed record EditCommandResult(Guid EditId, long StreamVersion, long LedgerVersion, IReadOnlyList<object> Events);
