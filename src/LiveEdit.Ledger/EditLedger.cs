@@ -245,6 +245,21 @@ public sealed class EditLedger
         return await query.OrderByDescending(x => x.ProposedAt).Skip(skip).Take(take).ToListAsync(ct);
     }
 
+    /// <summary>
+    /// Edits that still need an expert (proposed or approved, none recorded), oldest first: what a
+    /// reconciler re-publishes when a generation message was lost.
+    /// </summary>
+    public async Task<IReadOnlyList<EditSummary>> ListEditsAwaitingExpertAsync(int take = 1_000, CancellationToken ct = default)
+    {
+        if (take is < 1 or > 10_000) throw new InvalidEditInputException("take", "must be in 1..10000.");
+        await using var session = _store.QuerySession();
+        return await session.Query<EditSummary>()
+            .Where(x => (x.Status == EditStatus.Proposed || x.Status == EditStatus.Approved) && x.ExpertSha256 == null)
+            .OrderBy(x => x.ProposedAt)
+            .Take(take)
+            .ToListAsync(ct);
+    }
+
     /// <summary>Every event of an edit with its global version.</summary>
     /// <exception cref="EditNotFoundException"/>
     public async Task<IReadOnlyList<EditHistoryEntry>> GetHistoryAsync(Guid editId, CancellationToken ct = default)

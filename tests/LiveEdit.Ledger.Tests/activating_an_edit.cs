@@ -91,4 +91,20 @@ public sealed class activating_an_edit(PostgresFixture db) : IAsyncLifetime
         result.Events.OfType<EditActivated>().ShouldHaveSingleItem();
         (await auto.Ledger.GetActiveExpertsAsync()).EditIds.ShouldBe([id]);
     }
+
+    [Fact]
+    public async Task edits_awaiting_an_expert_are_listed_for_the_reconciler()
+    {
+        var waitingForApprovalAndExpert = await _t.ProposeAsync();
+        var approved = await _t.ProposeAsync();
+        await Ledger.ApproveAsync(new ApproveEdit(approved, "bob"));
+        var active = await _t.ActiveEditAsync();
+        var rejected = await _t.ProposeAsync();
+        await Ledger.RejectAsync(new RejectEdit(rejected, "bob", "off topic"));
+
+        var awaiting = (await Ledger.ListEditsAwaitingExpertAsync()).Select(e => e.Id).ToArray();
+
+        awaiting.ShouldBe([waitingForApprovalAndExpert, approved]);
+        awaiting.ShouldNotContain(active);
+    }
 }
