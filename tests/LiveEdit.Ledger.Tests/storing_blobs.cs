@@ -60,4 +60,17 @@ public sealed class storing_blobs(PostgresFixture db) : IAsyncLifetime
         await Should.ThrowAsync<PostgresException>(() => _t.ExecuteAsync($"delete from {{schema}}.ledger_blobs where sha256 = '{sha}'"));
         (await _t.Ledger.Blobs.GetAsync(sha)).ShouldBe(Encoding.UTF8.GetBytes("keep me"));
     }
+
+    [Fact]
+    public async Task an_empty_or_oversized_blob_is_refused_and_nothing_is_stored()
+    {
+        var small = new EditLedger(_t.Store, new LedgerOptions { MaxBlobBytes = 16 });
+        var before = await _t.ScalarAsync<long>("select count(*) from {schema}.ledger_blobs");
+
+        (await Should.ThrowAsync<InvalidEditInputException>(() => small.Blobs.PutAsync(new byte[17]))).Message.ShouldContain("at most 16 bytes");
+        await Should.ThrowAsync<InvalidEditInputException>(() => small.Blobs.PutAsync(Array.Empty<byte>()));
+        (await small.Blobs.PutAsync(new byte[16])).ShouldBe(Sha256Hex.Of(new byte[16]));
+
+        (await _t.ScalarAsync<long>("select count(*) from {schema}.ledger_blobs")).ShouldBe(before + 1);
+    }
 }
