@@ -1,7 +1,6 @@
 using LiveEdit.Contracts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Ledger;
-using LiveEdit.Ledger.Edits;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -23,22 +22,13 @@ public sealed class PendingWorkReconciler(IServiceProvider services, EditLedger 
     {
         var cutoff = clock.GetUtcNow() - settings.PendingAfter;
         var sent = 0;
-        foreach (var status in new[] { EditStatus.Proposed, EditStatus.Approved })
+        using var scope = services.CreateScope();
+        var endpoint = await scope.ServiceProvider.GetRequiredService<ISendEndpointProvider>().GetSendEndpoint(queues.GenerateExpertAddress);
+        foreach (var edit in await ledger.ListEditsAwaitingExpertAsync(settings.BatchSize, ct))
         {
-            for (var skip = 0; ; skip += 500)
-            {
-                var page = await ledger.ListEditsAsync(status, skip, 500, ct);
-                foreach (var edit in page)
-                {
-                    if (edit.ExpertSha256 is not null || edit.UpdatedAt > cutoff) continue;
-                    using var scope = services.CreateScope();
-                    var endpoint = await scope.ServiceProvider.GetRequiredService<ISendEndpointProvider>()
-                        .GetSendEndpoint(queues.GenerateExpertAddress);
-                    await endpoint.Send(new GenerateExpert(edit.Id), ct);
-                    sent++;
-                }
-                if (page.Count < 500) break;
-            }
+            if (edit.UpdatedAt > cutoff) continue;
+            await endpoint.Send(new GenerateExpert(edit.Id), ct);
+            sent++;
         }
         if (sent > 0) log.LogInformation("Reconciler re-sent {Count} pending expert generation(s)", sent);
         return sent;
@@ -74,4 +64,7 @@ public sealed class ReconcilerSettings
 
     /// <summary>How long an edit must have waited for its expert before its work is re-sent.</summary>
     public TimeSpan PendingAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most edits looked at per pass (oldest first).</summary>
+    public int BatchSize { get; set; } = 1_000;
 }
