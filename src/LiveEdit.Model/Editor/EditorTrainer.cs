@@ -39,6 +39,7 @@ public sealed class EditorTrainer
     private readonly IReadOnlyList<EditSample> samples;
     private readonly EditorTrainingOptions options;
     private readonly AdamW optimizer;
+    private readonly FrozenState[] frozen;
 
     public EditorTrainer(IVisionLanguageModel model, EditorModules editor, IReadOnlyList<EditSample> samples, EditorTrainingOptions options)
     {
@@ -47,11 +48,12 @@ public sealed class EditorTrainer
         this.editor = editor;
         this.samples = samples;
         this.options = options;
-        if (model is nn.Module frozen)
+        if (model is nn.Module frozenModel)
         {
-            frozen.eval();
-            foreach (var p in frozen.parameters()) p.requires_grad = false;
+            frozenModel.eval();
+            foreach (var p in frozenModel.parameters()) p.requires_grad = false;
         }
+        frozen = new FrozenState[samples.Count];
         foreach (var p in editor.parameters()) p.requires_grad = true;
         // Adam: AdamW with no weight decay and PyTorch's Adam betas.
         optimizer = new AdamW(editor.named_parameters().Select(p => (p.name, p.parameter)), beta1: 0.9, beta2: 0.999, weightDecay: 0);
@@ -110,12 +112,8 @@ public sealed class EditorTrainer
             .Concat(batch.Select(s => s.ImageGenerality.ToExample()))
             .Concat(batch.Select(s => s.ImageLocality.ToExample())).ToList();
         var inputs = model.Prepare(examples);
-        Tensor hidden, preLogits;
-        using (no_grad())
-        {
-            hidden = model.HiddenAtEditLayer(inputs);                       // [4b, L, d]
-            preLogits = model.LogitsFromEditLayer(inputs, hidden);         // [4b, L, V]
-        }
+        var indices = BatchIndices(step);
+        var hidden = FrozenHidden(indices, inputs);                          // [4b, L, d], no grad
         var all = Enumerable.Range(0, 4 * b).ToList();
         var edits = editor.EditSide(hidden, inputs, Enumerable.Range(0, b).ToList()); // U, V [b, r, d]; φ̂, ψ̂ [b, k, d_m]
         var keys = editor.InputSide(hidden, inputs, all);                   // φ̄, φ̄_Ξ, ψ̄ [4b, k, d_m]
@@ -137,23 +135,26 @@ public sealed class EditorTrainer
         var residual = Routing.FusedResidual(editor.FusionNorm(hidden), edits.U, edits.V, weights);
         var logits = model.LogitsFromEditLayer(inputs, hidden + residual);  // [4b, L, V]
 
-        var (targets, positions, rowOf) = AnswerPositions(inputs);
+        var (targets, positions, rowOf) = AnswerPositions(inputs, 0, 3 * b);
         var tokenLogits = logits.reshape(-1, logits.shape[2]).index_select(0, positions); // [T, V]
         var tokenCe = nn.functional.cross_entropy(tokenLogits, targets, reduction: nn.Reduction.None); // [T]
         var rowTensor = tensor(rowOf);
-        Tensor GroupMean(Tensor perToken, int group)
+        Tensor GroupMean(Tensor perToken, Tensor rowIndex, int group)
         {
             // Mean over tokens of each row, then over the b rows of the group.
-            var rows = zeros(4 * b).index_add(0, rowTensor, perToken, 1);
-            var counts = zeros(4 * b).index_add(0, rowTensor, ones_like(perToken), 1);
+            var rows = zeros(4 * b).index_add(0, rowIndex, perToken, 1);
+            var counts = zeros(4 * b).index_add(0, rowIndex, ones_like(perToken), 1);
             return (rows / counts.clamp_min(1)).narrow(0, group * b, b).mean();
         }
-        var reliability = GroupMean(tokenCe, 0);                            // CE(reliability)
-        var generality = GroupMean(tokenCe, 1) + GroupMean(tokenCe, 2);     // CE(text generality) + CE(image generality)
-        var preToken = preLogits.reshape(-1, preLogits.shape[2]).index_select(0, positions);
-        var preLog = nn.functional.log_softmax(preToken, -1);
-        var kl = (preLog.exp() * (preLog - nn.functional.log_softmax(tokenLogits, -1))).sum(-1); // KL(pre ‖ post) per token
-        var locality = GroupMean(kl, 3);
+        var reliability = GroupMean(tokenCe, rowTensor, 0);                        // CE(reliability)
+        var generality = GroupMean(tokenCe, rowTensor, 1) + GroupMean(tokenCe, rowTensor, 2); // CE(text generality) + CE(image generality)
+        // Locality: KL(pre ‖ post) on the image-locality rows' answer tokens. Text locality needs no term: inputs
+        // without an image never get a residual, so their KL is 0 by construction.
+        var (_, locPositions, locRows) = AnswerPositions(inputs, 3 * b, 4 * b);
+        var post = nn.functional.log_softmax(logits.reshape(-1, logits.shape[2]).index_select(0, locPositions), -1);
+        var pre = cat(indices.Select(i => frozen[i].PreLocality).ToArray(), 0);     // [T_loc, V] log-probabilities
+        var kl = (pre.exp() * (pre - post)).sum(-1);                                // KL(pre ‖ post) per token
+        var locality = GroupMean(kl, tensor(locRows), 3);
 
         var sameEntity = SameEntity(batch);
         var soft = SoftRoutingLoss(batch, keys.Text, edits.TextKey, rng, b);
@@ -249,14 +250,14 @@ public sealed class EditorTrainer
     /// Teacher forcing: answer token t of row i is predicted at position t−1. Returns the target ids, the flat
     /// [B·L] positions of the predicting logits and the row of each.
     /// </summary>
-    internal static (Tensor Targets, Tensor Positions, long[] Rows) AnswerPositions(VlmInputs inputs)
+    internal static (Tensor Targets, Tensor Positions, long[] Rows) AnswerPositions(VlmInputs inputs, int fromRow, int toRow)
     {
         var l = inputs.TokenIds.shape[1];
         var ids = inputs.TokenIds.data<long>().ToArray();
         var targets = new List<long>();
         var positions = new List<long>();
         var rows = new List<long>();
-        for (var i = 0; i < inputs.Count; i++)
+        for (var i = fromRow; i < toRow; i++)
             for (var t = 0; t < inputs.AnswerLength[i]; t++)
             {
                 var p = inputs.AnswerStart[i] + t;
@@ -266,6 +267,42 @@ public sealed class EditorTrainer
             }
         return (tensor(targets.ToArray()), tensor(positions.ToArray()), rows.ToArray());
     }
+
+    /// <summary>
+    /// Hidden states of the frozen model at layer l_e for the batch's rows, padded to the batch length. Each case's four
+    /// rows are computed once, on their own (a canonical batch, so the values do not depend on batch composition or
+    /// on a resume), and kept with the pre-edit log-probabilities on the locality answer.
+    /// </summary>
+    private Tensor FrozenHidden(IReadOnlyList<int> indices, VlmInputs inputs)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var i in indices.Where(i => frozen[i] is null)) frozen[i] = ComputeFrozen(samples[i]);
+        var b = indices.Count;
+        var l = inputs.TokenIds.shape[1];
+        var rows = new Tensor[4 * b];
+        for (var g = 0; g < 4; g++)
+            for (var j = 0; j < b; j++)
+            {
+                var h = frozen[indices[j]].Hidden[g];                                 // [len, d]
+                rows[g * b + j] = nn.functional.pad(h, [0, 0, 0, l - h.shape[0]]);   // [L, d]
+            }
+        return stack(rows).MoveToOuterDisposeScope();
+    }
+
+    private FrozenState ComputeFrozen(EditSample s)
+    {
+        using var scope = NewDisposeScope();
+        var inputs = model.Prepare([s.Edit.ToExample(), s.TextGenerality.ToExample(), s.ImageGenerality.ToExample(), s.ImageLocality.ToExample()]);
+        var hidden = model.HiddenAtEditLayer(inputs);                         // [4, L, d]
+        var logits = model.LogitsFromEditLayer(inputs, hidden);              // [4, L, V]
+        var (_, positions, _) = AnswerPositions(inputs, 3, 4);
+        var pre = nn.functional.log_softmax(logits.reshape(-1, logits.shape[2]).index_select(0, positions), -1);
+        var rows = Enumerable.Range(0, 4).Select(g => hidden[g].narrow(0, 0, inputs.Length[g]).clone().DetachFromDisposeScope()).ToArray();
+        return new FrozenState(rows, pre.clone().DetachFromDisposeScope());
+    }
+
+    private sealed record FrozenState(Tensor[] Hidden, Tensor PreLocality);
 
     private void SaveCheckpoint(string folder)
     {
