@@ -19,6 +19,7 @@ public static class InferenceApp
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        SettingsFile.AddDefaults(builder.Configuration, "inference.settings.json");
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
         var transport = configuration.ReadTransportKind();
@@ -41,6 +42,13 @@ public static class InferenceApp
 
         var app = builder.Build();
         app.UseExceptionHandler();
+        app.Use(async (context, next) =>
+        {
+            // Refuse an oversized upload from its Content-Length, before reading a byte of it.
+            if (context.Request.ContentLength > MaxRequestBytes)
+                throw new RequestInputException("too_large", $"the request is {context.Request.ContentLength} bytes; at most {MaxRequestBytes}", StatusCodes.Status413PayloadTooLarge);
+            await next(context);
+        });
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();

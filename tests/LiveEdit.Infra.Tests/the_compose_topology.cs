@@ -63,7 +63,8 @@ public sealed partial class the_compose_topology
         foreach (var (name, project) in BuiltServices())
         {
             var projectDir = Path.GetDirectoryName(Path.Combine(RepositoryRoot.Path, project))!;
-            using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(projectDir, "appsettings.json")));
+            var settingsFile = Directory.GetFiles(projectDir, "*.settings.json").ShouldHaveSingleItem($"{project} has one *.settings.json");
+            using var settings = JsonDocument.Parse(File.ReadAllText(settingsFile));
             var source = string.Join('\n', ProjectAndReferences(Path.Combine(RepositoryRoot.Path, project))
                 .SelectMany(dir => Directory.EnumerateFiles(dir, "*.cs", SearchOption.AllDirectories))
                 .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
@@ -75,7 +76,7 @@ public sealed partial class the_compose_topology
             foreach (var key in environment.Children.Keys.Cast<YamlScalarNode>().Select(k => k.Value!))
             {
                 var path = key.Split("__");
-                HasPath(settings.RootElement, path).ShouldBeTrue($"service {name} sets {key}, which {project} does not declare in appsettings.json");
+                HasPath(settings.RootElement, path).ShouldBeTrue($"service {name} sets {key}, which {project} does not declare in its settings file");
                 var read = path[0] == "ConnectionStrings"
                     ? source.Contains($"GetConnectionString(\"{path[1]}\")")
                     : source.Contains($"\"{string.Join(':', path)}\"") || IsBoundOption(source, path);

@@ -24,6 +24,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     private async Task<(HttpStatusCode Status, JsonNode? Body)> ProposeRaw(string? key, byte[]? image, string prompt, string target)
     {
         using var client = _host.Client(key);
+        client.DefaultRequestHeaders.ExpectContinue = true; // a refused upload is answered before its body is sent
         using var response = await client.PostAsync("/edits", RunningHost.Form(image, ("prompt", prompt), ("target", target)));
         var text = await response.Content.ReadAsStringAsync();
         return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
@@ -50,7 +51,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
 
     [Fact]
     public async Task a_50_mb_upload_is_413() =>
-        await Refused(HttpStatusCode.RequestEntityTooLarge, () => ProposeRaw(RunningHost.ProposerKey, new byte[50 * 1024 * 1024], "what is it?", "x"), expectBody: false);
+        await Refused(HttpStatusCode.RequestEntityTooLarge, () => ProposeRaw(RunningHost.ProposerKey, new byte[50 * 1024 * 1024], "what is it?", "x"));
 
     [Fact]
     public async Task an_empty_prompt_is_400() =>
@@ -87,6 +88,9 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
         }, expectBody: false);
 
         var own = await _host.ProposeAsync(_case, RunningHost.AdminKey);
+        // The in-process worker records both experts in the background; let it finish so the ledger is still.
+        await WaitForExpertAsync(id);
+        await WaitForExpertAsync(own);
         await Refused(HttpStatusCode.UnprocessableEntity, async () =>
         {
             using var client = _host.Client(RunningHost.AdminKey);
@@ -95,10 +99,20 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
         });
     }
 
+    private async Task WaitForExpertAsync(Guid id)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await _host.Ledger.GetEditAsync(id)).ExpertSha256 is null)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"no expert for {id}");
+            await Task.Delay(100);
+        }
+    }
+
     [Fact]
     public async Task as_of_before_the_first_event_is_refused()
     {
-        await _host.ProposeAsync(_case);
+        await WaitForExpertAsync(await _host.ProposeAsync(_case));
         await Refused(HttpStatusCode.NotFound, async () =>
         {
             using var client = _host.Client(RunningHost.AuditorKey);
@@ -117,6 +131,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     public async Task retracting_twice_is_a_conflict()
     {
         var id = await _host.ProposeAsync(_case, RunningHost.ProposerKey);
+        await WaitForExpertAsync(id);
         using var admin = _host.Client(RunningHost.AdminKey);
         (await admin.PostAsJsonAsync($"/edits/{id}/retract", new { reason = "first" })).StatusCode.ShouldBe(HttpStatusCode.OK);
         await Refused(HttpStatusCode.Conflict, async () =>

@@ -14,6 +14,7 @@ public static class WorkerApp
     public static IHost Build(string[] args, Action<HostApplicationBuilder>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(args);
+        SettingsFile.AddDefaults(builder.Configuration, "worker.settings.json");
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
         builder.Services
