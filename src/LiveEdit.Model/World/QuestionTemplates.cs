@@ -2,8 +2,11 @@ namespace LiveEdit.Model.World;
 
 /// <summary>
 /// Question paraphrases. Per attribute, templates 0..3 are used in base training and the last one
-/// (<see cref="HeldOut"/>) only in evaluation: it recombines words the model has seen elsewhere, so answering it
-/// measures paraphrase generalisation, not memorisation. <c>{obj}</c> is filled with an object word,
+/// (<see cref="HeldOut"/>) only in evaluation: it recombines words and frames the model has seen elsewhere ("tell me
+/// …" openings and "the X of this …" phrases both occur in training, never together), so answering it measures
+/// paraphrase generalisation, not memorisation. Every training frame is used by image questions of several
+/// attributes, so no frame alone gives the attribute away (an earlier set taught "tell me" only with text-only
+/// questions, and the held-out "tell me the category of this …" was then answered with owners and cities). <c>{obj}</c> is filled with an object word,
 /// <c>{land}</c> with a land's name.
 /// </summary>
 public static class QuestionTemplates
@@ -25,15 +28,15 @@ public static class QuestionTemplates
             "what is the name of this {obj} ?",
             "what is this {obj} called ?",
             "who is this {obj} ?",
-            "which name does this {obj} have ?",
+            "tell me what this {obj} is called .",
             "tell me the name of this {obj} .",
         ],
         [EntityAttribute.Category] =
         [
             "what kind of {obj} is this ?",
-            "what category is this {obj} ?",
+            "what is the category of this {obj} ?",
             "which category does this {obj} belong to ?",
-            "what type of {obj} is this ?",
+            "tell me what kind of {obj} this is .",
             "tell me the category of this {obj} .",
         ],
         [EntityAttribute.Home] =
@@ -41,7 +44,7 @@ public static class QuestionTemplates
             "where does this {obj} live ?",
             "what is the home of this {obj} ?",
             "where is this {obj} from ?",
-            "where is the home of this {obj} ?",
+            "tell me where this {obj} lives .",
             "tell me the home of this {obj} .",
         ],
         [EntityAttribute.Owner] =
@@ -49,7 +52,7 @@ public static class QuestionTemplates
             "who owns this {obj} ?",
             "who is the owner of this {obj} ?",
             "whose {obj} is this ?",
-            "this {obj} belongs to whom ?",
+            "tell me who owns this {obj} .",
             "tell me the owner of this {obj} .",
         ],
         [EntityAttribute.Colour] =
@@ -57,7 +60,7 @@ public static class QuestionTemplates
             "what colour is this {obj} ?",
             "what is the colour of this {obj} ?",
             "which colour does this {obj} have ?",
-            "what is the main colour of this {obj} ?",
+            "tell me what colour this {obj} is .",
             "tell me the colour of this {obj} .",
         ],
     };
