@@ -49,7 +49,7 @@ internal static class DemoCommand
         ServicesUp();
         var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger")!;
         await ResetDemoSchemaAsync(connection, ct);
-        AnsiConsole.MarkupLine("PostgreSQL and RabbitMQ are up; the demo ledger lives in schema [bold]demo[/] (reset on every run).");
+        AnsiConsole.MarkupLine("PostgreSQL and RabbitMQ are up (the demo uses the in-memory transport; RabbitMQ is there for scaled-out workers); the demo ledger lives in schema [bold]demo[/] (reset on every run).");
 
         Rule("2. Inference host");
         var url = $"http://127.0.0.1:{FreePort()}";
@@ -62,6 +62,7 @@ internal static class DemoCommand
             b.Configuration["Workers:InProcess"] = "true";
             b.Configuration["Logging:LogLevel:Default"] = "Warning";
             b.Configuration["Logging:LogLevel:Microsoft"] = "Warning";
+            b.Configuration["Logging:LogLevel:MassTransit"] = "Error";
         });
         await InferenceApp.PrepareAsync(app, ct);
         await app.StartAsync(ct);
@@ -116,18 +117,23 @@ internal static class DemoCommand
         var ids = new List<Guid>();
         foreach (var c in cases)
         {
-            var proposed = await alice.ProposeAsync(png[$"case{c.Id}-edit.png"], $"case{c.Id}-edit.png", c.Edit.Prompt, c.NewTarget,
+            // The first edit is proposed by dana (admin) to show the four-eyes rule: she may not approve her own edit.
+            var proposer = ids.Count == 0 ? dana : alice;
+            var proposed = await proposer.ProposeAsync(png[$"case{c.Id}-edit.png"], $"case{c.Id}-edit.png", c.Edit.Prompt, c.NewTarget,
                 $"demo correction: {c.Attribute.ToString().ToLowerInvariant()} of entity {c.Entity.Id} is now {c.NewTarget}", ["demo"], null, ct);
             var id = proposed["editId"]!.GetValue<Guid>();
             ids.Add(id);
-            AnsiConsole.MarkupLineInterpolated($"alice proposed [bold]{id}[/]: \"{c.Edit.Prompt}\" → \"{c.NewTarget}\"");
-            try
+            AnsiConsole.MarkupLineInterpolated($"{(proposer == dana ? "dana" : "alice")} proposed [bold]{id}[/]: \"{c.Edit.Prompt}\" → \"{c.NewTarget}\"");
+            if (proposer == dana)
             {
-                await alice.ApproveAsync(id, ct);
-            }
-            catch (HostCallException e)
-            {
-                AnsiConsole.MarkupLineInterpolated($"  alice tries to approve her own edit: [red]{e.Message}[/]");
+                try
+                {
+                    await dana.ApproveAsync(id, ct);
+                }
+                catch (HostCallException e)
+                {
+                    AnsiConsole.MarkupLineInterpolated($"  dana tries to approve her own edit: [red]{e.Message}[/]");
+                }
             }
             await bob.ApproveAsync(id, ct);
             var active = await carol.WaitForStatusAsync(id, TimeSpan.FromMinutes(2), ct, "active");
@@ -163,7 +169,8 @@ internal static class DemoCommand
         AnsiConsole.MarkupLineInterpolated($"retracted [bold]{ids[0]}[/] at version {retracted["version"]}");
         var back = await carol.QueryAsync(png[$"case{first.Id}-edit.png"], first.Edit.Prompt, null, ct);
         var old = await carol.QueryAsync(png[$"case{first.Id}-edit.png"], first.Edit.Prompt, before.ToString(), ct);
-        AnsiConsole.MarkupLineInterpolated($"case {first.Id} now answers [bold]{back["answer"]}[/] (before the edit: {old["answer"]}) — {(back["answer"]!.ToString() == old["answer"]!.ToString() ? "[green]the old answer is back[/]" : "[red]differs from before the edit[/]")}");
+        var verdict = back["answer"]!.ToString() == old["answer"]!.ToString() ? "[green]the old answer is back[/]" : "[red]differs from before the edit[/]";
+        AnsiConsole.MarkupLine($"case {first.Id} now answers [bold]{Markup.Escape(back["answer"]!.ToString())}[/] (before the edit: {Markup.Escape(old["answer"]!.ToString())}) — {verdict}");
         if (cases.Count > 1)
         {
             var kept = await carol.QueryAsync(png[$"case{cases[1].Id}-edit.png"], cases[1].Edit.Prompt, null, ct);
@@ -177,8 +184,9 @@ internal static class DemoCommand
         foreach (var v in log.AsArray())
             AnsiConsole.MarkupLineInterpolated($"version {v!["version"]}: {v["change"]} edit {v["editId"]!.ToString()[..8]} at {v["timestamp"]}");
         var verify = await carol.VerifyAsync(ct);
-        AnsiConsole.MarkupLineInterpolated($"hash chain over {verify["eventsChecked"]} events: {(verify["isIntact"]!.GetValue<bool>() ? "[green]intact[/]" : $"[red]broken: {verify["firstBreak"]}[/]")}");
-        AnsiConsole.MarkupLineInterpolated($"see one edit's full history with: liveedit edit show {ids[^1]} --url … --api-key …");
+        var chain = verify["isIntact"]!.GetValue<bool>() ? "[green]intact[/]" : $"[red]broken: {Markup.Escape(verify["firstBreak"]!.ToJsonString())}[/]";
+        AnsiConsole.MarkupLine($"hash chain over {verify["eventsChecked"]} events: {chain}");
+        AnsiConsole.MarkupLineInterpolated($"The demo ledger stays in schema 'demo'. To look around: Ledger__Schema=demo ./liveedit serve, then ./liveedit edit show {ids[^1]} --api-key dev-auditor-key");
     }
 
     private static string Mark(JsonNode answer, string expected)

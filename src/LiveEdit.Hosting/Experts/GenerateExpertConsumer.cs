@@ -49,22 +49,27 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         var expertSha = await ledger.Blobs.PutAsync(expert.ToBytes(), ct);
         if (faults.DelayBeforeRecord > TimeSpan.Zero) await Task.Delay(faults.DelayBeforeRecord, ct);
 
-        EditCommandResult result;
-        try
+        var record = new RecordExpert(id, expertSha, expert.GeneratorSha256, expert.BaseSha256,
+            expert.Rank, expert.HiddenSize, worker.Id, elapsed, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray());
+        EditCommandResult? result = null;
+        for (var attempt = 0; result is null; attempt++)
         {
-            result = await ledger.RecordExpertAsync(new RecordExpert(id, expertSha, expert.GeneratorSha256, expert.BaseSha256,
-                expert.Rank, expert.HiddenSize, worker.Id, elapsed, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray()),
-                expectedVersion: version, ct);
-        }
-        catch (LedgerException e) when (e is ConcurrencyConflictException or InvalidEditTransitionException)
-        {
-            var (now, _) = await ledger.LoadAsync(id, ct);
-            if (now.HasExpert || now.IsFinal)
+            try
             {
-                log.LogInformation("Edit {EditId} changed while its expert was made ({Reason}); the ledger already has what it needs", id, e.Code);
-                return;
+                result = await ledger.RecordExpertAsync(record, expectedVersion: version, ct);
             }
-            throw; // something else moved the edit (an approval); retry on the new state
+            catch (LedgerException e) when (e is ConcurrencyConflictException or InvalidEditTransitionException)
+            {
+                // The edit moved while its expert was made (an approval, another worker, a retraction). The expert is a
+                // pure function of the edit, so it stays valid: read the edit again and record it on the new version.
+                (edit, version) = await ledger.LoadAsync(id, ct);
+                if (edit.HasExpert || edit.IsFinal || edit.Status == EditStatus.Superseded)
+                {
+                    log.LogInformation("Edit {EditId} changed while its expert was made ({Reason}); the ledger already has what it needs", id, e.Code);
+                    return;
+                }
+                if (attempt >= 5) throw;
+            }
         }
         log.LogInformation("Expert {Expert} for edit {EditId} in {Ms} ms by {Worker}", expertSha[..12], id, elapsed, worker.Id);
 

@@ -10,7 +10,7 @@ public abstract record AsOf
     /// <summary>The newest version.</summary>
     public sealed record Head : AsOf;
 
-    /// <summary>The version after global event sequence <paramref name="Version"/>.</summary>
+    /// <summary>The version after global event sequence <paramref name="Version"/> (0: before the first event).</summary>
     public sealed record Sequence(long Version) : AsOf;
 
     /// <summary>The version in force at <paramref name="Moment"/>.</summary>
@@ -30,7 +30,7 @@ public abstract record AsOf
         if (string.IsNullOrWhiteSpace(text)) return true;
         if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
         {
-            if (version < 1) { problem = "asOf as a version must be 1 or more"; return false; }
+            // Version 0 is the ledger before its first event: the base model with no expert.
             asOf = new Sequence(version);
             return true;
         }

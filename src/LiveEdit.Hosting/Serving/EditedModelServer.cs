@@ -29,6 +29,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     /// <summary>Resolves <paramref name="asOf"/> to a version number.</summary>
     public async Task<long> ResolveAsync(AsOf asOf, CancellationToken ct = default) => asOf switch
     {
+        AsOf.Sequence { Version: 0 } => 0,
         AsOf.Sequence s => (await ledger.GetActiveExpertsAsync(s.Version, ct)).Version,
         AsOf.Timestamp t => await ledger.GetVersionAtAsync(t.Moment, ct),
         _ => await ledger.GetHeadAsync(ct),
@@ -79,7 +80,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         {
             if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(version), ct))
             {
-                past = await ledger.GetActiveExpertsAsync(version, ct);
+                past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
                 await LoadExpertsAsync(past, ct);
             }
             var (done, result) = await runtime.RunAsync(() =>
