@@ -16,6 +16,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Make());
         bench.Subcommands.Add(Import());
         bench.Subcommands.Add(Ledger());
+        bench.Subcommands.Add(BenchLoad.Create());
         return bench;
     }
 

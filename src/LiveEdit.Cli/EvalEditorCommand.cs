@@ -35,10 +35,11 @@ internal static class EvalEditorCommand
         var noFilter = new Option<bool>("--no-hard-filter") { Description = "Ablation: every expert survives." };
         var noSoft = new Option<bool>("--no-soft-routing") { Description = "Ablation: survivors are averaged." };
         var noExact = new Option<bool>("--no-exact-match") { Description = "Skip greedy decoding (faster)." };
+        var keep = new Option<bool>("--keep-superseded") { Description = "Keep an edit's expert active when a later edit changes the same fact." };
         var output = new Option<string>("--out") { Description = "Folder for editor-eval.md and editor-eval.json.", DefaultValueFactory = _ => "runs/editor-eval" };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
-            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, output,
+            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output,
         };
         command.SetAction(parse =>
         {
@@ -55,6 +56,7 @@ internal static class EvalEditorCommand
                 {
                     Options = new RoutingOptions(!parse.GetValue(noFilter), !parse.GetValue(noSoft)),
                     ExactMatch = !parse.GetValue(noExact),
+                    RemoveSuperseded = !parse.GetValue(keep),
                     Log = line => AnsiConsole.WriteLine(line),
                 };
                 var rows = new List<EditMetrics>();

@@ -39,18 +39,19 @@ internal static class TrainEditorCommand
         var lr = new Option<double>("--lr") { Description = "Adam learning rate (×0.1 after 80% of the steps).", DefaultValueFactory = _ => 5e-4 };
         var cases = new Option<int>("--cases") { Description = "Editor-training cases drawn from the training split.", DefaultValueFactory = _ => 4000 };
         var moduleDim = new Option<int?>("--module-dim") { Description = "d_m (default: the model width)." };
+        var loraScale = new Option<double>("--lora-scale") { Description = "lora_scale: generators scale by 1/(lora_scale·√r) (paper: 5).", DefaultValueFactory = _ => 5.0 };
         var state = new Option<string?>("--state") { Description = "Resumable state folder (default runs/liveedit-editor-seed<N>-state)." };
         var every = new Option<int>("--checkpoint-every") { Description = "Save the state every N steps.", DefaultValueFactory = _ => 250 };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, state, every,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, state, every,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
-                    parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim),
+                    parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
@@ -63,14 +64,14 @@ internal static class TrainEditorCommand
     }
 
     private static int Run(string basePath, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
-        string stateDir, int every, string[] args)
+        double loraScale, string stateDir, int every, string[] args)
     {
         TorchRuntime.Configure(threads, seed);
         var vlm = TinyVlm.Load(basePath);
         var world = new SynthWorld(WorldConfig.Default);
         var samples = world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(EditSample.From).ToList();
         manual_seed(seed);
-        var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim));
+        var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale });
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every);
         var trainer = new EditorTrainer(vlm, editor, samples, options);
         var parameters = editor.parameters().Sum(p => p.numel());
