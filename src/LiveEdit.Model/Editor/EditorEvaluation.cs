@@ -14,7 +14,7 @@ namespace LiveEdit.Model.Editor;
 /// the query's entity) and recall (generality queries whose own expert survived).
 /// </summary>
 public sealed record EditMetrics(
-    string Protocol, int Edits, int Cases,
+    string Protocol, int Edits, int ActiveExperts, int Cases,
     double Rel, double TGen, double MGen, double TLoc, double MLoc,
     double RelExact, double TGenExact, double MGenExact,
     double FilterPrecision, double FilterRecall, double MeanSurvivors);
@@ -59,6 +59,13 @@ public sealed class EditorEvaluation
     /// <summary>Progress lines.</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>
+    /// When a later edit changes the same fact (entity and attribute) as an earlier one, remove the earlier expert, as
+    /// the ledger does when an edit is replaced (default). Either way only the latest edit of each fact is measured:
+    /// a superseded target is no longer the right answer.
+    /// </summary>
+    public bool RemoveSuperseded { get; init; } = true;
+
     /// <summary>The expert id of case i.</summary>
     public static string ExpertId(EditSample sample) => $"edit-{sample.Id}";
 
@@ -82,12 +89,14 @@ public sealed class EditorEvaluation
     {
         var result = new List<EditMetrics>();
         using var edited = new EditedModel(model, editor, Options);
+        var latest = new Dictionary<(int?, string), int>();
         var added = 0;
         foreach (var t in checkpoints.Where(t => t <= cases.Count).Order())
         {
-            for (; added < t; added++) edited.Add(ExpertId(cases[added]), ExpertOf(added), added);
-            var evalCases = Spaced(t, maxEvalCases);
-            var m = Measure(edited, evalCases, $"lifelong@{t}");
+            for (; added < t; added++) Activate(edited, latest, added);
+            var current = latest.Values.Order().ToList();
+            var evalCases = Spaced(current.Count, maxEvalCases).Select(j => current[j]).ToList();
+            var m = Measure(edited, evalCases, $"lifelong@{t}") with { Edits = t };
             Log?.Invoke(Describe(m));
             result.Add(m);
         }
@@ -103,13 +112,21 @@ public sealed class EditorEvaluation
         for (var c = 0; c < chunks; c++)
         {
             edited.Clear();
-            var members = Enumerable.Range(c * chunkSize, chunkSize).Where(i => i < cases.Count).ToList();
-            foreach (var i in members) edited.Add(ExpertId(cases[i]), ExpertOf(i), i);
-            parts.Add(Measure(edited, members, $"chunks T={chunkSize}"));
+            var latest = new Dictionary<(int?, string), int>();
+            foreach (var i in Enumerable.Range(c * chunkSize, chunkSize).Where(i => i < cases.Count)) Activate(edited, latest, i);
+            parts.Add(Measure(edited, latest.Values.Order().ToList(), $"chunks T={chunkSize}"));
         }
         var merged = Merge($"chunks T={chunkSize}", chunkSize, parts);
         Log?.Invoke(Describe(merged));
         return merged;
+    }
+
+    private void Activate(EditedModel edited, Dictionary<(int?, string), int> latest, int i)
+    {
+        var fact = (cases[i].Edit.EntityId, cases[i].Attribute);
+        if (latest.TryGetValue(fact, out var previous) && RemoveSuperseded) edited.Remove(ExpertId(cases[previous]));
+        latest[fact] = i;
+        edited.Add(ExpertId(cases[i]), ExpertOf(i), i);
     }
 
     /// <summary>Median and p95 latency of one greedy answer with 0 and the given numbers of active experts.</summary>
@@ -143,6 +160,7 @@ public sealed class EditorEvaluation
         var entityOf = new Dictionary<string, int?>(StringComparer.Ordinal);
         foreach (var slot in edited.Slots)
             entityOf[slot.Id] = slot.Order >= 0 && slot.Order < cases.Count ? cases[(int)slot.Order].Edit.EntityId : null;
+        var active = edited.Count;
         double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
         long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
@@ -190,7 +208,7 @@ public sealed class EditorEvaluation
         }
         var n = Math.Max(1, indices.Count);
         double Pct(double x) => 100.0 * x / n;
-        return new EditMetrics(protocol, edited.Count, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc), Pct(mloc),
+        return new EditMetrics(protocol, active, active, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc), Pct(mloc),
             ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
             fired == 0 ? double.NaN : 100.0 * firedOwnEntity / fired,
             recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
@@ -243,23 +261,23 @@ public sealed class EditorEvaluation
     {
         var n = parts.Sum(p => p.Cases);
         double W(Func<EditMetrics, double> f) => parts.Where(p => !double.IsNaN(f(p))).Sum(p => f(p) * p.Cases) / Math.Max(1, parts.Where(p => !double.IsNaN(f(p))).Sum(p => p.Cases));
-        return new EditMetrics(protocol, edits, n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), W(p => p.MLoc),
+        return new EditMetrics(protocol, edits, (int)Math.Round(parts.Average(p => p.ActiveExperts)), n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), W(p => p.MLoc),
             W(p => p.RelExact), W(p => p.TGenExact), W(p => p.MGenExact), W(p => p.FilterPrecision), W(p => p.FilterRecall), W(p => p.MeanSurvivors));
     }
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, cases {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| protocol | edits | cases | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {m.Protocol} | {m.Edits} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} |"));
+                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} |"));
         return sb.ToString();
     }
 
