@@ -17,6 +17,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Import());
         bench.Subcommands.Add(Ledger());
         bench.Subcommands.Add(BenchLoad.Create());
+        bench.Subcommands.Add(BenchRun.Create());
         return bench;
     }
 

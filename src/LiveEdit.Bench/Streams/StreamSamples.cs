@@ -1,0 +1,37 @@
+using System.Globalization;
+using LiveEdit.Model.Editor;
+using LiveEdit.Model.World;
+
+namespace LiveEdit.Bench.Streams;
+
+/// <summary>A stream's cases as the editor's evaluation reads them; images are loaded on demand from the stream folder.</summary>
+public static class StreamSamples
+{
+    /// <summary>One <see cref="EditSample"/> per case, in stream order (sample id = case index).</summary>
+    public static IReadOnlyList<EditSample> From(BenchStream stream)
+    {
+        var samples = new List<EditSample>(stream.Cases.Count);
+        for (var i = 0; i < stream.Cases.Count; i++)
+        {
+            var c = stream.Cases[i];
+            var entity = TagValue(c, "entity") is { } e ? int.Parse(e, CultureInfo.InvariantCulture) : (int?)null;
+            var attribute = TagValue(c, "attribute") ?? c.Edit.Prompt;
+            EditQuery Image(string path, string prompt, string answer, int? entityId)
+            {
+                var full = stream.ImagePath(path);
+                return new EditQuery(() => RgbImage.Load(full).ToTensor(), prompt, answer, entityId);
+            }
+            samples.Add(new EditSample(i, attribute,
+                Image(c.Edit.Image, c.Edit.Prompt, c.Edit.Target, entity),
+                Image(c.Edit.Image, c.TextGenerality.Prompt, c.Edit.Target, entity),
+                Image(c.ImageGenerality.Image, c.ImageGenerality.Prompt, c.Edit.Target, entity),
+                Image(c.ImageLocality.Image, c.ImageLocality.Prompt, c.ImageLocality.Answer, null),
+                new EditQuery(null, c.TextLocality.Prompt, c.TextLocality.Answer, null)));
+        }
+        return samples;
+    }
+
+    /// <summary>The value of a <c>name:value</c> tag, if the case has one.</summary>
+    public static string? TagValue(BenchCase c, string name) =>
+        c.Tags.FirstOrDefault(t => t.StartsWith(name + ":", StringComparison.Ordinal))?[(name.Length + 1)..];
+}
