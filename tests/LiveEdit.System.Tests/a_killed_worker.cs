@@ -6,21 +6,14 @@ using Xunit;
 namespace LiveEdit.System.Tests;
 
 [Collection(SystemCollection.Name)]
-public sealed class a_killed_worker(PostgresFixture postgres, RabbitMqFixture rabbit) : IAsyncLifetime
+public sealed class a_killed_worker(PostgresFixture postgres, RabbitMqFixture rabbit) : SchemaPerClass(postgres)
 {
-    private string _schema = "";
-    private readonly string _prefix = $"t{Guid.NewGuid():N}"[..12] + "-";
-
-    public async Task InitializeAsync() => _schema = await postgres.CreateSchemaAsync(GetType());
-
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
     public async Task leaves_its_message_to_be_redelivered_and_exactly_one_expert_is_recorded()
     {
-        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(postgres, _schema, rabbit.Uri, _prefix));
+        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(Postgres, Schema, rabbit.Uri, Prefix));
         // The first worker pauses between storing the expert and recording it: it is killed in that window.
-        using var doomed = WorkerProcess.Start(Settings.RabbitWorker(postgres, _schema, rabbit.Uri, _prefix, "doomed", delayBeforeRecord: TimeSpan.FromMinutes(5)));
+        using var doomed = WorkerProcess.Start(Settings.RabbitWorker(Postgres, Schema, rabbit.Uri, Prefix, "doomed", delayBeforeRecord: TimeSpan.FromMinutes(5)));
         var c = Settings.Cases(1, seed: 12)[0];
         var id = await host.ProposeAsync(c);
 
@@ -29,7 +22,7 @@ public sealed class a_killed_worker(PostgresFixture postgres, RabbitMqFixture ra
         doomed.Kill();
         (await host.Ledger.GetEditAsync(id)).Status.ShouldBe(EditStatus.Approved, "nothing was recorded by the killed worker");
 
-        using var survivor = WorkerProcess.Start(Settings.RabbitWorker(postgres, _schema, rabbit.Uri, _prefix, "survivor"));
+        using var survivor = WorkerProcess.Start(Settings.RabbitWorker(Postgres, Schema, rabbit.Uri, Prefix, "survivor"));
         await host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
 
         var generated = (await host.Ledger.GetHistoryAsync(id)).Select(h => h.Event).OfType<ExpertGenerated>().ToList();

@@ -6,20 +6,13 @@ using Xunit;
 namespace LiveEdit.System.Tests;
 
 [Collection(SystemCollection.Name)]
-public sealed class editing_over_rabbitmq(PostgresFixture postgres, RabbitMqFixture rabbit) : IAsyncLifetime
+public sealed class editing_over_rabbitmq(PostgresFixture postgres, RabbitMqFixture rabbit) : SchemaPerClass(postgres)
 {
-    private string _schema = "";
-    private readonly string _prefix = $"t{Guid.NewGuid():N}"[..12] + "-";
-
-    public async Task InitializeAsync() => _schema = await postgres.CreateSchemaAsync(GetType());
-
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
     public async Task a_worker_process_makes_the_expert_and_the_answer_changes_with_provenance()
     {
-        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(postgres, _schema, rabbit.Uri, _prefix));
-        using var worker = WorkerProcess.Start(Settings.RabbitWorker(postgres, _schema, rabbit.Uri, _prefix, "worker-a"));
+        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(Postgres, Schema, rabbit.Uri, Prefix));
+        using var worker = WorkerProcess.Start(Settings.RabbitWorker(Postgres, Schema, rabbit.Uri, Prefix, "worker-a"));
         var c = Settings.Cases(1)[0];
 
         var before = await host.QueryAsync(c.Edit.Image, c.Edit.Prompt);

@@ -8,21 +8,15 @@ using Xunit;
 namespace LiveEdit.System.Tests;
 
 [Collection(SystemCollection.Name)]
-public sealed class services_going_down(PostgresFixture postgres, RabbitMqFixture rabbit) : IAsyncLifetime
+public sealed class services_going_down(PostgresFixture postgres, RabbitMqFixture rabbit) : SchemaPerClass(postgres)
 {
-    private string _schema = "";
-
-    public async Task InitializeAsync() => _schema = await postgres.CreateSchemaAsync(GetType());
-
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
     public async Task postgres_down_gives_503_with_a_clear_body_and_the_host_recovers()
     {
-        var real = new NpgsqlConnectionStringBuilder(postgres.ConnectionString);
+        var real = new NpgsqlConnectionStringBuilder(Postgres.ConnectionString);
         await using var relay = new TcpRelay(real.Host!, real.Port);
-        var viaRelay = new NpgsqlConnectionStringBuilder(postgres.ConnectionString) { Host = "127.0.0.1", Port = relay.Port, Pooling = false, Timeout = 3 };
-        var settings = Settings.InMemory(postgres, _schema);
+        var viaRelay = new NpgsqlConnectionStringBuilder(Postgres.ConnectionString) { Host = "127.0.0.1", Port = relay.Port, Pooling = false, Timeout = 3 };
+        var settings = Settings.InMemory(Postgres, Schema);
         settings["ConnectionStrings:Ledger"] = viaRelay.ToString();
         await using var host = await RunningHost.StartAsync(settings);
         using var client = host.Client(RunningHost.AuditorKey);
@@ -48,9 +42,8 @@ public sealed class services_going_down(PostgresFixture postgres, RabbitMqFixtur
     {
         await using var relay = new TcpRelay(rabbit.Uri.Host, rabbit.Uri.Port);
         var broker = new UriBuilder(rabbit.Uri) { Host = "127.0.0.1", Port = relay.Port }.Uri;
-        var prefix = $"t{Guid.NewGuid():N}"[..12] + "-";
-        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(postgres, _schema, broker, prefix));
-        using var worker = WorkerProcess.Start(Settings.RabbitWorker(postgres, _schema, broker, prefix, "patient",
+        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(Postgres, Schema, broker, Prefix));
+        using var worker = WorkerProcess.Start(Settings.RabbitWorker(Postgres, Schema, broker, Prefix, "patient",
             reconcileEvery: TimeSpan.FromSeconds(1), pendingAfter: TimeSpan.FromSeconds(3)));
         await worker.WaitForLineAsync("started: consuming", TimeSpan.FromSeconds(90));
 
