@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LiveEdit.Contracts;
 using LiveEdit.Hosting.Serving;
+using LiveEdit.Hosting.Startup;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Errors;
@@ -42,7 +43,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
 
         log.LogInformation("Generating expert for edit {EditId} on {Worker}", id, worker.Id);
         var summary = await ledger.GetEditAsync(id, ct);
-        var image = runtime.ReadImage(await ledger.Blobs.GetAsync(summary.ImageSha256, ct), $"image {summary.ImageSha256[..12]}");
+        var image = runtime.ReadImage(await BlobReads.GetAsync(ledger, summary.ImageSha256, ct), $"image {summary.ImageSha256[..12]}");
         var clock = Stopwatch.StartNew();
         var expert = await runtime.GenerateAsync(image, summary.Prompt, summary.Target, ct);
         var elapsed = clock.ElapsedMilliseconds;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using LiveEdit.Hosting.Startup;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Versions;
 using LiveEdit.Model.Editor;
@@ -135,7 +136,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         foreach (var active in set.Experts)
         {
             if (_experts.ContainsKey(active.ExpertSha256)) continue;
-            var bytes = await ledger.Blobs.GetAsync(active.ExpertSha256, ct); // verifies the hash
+            var bytes = await BlobReads.GetAsync(ledger, active.ExpertSha256, ct); // verifies the hash
             _experts[active.ExpertSha256] = Expert.FromBytes(bytes);
         }
     }

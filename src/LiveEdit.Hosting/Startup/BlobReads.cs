@@ -1,0 +1,27 @@
+using LiveEdit.Ledger;
+using Npgsql;
+using Polly;
+using Polly.Retry;
+
+namespace LiveEdit.Hosting.Startup;
+
+/// <summary>
+/// Blob reads (images, experts) retried on transient database failures: a dropped connection or a
+/// restarting server costs a moment, not a failed query or a failed message. A hash mismatch is never retried.
+/// </summary>
+public static class BlobReads
+{
+    private static readonly ResiliencePipeline Pipeline = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<NpgsqlException>(e => e.IsTransient).Handle<TimeoutException>(),
+            BackoffType = DelayBackoffType.Exponential,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxRetryAttempts = 4,
+        })
+        .Build();
+
+    /// <summary>Reads and verifies a blob, retrying transient failures.</summary>
+    public static ValueTask<byte[]> GetAsync(EditLedger ledger, string sha256, CancellationToken ct) =>
+        Pipeline.ExecuteAsync(async token => await ledger.Blobs.GetAsync(sha256, token), ct);
+}
