@@ -88,11 +88,16 @@ public sealed class TestLedger : IAsyncDisposable
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>Everything the ledger stores, summarised: equal snapshots mean nothing was written.</summary>
+    /// <summary>
+    /// Everything the ledger stores, summarised: equal snapshots mean nothing was written. Marten's tombstone rows (written on their own stream,
+    /// sometimes a moment later, when an append fails so the sequence has no gap) are bookkeeping, not ledger
+    /// content, and are left out, as the ledger itself leaves them out of versions and the chain.
+    /// </summary>
     public async Task<string> SnapshotAsync() => await ScalarAsync<string>("""
         select concat_ws('|',
-          (select count(*) || ':' || coalesce(max(seq_id), 0) || ':' || coalesce(md5(string_agg(id::text || data::text, ',' order by seq_id)), '') from {schema}.mt_events),
-          (select count(*) || ':' || coalesce(md5(string_agg(id::text || version, ',' order by id)), '') from {schema}.mt_streams),
+          (select count(*) || ':' || coalesce(max(seq_id), 0) || ':' || coalesce(md5(string_agg(id::text || data::text, ',' order by seq_id)), '') from {schema}.mt_events where type <> 'tombstone'),
+          (select count(*) || ':' || coalesce(md5(string_agg(id::text || version, ',' order by id)), '') from {schema}.mt_streams
+             where id not in (select stream_id from {schema}.mt_events where type = 'tombstone')),
           (select count(*) || ':' || coalesce(md5(string_agg(data::text, ',' order by id)), '') from {schema}.mt_doc_editsummary),
           (select count(*) from {schema}.ledger_blobs),
           (select count(*) from {schema}.ledger_chain))

@@ -78,6 +78,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     public async Task approving_your_own_edit_under_four_eyes_is_422()
     {
         var id = await _host.ProposeAsync(_case);
+        await WaitForExpertAsync(id); // the in-process worker writes in the background; let it finish first
         // A proposer's key cannot approve at all (403). Four-eyes is about the person: an admin may approve, but not
         // an edit the same admin proposed (422).
         await Refused(HttpStatusCode.Forbidden, async () =>
@@ -88,8 +89,6 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
         }, expectBody: false);
 
         var own = await _host.ProposeAsync(_case, RunningHost.AdminKey);
-        // The in-process worker records both experts in the background; let it finish so the ledger is still.
-        await WaitForExpertAsync(id);
         await WaitForExpertAsync(own);
         await Refused(HttpStatusCode.UnprocessableEntity, async () =>
         {

@@ -26,13 +26,13 @@ public static class EditEndpoints
         edits.MapPost("/", ProposeAsync).RequireAuthorization(Policies.Propose).DisableAntiforgery()
             .WithSummary("Propose an edit (multipart: image, prompt, target, rationale, tags, supersedes)");
         edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), ct: ct), bus, ct))
+                await RespondAsync(await OnFreshStateAsync(() => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), ct: ct)), bus, ct))
             .RequireAuthorization(Policies.Approve).WithSummary("Approve an edit (four-eyes: not your own)");
         edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), ct: ct), bus, ct))
+                await RespondAsync(await OnFreshStateAsync(() => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), ct: ct)), bus, ct))
             .RequireAuthorization(Policies.Approve).WithSummary("Reject an edit that is not active");
         edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), ct: ct), bus, ct))
+                await RespondAsync(await OnFreshStateAsync(() => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), ct: ct)), bus, ct))
             .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it");
         edits.MapGet("/{id:guid}", async (Guid id, EditLedger ledger, CancellationToken ct) =>
             {
@@ -87,6 +87,25 @@ public static class EditEndpoints
         }
         var status = result.Events.Any(e => e is EditApproved) ? "approved" : "proposed";
         return Results.Accepted($"/edits/{result.EditId}", new EditAccepted(result.EditId, result.LedgerVersion, status, imageSha));
+    }
+
+    /// <summary>
+    /// The caller sent no expected version, so a concurrent write to the edit (typically a worker recording its
+    /// expert) is not their conflict: decide again on the edit's new state, a few times. A decision that the new
+    /// state forbids still fails with its own error.
+    /// </summary>
+    private static async Task<EditCommandResult> OnFreshStateAsync(Func<Task<EditCommandResult>> command)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await command();
+            }
+            catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException) when (attempt < 4)
+            {
+            }
+        }
     }
 
     private static string RequireReason(DecisionBody? body) =>
