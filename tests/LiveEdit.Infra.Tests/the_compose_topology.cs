@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using LiveEdit.Testing;
 using Shouldly;
 using Xunit;
 using YamlDotNet.RepresentationModel;

@@ -32,7 +32,7 @@ public sealed class WorkerProcess : IDisposable
             UseShellExecute = false,
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
-        start.Environment["LIVEEDIT_ROOT"] = RepositoryRoot();
+        start.Environment["LIVEEDIT_ROOT"] = LiveEdit.Testing.RepositoryRoot.Path;
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["Logging__Console__FormatterName"] = "simple";
         foreach (var (key, value) in environment) start.Environment[key] = value;
@@ -64,20 +64,11 @@ public sealed class WorkerProcess : IDisposable
         _process.Dispose();
     }
 
-    public static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "LiveEdit.Ledger.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("repository root not found");
-    }
-
     private static string WorkerDll()
     {
         // The test's own build configuration (bin/<Configuration>/net10.0) builds the worker too.
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var dll = Path.Combine(RepositoryRoot(), "workers", "LiveEdit.Workers", "bin", configuration, "net10.0", "LiveEdit.Workers.dll");
+        var dll = Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "workers", "LiveEdit.Workers", "bin", configuration, "net10.0", "LiveEdit.Workers.dll");
         if (!File.Exists(dll)) throw new FileNotFoundException($"worker host not built at {dll}");
         return dll;
     }

@@ -1,6 +1,6 @@
-namespace LiveEdit.Infra.Tests;
+namespace LiveEdit.Testing;
 
-internal static class RepositoryRoot
+public static class RepositoryRoot
 {
     /// <summary>The folder holding LiveEdit.Ledger.sln, found upwards from the test binaries.</summary>
     public static string Path { get; } = Find();
