@@ -11,8 +11,6 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
     public const string DefaultUrl = "http://127.0.0.1:5080";
     private readonly HttpClient _http = new() { BaseAddress = baseAddress, Timeout = TimeSpan.FromMinutes(2) };
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
     public Uri BaseAddress => baseAddress;
 
     /// <summary>The same host with another caller's key.</summary>

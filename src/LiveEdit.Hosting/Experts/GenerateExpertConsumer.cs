@@ -35,7 +35,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
             log.LogWarning("GenerateExpert for unknown edit {EditId}: nothing to do", id);
             return;
         }
-        if (edit.HasExpert || edit.IsFinal || edit.Status == EditStatus.Superseded)
+        if (NeedsNoExpert(edit))
         {
             log.LogInformation("Edit {EditId} needs no expert ({Status}, expert {Expert}); acked", id, edit.Status, edit.ExpertSha256 ?? "none");
             return;
@@ -64,7 +64,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
                 // The edit moved while its expert was made (an approval, another worker, a retraction). The expert is a
                 // pure function of the edit, so it stays valid: read the edit again and record it on the new version.
                 (edit, version) = await ledger.LoadAsync(id, ct);
-                if (edit.HasExpert || edit.IsFinal || edit.Status == EditStatus.Superseded)
+                if (NeedsNoExpert(edit))
                 {
                     log.LogInformation("Edit {EditId} changed while its expert was made ({Reason}); the ledger already has what it needs", id, e.Code);
                     return;
@@ -80,4 +80,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
                 await context.Publish(new ExpertActivated(id, expertSha, result.LedgerVersion), ct);
         }
     }
+
+    /// <summary>Already has its expert, or can no longer use one.</summary>
+    private static bool NeedsNoExpert(Edit edit) => edit.HasExpert || edit.IsFinal || edit.Status == EditStatus.Superseded;
 }

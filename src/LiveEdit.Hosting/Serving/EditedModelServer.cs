@@ -27,11 +27,13 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     /// <summary>The version the head model was last brought to.</summary>
     public long HeadVersion => Interlocked.Read(ref _headVersion);
 
-    /// <summary>Resolves <paramref name="asOf"/> to a version number.</summary>
-    public async Task<long> ResolveAsync(AsOf asOf, CancellationToken ct = default) => asOf switch
+    /// <summary>
+    /// The version number <paramref name="asOf"/> names. A sequence is taken as given: reading its active set
+    /// checks that it exists (and only versions that existed are ever cached).
+    /// </summary>
+    private async Task<long> ResolveAsync(AsOf asOf, CancellationToken ct) => asOf switch
     {
-        AsOf.Sequence { Version: 0 } => 0,
-        AsOf.Sequence s => (await ledger.GetActiveExpertsAsync(s.Version, ct)).Version,
+        AsOf.Sequence s => s.Version,
         AsOf.Timestamp t => await ledger.GetVersionAtAsync(t.Moment, ct),
         _ => await ledger.GetHeadAsync(ct),
     };
