@@ -16,16 +16,18 @@ public static class StreamSamples
             var c = stream.Cases[i];
             var entity = TagValue(c, "entity") is { } e ? int.Parse(e, CultureInfo.InvariantCulture) : (int?)null;
             var attribute = TagValue(c, "attribute") ?? c.Edit.Prompt;
-            EditQuery Image(string path, string prompt, string answer, int? entityId)
+            var localityEntity = TagValue(c, "locality-entity") is { } le ? int.Parse(le, CultureInfo.InvariantCulture) : (int?)null;
+            var localityFact = localityEntity is null ? null : TagValue(c, "locality-attribute");
+            EditQuery Image(string path, string prompt, string answer, int? entityId, string? fact)
             {
                 var full = stream.ImagePath(path);
-                return new EditQuery(() => RgbImage.Load(full).ToTensor(), prompt, answer, entityId);
+                return new EditQuery(() => RgbImage.Load(full).ToTensor(), prompt, answer, entityId, fact);
             }
             samples.Add(new EditSample(i, attribute,
-                Image(c.Edit.Image, c.Edit.Prompt, c.Edit.Target, entity),
-                Image(c.Edit.Image, c.TextGenerality.Prompt, c.Edit.Target, entity),
-                Image(c.ImageGenerality.Image, c.ImageGenerality.Prompt, c.Edit.Target, entity),
-                Image(c.ImageLocality.Image, c.ImageLocality.Prompt, c.ImageLocality.Answer, null),
+                Image(c.Edit.Image, c.Edit.Prompt, c.Edit.Target, entity, attribute),
+                Image(c.Edit.Image, c.TextGenerality.Prompt, c.Edit.Target, entity, attribute),
+                Image(c.ImageGenerality.Image, c.ImageGenerality.Prompt, c.Edit.Target, entity, attribute),
+                Image(c.ImageLocality.Image, c.ImageLocality.Prompt, c.ImageLocality.Answer, localityEntity, localityFact),
                 new EditQuery(null, c.TextLocality.Prompt, c.TextLocality.Answer, null)));
         }
         return samples;

@@ -21,6 +21,9 @@ public static class SynthWorldStreams
             }
             var tags = new List<string> { "synthworld", $"entity:{c.Entity.Id}", $"family:{c.Entity.Family}", $"attribute:{c.Attribute.ToString().ToLowerInvariant()}" };
             if (c.LocalityIsSibling) tags.Add("locality:sibling");
+            // The image-locality question's fact, so that an evaluation can tell when a later edit changed it.
+            tags.Add($"locality-entity:{c.ImageLocality.EntityId}");
+            tags.Add($"locality-attribute:{c.ImageLocality.Attribute.ToLowerInvariant()}");
             result.Add(new BenchCase(id, tags,
                 new EditProbe(Image("edit", c.Edit.Image!), c.Edit.Prompt, c.NewTarget),
                 new TextProbe(c.TextGenerality.Prompt),

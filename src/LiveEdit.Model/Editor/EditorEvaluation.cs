@@ -12,12 +12,14 @@ namespace LiveEdit.Model.Editor;
 /// accuracy on the new target (its tokens and the end-of-answer token); T-Loc, M-Loc = agreement with the pre-edit
 /// model's token predictions; exact match of greedy answers; the hard filter's precision (survivors that belong to
 /// the query's entity) and recall (generality queries whose own expert survived).
+/// <see cref="MLocExcluded"/> counts image-locality questions left out of M-Loc because an active edit changes the
+/// very fact they ask (their right answer is then the edit's, not the pre-edit model's).
 /// </summary>
 public sealed record EditMetrics(
     string Protocol, int Edits, int ActiveExperts, int Cases,
     double Rel, double TGen, double MGen, double TLoc, double MLoc,
     double RelExact, double TGenExact, double MGenExact,
-    double FilterPrecision, double FilterRecall, double MeanSurvivors);
+    double FilterPrecision, double FilterRecall, double MeanSurvivors, int MLocExcluded = 0);
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
 public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency);
@@ -158,11 +160,17 @@ public sealed class EditorEvaluation
     public EditMetrics Measure(EditedModel edited, IReadOnlyList<int> indices, string protocol)
     {
         var entityOf = new Dictionary<string, int?>(StringComparer.Ordinal);
+        var editedFacts = new HashSet<(int, string)>();
         foreach (var slot in edited.Slots)
-            entityOf[slot.Id] = slot.Order >= 0 && slot.Order < cases.Count ? cases[(int)slot.Order].Edit.EntityId : null;
+        {
+            var known = slot.Order >= 0 && slot.Order < cases.Count;
+            entityOf[slot.Id] = known ? cases[(int)slot.Order].Edit.EntityId : null;
+            if (known && cases[(int)slot.Order].Edit.EntityId is { } editedEntity) editedFacts.Add((editedEntity, cases[(int)slot.Order].Attribute));
+        }
         var active = edited.Count;
         double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
         long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0;
+        var mlocExcluded = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             EnsurePre(chunk);
@@ -178,7 +186,8 @@ public sealed class EditorEvaluation
                 rel += Accuracy(predicted[5 * c], Targets(inputs, 5 * c));
                 tgen += Accuracy(predicted[5 * c + 1], Targets(inputs, 5 * c + 1));
                 mgen += Accuracy(predicted[5 * c + 2], Targets(inputs, 5 * c + 2));
-                mloc += Accuracy(predicted[5 * c + 3], preImageLocality[i]!);
+                if (cases[i].ImageLocality is { EntityId: { } le, Fact: { } lf } && editedFacts.Contains((le, lf))) mlocExcluded++;
+                else mloc += Accuracy(predicted[5 * c + 3], preImageLocality[i]!);
                 tloc += Accuracy(predicted[5 * c + 4], preTextLocality[i]!);
                 for (var g = 0; g < 4; g++)
                 {
@@ -208,11 +217,13 @@ public sealed class EditorEvaluation
         }
         var n = Math.Max(1, indices.Count);
         double Pct(double x) => 100.0 * x / n;
-        return new EditMetrics(protocol, active, active, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc), Pct(mloc),
+        var mlocCases = indices.Count - mlocExcluded;
+        return new EditMetrics(protocol, active, active, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc),
+            mlocCases == 0 ? double.NaN : 100.0 * mloc / mlocCases,
             ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
             fired == 0 ? double.NaN : 100.0 * firedOwnEntity / fired,
             recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
-            imageQueries == 0 ? 0 : (double)fired / imageQueries);
+            imageQueries == 0 ? 0 : (double)fired / imageQueries, mlocExcluded);
     }
 
     private void EnsurePre(IReadOnlyList<int> chunk)
@@ -260,24 +271,31 @@ public sealed class EditorEvaluation
     private static EditMetrics Merge(string protocol, int edits, IReadOnlyList<EditMetrics> parts)
     {
         var n = parts.Sum(p => p.Cases);
+        double MLoc()
+        {
+            var measured = parts.Where(p => !double.IsNaN(p.MLoc)).ToList();
+            var count = measured.Sum(p => p.Cases - p.MLocExcluded);
+            return count == 0 ? double.NaN : measured.Sum(p => p.MLoc * (p.Cases - p.MLocExcluded)) / count;
+        }
         double W(Func<EditMetrics, double> f) => parts.Where(p => !double.IsNaN(f(p))).Sum(p => f(p) * p.Cases) / Math.Max(1, parts.Where(p => !double.IsNaN(f(p))).Sum(p => p.Cases));
-        return new EditMetrics(protocol, edits, (int)Math.Round(parts.Average(p => p.ActiveExperts)), n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), W(p => p.MLoc),
-            W(p => p.RelExact), W(p => p.TGenExact), W(p => p.MGenExact), W(p => p.FilterPrecision), W(p => p.FilterRecall), W(p => p.MeanSurvivors));
+        return new EditMetrics(protocol, edits, (int)Math.Round(parts.Average(p => p.ActiveExperts)), n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), MLoc(),
+            W(p => p.RelExact), W(p => p.TGenExact), W(p => p.MGenExact), W(p => p.FilterPrecision), W(p => p.FilterRecall), W(p => p.MeanSurvivors),
+            parts.Sum(p => p.MLocExcluded));
     }
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query | M-Loc left out |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} |"));
+                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} | {m.MLocExcluded} |"));
         return sb.ToString();
     }
 
