@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LiveEdit.Bench.Streams;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Hosting.Startup;
+using LiveEdit.Ledger;
+using LiveEdit.Model.Editor;
+
+namespace LiveEdit.Bench.Replay;
+
+/// <summary>
+/// Replays a benchmark stream through the running system and evaluates the lifelong protocol from the ledger.
+/// <see cref="ProposeAsync"/> proposes every edit over the inference host's HTTP API, one at a time and waiting for
+/// each to become active, so activation order is stream order; an edit of a fact already edited names the earlier
+/// edit as superseded. <see cref="EvaluateAsync"/> reads only the ledger: which edit belongs to which case (the
+/// rationale names the case), the version that activated it, and at each checkpoint the active set as of that
+/// version, experts read back from the blob store. The results hold no times or random ids, so the same stream on
+/// a fresh ledger gives the same bytes, and evaluating an old ledger again gives the same bytes too.
+/// </summary>
+public sealed class StreamReplay(BenchStream stream)
+{
+    /// <summary>The stream replayed.</summary>
+    public BenchStream Stream => stream;
+
+    /// <summary>The rationale of the edit proposed for case <paramref name="c"/>; it ties the ledger's edit to the case.</summary>
+    public string RationaleOf(BenchCase c) => $"bench {stream.Manifest.Name} {c.Id}";
+
+    /// <summary>
+    /// Proposes every case's edit over HTTP (<paramref name="proposerKey"/>) and waits until the ledger reports it
+    /// active (read with <paramref name="auditorKey"/>); needs a host whose approval policy approves by itself.
+    /// </summary>
+    /// <param name="onActivated">Called with the number of cases done after each activation.</param>
+    /// <exception cref="ReplayException">The host refused an edit, cannot be reached, or an edit did not become active in time.</exception>
+    public async Task<ReplayRun> ProposeAsync(Uri host, string proposerKey, string auditorKey, Action<int>? onActivated = null,
+        TimeSpan? patience = null, CancellationToken ct = default)
+    {
+        using var proposer = Client(host, proposerKey);
+        using var auditor = Client(host, auditorKey);
+        var wait = patience ?? TimeSpan.FromMinutes(2);
+        var ids = new Guid[stream.Cases.Count];
+        var versions = new long[stream.Cases.Count];
+        var latencies = new double[stream.Cases.Count];
+        var latest = new Dictionary<(string, string?), Guid>();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < stream.Cases.Count; i++)
+        {
+            var c = stream.Cases[i];
+            var entity = StreamSamples.TagValue(c, "entity");
+            var fact = (entity ?? "", StreamSamples.TagValue(c, "attribute"));
+            Guid? supersedes = entity is not null && latest.TryGetValue(fact, out var older) ? older : null;
+            var watch = Stopwatch.StartNew();
+            var proposed = await SendAsync(proposer, HttpMethod.Post, "/edits", ProposalForm(c, supersedes), ct);
+            var id = proposed["editId"]!.GetValue<Guid>();
+            var active = await WaitUntilActiveAsync(auditor, id, wait, ct);
+            latencies[i] = watch.Elapsed.TotalMilliseconds;
+            ids[i] = id;
+            versions[i] = active["edit"]!["activatedAtVersion"]!.GetValue<long>();
+            if (entity is not null) latest[fact] = id;
+            onActivated?.Invoke(i + 1);
+        }
+        return new ReplayRun(ids, versions, latencies, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Which edit of the ledger belongs to which case, and the version that activated it, read from the ledger alone.
+    /// Edits whose rationale names no case of this stream are ignored.
+    /// </summary>
+    /// <exception cref="ReplayException">A case has no edit, two edits, or an edit that never became active.</exception>
+    public async Task<ReplayedEdits> ReadAsync(EditLedger ledger, CancellationToken ct = default)
+    {
+        var caseIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < stream.Cases.Count; i++) caseIndex[RationaleOf(stream.Cases[i])] = i;
+        var ids = new Guid?[stream.Cases.Count];
+        var versions = new long[stream.Cases.Count];
+        var hashes = new string[stream.Cases.Count];
+        const int page = 10_000;
+        for (var skip = 0; ; skip += page)
+        {
+            var summaries = await ledger.ListEditsAsync(null, skip, page, ct);
+            foreach (var s in summaries)
+            {
+                if (!caseIndex.TryGetValue(s.Rationale, out var i)) continue;
+                if (ids[i] is not null) throw new ReplayException($"case {stream.Cases[i].Id} has two edits in the ledger ({ids[i]} and {s.Id}); replay on a fresh ledger");
+                if (s.ActivatedAtVersion is not { } version || s.ExpertSha256 is null)
+                    throw new ReplayException($"the edit {s.Id} of case {stream.Cases[i].Id} never became active ({s.Status})");
+                ids[i] = s.Id;
+                versions[i] = version;
+                hashes[i] = s.ExpertSha256;
+            }
+            if (summaries.Count < page) break;
+        }
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] is null) throw new ReplayException($"case {stream.Cases[i].Id} of {stream.Manifest.Name} has no edit in this ledger");
+        }
+        return new ReplayedEdits(ids.Select(id => id!.Value).ToArray(), versions, hashes);
+    }
+
+    /// <summary>
+    /// Lifelong metrics at each checkpoint (an edit count) from the ledger's active set as of the version that
+    /// activated that many edits; at most <paramref name="maxEval"/> of the active cases measured (evenly spaced).
+    /// <paramref name="transport"/> is only recorded in run.json.
+    /// </summary>
+    public async Task<ReplayResults> EvaluateAsync(EditLedger ledger, ModelRuntime runtime, IReadOnlyList<int> checkpoints, int maxEval, string transport,
+        Action<string>? log = null, CancellationToken ct = default)
+    {
+        var edits = await ReadAsync(ledger, ct);
+        var caseOf = new Dictionary<Guid, int>();
+        for (var i = 0; i < edits.EditIds.Count; i++) caseOf[edits.EditIds[i]] = i;
+        var samples = StreamSamples.From(stream);
+        var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples);
+        var rows = new List<EditMetrics>();
+        var experts = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        var points = checkpoints.Where(k => k >= 1 && k <= stream.Cases.Count).Distinct().Order().ToList();
+        foreach (var k in points)
+        {
+            var version = edits.ActivatedAtVersions[k - 1];
+            var set = await ledger.GetActiveExpertsAsync(version, ct);
+            foreach (var a in set.Experts)
+            {
+                if (!caseOf.ContainsKey(a.EditId)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
+                if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await BlobReads.GetAsync(ledger, a.ExpertSha256, ct));
+            }
+            var metrics = await runtime.RunAsync(() =>
+            {
+                using var edited = new EditedModel(runtime.Model, runtime.Editor);
+                var active = new List<int>();
+                foreach (var a in set.Experts)
+                {
+                    var i = caseOf[a.EditId];
+                    edited.Add(EditorEvaluation.ExpertId(samples[i]), experts[a.ExpertSha256], i);
+                    active.Add(i);
+                }
+                active.Sort();
+                var measured = active.Count <= maxEval ? active : Enumerable.Range(0, maxEval).Select(j => active[(int)((long)j * active.Count / maxEval)]).ToList();
+                return evaluation.Measure(edited, measured, $"lifelong@{k} (ledger v{version})") with { Edits = k };
+            }, ct);
+            log?.Invoke(EditorEvaluation.Describe(metrics));
+            rows.Add(metrics);
+        }
+
+        var hashes = new StringBuilder("case\texpert_sha256\tactivated_at_version\n");
+        for (var i = 0; i < stream.Cases.Count; i++)
+            hashes.Append(stream.Cases[i].Id).Append('\t').Append(edits.ExpertSha256s[i]).Append('\t').Append(edits.ActivatedAtVersions[i]).Append('\n');
+        var run = JsonSerializer.Serialize(new
+        {
+            stream = stream.Manifest.Name,
+            cases = stream.Cases.Count,
+            checkpoints,
+            transport,
+            baseModelSha256 = runtime.Model.WeightsSha256,
+            generatorSha256 = runtime.Editor.GeneratorSha256,
+            threads = runtime.Threads,
+        }, new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run);
+    }
+
+    private MultipartFormDataContent ProposalForm(BenchCase c, Guid? supersedes)
+    {
+        var path = stream.ImagePath(c.Edit.Image);
+        var form = new MultipartFormDataContent
+        {
+            { new ByteArrayContent(File.ReadAllBytes(path)) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", Path.GetFileName(path) },
+            { new StringContent(c.Edit.Prompt), "prompt" },
+            { new StringContent(c.Edit.Target), "target" },
+            { new StringContent(RationaleOf(c)), "rationale" },
+            { new StringContent(string.Join(',', c.Tags)), "tags" },
+        };
+        if (supersedes is { } s) form.Add(new StringContent(s.ToString()), "supersedes");
+        return form;
+    }
+
+    private static async Task<JsonNode> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            var edit = await SendAsync(auditor, HttpMethod.Get, $"/edits/{id}", null, ct);
+            var status = edit["edit"]?["status"]?.GetValue<string>() ?? "";
+            if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return edit;
+            if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
+            await Task.Delay(100, ct);
+        }
+    }
+
+    private static HttpClient Client(Uri host, string key)
+    {
+        var client = new HttpClient { BaseAddress = host, Timeout = TimeSpan.FromMinutes(2) };
+        client.DefaultRequestHeaders.Add("X-Api-Key", key);
+        return client;
+    }
+
+    private static async Task<JsonNode> SendAsync(HttpClient client, HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ReplayException($"cannot reach the inference host at {client.BaseAddress} ({e.Message})");
+        }
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode)
+                throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"{method} {path}: {(int)response.StatusCode} {text}"));
+            return JsonNode.Parse(text) ?? throw new ReplayException($"{method} {path}: empty response");
+        }
+    }
+}

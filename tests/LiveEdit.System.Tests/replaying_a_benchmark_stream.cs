@@ -1,0 +1,72 @@
+using LiveEdit.Bench.Replay;
+using LiveEdit.Bench.Streams;
+using LiveEdit.Model.World;
+using LiveEdit.Testing;
+using Npgsql;
+using Shouldly;
+using Xunit;
+
+namespace LiveEdit.System.Tests;
+
+/// <summary>
+/// Deterministic replay through the ledger (what <c>liveedit bench run</c> does): the same stream on two fresh
+/// ledgers gives the same result files byte for byte, and evaluating the first ledger again, from a new host that
+/// knows only the ledger, gives the same bytes again.
+/// </summary>
+[Collection(SystemCollection.Name)]
+public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : SchemaPerClass(postgres), IDisposable
+{
+    private static readonly int[] Checkpoints = [1, 5, 12];
+    private readonly string _folder = Directory.CreateTempSubdirectory("liveedit-replay-").FullName;
+
+    [Fact]
+    public async Task two_replays_on_fresh_ledgers_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
+    {
+        var stream = SynthWorldStreams.Make(new SynthWorld(WorldConfig.Default), 12, seed: 5, Path.Combine(_folder, "stream"));
+        var replay = new StreamReplay(stream);
+        var second = await CreateSchemaAsync(Schema + "_second");
+
+        var first = await ReplayAsync(replay, Schema, "first");
+        var again = await ReplayAsync(replay, second, "second");
+
+        foreach (var (name, _) in first.Files)
+            File.ReadAllBytes(Path.Combine(_folder, "second", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs between two replays");
+        again.Metrics.Select(m => m.Edits).ShouldBe(Checkpoints);
+
+        var rows = first.ExpertsTsv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split('\t')).ToList();
+        rows.Select(r => r[0]).ShouldBe(stream.Cases.Select(c => c.Id));
+        rows.ShouldAllBe(r => r[1].Length == 64 && r[1].All(char.IsAsciiHexDigitLower));
+        rows.Select(r => r[1]).Distinct().Count().ShouldBe(stream.Cases.Count, "one expert of its own per case");
+        rows.Select(r => long.Parse(r[2])).ShouldBeInOrder(SortDirection.Ascending, "activation order is stream order");
+
+        // The old ledger alone: a new host over the first schema proposes nothing and evaluates again.
+        await using (var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, Schema)))
+        {
+            var evaluated = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory");
+            evaluated.WriteTo(Path.Combine(_folder, "reevaluated"));
+        }
+        foreach (var (name, _) in first.Files)
+            File.ReadAllBytes(Path.Combine(_folder, "reevaluated", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs on re-evaluation");
+    }
+
+    private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output)
+    {
+        await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema));
+        var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60));
+        run.EditIds.Distinct().Count().ShouldBe(replay.Stream.Cases.Count);
+        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory");
+        results.WriteTo(Path.Combine(_folder, output));
+        return results;
+    }
+
+    private async Task<string> CreateSchemaAsync(string name)
+    {
+        await using var connection = new NpgsqlConnection(Postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};", connection);
+        await command.ExecuteNonQueryAsync();
+        return name;
+    }
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+}
