@@ -242,7 +242,7 @@ public sealed class EditorEvaluation
     }
 
     /// <summary>Argmax token at each answer position (teacher forcing: the logits one position earlier).</summary>
-    private static long[][] Predictions(Tensor logits, VlmInputs inputs)
+    internal static long[][] Predictions(Tensor logits, VlmInputs inputs)
     {
         var argmax = logits.argmax(-1).cpu().data<long>().ToArray();
         var l = logits.shape[1];
@@ -250,25 +250,25 @@ public sealed class EditorEvaluation
             Enumerable.Range(0, inputs.AnswerLength[i]).Select(t => argmax[i * l + inputs.AnswerStart[i] + t - 1]).ToArray()).ToArray();
     }
 
-    private static long[] Targets(VlmInputs inputs, int row)
+    internal static long[] Targets(VlmInputs inputs, int row)
     {
         var l = inputs.TokenIds.shape[1];
         var ids = inputs.TokenIds[row].data<long>().ToArray();
         return Enumerable.Range(0, inputs.AnswerLength[row]).Select(t => ids[inputs.AnswerStart[row] + t]).ToArray();
     }
 
-    private static double Accuracy(long[] predicted, long[] expected) =>
+    internal static double Accuracy(long[] predicted, long[] expected) =>
         expected.Length == 0 ? 1 : predicted.Zip(expected).Count(p => p.First == p.Second) / (double)expected.Length;
 
-    private static double Same(string a, string b) =>
+    internal static double Same(string a, string b) =>
         string.Equals(Normalise(a), Normalise(b), StringComparison.Ordinal) ? 1 : 0;
 
     private static string Normalise(string s) => string.Join(' ', s.ToLowerInvariant().Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
-    private static IReadOnlyList<int> Spaced(int t, int max) =>
+    internal static IReadOnlyList<int> Spaced(int t, int max) =>
         t <= max ? Enumerable.Range(0, t).ToList() : Enumerable.Range(0, max).Select(j => (int)((long)j * t / max)).ToList();
 
-    private static EditMetrics Merge(string protocol, int edits, IReadOnlyList<EditMetrics> parts)
+    internal static EditMetrics Merge(string protocol, int edits, IReadOnlyList<EditMetrics> parts)
     {
         var n = parts.Sum(p => p.Cases);
         double MLoc()

@@ -12,7 +12,7 @@ namespace LiveEdit.Model.Vlm;
 /// &lt;eos&gt;][padding] (right padding, so the causal mask keeps padding out of every real position); a text-only
 /// input has no vision tokens and its prompt starts at position 0.
 /// </summary>
-public sealed class TinyVlm : nn.Module, IVisionLanguageModel
+public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
 {
     /// <summary>Checkpoint file names inside a model folder.</summary>
     public const string ConfigFile = "config.json", TokenizerFile = "tokenizer.json", WeightsFile = "weights.bin", ManifestFile = "checkpoint.json";
@@ -167,6 +167,9 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel
         x = x + positions.narrow(0, 0, l);
         return x.MoveToOuterDisposeScope();
     }
+
+    /// <inheritdoc />
+    public IReadOnlyList<Parameter> EditLayerMlpParameters() => layers[Config.EditLayer].MlpParameters;
 
     /// <inheritdoc />
     public Tensor HiddenAtEditLayer(VlmInputs inputs)

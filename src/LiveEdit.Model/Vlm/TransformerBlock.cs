@@ -29,6 +29,9 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The MLP's weights in place (fc_in weight and bias, fc_out weight and bias), for the FT-L baseline.</summary>
+    public IReadOnlyList<Parameter> MlpParameters => [fc_in.weight!, fc_in.bias!, fc_out.weight!, fc_out.bias!];
+
     /// <summary>[B, L, D] → [B, L, D]</summary>
     public override Tensor forward(Tensor x)
     {

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using LiveEdit.Model.Editor;
+using LiveEdit.Model.Vlm;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Baselines;
+
+/// <summary>
+/// The paper's metrics for a baseline, with <see cref="EditorEvaluation"/>'s definitions and protocols: Rel, T-Gen,
+/// M-Gen = teacher-forced token accuracy on the new target; T-Loc, M-Loc = agreement with the pre-edit model's token
+/// predictions (M-Loc leaves out locality questions whose own fact an applied edit changed); exact match of greedy
+/// answers. Lifelong: one stream, no reset, metrics at checkpoints over the latest edit of each fact so far (a
+/// re-edit of a fact is simply applied; the later edit is the one measured). Chunks: T edits, test, reset. A
+/// baseline has no filter, so filter precision, recall and survivors are NaN.
+/// </summary>
+public sealed class BaselineEvaluation
+{
+    private readonly IVisionLanguageModel model;
+    private readonly ISequentialEditor editor;
+    private readonly IReadOnlyList<EditSample> cases;
+    private readonly int batchSize;
+    private readonly long[]?[] preImageLocality;
+    private readonly long[]?[] preTextLocality;
+    private double editMs;
+    private int edits;
+
+    public BaselineEvaluation(IVisionLanguageModel model, ISequentialEditor editor, IReadOnlyList<EditSample> cases, int batchSize = 32)
+    {
+        this.model = model;
+        this.editor = editor;
+        this.cases = cases;
+        this.batchSize = batchSize;
+        preImageLocality = new long[]?[cases.Count];
+        preTextLocality = new long[]?[cases.Count];
+    }
+
+    /// <summary>Also decode greedy answers for exact match (slower).</summary>
+    public bool ExactMatch { get; init; } = true;
+
+    /// <summary>Progress lines.</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>Mean wall time of applying one edit so far (ms).</summary>
+    public double EditMsPerEdit => edits == 0 ? double.NaN : editMs / edits;
+
+    /// <summary>Lifelong protocol: edits 0..N−1 applied in order, no reset; metrics at each checkpoint (at most <paramref name="maxEvalCases"/> cases, evenly spaced).</summary>
+    public IReadOnlyList<EditMetrics> Lifelong(IReadOnlyList<int> checkpoints, int maxEvalCases = 1000)
+    {
+        var points = checkpoints.Where(t => t >= 1 && t <= cases.Count).Distinct().Order().ToList();
+        var result = new List<EditMetrics>();
+        if (points.Count == 0) return result;
+        editor.Reset();
+        EnsurePre(Enumerable.Range(0, points[^1]).ToList());
+        var latest = new Dictionary<(int?, string), int>();
+        var facts = new HashSet<(int, string)>();
+        var added = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (var t in points)
+        {
+            for (; added < t; added++)
+            {
+                Apply(added, latest, facts);
+                if ((added + 1) % 100 == 0) Log?.Invoke($"{editor.Method}: {added + 1} edits applied, {EditMsPerEdit:F1} ms per edit, {clock.Elapsed.TotalSeconds:F0} s");
+            }
+            var current = latest.Values.Order().ToList();
+            var measured = EditorEvaluation.Spaced(current.Count, maxEvalCases).Select(j => current[j]).ToList();
+            var m = Measure(measured, $"lifelong@{t}", facts) with { Edits = t };
+            Log?.Invoke(EditorEvaluation.Describe(m));
+            result.Add(m);
+        }
+        return result;
+    }
+
+    /// <summary>The paper's protocol: chunks of T edits applied, the chunk tested, reset; at most <paramref name="maxCases"/> cases in all.</summary>
+    public EditMetrics Chunks(int chunkSize, int maxCases = 1000)
+    {
+        var chunks = Math.Max(1, Math.Min(cases.Count, maxCases) / chunkSize);
+        var parts = new List<EditMetrics>();
+        for (var c = 0; c < chunks; c++)
+        {
+            editor.Reset();
+            var range = Enumerable.Range(c * chunkSize, chunkSize).Where(i => i < cases.Count).ToList();
+            EnsurePre(range);
+            var latest = new Dictionary<(int?, string), int>();
+            var facts = new HashSet<(int, string)>();
+            foreach (var i in range) Apply(i, latest, facts);
+            parts.Add(Measure(latest.Values.Order().ToList(), $"chunks T={chunkSize}", facts));
+        }
+        editor.Reset();
+        var merged = EditorEvaluation.Merge($"chunks T={chunkSize}", chunkSize, parts);
+        Log?.Invoke(EditorEvaluation.Describe(merged));
+        return merged;
+    }
+
+    private void Apply(int i, Dictionary<(int?, string), int> latest, HashSet<(int, string)> facts)
+    {
+        var sample = cases[i];
+        latest[(sample.Edit.EntityId, sample.Attribute)] = i;
+        if (sample.Edit.EntityId is { } entity) facts.Add((entity, sample.Attribute));
+        using var scope = NewDisposeScope();
+        var example = sample.Edit.ToExample();
+        var clock = Stopwatch.StartNew();
+        editor.Apply(example);
+        editMs += clock.Elapsed.TotalMilliseconds;
+        edits++;
+    }
+
+    /// <summary>
+    /// Metrics for <paramref name="indices"/> with the edits the editor holds; <paramref name="editedFacts"/> are the
+    /// (entity, attribute) pairs those edits changed (M-Loc leaves their locality questions out).
+    /// </summary>
+    public EditMetrics Measure(IReadOnlyList<int> indices, string protocol, IReadOnlySet<(int, string)> editedFacts)
+    {
+        double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
+        var mlocExcluded = 0;
+        foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
+        {
+            if (chunk.Any(i => preImageLocality[i] is null))
+                throw new InvalidOperationException("pre-edit predictions are made before the first edit; measure only cases the protocol prepared");
+            using var scope = NewDisposeScope();
+            var rows = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality, cases[i].ImageLocality, cases[i].TextLocality }).ToList();
+            var inputs = model.Prepare(rows.Select(q => q.ToExample()).ToList());
+            var predicted = EditorEvaluation.Predictions(editor.Logits(inputs), inputs);
+            for (var c = 0; c < chunk.Length; c++)
+            {
+                var i = chunk[c];
+                rel += EditorEvaluation.Accuracy(predicted[5 * c], EditorEvaluation.Targets(inputs, 5 * c));
+                tgen += EditorEvaluation.Accuracy(predicted[5 * c + 1], EditorEvaluation.Targets(inputs, 5 * c + 1));
+                mgen += EditorEvaluation.Accuracy(predicted[5 * c + 2], EditorEvaluation.Targets(inputs, 5 * c + 2));
+                if (cases[i].ImageLocality is { EntityId: { } le, Fact: { } lf } && editedFacts.Contains((le, lf))) mlocExcluded++;
+                else mloc += EditorEvaluation.Accuracy(predicted[5 * c + 3], preImageLocality[i]!);
+                tloc += EditorEvaluation.Accuracy(predicted[5 * c + 4], preTextLocality[i]!);
+            }
+            if (ExactMatch)
+            {
+                var greedy = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality }).ToList();
+                var answers = editor.Answers(greedy.Select(q => q.ToExample(withAnswer: false)).ToList());
+                for (var c = 0; c < chunk.Length; c++)
+                {
+                    relEm += EditorEvaluation.Same(answers[3 * c], greedy[3 * c].Answer);
+                    tgenEm += EditorEvaluation.Same(answers[3 * c + 1], greedy[3 * c + 1].Answer);
+                    mgenEm += EditorEvaluation.Same(answers[3 * c + 2], greedy[3 * c + 2].Answer);
+                }
+            }
+        }
+        var n = Math.Max(1, indices.Count);
+        double Pct(double x) => 100.0 * x / n;
+        var mlocCases = indices.Count - mlocExcluded;
+        return new EditMetrics(protocol, editor.Edits, editor.Entries, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc),
+            mlocCases == 0 ? double.NaN : 100.0 * mloc / mlocCases,
+            ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
+            double.NaN, double.NaN, double.NaN, mlocExcluded);
+    }
+
+    /// <summary>The base model's predictions on the locality inputs of <paramref name="indices"/> (the editor must hold no edit).</summary>
+    private void EnsurePre(IReadOnlyList<int> indices)
+    {
+        if (editor.Edits != 0) throw new InvalidOperationException("pre-edit predictions need an editor with no edit applied");
+        foreach (var chunk in indices.Where(i => preImageLocality[i] is null).Chunk(Math.Max(1, batchSize / 2)))
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var inputs = model.Prepare(chunk.SelectMany(i => new[] { cases[i].ImageLocality.ToExample(), cases[i].TextLocality.ToExample() }).ToList());
+            var predicted = EditorEvaluation.Predictions(model.Logits(inputs), inputs);
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                preImageLocality[chunk[j]] = predicted[2 * j];
+                preTextLocality[chunk[j]] = predicted[2 * j + 1];
+            }
+        }
+    }
+}
