@@ -18,6 +18,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Ledger());
         bench.Subcommands.Add(BenchLoad.Create());
         bench.Subcommands.Add(BenchRun.Create());
+        bench.Subcommands.Add(BenchPerf.Create());
         return bench;
     }
 
