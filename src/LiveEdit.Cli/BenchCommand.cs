@@ -18,6 +18,8 @@ internal static class BenchCommand
         bench.Subcommands.Add(Ledger());
         bench.Subcommands.Add(BenchLoad.Create());
         bench.Subcommands.Add(BenchRun.Create());
+        bench.Subcommands.Add(BenchBaselines.Create());
+        bench.Subcommands.Add(BenchReportCommand.Create());
         bench.Subcommands.Add(BenchPerf.Create());
         return bench;
     }
