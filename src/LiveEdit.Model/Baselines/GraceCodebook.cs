@@ -9,8 +9,9 @@ namespace LiveEdit.Model.Baselines;
 /// ε_init + r from the nearest entry adds a new entry (radius ε_init) whose value is optimised so that adding it to
 /// the l_e output, from the last prompt token on, makes the target come out; near an entry with the same target the
 /// entry's radius grows to cover it; near one with another target both radii shrink to half the distance (GRACE's
-/// expand and split). At inference an input with an image takes the value of its nearest key when that key's radius
-/// covers it (ties go to the later entry, so re-editing the same input makes the later edit win), and nothing
+/// expand and split) — unless the key is the same (the same input edited again), whose entry then takes the new value
+/// and target. At inference an input with an image takes the value of its nearest key when that key's radius
+/// covers it (ties go to the later entry), and nothing
 /// otherwise. Text-only inputs are never touched. The value is added rather than substituted: one vector in place of
 /// every answer position would make a multi-token answer impossible.
 /// </summary>
@@ -22,6 +23,9 @@ public sealed class GraceCodebook : ISequentialEditor
     private readonly List<double> radii = [];
     private readonly List<string> targets = [];
     private Tensor? stackedKeys, stackedValues;
+
+    /// <summary>Keys closer than this are the same input (hidden-state norms are in the tens; float noise is far below).</summary>
+    private const double SameKey = 1e-3;
 
     public GraceCodebook(IVisionLanguageModel model, GraceConfig? config = null)
     {
@@ -63,6 +67,15 @@ public sealed class GraceCodebook : ISequentialEditor
             if (string.Equals(targets[nearest], target, StringComparison.Ordinal))
             {
                 radii[nearest] = Math.Max(radii[nearest], distance + Config.Epsilon);                  // expand
+                return;
+            }
+            if (distance < SameKey)
+            {
+                // The same input edited again: the later target wins (a split would leave two radius-0 entries that
+                // float noise in later forwards would miss).
+                values[nearest] = TrainValue(inputs, h, keyAt);
+                targets[nearest] = target;
+                Invalidate();
                 return;
             }
             radii[nearest] = distance / 2;                                                              // split
@@ -138,7 +151,9 @@ public sealed class GraceCodebook : ISequentialEditor
         var at = rows.Select(i => (long)EditObjective.LastPromptPosition(layout, i)).ToArray();
         var queries = h.index(tensor(rows.Select(i => (long)i).ToArray()), tensor(at)).to_type(ScalarType.Float32);   // [R, d]
         (stackedKeys, stackedValues) = (stackedKeys ?? Stack(keys), stackedValues ?? Stack(values));
-        var distances = cdist(queries.unsqueeze(0), stackedKeys.unsqueeze(0)).squeeze(0).data<float>().ToArray(); // [R, N]
+        // Exact differences, not cdist's matrix-product shortcut: a query equal to a key must be at distance 0 (a split
+        // entry's radius can be 0).
+        var distances = (queries.unsqueeze(1) - stackedKeys.unsqueeze(0)).square().sum(-1).sqrt().data<float>().ToArray(); // [R, N]
         var chosen = new long[b];
         var mask = new float[b * l];
         var any = false;
