@@ -17,7 +17,7 @@ namespace LiveEdit.Cli;
 /// <summary>
 /// <c>liveedit bench perf</c>: the performance figures of issue 7, each with machine and date. Expert generation per
 /// edit; propose→active latency through the whole system (HTTP, worker, ledger) on each transport, by replaying a
-/// SynthWorld stream with <see cref="StreamReplay"/>; greedy query latency with 0…100,000 active experts
+/// SynthWorld stream with <see cref="StreamReplay"/>; greedy query latency with 0…100,000 active experts, best of two passes
 /// (<see cref="EditorEvaluation.Cost"/>); and the time to rebuild a past version from the ledger, cold (a new
 /// <see cref="EditedModelServer"/>: active set read, experts read from the blob store, model built) against warm.
 /// </summary>
@@ -105,7 +105,13 @@ internal static class BenchPerf
                 {
                     var samples = world.EditCases(EditSplit.EditorEval, Math.Max(1, latencyCounts.Max()), seed).Select(EditSample.From).ToList();
                     var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples) { Log = line => AnsiConsole.WriteLine(line) };
-                    cost = await runtime.RunAsync(() => evaluation.Cost(latencyCounts, queries), ct);
+                    // Two passes (experts are generated once); per count the pass with the lower median, so a burst of other
+                    // work on a shared machine during one pass does not decide the figure.
+                    var passes = await runtime.RunAsync(() => new[] { evaluation.Cost(latencyCounts, queries), evaluation.Cost(latencyCounts, queries) }, ct);
+                    cost = passes[0] with
+                    {
+                        QueryLatency = passes[0].QueryLatency.Zip(passes[1].QueryLatency, (a, b) => a.MedianMs <= b.MedianMs ? a : b).ToList(),
+                    };
                 }
             }
         }
@@ -215,6 +221,7 @@ internal static class BenchPerf
         if (r.QueryLatency.Count > 0)
         {
             var baseMs = r.QueryLatency.FirstOrDefault(q => q.Experts == 0)?.MedianMs;
+            s.Append("Greedy answer to one image query (`--queries` timed per point; per point the pass with the lower median of two):\n\n");
             s.Append("| active experts | query median ms | p95 ms | × base |\n|---:|---:|---:|---:|\n");
             foreach (var q in r.QueryLatency)
                 s.Append(Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {(baseMs is { } b ? (q.MedianMs / b).ToString("F1", CultureInfo.InvariantCulture) : "–")} |\n"));
