@@ -42,9 +42,21 @@ internal static class TrainEditorCommand
         var loraScale = new Option<double>("--lora-scale") { Description = "lora_scale: generators scale by 1/(lora_scale·√r) (paper: 5).", DefaultValueFactory = _ => 5.0 };
         var state = new Option<string?>("--state") { Description = "Resumable state folder (default runs/liveedit-editor-seed<N>-state)." };
         var every = new Option<int>("--checkpoint-every") { Description = "Save the state every N steps.", DefaultValueFactory = _ => 250 };
+        var filteredMixing = new Option<bool>("--filtered-mixing")
+        {
+            Description = "Random expert mixing switches on only experts that pass the current hard filter (as at inference).", DefaultValueFactory = _ => false,
+        };
+        var lookAlikePairs = new Option<bool>("--look-alike-pairs")
+        {
+            Description = "Half of each batch are look-alikes (same SynthWorld family) of the other half: hard negatives for the visual filter.", DefaultValueFactory = _ => false,
+        };
+        var decisionLoss = new Option<bool>("--decision-loss")
+        {
+            Description = "Add a logistic loss on each hard-filter decision (own edit above the sentinel, other entities below).", DefaultValueFactory = _ => false,
+        };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, state, every,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, state, every, filteredMixing, lookAlikePairs, decisionLoss,
         };
         command.SetAction(parse =>
         {
@@ -52,7 +64,8 @@ internal static class TrainEditorCommand
             {
                 return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
                     parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale),
-                    parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every), args: Environment.GetCommandLineArgs());
+                    parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
+                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss)), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
@@ -64,7 +77,7 @@ internal static class TrainEditorCommand
     }
 
     private static int Run(string basePath, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
-        double loraScale, string stateDir, int every, string[] args)
+        double loraScale, string stateDir, int every, TrainingSwitches switches, string[] args)
     {
         TorchRuntime.Configure(threads, seed);
         var vlm = TinyVlm.Load(basePath);
@@ -72,7 +85,8 @@ internal static class TrainEditorCommand
         var samples = world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(EditSample.From).ToList();
         manual_seed(seed);
         var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale });
-        var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every);
+        var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
+            FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss);
         var trainer = new EditorTrainer(vlm, editor, samples, options);
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
@@ -114,4 +128,6 @@ internal static class TrainEditorCommand
         AnsiConsole.MarkupLine($"editor written to [bold]{Markup.Escape(output)}[/] in {clock.Elapsed:hh\\:mm\\:ss}; generator SHA-256 [grey]{editor.GeneratorSha256}[/]");
         return 0;
     }
+
+    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss);
 }

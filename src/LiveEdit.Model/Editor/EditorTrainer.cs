@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LiveEdit.Model.Training;
 using LiveEdit.Model.Vlm;
+using LiveEdit.Model.World;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,6 +12,14 @@ namespace LiveEdit.Model.Editor;
 /// <param name="LearningRate">Adam learning rate (the paper's 1e-4 is for a 7B LM; a tiny editor trains faster with more).</param>
 /// <param name="DecayAt">Fraction of the steps after which the learning rate is multiplied by 0.1.</param>
 /// <param name="CheckpointEvery">Steps between resumable checkpoints (0: none).</param>
+/// <param name="FilteredMixing">Random multi-expert mixing only switches on experts that pass the current hard filter
+/// (as at inference), instead of any expert of the batch. Experts of other entities with the same question have
+/// near-identical text keys; mixed in unfiltered, they ask the generator for an impossible compromise.</param>
+/// <param name="PairLookAlikes">Half of each batch are anchors, the other half a look-alike of each anchor (another
+/// entity of its <see cref="EditSample.LookAlikes"/> group when there is one): hard negatives for the visual filter.</param>
+/// <param name="HardDecisionLoss">Besides the hard-routing InfoNCE, a logistic loss on each filter decision: an input's
+/// own edit above the sentinel, other entities' edits below it (the filter compares each expert with the sentinel on
+/// its own; InfoNCE only ranks them).</param>
 public sealed record EditorTrainingOptions(
     int Steps = 3000,
     int BatchSize = 16,
@@ -18,7 +27,10 @@ public sealed record EditorTrainingOptions(
     double DecayAt = 0.8,
     long Seed = 1,
     int CheckpointEvery = 500,
-    bool HardRoutingLoss = true);
+    bool HardRoutingLoss = true,
+    bool FilteredMixing = false,
+    bool PairLookAlikes = false,
+    bool HardDecisionLoss = false);
 
 /// <summary>Loss terms of one step (batch means).</summary>
 public sealed record EditorLosses(double Total, double Reliability, double Generality, double Locality, double SoftRouting, double HardRouting);
@@ -88,15 +100,44 @@ public sealed class EditorTrainer
         editor.Freeze();
     }
 
-    /// <summary>The cases of step t: a seeded shuffle of the pool per epoch.</summary>
+    /// <summary>
+    /// The cases of step t: a seeded shuffle of the pool per epoch; with <see cref="EditorTrainingOptions.PairLookAlikes"/>
+    /// half the batch comes from that shuffle and each of those is paired with a seeded pick among its look-alikes.
+    /// </summary>
     public IReadOnlyList<int> BatchIndices(int step)
     {
-        var perEpoch = samples.Count / options.BatchSize;
+        var anchors = options.PairLookAlikes ? options.BatchSize / 2 : options.BatchSize;
+        var perEpoch = samples.Count / anchors;
         var epoch = step / perEpoch;
         var order = Enumerable.Range(0, samples.Count).ToArray();
-        new Random(HashCode.Combine(options.Seed, epoch, 0x5A17)).Shuffle(order);
-        return order.Skip(step % perEpoch * options.BatchSize).Take(options.BatchSize).ToArray();
+        new Random(Seed(epoch, 0x5A17)).Shuffle(order);
+        var batch = order.Skip(step % perEpoch * anchors).Take(anchors).ToList();
+        if (!options.PairLookAlikes) return batch;
+        var rng = new Random(Seed(step, 0x9A12));
+        foreach (var anchor in batch.ToArray())
+        {
+            var candidates = LookAlikesOf(anchor).Where(c => !batch.Contains(c)).ToList();
+            int partner;
+            if (candidates.Count > 0) partner = candidates[rng.Next(candidates.Count)];
+            else do partner = rng.Next(samples.Count); while (batch.Contains(partner));
+            batch.Add(partner);
+        }
+        return batch;
     }
+
+    // A fixed function of (seed, t, salt): HashCode.Combine is randomised per process and would make runs irreproducible.
+    private int Seed(int t, int salt) => unchecked((int)WorldRandom.Mix(options.Seed, t, salt));
+
+    /// <summary>Cases about other entities of the same look-alike group.</summary>
+    private IReadOnlyList<int> LookAlikesOf(int i)
+    {
+        lookAlikes ??= samples.Select((s, j) => (s.LookAlikes, j)).Where(x => x.LookAlikes is not null)
+            .GroupBy(x => x.LookAlikes!.Value).ToDictionary(g => g.Key, g => g.Select(x => x.j).ToArray());
+        if (samples[i].LookAlikes is not { } group) return [];
+        return lookAlikes[group].Where(j => samples[j].Edit.EntityId != samples[i].Edit.EntityId).ToArray();
+    }
+
+    private Dictionary<int, int[]>? lookAlikes;
 
     /// <summary>One optimisation step on the batch of step t; returns its losses.</summary>
     public EditorLosses TrainStep(int step, double lr)
@@ -104,7 +145,7 @@ public sealed class EditorTrainer
         using var scope = NewDisposeScope();
         var batch = BatchIndices(step).Select(i => samples[i]).ToList();
         var b = batch.Count;
-        var rng = new Random(HashCode.Combine(options.Seed, step, 0x3C1E));
+        var rng = new Random(Seed(step, 0x3C1E));
 
         // Rows: [edit = reliability input | text generality | image generality | image locality], b each.
         var examples = batch.Select(s => s.Edit.ToExample())
@@ -118,15 +159,21 @@ public sealed class EditorTrainer
         var edits = editor.EditSide(hidden, inputs, Enumerable.Range(0, b).ToList()); // U, V [b, r, d]; φ̂, ψ̂ [b, k, d_m]
         var keys = editor.InputSide(hidden, inputs, all);                   // φ̄, φ̄_Ξ, ψ̄ [4b, k, d_m]
 
-        // Random multi-expert mixing: each row switches on a random subset of the batch's experts; reliability and
-        // generality rows always include their own edit, locality rows get only the random ones.
+        // Random multi-expert mixing: each row switches on a random subset of the batch's experts (with filtered
+        // mixing, only those the hard filter passes now, as at inference); reliability and generality rows always
+        // include their own edit, locality rows get only the random ones.
+        var visualSims = Routing.Similarity(keys.Visual, edits.VisualKey);            // [4b, b]  sim(φ̄, φ̂)
+        var sentinelSims = Routing.PairSimilarity(keys.Visual, keys.Sentinel);         // [4b]     sim(φ̄, φ̄_Ξ)
+        var passes = options.FilteredMixing
+            ? Routing.HardFilter(visualSims.detach(), sentinelSims.detach()).data<bool>().ToArray()
+            : Enumerable.Repeat(true, 4 * b * b).ToArray();
         var on = new bool[4 * b * b];
         for (var row = 0; row < 4 * b; row++)
         {
             var order = Enumerable.Range(0, b).ToArray();
             rng.Shuffle(order);
             var n = rng.Next(b + 1);
-            for (var j = 0; j < n; j++) on[row * b + order[j]] = true;
+            for (var j = 0; j < n; j++) on[row * b + order[j]] = passes[row * b + order[j]];
             if (row < 3 * b) on[row * b + row % b] = true;
         }
         var onTensor = tensor(on).reshape(4 * b, b);
@@ -158,7 +205,7 @@ public sealed class EditorTrainer
 
         var sameEntity = SameEntity(batch);
         var soft = SoftRoutingLoss(batch, keys.Text, edits.TextKey, rng, b);
-        var hard = options.HardRoutingLoss ? HardRoutingLoss(keys, edits.VisualKey, batch, sameEntity, b) : zeros(1).sum();
+        var hard = options.HardRoutingLoss ? HardRoutingLoss(visualSims, sentinelSims, batch, sameEntity, b, options.HardDecisionLoss) : zeros(1).sum();
         var loss = reliability + generality + locality + soft + hard;
 
         optimizer.ZeroGrad();
@@ -205,10 +252,9 @@ public sealed class EditorTrainer
     /// generality inputs must pick their own edit, image-locality inputs must pick the sentinel. Other edits of the
     /// same entity are no negatives (the filter should pass them: they are the same image content).
     /// </summary>
-    private static Tensor HardRoutingLoss(InputKeys keys, Tensor editVisual, IReadOnlyList<EditSample> batch, bool[,] sameEntity, int b)
+    private static Tensor HardRoutingLoss(Tensor sims, Tensor sentinelSims, IReadOnlyList<EditSample> batch, bool[,] sameEntity, int b, bool decisionLoss)
     {
-        var sims = Routing.Similarity(keys.Visual, editVisual);                         // [4b, b]  sim(φ̄, φ̂)
-        var sentinel = Routing.PairSimilarity(keys.Visual, keys.Sentinel).unsqueeze(1); // [4b, 1]  sim(φ̄, φ̄_Ξ)
+        var sentinel = sentinelSims.unsqueeze(1);                                       // [4b, 1]  sim(φ̄, φ̄_Ξ)
         var logitsAll = cat([sims, sentinel], 1);                                       // [4b, b+1]
         var mask = new bool[4 * b * (b + 1)];
         var target = new long[4 * b];
@@ -231,7 +277,20 @@ public sealed class EditorTrainer
         var picked = logProb[arange(4 * b), tensor(target)];
         var neighbour = -picked.narrow(0, 0, 3 * b).mean();       // generality inputs pick their own edit
         var prototype = -picked.narrow(0, 3 * b, b).mean();       // locality inputs pick the sentinel
-        return neighbour + prototype;
+        if (!decisionLoss) return neighbour + prototype;
+
+        // Each filter decision on its own: own edit above the sentinel (−log σ(sim_own − sim_Ξ)), edits of other
+        // entities below it (−log σ(sim_Ξ − sim_e)); the same masks as above, the own edit is no negative.
+        var negative = new float[4 * b * b];
+        for (var row = 0; row < 4 * b; row++)
+            for (var e = 0; e < b; e++)
+                negative[row * b + e] = mask[row * (b + 1) + e] || (row < 3 * b && e == row % b) ? 0f : 1f;
+        var negativeMask = tensor(negative).reshape(4 * b, b);
+        var rows = arange(3 * b);
+        var own = sims.narrow(0, 0, 3 * b)[rows, rows % b];
+        var positiveDecision = nn.functional.softplus(sentinelSims.narrow(0, 0, 3 * b) - own).mean();
+        var negativeDecision = (nn.functional.softplus(sims - sentinel) * negativeMask).sum() / negativeMask.sum().clamp_min(1);
+        return neighbour + prototype + positiveDecision + negativeDecision;
     }
 
     private static string Attribute(EditSample s) => s.Attribute;

@@ -1,0 +1,71 @@
+using LiveEdit.Model.Editor;
+using LiveEdit.Model.Runtime;
+using Shouldly;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Tests.Editor;
+
+/// <summary>The cases of a training step: seeded, and with look-alike pairing, half of them look-alikes of the other half.</summary>
+[Collection(EditorCollection.Name)]
+public sealed class editor_training_batches
+{
+    private static IReadOnlyList<EditSample> Samples()
+    {
+        // 24 cases about 12 entities in 4 look-alike groups of 3 entities.
+        EditQuery Query(int entity) => new(() => zeros(3, 8, 8), "what is w1 ?", "t10", entity, "owner");
+        return Enumerable.Range(0, 24).Select(i => new EditSample(i, "owner", Query(i % 12), Query(i % 12), Query(i % 12), Query((i + 1) % 12),
+            new EditQuery(null, "what is w2 ?", "t11", null), LookAlikes: i % 12 / 3)).ToList();
+    }
+
+    private static EditorTrainer Trainer(bool pairs)
+    {
+        TorchRuntime.Configure(threads: 1, seed: 2);
+        var model = new RandomTinyVlm(seed: 2);
+        var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
+        return new EditorTrainer(model, editor, Samples(), new EditorTrainingOptions(Steps: 10, BatchSize: 8, Seed: 3, CheckpointEvery: 0, PairLookAlikes: pairs));
+    }
+
+    [Fact]
+    public void with_look_alike_pairs_each_anchor_is_followed_by_another_entity_of_its_group()
+    {
+        var samples = Samples();
+        var trainer = Trainer(pairs: true);
+        var paired = 0;
+        for (var step = 0; step < 6; step++)
+        {
+            var batch = trainer.BatchIndices(step);
+            batch.Count.ShouldBe(8);
+            batch.Distinct().Count().ShouldBe(8, "no case twice in a batch");
+            for (var j = 0; j < 4; j++)
+            {
+                var (anchor, partner) = (samples[batch[j]], samples[batch[4 + j]]);
+                var free = Enumerable.Range(0, samples.Count).Where(c => !batch.Take(4 + j).Contains(c))
+                    .Any(c => samples[c].LookAlikes == anchor.LookAlikes && samples[c].Edit.EntityId != anchor.Edit.EntityId);
+                if (!free) continue;   // every look-alike already in the batch: any other case will do
+                paired++;
+                partner.LookAlikes.ShouldBe(anchor.LookAlikes);
+                partner.Edit.EntityId.ShouldNotBe(anchor.Edit.EntityId);
+            }
+            trainer.BatchIndices(step).ShouldBe(batch, "the same step gives the same cases");
+        }
+        paired.ShouldBeGreaterThan(12);
+    }
+
+    [Fact]
+    public void the_cases_of_a_step_do_not_depend_on_the_process()
+    {
+        // Fixed by (seed, step) alone: these are the values every run on every machine draws (a hash randomised per
+        // process once made them differ between runs).
+        Trainer(pairs: false).BatchIndices(0).ShouldBe(ExpectedFirstBatch);
+    }
+
+    private static readonly int[] ExpectedFirstBatch = [23, 22, 10, 7, 13, 18, 9, 0];
+
+    [Fact]
+    public void without_pairs_an_epoch_visits_every_case_once()
+    {
+        var trainer = Trainer(pairs: false);
+        Enumerable.Range(0, 3).SelectMany(trainer.BatchIndices).Order().ShouldBe(Enumerable.Range(0, 24));
+    }
+}
