@@ -68,6 +68,28 @@ public sealed class sequential_baselines(ITestOutputHelper output)
         Values(model.Logits(inputs)).ShouldBe(baseLogits, "the base model itself is unchanged");
     }
 
+    [Theory]
+    [InlineData("ft-l")]
+    [InlineData("lora")]
+    [InlineData("grace")]
+    public void edits_and_queries_leave_no_tensor_behind(string method)
+    {
+        var (model, cases) = Setup(6);
+        using var editor = BaselineMethods.Create(method, model);
+        void Round(EditSample c)
+        {
+            using var scope = NewDisposeScope();
+            editor.Apply(c.Edit.ToExample());
+            editor.Logits(model.Prepare([c.Edit.ToExample(), c.ImageGenerality.ToExample(), c.TextLocality.ToExample()]));
+            editor.Answers([c.Edit.ToExample(withAnswer: false)]);
+        }
+        Round(cases[0]);
+        Round(cases[1]);
+        var live = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        foreach (var c in cases.Skip(2)) Round(c);
+        TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount.ShouldBe(live, "four more edits and queries keep the same number of live tensors");
+    }
+
     [Fact]
     public void grace_leaves_text_only_inputs_untouched_even_when_every_key_is_in_range()
     {
@@ -116,6 +138,10 @@ public sealed class sequential_baselines(ITestOutputHelper output)
             r.Rel.ShouldBeGreaterThan(50);
         }
         evaluation.EditMsPerEdit.ShouldBeGreaterThan(0);
+        var chunks = evaluation.Chunks(chunkSize: 2, maxCases: 6);
+        chunks.Protocol.ShouldBe("chunks T=2");
+        chunks.Cases.ShouldBe(6, "three chunks of two edits, each measured after its own two edits");
+        grace.Edits.ShouldBe(0, "the chunk protocol resets after the last chunk");
     }
 
     [Fact]
