@@ -26,14 +26,17 @@ internal static class BenchRun
         var checkpoints = new Option<string>("--checkpoints") { Description = "Edit counts to evaluate at.", DefaultValueFactory = _ => "1,10,100,1000,10000" };
         var transport = new Option<string>("--transport") { Description = "InMemory or RabbitMq.", DefaultValueFactory = _ => "InMemory" };
         var maxEval = new Option<int>("--max-eval") { Description = "At most this many cases measured per checkpoint (evenly spaced).", DefaultValueFactory = _ => 1000 };
-        var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.") { stream, output, checkpoints, transport, maxEval };
+        var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes T, with the ledger's experts (empty: skip).", DefaultValueFactory = _ => "" };
+        var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.") { stream, output, checkpoints, transport, maxEval, chunks };
         command.SetAction(async (parse, ct) =>
         {
             try
             {
                 var points = parse.GetValue(checkpoints)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
-                await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, parse.GetValue(transport)!, parse.GetValue(maxEval), ct);
+                var sizes = parse.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
+                await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, sizes, parse.GetValue(transport)!, parse.GetValue(maxEval), ct);
                 return 0;
             }
             catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException)
@@ -45,7 +48,8 @@ internal static class BenchRun
         return command;
     }
 
-    private static async Task RunAsync(BenchStream stream, string outputFolder, IReadOnlyList<int> checkpoints, string transport, int maxEval, CancellationToken ct)
+    private static async Task RunAsync(BenchStream stream, string outputFolder, IReadOnlyList<int> checkpoints, IReadOnlyList<int> chunkSizes, string transport,
+        int maxEval, CancellationToken ct)
     {
         if (Directory.Exists(outputFolder) && Directory.EnumerateFileSystemEntries(outputFolder).Any())
             throw new IOException($"{outputFolder} is not empty; choose a new folder for the results");
@@ -68,7 +72,7 @@ internal static class BenchRun
             });
 
         var results = await replay.EvaluateAsync(system.App.Services.GetRequiredService<EditLedger>(), system.App.Services.GetRequiredService<ModelRuntime>(),
-            checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct);
+            checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes);
         results.WriteTo(outputFolder);
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"replayed {stream.Cases.Count} edits in {run.Seconds:F1} s over {transport}; propose→active p50 {run.LatencyMs(0.50):F0} ms, p99 {run.LatencyMs(0.99):F0} ms; results in {Path.GetFullPath(outputFolder)}"));

@@ -17,6 +17,7 @@ namespace LiveEdit.System.Tests;
 public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : SchemaPerClass(postgres), IDisposable
 {
     private static readonly int[] Checkpoints = [1, 5, 12];
+    private static readonly int[] ChunkSizes = [1, 4];
     private readonly string _folder = Directory.CreateTempSubdirectory("liveedit-replay-").FullName;
 
     [Fact]
@@ -31,7 +32,9 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
 
         foreach (var (name, _) in first.Files)
             File.ReadAllBytes(Path.Combine(_folder, "second", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs between two replays");
-        again.Metrics.Select(m => m.Edits).ShouldBe(Checkpoints);
+        again.Metrics.Select(m => m.Edits).ShouldBe(Checkpoints.Concat(ChunkSizes));
+        again.Metrics.Skip(Checkpoints.Length).Select(m => m.Protocol).ShouldBe(["chunks T=1 (ledger experts)", "chunks T=4 (ledger experts)"]);
+        again.Metrics.Skip(Checkpoints.Length).ShouldAllBe(m => m.Cases == 12, "every case is measured once in its chunk");
 
         var rows = first.ExpertsTsv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(line => line.Split('\t')).ToList();
         rows.Select(r => r[0]).ShouldBe(stream.Cases.Select(c => c.Id));
@@ -42,7 +45,7 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         // The old ledger alone: a new host over the first schema proposes nothing and evaluates again.
         await using (var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, Schema)))
         {
-            var evaluated = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory");
+            var evaluated = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
             evaluated.WriteTo(Path.Combine(_folder, "reevaluated"));
         }
         foreach (var (name, _) in first.Files)
@@ -54,7 +57,7 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema));
         var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60));
         run.EditIds.Distinct().Count().ShouldBe(replay.Stream.Cases.Count);
-        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory");
+        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
         results.WriteTo(Path.Combine(_folder, output));
         return results;
     }

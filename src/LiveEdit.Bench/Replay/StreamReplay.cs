@@ -106,7 +106,7 @@ public sealed class StreamReplay(BenchStream stream)
     /// <paramref name="transport"/> is only recorded in run.json.
     /// </summary>
     public async Task<ReplayResults> EvaluateAsync(EditLedger ledger, ModelRuntime runtime, IReadOnlyList<int> checkpoints, int maxEval, string transport,
-        Action<string>? log = null, CancellationToken ct = default)
+        Action<string>? log = null, CancellationToken ct = default, IReadOnlyList<int>? chunkSizes = null)
     {
         var edits = await ReadAsync(ledger, ct);
         var caseOf = new Dictionary<Guid, int>();
@@ -143,6 +143,27 @@ public sealed class StreamReplay(BenchStream stream)
             rows.Add(metrics);
         }
 
+        // The paper's protocol (chunks of T edits applied, the chunk tested, reset) from the same ledger: each case's
+        // expert is the one the ledger recorded for its edit, read back from the blob store.
+        var sizes = (chunkSizes ?? []).Where(t => t >= 1 && t <= stream.Cases.Count).Distinct().Order().ToList();
+        if (sizes.Count > 0)
+        {
+            var byCase = new Expert[stream.Cases.Count];
+            for (var i = 0; i < byCase.Length; i++)
+            {
+                var sha = edits.ExpertSha256s[i] ?? throw new ReplayException($"case {stream.Cases[i].Id} has no expert in the ledger");
+                if (!experts.TryGetValue(sha, out var expert)) experts[sha] = expert = Expert.FromBytes(await BlobReads.GetAsync(ledger, sha, ct));
+                byCase[i] = expert;
+            }
+            var fromLedger = new EditorEvaluation(runtime.Model, runtime.Editor, samples) { ExpertSource = i => byCase[i] };
+            foreach (var t in sizes)
+            {
+                var metrics = await runtime.RunAsync(() => fromLedger.Chunks(t, maxEval) with { Protocol = $"chunks T={t} (ledger experts)" }, ct);
+                log?.Invoke(EditorEvaluation.Describe(metrics));
+                rows.Add(metrics);
+            }
+        }
+
         var hashes = new StringBuilder("case\texpert_sha256\tactivated_at_version\n");
         for (var i = 0; i < stream.Cases.Count; i++)
             hashes.Append(stream.Cases[i].Id).Append('\t').Append(edits.ExpertSha256s[i]).Append('\t').Append(edits.ActivatedAtVersions[i]).Append('\n');
@@ -151,6 +172,7 @@ public sealed class StreamReplay(BenchStream stream)
             stream = stream.Manifest.Name,
             cases = stream.Cases.Count,
             checkpoints,
+            chunks = sizes,
             transport,
             baseModelSha256 = runtime.Model.WeightsSha256,
             generatorSha256 = runtime.Editor.GeneratorSha256,

@@ -74,10 +74,17 @@ public sealed class EditorEvaluation
     /// <summary>Mean expert generation time so far (ms per edit).</summary>
     public double GenerationMsPerEdit => generated == 0 ? double.NaN : generationMs / generated;
 
-    /// <summary>The expert of case i (generated on first use).</summary>
+    /// <summary>
+    /// Where the expert of case i comes from instead of generating it here (for example the expert a ledger recorded
+    /// for that edit); null: generate.
+    /// </summary>
+    public Func<int, Expert>? ExpertSource { get; init; }
+
+    /// <summary>The expert of case i (generated, or taken from <see cref="ExpertSource"/>, on first use).</summary>
     public Expert ExpertOf(int i)
     {
         if (experts[i] is { } e) return e;
+        if (ExpertSource is { } source) return experts[i] = source(i);
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
         e = new ExpertGenerator(model, editor).Generate(cases[i].Edit.ToExample());
