@@ -74,6 +74,10 @@ internal static class EvalEditorCommand
                     markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s)):\n\n| active experts | median ms | p95 ms |\n|---:|---:|---:|\n");
                     foreach (var (n, median, p95) in cost.QueryLatency)
                         markdown += string.Create(CultureInfo.InvariantCulture, $"| {n} | {median:F2} | {p95:F2} |\n");
+                    markdown += "\nWhere the time goes (medians, one image query, teacher-forced; routing = input-side keys + hard filter over every expert + soft weights):\n\n"
+                        + "| active experts | base forward ms | forward with experts ms | routing ms | of which input keys ms | survivors |\n|---:|---:|---:|---:|---:|---:|\n";
+                    foreach (var b in cost.Breakdown)
+                        markdown += string.Create(CultureInfo.InvariantCulture, $"| {b.Experts} | {b.BaseForwardMs:F2} | {b.ForwardMs:F2} | {b.RoutingMs:F2} | {b.KeysMs:F2} | {b.MeanSurvivors:F1} |\n");
                 }
                 File.WriteAllText(Path.Combine(folder, "editor-eval.md"), markdown);
                 File.WriteAllText(Path.Combine(folder, "editor-eval.json"), EditorEvaluation.Json(rows, cost));

@@ -22,7 +22,19 @@ public sealed record EditMetrics(
     double FilterPrecision, double FilterRecall, double MeanSurvivors, int MLocExcluded = 0);
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
-public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency);
+public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency)
+{
+    /// <summary>Where a query's time goes, per number of active experts (medians).</summary>
+    public IReadOnlyList<LatencyBreakdown> Breakdown { get; init; } = [];
+}
+
+/// <summary>
+/// Medians for one image query with <paramref name="Experts"/> active: one teacher-forced forward with the experts
+/// (<paramref name="ForwardMs"/>) and without (<paramref name="BaseForwardMs"/>), the routing alone — input-side keys,
+/// hard filter over every expert, soft weights — (<paramref name="RoutingMs"/>) and the input-side keys alone
+/// (<paramref name="KeysMs"/>), and the mean number of experts that survive the hard filter.
+/// </summary>
+public sealed record LatencyBreakdown(int Experts, double BaseForwardMs, double ForwardMs, double RoutingMs, double KeysMs, double MeanSurvivors);
 
 /// <summary>
 /// Evaluation on edit cases (DESIGN.md §5.4): experts are generated once per case (a pure function of the edit), then
@@ -142,6 +154,7 @@ public sealed class EditorEvaluation
     public EditorCost Cost(IReadOnlyList<int> expertCounts, int queries = 30)
     {
         var latencies = new List<(int, double, double)>();
+        var breakdown = new List<LatencyBreakdown>();
         using var edited = new EditedModel(model, editor, Options);
         var added = 0;
         foreach (var n in expertCounts.Where(n => n <= cases.Count).Order())
@@ -159,8 +172,45 @@ public sealed class EditorEvaluation
             times.Sort();
             latencies.Add((n, times[times.Count / 2], times[(int)Math.Min(times.Count - 1, Math.Ceiling(times.Count * 0.95) - 1)]));
             Log?.Invoke($"latency with {n} experts: median {times[times.Count / 2]:F2} ms");
+            breakdown.Add(Breakdown(edited, n, queries));
         }
-        return new EditorCost(GenerationMsPerEdit, latencies);
+        return new EditorCost(GenerationMsPerEdit, latencies) { Breakdown = breakdown };
+    }
+
+    private LatencyBreakdown Breakdown(EditedModel edited, int n, int queries)
+    {
+        var baseForward = new List<double>();
+        var forward = new List<double>();
+        var routing = new List<double>();
+        var keys = new List<double>();
+        long survivors = 0;
+        using var noGrad = no_grad();
+        for (var q = 0; q < queries + 3; q++)
+        {
+            using var scope = NewDisposeScope();
+            var inputs = model.Prepare([cases[q % cases.Count].ImageGenerality.ToExample()]);
+            var clock = Stopwatch.StartNew();
+            model.Logits(inputs);
+            var t0 = clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+            edited.Logits(inputs);
+            var t1 = clock.Elapsed.TotalMilliseconds;
+            var hidden = model.HiddenAtEditLayer(inputs);
+            clock.Restart();
+            var routes = edited.Route(inputs, hidden);
+            var t2 = clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+            editor.InputSide(hidden, inputs, [0]);
+            var t3 = clock.Elapsed.TotalMilliseconds;
+            if (q < 3) continue;   // warm-up
+            baseForward.Add(t0);
+            forward.Add(t1);
+            routing.Add(t2);
+            keys.Add(t3);
+            survivors += routes[0].Fired.Count;
+        }
+        static double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+        return new LatencyBreakdown(n, Median(baseForward), Median(forward), n == 0 ? 0 : Median(routing), Median(keys), (double)survivors / queries);
     }
 
     /// <summary>Metrics for <paramref name="indices"/> with whatever experts <paramref name="edited"/> holds.</summary>
@@ -314,6 +364,7 @@ public sealed class EditorEvaluation
         {
             generationMsPerEdit = cost.GenerationMsPerEdit,
             queryLatency = cost.QueryLatency.Select(x => new { experts = x.Experts, medianMs = x.MedianMs, p95Ms = x.P95Ms }),
+            breakdown = cost.Breakdown,
         },
     }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
 }
