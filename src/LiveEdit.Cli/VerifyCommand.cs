@@ -1,7 +1,6 @@
 using System.CommandLine;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Ledger;
-using LiveEdit.Ledger.Projections;
 using Spectre.Console;
 
 namespace LiveEdit.Cli;
@@ -53,41 +52,21 @@ internal static class VerifyCommand
     private static async Task<bool> VerifyExpertsAsync(EditLedger ledger, ModelSettings settings, CancellationToken ct)
     {
         using var runtime = ModelRuntime.Load(settings);
-        var edits = new List<EditSummary>();
-        for (var skip = 0; ; skip += 1_000)
-        {
-            var page = await ledger.ListEditsAsync(null, skip, 1_000, ct);
-            edits.AddRange(page.Where(e => e.ExpertSha256 is not null));
-            if (page.Count < 1_000) break;
-        }
-        int same = 0, different = 0, otherGenerator = 0;
-        var differences = new List<string>();
+        ExpertVerificationReport report = null!;
         await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .StartAsync(async progress =>
             {
-                var task = progress.AddTask("re-generating experts", maxValue: Math.Max(1, edits.Count));
-                foreach (var edit in edits.OrderBy(e => e.ProposedAt))
+                var task = progress.AddTask("re-generating experts", maxValue: 1);
+                report = await ExpertVerification.VerifyAsync(ledger, runtime, (done, all) =>
                 {
-                    if (!string.Equals(edit.GeneratorSha256, runtime.Editor.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
-                    {
-                        otherGenerator++;
-                    }
-                    else
-                    {
-                        var image = runtime.ReadImage(await ledger.Blobs.GetAsync(edit.ImageSha256, ct));
-                        var expert = await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
-                        if (expert.Sha256 == edit.ExpertSha256) same++;
-                        else
-                        {
-                            different++;
-                            differences.Add($"edit {edit.Id}: recorded {edit.ExpertSha256![..16]}…, re-generated {expert.Sha256[..16]}… (worker {edit.WorkerId})");
-                        }
-                    }
-                    task.Increment(1);
-                }
+                    task.MaxValue = Math.Max(1, all);
+                    task.Value = done;
+                }, ct);
+                task.Value = task.MaxValue;
             });
-        AnsiConsole.MarkupLineInterpolated($"experts: {same} identical, [{(different == 0 ? "green" : "red")}]{different} different[/], {otherGenerator} made by another generator (not checked); {runtime.Threads} thread(s)");
-        foreach (var line in differences) AnsiConsole.MarkupLineInterpolated($"  [red]{line}[/]");
-        return different == 0;
+        AnsiConsole.MarkupLineInterpolated($"experts: {report.Identical} identical, [{(report.AllIdentical ? "green" : "red")}]{report.Different.Count} different[/], {report.OtherGenerator} made by another generator (not checked); {report.Threads} thread(s)");
+        foreach (var d in report.Different)
+            AnsiConsole.MarkupLineInterpolated($"  [red]edit {d.EditId}: recorded {d.RecordedSha256[..16]}…, re-generated {d.RegeneratedSha256[..16]}… (worker {d.WorkerId})[/]");
+        return report.AllIdentical;
     }
 }
