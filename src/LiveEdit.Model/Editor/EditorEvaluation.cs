@@ -14,12 +14,15 @@ namespace LiveEdit.Model.Editor;
 /// the query's entity) and recall (generality queries whose own expert survived).
 /// <see cref="MLocExcluded"/> counts image-locality questions left out of M-Loc because an active edit changes the
 /// very fact they ask (their right answer is then the edit's, not the pre-edit model's).
+/// <see cref="WrongSurvivorsLookAlike"/>: of the survivors that belong to another entity than an edit, paraphrase or
+/// other-rendering query's, the share from a look-alike of that entity (same <see cref="EditSample.LookAlikes"/> group;
+/// NaN when groups are unknown).
 /// </summary>
 public sealed record EditMetrics(
     string Protocol, int Edits, int ActiveExperts, int Cases,
     double Rel, double TGen, double MGen, double TLoc, double MLoc,
     double RelExact, double TGenExact, double MGenExact,
-    double FilterPrecision, double FilterRecall, double MeanSurvivors, int MLocExcluded = 0);
+    double FilterPrecision, double FilterRecall, double MeanSurvivors, int MLocExcluded = 0, double WrongSurvivorsLookAlike = double.NaN);
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
 public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency)
@@ -218,15 +221,17 @@ public sealed class EditorEvaluation
     {
         var entityOf = new Dictionary<string, int?>(StringComparer.Ordinal);
         var editedFacts = new HashSet<(int, string)>();
+        var groupOf = new Dictionary<string, int?>(StringComparer.Ordinal);
         foreach (var slot in edited.Slots)
         {
             var known = slot.Order >= 0 && slot.Order < cases.Count;
             entityOf[slot.Id] = known ? cases[(int)slot.Order].Edit.EntityId : null;
+            groupOf[slot.Id] = known ? cases[(int)slot.Order].LookAlikes : null;
             if (known && cases[(int)slot.Order].Edit.EntityId is { } editedEntity) editedFacts.Add((editedEntity, cases[(int)slot.Order].Attribute));
         }
         var active = edited.Count;
         double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
-        long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0;
+        long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0, wrongOnGenerality = 0, wrongLookAlike = 0;
         var mlocExcluded = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
@@ -255,6 +260,11 @@ public sealed class EditorEvaluation
                     firedOwnEntity += route.Fired.Count(f => entityOf.TryGetValue(f.Id, out var e) && e == entity);
                     if (g < 3)
                     {
+                        foreach (var f in route.Fired.Where(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity)))
+                        {
+                            wrongOnGenerality++;
+                            if (cases[i].LookAlikes is { } group && groupOf.TryGetValue(f.Id, out var fg) && fg == group) wrongLookAlike++;
+                        }
                         recallQueries++;
                         if (route.Fired.Any(f => f.Id == own)) recallHits++;
                     }
@@ -280,7 +290,8 @@ public sealed class EditorEvaluation
             ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
             fired == 0 ? double.NaN : 100.0 * firedOwnEntity / fired,
             recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
-            imageQueries == 0 ? 0 : (double)fired / imageQueries, mlocExcluded);
+            imageQueries == 0 ? 0 : (double)fired / imageQueries, mlocExcluded,
+            wrongOnGenerality == 0 || indices.All(j => cases[j].LookAlikes is null) ? double.NaN : 100.0 * wrongLookAlike / wrongOnGenerality);
     }
 
     private void EnsurePre(IReadOnlyList<int> chunk)
@@ -337,22 +348,22 @@ public sealed class EditorEvaluation
         double W(Func<EditMetrics, double> f) => parts.Where(p => !double.IsNaN(f(p))).Sum(p => f(p) * p.Cases) / Math.Max(1, parts.Where(p => !double.IsNaN(f(p))).Sum(p => p.Cases));
         return new EditMetrics(protocol, edits, (int)Math.Round(parts.Average(p => p.ActiveExperts)), n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), MLoc(),
             W(p => p.RelExact), W(p => p.TGenExact), W(p => p.MGenExact), W(p => p.FilterPrecision), W(p => p.FilterRecall), W(p => p.MeanSurvivors),
-            parts.Sum(p => p.MLocExcluded));
+            parts.Sum(p => p.MLocExcluded), W(p => p.WrongSurvivorsLookAlike));
     }
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} %");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query | M-Loc left out |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query | M-Loc left out | wrong survivors from look-alikes % |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} | {m.MLocExcluded} |"));
+                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} | {m.MLocExcluded} | {m.WrongSurvivorsLookAlike:F1} |"));
         return sb.ToString();
     }
 
