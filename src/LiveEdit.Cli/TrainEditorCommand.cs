@@ -54,9 +54,13 @@ internal static class TrainEditorCommand
         {
             Description = "Add a logistic loss on each hard-filter decision (own edit above the sentinel, other entities below).", DefaultValueFactory = _ => false,
         };
+        var extraNegatives = new Option<int>("--extra-negatives")
+        {
+            Description = "Per step, fresh edit-side visual keys of this many other training cases as negatives of the hard filter (0: off).", DefaultValueFactory = _ => 0,
+        };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, state, every, filteredMixing, lookAlikePairs, decisionLoss,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives,
         };
         command.SetAction(parse =>
         {
@@ -65,7 +69,7 @@ internal static class TrainEditorCommand
                 return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
                     parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
-                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss)), args: Environment.GetCommandLineArgs());
+                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives)), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
@@ -86,7 +90,7 @@ internal static class TrainEditorCommand
         manual_seed(seed);
         var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale });
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
-            FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss);
+            FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives);
         var trainer = new EditorTrainer(vlm, editor, samples, options);
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
@@ -129,5 +133,5 @@ internal static class TrainEditorCommand
         return 0;
     }
 
-    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss);
+    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives);
 }

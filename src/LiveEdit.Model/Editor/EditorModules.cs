@@ -71,6 +71,15 @@ public sealed class EditorModules : nn.Module
     /// <summary>
     /// Input side, for rows with an image: visual key φ̄, sentinel key φ̄_Ξ and text key ψ̄, each [n, k, d_m].
     /// </summary>
+    /// <summary>Edit-side visual keys φ̂ only, for <paramref name="rows"/> of <paramref name="hidden"/> ([n, k, d_m]).</summary>
+    public Tensor EditVisualKeys(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
+    {
+        using var scope = NewDisposeScope();
+        var (prompt, promptMask) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Prompt);
+        var (vision, _) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Vision);
+        return edit_extractor.VisualKey(prompt, promptMask, vision).MoveToOuterDisposeScope();
+    }
+
     public InputKeys InputSide(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
     {
         using var scope = NewDisposeScope();

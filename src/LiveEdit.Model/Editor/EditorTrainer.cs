@@ -20,6 +20,10 @@ namespace LiveEdit.Model.Editor;
 /// <param name="HardDecisionLoss">Besides the hard-routing InfoNCE, a logistic loss on each filter decision: an input's
 /// own edit above the sentinel, other entities' edits below it (the filter compares each expert with the sentinel on
 /// its own; InfoNCE only ranks them).</param>
+/// <param name="ExtraNegatives">Per step, this many more training cases (seeded by (seed, step), none of the batch's)
+/// whose edit-side visual keys are computed fresh and serve as negatives of the hard filter: every input must score
+/// the sentinel above them (InfoNCE over those keys ∪ the sentinel). The batch alone gives 15 negatives; the filter
+/// must reject hundreds of experts at inference (0: off).</param>
 public sealed record EditorTrainingOptions(
     int Steps = 3000,
     int BatchSize = 16,
@@ -30,7 +34,8 @@ public sealed record EditorTrainingOptions(
     bool HardRoutingLoss = true,
     bool FilteredMixing = false,
     bool PairLookAlikes = false,
-    bool HardDecisionLoss = false);
+    bool HardDecisionLoss = false,
+    int ExtraNegatives = 0);
 
 /// <summary>Loss terms of one step (batch means).</summary>
 public sealed record EditorLosses(double Total, double Reliability, double Generality, double Locality, double SoftRouting, double HardRouting);
@@ -206,6 +211,7 @@ public sealed class EditorTrainer
         var sameEntity = SameEntity(batch);
         var soft = SoftRoutingLoss(batch, keys.Text, edits.TextKey, rng, b);
         var hard = options.HardRoutingLoss ? HardRoutingLoss(visualSims, sentinelSims, batch, sameEntity, b, options.HardDecisionLoss) : zeros(1).sum();
+        if (options.HardRoutingLoss && options.ExtraNegatives > 0) hard += ExtraNegativeLoss(step, indices, keys, sentinelSims, batch, b);
         var loss = reliability + generality + locality + soft + hard;
 
         optimizer.ZeroGrad();
@@ -358,10 +364,45 @@ public sealed class EditorTrainer
         var (_, positions, _) = AnswerPositions(inputs, 3, 4);
         var pre = nn.functional.log_softmax(logits.reshape(-1, logits.shape[2]).index_select(0, positions), -1);
         var rows = Enumerable.Range(0, 4).Select(g => hidden[g].narrow(0, 0, inputs.Length[g]).clone().DetachFromDisposeScope()).ToArray();
-        return new FrozenState(rows, pre.clone().DetachFromDisposeScope());
+        int[] editLayout = [inputs.VisionStart[0], inputs.VisionCount[0], inputs.PromptStart[0], inputs.PromptLength[0], inputs.AnswerStart[0], inputs.AnswerLength[0], inputs.Length[0]];
+        return new FrozenState(rows, pre.clone().DetachFromDisposeScope(), editLayout);
     }
 
-    private sealed record FrozenState(Tensor[] Hidden, Tensor PreLocality);
+    private sealed record FrozenState(Tensor[] Hidden, Tensor PreLocality, int[] EditLayout);
+
+    /// <summary>Extra negatives for the hard filter: fresh edit-side visual keys of other cases; the sentinel must win.</summary>
+    private Tensor ExtraNegativeLoss(int step, IReadOnlyList<int> batchIndices, InputKeys keys, Tensor sentinelSims, IReadOnlyList<EditSample> batch, int b)
+    {
+        var rng = new Random(Seed(step, 0x4E67));
+        var taken = new HashSet<int>(batchIndices);
+        var extra = new List<int>();
+        while (extra.Count < Math.Min(options.ExtraNegatives, samples.Count - taken.Count))
+        {
+            var c = rng.Next(samples.Count);
+            if (taken.Add(c)) extra.Add(c);
+        }
+        Tensor hidden;
+        VlmInputs layout;
+        using (var noGrad = no_grad())
+        {
+            foreach (var i in extra.Where(i => frozen[i] is null)) frozen[i] = ComputeFrozen(samples[i]);
+            var l = extra.Max(i => frozen[i].EditLayout[6]);
+            hidden = stack(extra.Select(i => nn.functional.pad(frozen[i].Hidden[0], [0, 0, 0, l - frozen[i].Hidden[0].shape[0]])).ToArray()); // [n, L, d]
+            int[] Column(int k) => extra.Select(i => frozen[i].EditLayout[k]).ToArray();
+            layout = new VlmInputs(zeros(extra.Count, l, dtype: ScalarType.Int64), null, Column(0), Column(1), Column(2), Column(3), Column(4), Column(5), Column(6));
+        }
+        var negatives = editor.EditVisualKeys(hidden, layout, Enumerable.Range(0, extra.Count).ToList());   // [n, k, d_m]
+        var sims = Routing.Similarity(keys.Visual, negatives);                                             // [4b, n]
+        var other = new bool[4 * b * extra.Count];
+        for (var row = 0; row < 4 * b; row++)
+        {
+            var j = row % b;
+            var entity = row >= 3 * b ? batch[j].ImageLocality.EntityId : batch[j].Edit.EntityId;
+            for (var e = 0; e < extra.Count; e++) other[row * extra.Count + e] = entity is null || samples[extra[e]].Edit.EntityId != entity;
+        }
+        var versus = cat([sims.masked_fill(tensor(other).reshape(4 * b, extra.Count).logical_not(), -1e30), sentinelSims.unsqueeze(1)], 1); // [4b, n+1]
+        return -nn.functional.log_softmax(versus, 1).narrow(1, extra.Count, 1).mean();
+    }
 
     private void SaveCheckpoint(string folder)
     {

@@ -63,6 +63,25 @@ public sealed class editor_training_batches
     private static readonly int[] ExpectedFirstBatch = [23, 22, 10, 7, 13, 18, 9, 0];
 
     [Fact]
+    public void extra_negatives_add_a_finite_hard_routing_term()
+    {
+        EditorLosses Hard(int extra)
+        {
+            TorchRuntime.Configure(threads: 1, seed: 2);
+            var model = new RandomTinyVlm(seed: 2);
+            manual_seed(5);
+            var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
+            var trainer = new EditorTrainer(model, editor, Samples(), new EditorTrainingOptions(Steps: 1, BatchSize: 8, Seed: 3, CheckpointEvery: 0, ExtraNegatives: extra));
+            return trainer.TrainStep(0, 1e-3);
+        }
+        var without = Hard(0);
+        var with = Hard(6);
+        double.IsFinite(with.HardRouting).ShouldBeTrue();
+        with.HardRouting.ShouldBeGreaterThan(without.HardRouting, "the extra term is a positive cross-entropy added to the same batch's terms");
+        with.Reliability.ShouldBe(without.Reliability, "the extra negatives touch only the hard-routing loss");
+    }
+
+    [Fact]
     public void without_pairs_an_epoch_visits_every_case_once()
     {
         var trainer = Trainer(pairs: false);
