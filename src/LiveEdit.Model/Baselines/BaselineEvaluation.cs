@@ -19,8 +19,7 @@ public sealed class BaselineEvaluation
     private readonly ISequentialEditor editor;
     private readonly IReadOnlyList<EditSample> cases;
     private readonly int batchSize;
-    private readonly long[]?[] preImageLocality;
-    private readonly long[]?[] preTextLocality;
+    private readonly PreEditLocality pre;
     private double editMs;
     private int edits;
 
@@ -30,8 +29,7 @@ public sealed class BaselineEvaluation
         this.editor = editor;
         this.cases = cases;
         this.batchSize = batchSize;
-        preImageLocality = new long[]?[cases.Count];
-        preTextLocality = new long[]?[cases.Count];
+        pre = new PreEditLocality(model, cases);
     }
 
     /// <summary>Also decode greedy answers for exact match (slower).</summary>
@@ -115,7 +113,7 @@ public sealed class BaselineEvaluation
         var mlocExcluded = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
-            if (chunk.Any(i => preImageLocality[i] is null))
+            if (chunk.Any(i => !pre.Has(i)))
                 throw new InvalidOperationException("pre-edit predictions are made before the first edit; measure only cases the protocol prepared");
             using var scope = NewDisposeScope();
             var rows = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality, cases[i].ImageLocality, cases[i].TextLocality }).ToList();
@@ -128,8 +126,8 @@ public sealed class BaselineEvaluation
                 tgen += EditorEvaluation.Accuracy(predicted[5 * c + 1], EditorEvaluation.Targets(inputs, 5 * c + 1));
                 mgen += EditorEvaluation.Accuracy(predicted[5 * c + 2], EditorEvaluation.Targets(inputs, 5 * c + 2));
                 if (cases[i].ImageLocality is { EntityId: { } le, Fact: { } lf } && editedFacts.Contains((le, lf))) mlocExcluded++;
-                else mloc += EditorEvaluation.Accuracy(predicted[5 * c + 3], preImageLocality[i]!);
-                tloc += EditorEvaluation.Accuracy(predicted[5 * c + 4], preTextLocality[i]!);
+                else mloc += EditorEvaluation.Accuracy(predicted[5 * c + 3], pre.Image(i));
+                tloc += EditorEvaluation.Accuracy(predicted[5 * c + 4], pre.Text(i));
             }
             if (ExactMatch)
             {
@@ -156,17 +154,6 @@ public sealed class BaselineEvaluation
     private void EnsurePre(IReadOnlyList<int> indices)
     {
         if (editor.Edits != 0) throw new InvalidOperationException("pre-edit predictions need an editor with no edit applied");
-        foreach (var chunk in indices.Where(i => preImageLocality[i] is null).Chunk(Math.Max(1, batchSize / 2)))
-        {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var inputs = model.Prepare(chunk.SelectMany(i => new[] { cases[i].ImageLocality.ToExample(), cases[i].TextLocality.ToExample() }).ToList());
-            var predicted = EditorEvaluation.Predictions(model.Logits(inputs), inputs);
-            for (var j = 0; j < chunk.Length; j++)
-            {
-                preImageLocality[chunk[j]] = predicted[2 * j];
-                preTextLocality[chunk[j]] = predicted[2 * j + 1];
-            }
-        }
+        pre.Ensure(indices, batchSize / 2);
     }
 }

@@ -51,8 +51,7 @@ public sealed class EditorEvaluation
     private readonly IReadOnlyList<EditSample> cases;
     private readonly int batchSize;
     private readonly Expert?[] experts;
-    private readonly long[]?[] preImageLocality;
-    private readonly long[]?[] preTextLocality;
+    private readonly PreEditLocality pre;
     private double generationMs;
     private int generated;
 
@@ -63,8 +62,7 @@ public sealed class EditorEvaluation
         this.cases = cases;
         this.batchSize = batchSize;
         experts = new Expert?[cases.Count];
-        preImageLocality = new long[]?[cases.Count];
-        preTextLocality = new long[]?[cases.Count];
+        pre = new PreEditLocality(model, cases);
     }
 
     /// <summary>Routing ablations applied by the protocols.</summary>
@@ -235,7 +233,7 @@ public sealed class EditorEvaluation
         var mlocExcluded = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
-            EnsurePre(chunk);
+            pre.Ensure(chunk);
             using var scope = NewDisposeScope();
             var rows = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality, cases[i].ImageLocality, cases[i].TextLocality }).ToList();
             var inputs = model.Prepare(rows.Select(q => q.ToExample()).ToList());
@@ -249,8 +247,8 @@ public sealed class EditorEvaluation
                 tgen += Accuracy(predicted[5 * c + 1], Targets(inputs, 5 * c + 1));
                 mgen += Accuracy(predicted[5 * c + 2], Targets(inputs, 5 * c + 2));
                 if (cases[i].ImageLocality is { EntityId: { } le, Fact: { } lf } && editedFacts.Contains((le, lf))) mlocExcluded++;
-                else mloc += Accuracy(predicted[5 * c + 3], preImageLocality[i]!);
-                tloc += Accuracy(predicted[5 * c + 4], preTextLocality[i]!);
+                else mloc += Accuracy(predicted[5 * c + 3], pre.Image(i));
+                tloc += Accuracy(predicted[5 * c + 4], pre.Text(i));
                 for (var g = 0; g < 4; g++)
                 {
                     var route = routes[5 * c + g];
@@ -292,21 +290,6 @@ public sealed class EditorEvaluation
             recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
             imageQueries == 0 ? 0 : (double)fired / imageQueries, mlocExcluded,
             wrongOnGenerality == 0 || indices.All(j => cases[j].LookAlikes is null) ? double.NaN : 100.0 * wrongLookAlike / wrongOnGenerality);
-    }
-
-    private void EnsurePre(IReadOnlyList<int> chunk)
-    {
-        var missing = chunk.Where(i => preImageLocality[i] is null).ToList();
-        if (missing.Count == 0) return;
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var inputs = model.Prepare(missing.SelectMany(i => new[] { cases[i].ImageLocality.ToExample(), cases[i].TextLocality.ToExample() }).ToList());
-        var predicted = Predictions(model.Logits(inputs), inputs);
-        for (var j = 0; j < missing.Count; j++)
-        {
-            preImageLocality[missing[j]] = predicted[2 * j];
-            preTextLocality[missing[j]] = predicted[2 * j + 1];
-        }
     }
 
     /// <summary>Argmax token at each answer position (teacher forcing: the logits one position earlier).</summary>

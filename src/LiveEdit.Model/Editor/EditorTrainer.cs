@@ -148,7 +148,8 @@ public sealed class EditorTrainer
     public EditorLosses TrainStep(int step, double lr)
     {
         using var scope = NewDisposeScope();
-        var batch = BatchIndices(step).Select(i => samples[i]).ToList();
+        var indices = BatchIndices(step);
+        var batch = indices.Select(i => samples[i]).ToList();
         var b = batch.Count;
         var rng = new Random(Seed(step, 0x3C1E));
 
@@ -158,7 +159,6 @@ public sealed class EditorTrainer
             .Concat(batch.Select(s => s.ImageGenerality.ToExample()))
             .Concat(batch.Select(s => s.ImageLocality.ToExample())).ToList();
         var inputs = model.Prepare(examples);
-        var indices = BatchIndices(step);
         var hidden = FrozenHidden(indices, inputs);                          // [4b, L, d], no grad
         var all = Enumerable.Range(0, 4 * b).ToList();
         var edits = editor.EditSide(hidden, inputs, Enumerable.Range(0, b).ToList()); // U, V [b, r, d]; φ̂, ψ̂ [b, k, d_m]
