@@ -40,6 +40,8 @@ internal static class TrainEditorCommand
         var cases = new Option<int>("--cases") { Description = "Editor-training cases drawn from the training split.", DefaultValueFactory = _ => 4000 };
         var moduleDim = new Option<int?>("--module-dim") { Description = "d_m (default: the model width)." };
         var loraScale = new Option<double>("--lora-scale") { Description = "lora_scale: generators scale by 1/(lora_scale·√r) (paper: 5).", DefaultValueFactory = _ => 5.0 };
+        var rank = new Option<int>("--rank") { Description = "r, the rank of every expert (paper: 4).", DefaultValueFactory = _ => 4 };
+        var keyRows = new Option<int>("--key-rows") { Description = "k, key vectors per edit (paper: 4).", DefaultValueFactory = _ => 4 };
         var state = new Option<string?>("--state") { Description = "Resumable state folder (default runs/liveedit-editor-seed<N>-state)." };
         var every = new Option<int>("--checkpoint-every") { Description = "Save the state every N steps.", DefaultValueFactory = _ => 250 };
         var filteredMixing = new Option<bool>("--filtered-mixing")
@@ -58,18 +60,22 @@ internal static class TrainEditorCommand
         {
             Description = "Per step, fresh edit-side visual keys of this many other training cases as negatives of the hard filter (0: off).", DefaultValueFactory = _ => 0,
         };
+        var recallLoss = new Option<bool>("--recall-loss")
+        {
+            Description = "Add −log σ(sim_own − sim_Ξ) for edit and generality inputs: the hard filter must keep an input's own edit (guards recall against --extra-negatives).", DefaultValueFactory = _ => false,
+        };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss,
         };
         command.SetAction(parse =>
         {
             try
             {
                 return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
-                    parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale),
+                    parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale), parse.GetValue(rank), parse.GetValue(keyRows),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
-                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives)), args: Environment.GetCommandLineArgs());
+                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives), parse.GetValue(recallLoss)), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
@@ -81,16 +87,17 @@ internal static class TrainEditorCommand
     }
 
     private static int Run(string basePath, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
-        double loraScale, string stateDir, int every, TrainingSwitches switches, string[] args)
+        double loraScale, int rank, int keyRows, string stateDir, int every, TrainingSwitches switches, string[] args)
     {
         TorchRuntime.Configure(threads, seed);
         var vlm = TinyVlm.Load(basePath);
         var world = new SynthWorld(WorldConfig.Default);
         var samples = world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(EditSample.From).ToList();
         manual_seed(seed);
-        var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale });
+        var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows });
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
-            FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives);
+            FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives,
+            RecallLoss: switches.RecallLoss);
         var trainer = new EditorTrainer(vlm, editor, samples, options);
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
@@ -133,5 +140,5 @@ internal static class TrainEditorCommand
         return 0;
     }
 
-    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives);
+    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss);
 }

@@ -22,7 +22,19 @@ public sealed record EditMetrics(
     string Protocol, int Edits, int ActiveExperts, int Cases,
     double Rel, double TGen, double MGen, double TLoc, double MLoc,
     double RelExact, double TGenExact, double MGenExact,
-    double FilterPrecision, double FilterRecall, double MeanSurvivors, int MLocExcluded = 0, double WrongSurvivorsLookAlike = double.NaN);
+    double FilterPrecision, double FilterRecall, double MeanSurvivors, int MLocExcluded = 0, double WrongSurvivorsLookAlike = double.NaN)
+{
+    /// <summary>Filter recall by query kind (edit input, paraphrase, other rendering): where the misses are.</summary>
+    public double RecallRel { get; init; } = double.NaN;
+    /// <inheritdoc cref="RecallRel"/>
+    public double RecallTGen { get; init; } = double.NaN;
+    /// <inheritdoc cref="RecallRel"/>
+    public double RecallMGen { get; init; } = double.NaN;
+    /// <summary>Rel over the edit inputs whose own expert survived the filter: what the generator achieves when it fires.</summary>
+    public double RelWhenFired { get; init; } = double.NaN;
+    /// <summary>M-Gen over the other-rendering inputs whose own expert survived.</summary>
+    public double MGenWhenFired { get; init; } = double.NaN;
+}
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
 public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency)
@@ -231,6 +243,8 @@ public sealed class EditorEvaluation
         double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
         long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0, wrongOnGenerality = 0, wrongLookAlike = 0;
         var mlocExcluded = 0;
+        var hitsByKind = new long[3];
+        double relFired = 0, mgenFired = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             pre.Ensure(chunk);
@@ -264,7 +278,13 @@ public sealed class EditorEvaluation
                             if (cases[i].LookAlikes is { } group && groupOf.TryGetValue(f.Id, out var fg) && fg == group) wrongLookAlike++;
                         }
                         recallQueries++;
-                        if (route.Fired.Any(f => f.Id == own)) recallHits++;
+                        if (route.Fired.Any(f => f.Id == own))
+                        {
+                            recallHits++;
+                            hitsByKind[g]++;
+                            if (g == 0) relFired += Accuracy(predicted[5 * c], Targets(inputs, 5 * c));
+                            if (g == 2) mgenFired += Accuracy(predicted[5 * c + 2], Targets(inputs, 5 * c + 2));
+                        }
                     }
                 }
             }
@@ -289,7 +309,14 @@ public sealed class EditorEvaluation
             fired == 0 ? double.NaN : 100.0 * firedOwnEntity / fired,
             recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
             imageQueries == 0 ? 0 : (double)fired / imageQueries, mlocExcluded,
-            wrongOnGenerality == 0 || indices.All(j => cases[j].LookAlikes is null) ? double.NaN : 100.0 * wrongLookAlike / wrongOnGenerality);
+            wrongOnGenerality == 0 || indices.All(j => cases[j].LookAlikes is null) ? double.NaN : 100.0 * wrongLookAlike / wrongOnGenerality)
+        {
+            RecallRel = Pct(hitsByKind[0]),
+            RecallTGen = Pct(hitsByKind[1]),
+            RecallMGen = Pct(hitsByKind[2]),
+            RelWhenFired = hitsByKind[0] == 0 ? double.NaN : 100.0 * relFired / hitsByKind[0],
+            MGenWhenFired = hitsByKind[2] == 0 ? double.NaN : 100.0 * mgenFired / hitsByKind[2],
+        };
     }
 
     /// <summary>Argmax token at each answer position (teacher forcing: the logits one position earlier).</summary>
@@ -331,22 +358,29 @@ public sealed class EditorEvaluation
         double W(Func<EditMetrics, double> f) => parts.Where(p => !double.IsNaN(f(p))).Sum(p => f(p) * p.Cases) / Math.Max(1, parts.Where(p => !double.IsNaN(f(p))).Sum(p => p.Cases));
         return new EditMetrics(protocol, edits, (int)Math.Round(parts.Average(p => p.ActiveExperts)), n, W(p => p.Rel), W(p => p.TGen), W(p => p.MGen), W(p => p.TLoc), MLoc(),
             W(p => p.RelExact), W(p => p.TGenExact), W(p => p.MGenExact), W(p => p.FilterPrecision), W(p => p.FilterRecall), W(p => p.MeanSurvivors),
-            parts.Sum(p => p.MLocExcluded), W(p => p.WrongSurvivorsLookAlike));
+            parts.Sum(p => p.MLocExcluded), W(p => p.WrongSurvivorsLookAlike))
+        {
+            RecallRel = W(p => p.RecallRel),
+            RecallTGen = W(p => p.RecallTGen),
+            RecallMGen = W(p => p.RecallMGen),
+            RelWhenFired = W(p => p.RelWhenFired),
+            MGenWhenFired = W(p => p.MGenWhenFired),
+        };
     }
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} %");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1}");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query | M-Loc left out | wrong survivors from look-alikes % |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| protocol | edits | active experts | measured | Rel | T-Gen | M-Gen | T-Loc | M-Loc | EM Rel | EM T-Gen | EM M-Gen | filter P | filter R | survivors/query | M-Loc left out | wrong survivors from look-alikes % | filter R on edit / paraphrase / other image | Rel / M-Gen when own expert fired |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var m in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} | {m.MLocExcluded} | {m.WrongSurvivorsLookAlike:F1} |"));
+                $"| {m.Protocol} | {m.Edits} | {m.ActiveExperts} | {m.Cases} | {m.Rel:F2} | {m.TGen:F2} | {m.MGen:F2} | {m.TLoc:F2} | {m.MLoc:F2} | {m.RelExact:F1} | {m.TGenExact:F1} | {m.MGenExact:F1} | {m.FilterPrecision:F1} | {m.FilterRecall:F1} | {m.MeanSurvivors:F2} | {m.MLocExcluded} | {m.WrongSurvivorsLookAlike:F1} | {m.RecallRel:F1} / {m.RecallTGen:F1} / {m.RecallMGen:F1} | {m.RelWhenFired:F1} / {m.MGenWhenFired:F1} |"));
         return sb.ToString();
     }
 

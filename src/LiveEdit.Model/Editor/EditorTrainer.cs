@@ -24,6 +24,9 @@ namespace LiveEdit.Model.Editor;
 /// whose edit-side visual keys are computed fresh and serve as negatives of the hard filter: every input must score
 /// the sentinel above them (InfoNCE over those keys ∪ the sentinel). The batch alone gives 15 negatives; the filter
 /// must reject hundreds of experts at inference (0: off).</param>
+/// <param name="RecallLoss">Besides the hard-routing InfoNCE, −log σ(sim(φ̄, φ̂_own) − sim(φ̄, φ̄_Ξ)) on the edit and
+/// generality inputs: the filter's own decision for an input's own edit. InfoNCE only asks the own edit to win a
+/// softmax; with many negatives (<see cref="ExtraNegatives"/>) the sentinel rises and own edits start to fall below it.</param>
 public sealed record EditorTrainingOptions(
     int Steps = 3000,
     int BatchSize = 16,
@@ -35,7 +38,8 @@ public sealed record EditorTrainingOptions(
     bool FilteredMixing = false,
     bool PairLookAlikes = false,
     bool HardDecisionLoss = false,
-    int ExtraNegatives = 0);
+    int ExtraNegatives = 0,
+    bool RecallLoss = false);
 
 /// <summary>Loss terms of one step (batch means).</summary>
 public sealed record EditorLosses(double Total, double Reliability, double Generality, double Locality, double SoftRouting, double HardRouting);
@@ -212,6 +216,7 @@ public sealed class EditorTrainer
         var soft = SoftRoutingLoss(batch, keys.Text, edits.TextKey, rng, b);
         var hard = options.HardRoutingLoss ? HardRoutingLoss(visualSims, sentinelSims, batch, sameEntity, b, options.HardDecisionLoss) : zeros(1).sum();
         if (options.HardRoutingLoss && options.ExtraNegatives > 0) hard += ExtraNegativeLoss(step, indices, keys, sentinelSims, batch, b);
+        if (options.HardRoutingLoss && options.RecallLoss) hard += RecallLoss(visualSims, sentinelSims, b);
         var loss = reliability + generality + locality + soft + hard;
 
         optimizer.ZeroGrad();
@@ -297,6 +302,14 @@ public sealed class EditorTrainer
         var positiveDecision = nn.functional.softplus(sentinelSims.narrow(0, 0, 3 * b) - own).mean();
         var negativeDecision = (nn.functional.softplus(sims - sentinel) * negativeMask).sum() / negativeMask.sum().clamp_min(1);
         return neighbour + prototype + positiveDecision + negativeDecision;
+    }
+
+    /// <summary>The filter keeps an input's own edit: −log σ(sim(φ̄, φ̂_own) − sim(φ̄, φ̄_Ξ)) over the edit and generality rows.</summary>
+    private static Tensor RecallLoss(Tensor sims, Tensor sentinelSims, int b)
+    {
+        var rows = arange(3 * b);
+        var own = sims.narrow(0, 0, 3 * b)[rows, rows % b];
+        return nn.functional.softplus(sentinelSims.narrow(0, 0, 3 * b) - own).mean();
     }
 
     private static string Attribute(EditSample s) => s.Attribute;

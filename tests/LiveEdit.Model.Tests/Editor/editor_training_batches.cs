@@ -82,6 +82,27 @@ public sealed class editor_training_batches
     }
 
     [Fact]
+    public void the_recall_loss_adds_a_positive_term_on_the_filter_decisions_only()
+    {
+        EditorLosses Step(bool recall)
+        {
+            TorchRuntime.Configure(threads: 1, seed: 2);
+            var model = new RandomTinyVlm(seed: 2);
+            manual_seed(5);
+            var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
+            var trainer = new EditorTrainer(model, editor, Samples(), new EditorTrainingOptions(Steps: 1, BatchSize: 8, Seed: 3, CheckpointEvery: 0, RecallLoss: recall));
+            return trainer.TrainStep(0, 1e-3);
+        }
+        var without = Step(false);
+        var with = Step(true);
+        double.IsFinite(with.HardRouting).ShouldBeTrue();
+        // softplus > 0 everywhere; untrained keys sit near the sentinel, so the term is about log 2 per decision.
+        (with.HardRouting - without.HardRouting).ShouldBeInRange(0.3, 1.2, "−log σ(sim_own − sim_Ξ) averaged over the edit and generality rows");
+        with.Reliability.ShouldBe(without.Reliability, "the recall term touches only the hard-routing loss");
+        with.Generality.ShouldBe(without.Generality);
+    }
+
+    [Fact]
     public void without_pairs_an_epoch_visits_every_case_once()
     {
         var trainer = Trainer(pairs: false);

@@ -92,6 +92,10 @@ public sealed class a_micro_editor(ITestOutputHelper output)
         output.WriteLine(EditorEvaluation.Describe(unfiltered));
 
         filtered.Rel.ShouldBeGreaterThanOrEqualTo(70, "the edits stick");
+        // The recall by kind splits the overall recall into three equal parts (one query of each kind per case).
+        ((filtered.RecallRel + filtered.RecallTGen + filtered.RecallMGen) / 3).ShouldBe(filtered.FilterRecall, 1e-9);
+        unfiltered.RecallRel.ShouldBe(100, "without the filter every expert fires on every image");
+        unfiltered.RelWhenFired.ShouldBe(unfiltered.Rel, 1e-9, "every edit input had its own expert");
         filtered.TLoc.ShouldBe(100, "text-only inputs are never edited");
 
         // Unrelated images: bit-exact with the base model under the filter; changed without it.
