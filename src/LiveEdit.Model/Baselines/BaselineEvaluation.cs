@@ -109,45 +109,23 @@ public sealed class BaselineEvaluation
     /// </summary>
     public EditMetrics Measure(IReadOnlyList<int> indices, string protocol, IReadOnlySet<(int, string)> editedFacts)
     {
-        double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
-        var mlocExcluded = 0;
+        var tally = new PaperMetricTally(cases, pre, editedFacts);
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             if (chunk.Any(i => !pre.Has(i)))
                 throw new InvalidOperationException("pre-edit predictions are made before the first edit; measure only cases the protocol prepared");
             using var scope = NewDisposeScope();
-            var rows = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality, cases[i].ImageLocality, cases[i].TextLocality }).ToList();
-            var inputs = model.Prepare(rows.Select(q => q.ToExample()).ToList());
+            var inputs = model.Prepare(chunk.SelectMany(i => PaperMetricTally.Queries(cases[i])).Select(q => q.ToExample()).ToList());
             var predicted = EditorEvaluation.Predictions(editor.Logits(inputs), inputs);
-            for (var c = 0; c < chunk.Length; c++)
-            {
-                var i = chunk[c];
-                rel += EditorEvaluation.Accuracy(predicted[5 * c], EditorEvaluation.Targets(inputs, 5 * c));
-                tgen += EditorEvaluation.Accuracy(predicted[5 * c + 1], EditorEvaluation.Targets(inputs, 5 * c + 1));
-                mgen += EditorEvaluation.Accuracy(predicted[5 * c + 2], EditorEvaluation.Targets(inputs, 5 * c + 2));
-                if (cases[i].ImageLocality is { EntityId: { } le, Fact: { } lf } && editedFacts.Contains((le, lf))) mlocExcluded++;
-                else mloc += EditorEvaluation.Accuracy(predicted[5 * c + 3], pre.Image(i));
-                tloc += EditorEvaluation.Accuracy(predicted[5 * c + 4], pre.Text(i));
-            }
+            for (var c = 0; c < chunk.Length; c++) tally.Add(chunk[c], predicted, inputs, 5 * c);
             if (ExactMatch)
             {
-                var greedy = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality }).ToList();
+                var greedy = chunk.SelectMany(i => PaperMetricTally.GreedyQueries(cases[i])).ToList();
                 var answers = editor.Answers(greedy.Select(q => q.ToExample(withAnswer: false)).ToList());
-                for (var c = 0; c < chunk.Length; c++)
-                {
-                    relEm += EditorEvaluation.Same(answers[3 * c], greedy[3 * c].Answer);
-                    tgenEm += EditorEvaluation.Same(answers[3 * c + 1], greedy[3 * c + 1].Answer);
-                    mgenEm += EditorEvaluation.Same(answers[3 * c + 2], greedy[3 * c + 2].Answer);
-                }
+                for (var c = 0; c < chunk.Length; c++) tally.AddAnswers(chunk[c], answers[3 * c], answers[3 * c + 1], answers[3 * c + 2]);
             }
         }
-        var n = Math.Max(1, indices.Count);
-        double Pct(double x) => 100.0 * x / n;
-        var mlocCases = indices.Count - mlocExcluded;
-        return new EditMetrics(protocol, editor.Edits, editor.Entries, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc),
-            mlocCases == 0 ? double.NaN : 100.0 * mloc / mlocCases,
-            ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
-            double.NaN, double.NaN, double.NaN, mlocExcluded);
+        return tally.Metrics(protocol, editor.Edits, editor.Entries, ExactMatch);
     }
 
     /// <summary>The base model's predictions on the locality inputs of <paramref name="indices"/> (the editor must hold no edit).</summary>

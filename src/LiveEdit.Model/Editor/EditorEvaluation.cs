@@ -240,16 +240,15 @@ public sealed class EditorEvaluation
             if (known && cases[(int)slot.Order].Edit.EntityId is { } editedEntity) editedFacts.Add((editedEntity, cases[(int)slot.Order].Attribute));
         }
         var active = edited.Count;
-        double rel = 0, tgen = 0, mgen = 0, tloc = 0, mloc = 0, relEm = 0, tgenEm = 0, mgenEm = 0;
+        var tally = new PaperMetricTally(cases, pre, editedFacts);
         long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0, wrongOnGenerality = 0, wrongLookAlike = 0;
-        var mlocExcluded = 0;
         var hitsByKind = new long[3];
         double relFired = 0, mgenFired = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             pre.Ensure(chunk);
             using var scope = NewDisposeScope();
-            var rows = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality, cases[i].ImageLocality, cases[i].TextLocality }).ToList();
+            var rows = chunk.SelectMany(i => PaperMetricTally.Queries(cases[i])).ToList();
             var inputs = model.Prepare(rows.Select(q => q.ToExample()).ToList());
             var (logits, routes) = edited.Logits(inputs);
             var predicted = Predictions(logits, inputs);
@@ -257,12 +256,7 @@ public sealed class EditorEvaluation
             {
                 var i = chunk[c];
                 var own = ExpertId(cases[i]);
-                rel += Accuracy(predicted[5 * c], Targets(inputs, 5 * c));
-                tgen += Accuracy(predicted[5 * c + 1], Targets(inputs, 5 * c + 1));
-                mgen += Accuracy(predicted[5 * c + 2], Targets(inputs, 5 * c + 2));
-                if (cases[i].ImageLocality is { EntityId: { } le, Fact: { } lf } && editedFacts.Contains((le, lf))) mlocExcluded++;
-                else mloc += Accuracy(predicted[5 * c + 3], pre.Image(i));
-                tloc += Accuracy(predicted[5 * c + 4], pre.Text(i));
+                tally.Add(i, predicted, inputs, 5 * c);
                 for (var g = 0; g < 4; g++)
                 {
                     var route = routes[5 * c + g];
@@ -270,46 +264,33 @@ public sealed class EditorEvaluation
                     imageQueries++;
                     fired += route.Fired.Count;
                     firedOwnEntity += route.Fired.Count(f => entityOf.TryGetValue(f.Id, out var e) && e == entity);
-                    if (g < 3)
+                    if (g >= 3) continue;
+                    foreach (var f in route.Fired.Where(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity)))
                     {
-                        foreach (var f in route.Fired.Where(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity)))
-                        {
-                            wrongOnGenerality++;
-                            if (cases[i].LookAlikes is { } group && groupOf.TryGetValue(f.Id, out var fg) && fg == group) wrongLookAlike++;
-                        }
-                        recallQueries++;
-                        if (route.Fired.Any(f => f.Id == own))
-                        {
-                            recallHits++;
-                            hitsByKind[g]++;
-                            if (g == 0) relFired += Accuracy(predicted[5 * c], Targets(inputs, 5 * c));
-                            if (g == 2) mgenFired += Accuracy(predicted[5 * c + 2], Targets(inputs, 5 * c + 2));
-                        }
+                        wrongOnGenerality++;
+                        if (cases[i].LookAlikes is { } group && groupOf.TryGetValue(f.Id, out var fg) && fg == group) wrongLookAlike++;
                     }
+                    recallQueries++;
+                    if (!route.Fired.Any(f => f.Id == own)) continue;
+                    recallHits++;
+                    hitsByKind[g]++;
+                    if (g == 0) relFired += PaperMetricTally.TargetAccuracy(predicted, inputs, 5 * c);
+                    if (g == 2) mgenFired += PaperMetricTally.TargetAccuracy(predicted, inputs, 5 * c + 2);
                 }
             }
             if (ExactMatch)
             {
-                var greedy = chunk.SelectMany(i => new[] { cases[i].Edit, cases[i].TextGenerality, cases[i].ImageGenerality }).ToList();
+                var greedy = chunk.SelectMany(i => PaperMetricTally.GreedyQueries(cases[i])).ToList();
                 var answers = edited.Answer(greedy.Select(q => q.ToExample(withAnswer: false)).ToList());
-                for (var c = 0; c < chunk.Length; c++)
-                {
-                    relEm += Same(answers[3 * c].Text, greedy[3 * c].Answer);
-                    tgenEm += Same(answers[3 * c + 1].Text, greedy[3 * c + 1].Answer);
-                    mgenEm += Same(answers[3 * c + 2].Text, greedy[3 * c + 2].Answer);
-                }
+                for (var c = 0; c < chunk.Length; c++) tally.AddAnswers(chunk[c], answers[3 * c].Text, answers[3 * c + 1].Text, answers[3 * c + 2].Text);
             }
         }
-        var n = Math.Max(1, indices.Count);
-        double Pct(double x) => 100.0 * x / n;
-        var mlocCases = indices.Count - mlocExcluded;
-        return new EditMetrics(protocol, active, active, indices.Count, Pct(rel), Pct(tgen), Pct(mgen), Pct(tloc),
-            mlocCases == 0 ? double.NaN : 100.0 * mloc / mlocCases,
-            ExactMatch ? Pct(relEm) : double.NaN, ExactMatch ? Pct(tgenEm) : double.NaN, ExactMatch ? Pct(mgenEm) : double.NaN,
+        double Pct(double x) => 100.0 * x / Math.Max(1, indices.Count);
+        return tally.Metrics(protocol, active, active, ExactMatch,
             fired == 0 ? double.NaN : 100.0 * firedOwnEntity / fired,
             recallQueries == 0 ? double.NaN : 100.0 * recallHits / recallQueries,
-            imageQueries == 0 ? 0 : (double)fired / imageQueries, mlocExcluded,
-            wrongOnGenerality == 0 || indices.All(j => cases[j].LookAlikes is null) ? double.NaN : 100.0 * wrongLookAlike / wrongOnGenerality)
+            imageQueries == 0 ? 0 : (double)fired / imageQueries,
+            wrongOnGenerality == 0 || indices.All(j => cases[j].LookAlikes is null) ? double.NaN : 100.0 * wrongLookAlike / wrongOnGenerality) with
         {
             RecallRel = Pct(hitsByKind[0]),
             RecallTGen = Pct(hitsByKind[1]),
