@@ -1,0 +1,41 @@
+using System.Globalization;
+using System.Text;
+
+namespace LiveEdit.Bench.Perf;
+
+/// <summary>perf.md: a <see cref="PerfReport"/> as a header (command, date, machine) and one table per figure measured.</summary>
+public static class PerfMarkdown
+{
+    /// <summary>The markdown text; sections whose figures were not measured are left out.</summary>
+    public static string Render(PerfReport r)
+    {
+        var s = new StringBuilder();
+        s.Append(Invariant($"**Command:** `{r.Command}`  \n**Date:** {r.Date}  \n**Machine:** nproc {r.Machine.Nproc}, {r.Machine.Cpu}, {r.Machine.MemoryGiB} GiB, {r.Machine.Os}; load average at start {r.Machine.LoadAverage}; {r.Threads} torch thread(s)\n\n"));
+        if (r.Generation is { } g)
+            s.Append(Invariant($"Expert generation, one edit at a time over {g.Edits} edits: mean **{g.MeanMs:F2} ms**, p50 {g.P50Ms:F2} ms.\n\n"));
+        if (r.EditLatency.Count > 0)
+        {
+            s.Append("| propose → active (HTTP, worker, ledger) | edits | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|\n");
+            foreach (var t in r.EditLatency) s.Append(Invariant($"| {t.Transport} | {t.Edits} | {t.P50Ms:F1} | {t.P99Ms:F1} | {t.MaxMs:F1} |\n"));
+            s.Append('\n');
+        }
+        if (r.QueryLatency.Count > 0)
+        {
+            var baseMs = r.QueryLatency.FirstOrDefault(q => q.Experts == 0)?.MedianMs;
+            s.Append("Greedy answer to one image query (`--queries` timed per point; per point the pass with the lower median of two):\n\n");
+            s.Append("| active experts | query median ms | p95 ms | × base |\n|---:|---:|---:|---:|\n");
+            foreach (var q in r.QueryLatency)
+                s.Append(Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {(baseMs is { } b ? (q.MedianMs / b).ToString("F1", CultureInfo.InvariantCulture) : "–")} |\n"));
+            s.Append('\n');
+        }
+        if (r.Rebuild is { } rb)
+        {
+            s.Append(Invariant($"Past-version rebuild (ledger head v{rb.Head}); cold = first query as of the version on a new server, warm = the same query again:\n\n"));
+            s.Append("| as of version | edits replayed | active experts | cold median ms | cold max ms | warm median ms |\n|---:|---:|---:|---:|---:|---:|\n");
+            foreach (var p in rb.Points) s.Append(Invariant($"| {p.Version} | {p.Edits} | {p.ActiveExperts} | {p.ColdMedianMs:F1} | {p.ColdMaxMs:F1} | {p.WarmMedianMs:F2} |\n"));
+        }
+        return s.ToString();
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace LiveEdit.Bench.Perf;
+
+/// <summary>
+/// The figures of one <c>liveedit bench perf</c> run, with the command, the date (UTC) and the machine. Times in
+/// milliseconds. Written as perf.json (these records, camelCase) and perf.md (<see cref="PerfMarkdown"/>).
+/// </summary>
+public sealed record PerfReport(string Command, string Date, MachineInfo Machine, int Threads, GenerationTimes? Generation,
+    IReadOnlyList<TransportLatency> EditLatency, IReadOnlyList<QueryLatency> QueryLatency, RebuildTimes? Rebuild)
+{
+    /// <summary>The JSON file's name inside the output folder.</summary>
+    public const string JsonFile = "perf.json";
+
+    /// <summary>The markdown file's name inside the output folder.</summary>
+    public const string MarkdownFile = "perf.md";
+
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>perf.json's text: indented, camelCase, ending in a newline.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions) + "\n";
+
+    /// <summary>Reads perf.json's text back.</summary>
+    /// <exception cref="JsonException">Not a perf report.</exception>
+    public static PerfReport FromJson(string json) =>
+        JsonSerializer.Deserialize<PerfReport>(json, JsonOptions) ?? throw new JsonException("perf.json holds null");
+
+    /// <summary>Writes perf.json and perf.md (UTF-8, no BOM) into <paramref name="folder"/>, created if missing; returns their paths.</summary>
+    public IReadOnlyList<string> WriteTo(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var utf8 = new UTF8Encoding(false);
+        var json = Path.Combine(folder, JsonFile);
+        var markdown = Path.Combine(folder, MarkdownFile);
+        File.WriteAllText(json, ToJson(), utf8);
+        File.WriteAllText(markdown, PerfMarkdown.Render(this), utf8);
+        return [json, markdown];
+    }
+}
+
+/// <summary>The machine a report was measured on: processors, CPU model, memory, OS, and the load average when the run began.</summary>
+public sealed record MachineInfo(int Nproc, string Cpu, double MemoryGiB, string Os, string LoadAverage)
+{
+    /// <summary>This machine now, from /proc where it exists (elsewhere the CPU reads "unknown CPU", memory 0, load empty).</summary>
+    public static MachineInfo Current()
+    {
+        static string? Field(string file, string name) =>
+            File.Exists(file) ? File.ReadLines(file).FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':', 2)[1].Trim() : null;
+        var cpu = Field("/proc/cpuinfo", "model name") ?? "unknown CPU";
+        var memKb = Field("/proc/meminfo", "MemTotal") is { } m ? long.Parse(m.Split(' ')[0], CultureInfo.InvariantCulture) : 0;
+        var load = File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "";
+        return new MachineInfo(Environment.ProcessorCount, cpu, Math.Round(memKb / 1024.0 / 1024.0, 1), Environment.OSVersion.VersionString, load);
+    }
+
+    /// <summary>One line for the console: processors, CPU, memory.</summary>
+    public string Describe() => string.Create(CultureInfo.InvariantCulture, $"nproc {Nproc}, {Cpu}, {MemoryGiB} GiB");
+}
+
+/// <summary>Expert generation timed one edit at a time (edit signal forward and generator) over <paramref name="Edits"/> edits.</summary>
+public sealed record GenerationTimes(int Edits, double MeanMs, double P50Ms);
+
+/// <summary>Propose→active latency over <paramref name="Transport"/> (HTTP, worker, ledger) for <paramref name="Edits"/> edits, nearest-rank quantiles.</summary>
+public sealed record TransportLatency(string Transport, int Edits, double P50Ms, double P99Ms, double MaxMs);
+
+/// <summary>One greedy image query with <paramref name="Experts"/> active experts: median and p95.</summary>
+public sealed record QueryLatency(int Experts, double MedianMs, double P95Ms);
+
+/// <summary>
+/// A query as of ledger <paramref name="Version"/>, the version that activated the <paramref name="Edits"/>-th replayed edit,
+/// with <paramref name="ActiveExperts"/> experts active then: cold (a new server rebuilds the version) and warm (cached).
+/// </summary>
+public sealed record RebuildPoint(long Version, int Edits, int ActiveExperts, double ColdMedianMs, double ColdMaxMs, double WarmMedianMs);
+
+/// <summary>The rebuild points, with the ledger <paramref name="Head"/> version when they were measured.</summary>
+public sealed record RebuildTimes(long Head, IReadOnlyList<RebuildPoint> Points);
