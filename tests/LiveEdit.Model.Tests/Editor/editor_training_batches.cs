@@ -103,6 +103,44 @@ public sealed class editor_training_batches
     }
 
     [Fact]
+    public void a_resumed_run_ends_with_the_same_editor_as_an_uninterrupted_one()
+    {
+        // The committed editor's switches (extra negatives, recall loss) and the lr decay inside the run.
+        var options = new EditorTrainingOptions(Steps: 6, BatchSize: 8, LearningRate: 1e-2, Seed: 3, CheckpointEvery: 3, ExtraNegatives: 4, RecallLoss: true);
+        (EditorModules Editor, EditorTrainer Trainer) Fresh()
+        {
+            TorchRuntime.Configure(threads: 1, seed: 2);
+            var model = new RandomTinyVlm(seed: 2);
+            manual_seed(5);
+            var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
+            return (editor, new EditorTrainer(model, editor, Samples(), options));
+        }
+        var folder = Path.Combine(Path.GetTempPath(), $"editor-resume-{Guid.NewGuid():N}");
+        try
+        {
+            var (whole, wholeTrainer) = Fresh();
+            wholeTrainer.Train();
+
+            var (first, firstTrainer) = Fresh();
+            using var stop = new CancellationTokenSource();
+            Should.Throw<OperationCanceledException>(() => firstTrainer.Train(p => { if (p.Step == 3) stop.Cancel(); }, folder, stop.Token));
+            firstTrainer.Step.ShouldBe(3);
+            File.ReadAllText(Path.Combine(folder, "step.txt")).ShouldBe("3");
+
+            var (resumed, resumedTrainer) = Fresh();     // a new process: fresh initialisation, state read from the folder
+            resumedTrainer.Train(checkpointFolder: folder);
+            resumedTrainer.Step.ShouldBe(6);
+            resumed.GeneratorSha256.ShouldBe(whole.GeneratorSha256, "a crash and a resume leave no trace in the weights");
+            first.InvalidateHash();
+            first.GeneratorSha256.ShouldNotBe(whole.GeneratorSha256, "three steps are not six");
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void without_pairs_an_epoch_visits_every_case_once()
     {
         var trainer = Trainer(pairs: false);
