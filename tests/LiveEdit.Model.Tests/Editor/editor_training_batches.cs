@@ -62,20 +62,26 @@ public sealed class editor_training_batches
 
     private static readonly int[] ExpectedFirstBatch = [23, 22, 10, 7, 13, 18, 9, 0];
 
+    private static readonly EditorTrainingOptions OneStep = new(Steps: 1, BatchSize: 8, Seed: 3, CheckpointEvery: 0);
+
+    /// <summary>A new editor and its trainer on the random model, seeded alike every time (as a new process would be).</summary>
+    private static (EditorModules Editor, EditorTrainer Trainer) FreshTrainer(EditorTrainingOptions options)
+    {
+        TorchRuntime.Configure(threads: 1, seed: 2);
+        var model = new RandomTinyVlm(seed: 2);
+        manual_seed(5);
+        var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
+        return (editor, new EditorTrainer(model, editor, Samples(), options));
+    }
+
+    /// <summary>The losses of the first step of a fresh trainer.</summary>
+    private static EditorLosses FirstStep(EditorTrainingOptions options) => FreshTrainer(options).Trainer.TrainStep(0, 1e-3);
+
     [Fact]
     public void extra_negatives_add_a_finite_hard_routing_term()
     {
-        EditorLosses Hard(int extra)
-        {
-            TorchRuntime.Configure(threads: 1, seed: 2);
-            var model = new RandomTinyVlm(seed: 2);
-            manual_seed(5);
-            var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
-            var trainer = new EditorTrainer(model, editor, Samples(), new EditorTrainingOptions(Steps: 1, BatchSize: 8, Seed: 3, CheckpointEvery: 0, ExtraNegatives: extra));
-            return trainer.TrainStep(0, 1e-3);
-        }
-        var without = Hard(0);
-        var with = Hard(6);
+        var without = FirstStep(OneStep);
+        var with = FirstStep(OneStep with { ExtraNegatives = 6 });
         double.IsFinite(with.HardRouting).ShouldBeTrue();
         with.HardRouting.ShouldBeGreaterThan(without.HardRouting, "the extra term is a positive cross-entropy added to the same batch's terms");
         with.Reliability.ShouldBe(without.Reliability, "the extra negatives touch only the hard-routing loss");
@@ -84,17 +90,8 @@ public sealed class editor_training_batches
     [Fact]
     public void the_recall_loss_adds_a_positive_term_on_the_filter_decisions_only()
     {
-        EditorLosses Step(bool recall)
-        {
-            TorchRuntime.Configure(threads: 1, seed: 2);
-            var model = new RandomTinyVlm(seed: 2);
-            manual_seed(5);
-            var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
-            var trainer = new EditorTrainer(model, editor, Samples(), new EditorTrainingOptions(Steps: 1, BatchSize: 8, Seed: 3, CheckpointEvery: 0, RecallLoss: recall));
-            return trainer.TrainStep(0, 1e-3);
-        }
-        var without = Step(false);
-        var with = Step(true);
+        var without = FirstStep(OneStep);
+        var with = FirstStep(OneStep with { RecallLoss = true });
         double.IsFinite(with.HardRouting).ShouldBeTrue();
         // softplus > 0 everywhere; untrained keys sit near the sentinel, so the term is about log 2 per decision.
         (with.HardRouting - without.HardRouting).ShouldBeInRange(0.3, 1.2, "−log σ(sim_own − sim_Ξ) averaged over the edit and generality rows");
@@ -107,14 +104,7 @@ public sealed class editor_training_batches
     {
         // The committed editor's switches (extra negatives, recall loss) and the lr decay inside the run.
         var options = new EditorTrainingOptions(Steps: 6, BatchSize: 8, LearningRate: 1e-2, Seed: 3, CheckpointEvery: 3, ExtraNegatives: 4, RecallLoss: true);
-        (EditorModules Editor, EditorTrainer Trainer) Fresh()
-        {
-            TorchRuntime.Configure(threads: 1, seed: 2);
-            var model = new RandomTinyVlm(seed: 2);
-            manual_seed(5);
-            var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2));
-            return (editor, new EditorTrainer(model, editor, Samples(), options));
-        }
+        (EditorModules Editor, EditorTrainer Trainer) Fresh() => FreshTrainer(options);
         var folder = Path.Combine(Path.GetTempPath(), $"editor-resume-{Guid.NewGuid():N}");
         try
         {
