@@ -8,22 +8,16 @@ using Xunit;
 namespace LiveEdit.System.Tests;
 
 [Collection(SystemCollection.Name)]
-public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifetime
+public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass(postgres)
 {
-    private RunningHost _host = null!;
     private readonly LiveEdit.Model.World.EditCase _case = Settings.Cases(1, seed: 15)[0];
 
-    public async Task InitializeAsync()
-    {
-        var schema = await postgres.CreateSchemaAsync(GetType());
-        _host = await RunningHost.StartAsync(Settings.InMemory(postgres, schema, policy: "FourEyes"));
-    }
-
-    public async Task DisposeAsync() => await _host.DisposeAsync();
+    protected override Dictionary<string, string?> Configure(PostgresFixture postgres, string schema) =>
+        Settings.InMemory(postgres, schema, policy: "FourEyes");
 
     private async Task<(HttpStatusCode Status, JsonNode? Body)> ProposeRaw(string? key, byte[]? image, string prompt, string target)
     {
-        using var client = _host.Client(key);
+        using var client = Host.Client(key);
         client.DefaultRequestHeaders.ExpectContinue = true; // a refused upload is answered before its body is sent
         using var response = await client.PostAsync("/edits", RunningHost.Form(image, ("prompt", prompt), ("target", target)));
         var text = await response.Content.ReadAsStringAsync();
@@ -33,7 +27,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     /// <summary>Runs a bad request and checks the status, a problem-details body, and that the ledger did not move.</summary>
     private async Task Refused(HttpStatusCode expected, Func<Task<(HttpStatusCode, JsonNode?)>> request, bool expectBody = true)
     {
-        var head = await _host.Ledger.GetHeadAsync();
+        var head = await Host.Ledger.GetHeadAsync();
         var (status, body) = await request();
         status.ShouldBe(expected, body?.ToJsonString());
         if (expectBody)
@@ -42,7 +36,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
             body["title"].ShouldNotBeNull();
             body["status"]!.GetValue<int>().ShouldBe((int)expected);
         }
-        (await _host.Ledger.GetHeadAsync()).ShouldBe(head, "a refused request changes nothing in the ledger");
+        (await Host.Ledger.GetHeadAsync()).ShouldBe(head, "a refused request changes nothing in the ledger");
     }
 
     [Fact]
@@ -61,7 +55,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     public async Task an_unknown_edit_is_404() =>
         await Refused(HttpStatusCode.NotFound, async () =>
         {
-            using var client = _host.Client(RunningHost.ApproverKey);
+            using var client = Host.Client(RunningHost.ApproverKey);
             using var response = await client.PostAsync($"/edits/{Guid.NewGuid()}/approve", null);
             return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync()));
         });
@@ -77,22 +71,22 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     [Fact]
     public async Task approving_your_own_edit_under_four_eyes_is_422()
     {
-        var id = await _host.ProposeAsync(_case);
+        var id = await Host.ProposeAsync(_case);
         await WaitForExpertAsync(id); // the in-process worker writes in the background; let it finish first
         // A proposer's key cannot approve at all (403). Four-eyes is about the person: an admin may approve, but not
         // an edit the same admin proposed (422).
         await Refused(HttpStatusCode.Forbidden, async () =>
         {
-            using var client = _host.Client(RunningHost.ProposerKey);
+            using var client = Host.Client(RunningHost.ProposerKey);
             using var response = await client.PostAsync($"/edits/{id}/approve", null);
             return (response.StatusCode, null);
         }, expectBody: false);
 
-        var own = await _host.ProposeAsync(_case, RunningHost.AdminKey);
+        var own = await Host.ProposeAsync(_case, RunningHost.AdminKey);
         await WaitForExpertAsync(own);
         await Refused(HttpStatusCode.UnprocessableEntity, async () =>
         {
-            using var client = _host.Client(RunningHost.AdminKey);
+            using var client = Host.Client(RunningHost.AdminKey);
             using var response = await client.PostAsync($"/edits/{own}/approve", null);
             return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync()));
         });
@@ -101,7 +95,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     private async Task WaitForExpertAsync(Guid id)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while ((await _host.Ledger.GetEditAsync(id)).ExpertSha256 is null)
+        while ((await Host.Ledger.GetEditAsync(id)).ExpertSha256 is null)
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"no expert for {id}");
             await Task.Delay(100);
@@ -111,16 +105,16 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     [Fact]
     public async Task as_of_before_the_first_event_is_refused()
     {
-        await WaitForExpertAsync(await _host.ProposeAsync(_case));
+        await WaitForExpertAsync(await Host.ProposeAsync(_case));
         await Refused(HttpStatusCode.NotFound, async () =>
         {
-            using var client = _host.Client(RunningHost.AuditorKey);
+            using var client = Host.Client(RunningHost.AuditorKey);
             using var response = await client.PostAsync("/query", RunningHost.Form(null, ("prompt", "what is the capital of ora?"), ("asOf", "2001-01-01T00:00:00Z")));
             return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync()));
         });
         await Refused(HttpStatusCode.BadRequest, async () =>
         {
-            using var client = _host.Client(RunningHost.AuditorKey);
+            using var client = Host.Client(RunningHost.AuditorKey);
             using var response = await client.PostAsync("/query", RunningHost.Form(null, ("prompt", "x"), ("asOf", "yesterday")));
             return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync()));
         });
@@ -129,9 +123,9 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : IAsyncLifeti
     [Fact]
     public async Task retracting_twice_is_a_conflict()
     {
-        var id = await _host.ProposeAsync(_case, RunningHost.ProposerKey);
+        var id = await Host.ProposeAsync(_case, RunningHost.ProposerKey);
         await WaitForExpertAsync(id);
-        using var admin = _host.Client(RunningHost.AdminKey);
+        using var admin = Host.Client(RunningHost.AdminKey);
         (await admin.PostAsJsonAsync($"/edits/{id}/retract", new { reason = "first" })).StatusCode.ShouldBe(HttpStatusCode.OK);
         await Refused(HttpStatusCode.Conflict, async () =>
         {
