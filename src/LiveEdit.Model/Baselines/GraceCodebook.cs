@@ -1,3 +1,4 @@
+using LiveEdit.Model.Training;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 

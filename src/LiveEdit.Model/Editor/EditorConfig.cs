@@ -14,6 +14,10 @@ namespace LiveEdit.Model.Editor;
 /// <param name="Rank">r, expert rank [lora_rank].</param>
 /// <param name="KeyRows">k, key vectors per edit [eqe_n].</param>
 /// <param name="LoraScale">lora_scale; the generators scale by s = 1/(lora_scale·√r).</param>
+/// <param name="Refinement">
+/// Null: the paper's method (an expert is the generators' output). Otherwise our extension: the generated U, V are
+/// then refined by a few gradient steps on the edit's own target (see <see cref="ExpertRefinement"/>).
+/// </param>
 public sealed record EditorConfig(
     int HiddenSize,
     int VisionTokens,
@@ -21,7 +25,8 @@ public sealed record EditorConfig(
     int Heads = 4,
     int Rank = 4,
     int KeyRows = 4,
-    double LoraScale = 5.0)
+    double LoraScale = 5.0,
+    ExpertRefinement? Refinement = null)
 {
     /// <summary>s = 1/(lora_scale·√r), the generators' output scale.</summary>
     [JsonIgnore]

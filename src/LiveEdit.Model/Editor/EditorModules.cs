@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -38,14 +39,26 @@ public sealed class EditorModules : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Sizes.</summary>
-    public EditorConfig Config { get; }
+    /// <summary>Sizes, and the optional expert refinement.</summary>
+    public EditorConfig Config { get; private set; }
 
     /// <summary>
-    /// SHA-256 (hex) over the editor's parameters (name, shape, little-endian float32 values, in state-dict order):
-    /// experts record which generator made them. Cached; call <see cref="InvalidateHash"/> after training steps.
+    /// SHA-256 (hex) over the editor's parameters (name, shape, little-endian float32 values, in state-dict order) and,
+    /// when the config names one, the expert refinement's settings: experts record which generator made them.
+    /// Cached; call <see cref="InvalidateHash"/> after training steps.
     /// </summary>
     public string GeneratorSha256 => sha ??= ComputeSha();
+
+    /// <summary>
+    /// Switches the expert refinement (an extension beyond the paper) on with <paramref name="refinement"/>, or off
+    /// with null. The generator SHA-256 changes with it, so experts made with other settings are refused.
+    /// </summary>
+    public EditorModules WithRefinement(ExpertRefinement? refinement)
+    {
+        Config = Config with { Refinement = refinement?.Validate() };
+        sha = null;
+        return this;
+    }
 
     /// <summary>Forgets the cached <see cref="GeneratorSha256"/> (the weights changed).</summary>
     public void InvalidateHash() => sha = null;
@@ -113,6 +126,7 @@ public sealed class EditorModules : nn.Module
         var fileSha = FileSha256(weights);
         if (!string.Equals(fileSha, file.WeightsFileSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException($"{weights}: SHA-256 {fileSha} differs from {file.WeightsFileSha256} in {ConfigFile}");
+        file.Config.Refinement?.Validate();
         var editor = new EditorModules(file.Config);
         editor.load(weights);
         editor.eval();
@@ -142,6 +156,10 @@ public sealed class EditorModules : nn.Module
             if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian");
             hash.AppendData(bytes);
         }
+        // Without refinement the hash is the parameters' alone (editors from before the extension keep theirs).
+        if (Config.Refinement is { } r)
+            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                $"refinement steps={r.Steps} lr={r.LearningRate:R} stop={r.StopLoss:R}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace LiveEdit.Model.Baselines;
+namespace LiveEdit.Model.Training;
 
 /// <summary>Adam (no weight decay) over a few tensors, with its moments freed on dispose (one instance per edit).</summary>
 internal sealed class EditAdam : IDisposable
