@@ -26,6 +26,44 @@ internal static class TrainEditorCommand
             root.Subcommands.Add(train);
         }
         train.Subcommands.Add(Create());
+        train.Subcommands.Add(CreateRefinement());
+    }
+
+    /// <summary>
+    /// <c>liveedit train refinement</c>: sets (or with <c>--off</c> removes) the expert refinement of an editor folder.
+    /// The weights stay as trained; editor.json gets the settings, the new generator SHA-256 and this command.
+    /// </summary>
+    public static Command CreateRefinement()
+    {
+        var editorPath = new Option<string>("--editor") { Description = "Editor folder to change.", DefaultValueFactory = _ => "models/liveedit-editor" };
+        var steps = new Option<int>("--steps") { Description = "Adam steps at most per expert.", DefaultValueFactory = _ => 20 };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate on U and V.", DefaultValueFactory = _ => 0.01 };
+        var stop = new Option<double>("--stop") { Description = "Stop once the target's cross-entropy is below this.", DefaultValueFactory = _ => 0.001 };
+        var off = new Option<bool>("--off") { Description = "Remove the refinement: experts are the generators' output (the paper's method)." };
+        var command = new Command("refinement", "Set the expert refinement (an extension beyond the paper: Adam on each generated expert's U, V toward its edit's target) of an editor folder.")
+        {
+            editorPath, steps, lr, stop, off,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var folder = parse.GetValue(editorPath)!;
+                var (editor, file) = EditorModules.Load(folder);
+                var before = editor.GeneratorSha256;
+                editor.WithRefinement(parse.GetValue(off) ? null : new ExpertRefinement(parse.GetValue(steps), parse.GetValue(lr), parse.GetValue(stop)));
+                var command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
+                editor.Save(folder, file.Provenance with { RefinementCommand = command });
+                AnsiConsole.MarkupLine($"{Markup.Escape(folder)}: refinement {Markup.Escape(editor.Config.Refinement?.ToString() ?? "off")}; generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]");
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
+            {
+                Console.Error.WriteLine($"liveedit train refinement: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
     }
 
     public static Command Create()

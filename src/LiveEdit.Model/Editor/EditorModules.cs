@@ -176,8 +176,12 @@ public sealed record EditTensors(Tensor U, Tensor V, Tensor VisualKey, Tensor Te
 /// <summary>Input-side keys for n inputs: φ̄, φ̄_Ξ, ψ̄, each [n, k, d_m].</summary>
 public sealed record InputKeys(Tensor Visual, Tensor Sentinel, Tensor Text);
 
-/// <summary>How an editor was made (written beside its weights).</summary>
-public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int Steps, int Threads, string Command, double Seconds);
+/// <summary>
+/// How an editor was made (written beside its weights): the training command, and the command that last set its
+/// expert refinement (null when it was never set apart from training).
+/// </summary>
+public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int Steps, int Threads, string Command, double Seconds,
+    string? RefinementCommand = null);
 
 /// <summary>The JSON file of an editor folder.</summary>
 public sealed record EditorFile(EditorConfig Config, string GeneratorSha256, string WeightsFileSha256, EditorProvenance Provenance);
