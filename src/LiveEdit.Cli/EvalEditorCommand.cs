@@ -37,12 +37,13 @@ internal static class EvalEditorCommand
         var noExact = new Option<bool>("--no-exact-match") { Description = "Skip greedy decoding (faster)." };
         var keep = new Option<bool>("--keep-superseded") { Description = "Keep an edit's expert active when a later edit changes the same fact." };
         var output = new Option<string>("--out") { Description = "Folder for editor-eval.md and editor-eval.json.", DefaultValueFactory = _ => "runs/editor-eval" };
+        var split = new Option<EditSplit>("--split") { Description = "Edit cases from this split (EditorEval; EditorTrain only to diagnose overfitting).", DefaultValueFactory = _ => EditSplit.EditorEval };
         var refineSteps = new Option<int?>("--refine-steps") { Description = "Override the editor's expert refinement (our extension): at most this many Adam steps per expert; 0 = the paper's method (none)." };
         var refineLr = new Option<double>("--refine-lr") { Description = "Learning rate of the refinement override.", DefaultValueFactory = _ => 0.01 };
         var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => 0.01 };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
-            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop,
+            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split,
         };
         command.SetAction(parse =>
         {
@@ -57,7 +58,7 @@ internal static class EvalEditorCommand
                     editor.WithRefinement(steps == 0 ? null : new ExpertRefinement(steps, parse.GetValue(refineLr), parse.GetValue(refineStop)));
                 AnsiConsole.WriteLine($"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}");
                 var world = new SynthWorld(WorldConfig.Default);
-                var samples = world.EditCases(EditSplit.EditorEval, parse.GetValue(cases), parse.GetValue(seed)).Select(EditSample.From).ToList();
+                var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), parse.GetValue(seed)).Select(EditSample.From).ToList();
                 var evaluation = new EditorEvaluation(vlm, editor, samples)
                 {
                     Options = new RoutingOptions(!parse.GetValue(noFilter), !parse.GetValue(noSoft)),
