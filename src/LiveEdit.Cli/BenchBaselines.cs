@@ -31,9 +31,10 @@ internal static class BenchBaselines
         var seed = new Option<int>("--seed") { Description = "Torch seed.", DefaultValueFactory = _ => 0 };
         var noExact = new Option<bool>("--no-exact-match") { Description = "Skip greedy decoding (faster)." };
         var output = new Option<string>("--out") { Description = "Folder for one sub-folder per method.", DefaultValueFactory = _ => "runs/baselines" };
+        var settings = new Option<string[]>("--set") { Description = "Change a method's setting, e.g. grace.epsilon=8 or ft-l.steps=10 (repeatable; names as in run.json's settings)." };
         var command = new Command("baselines", "Run FT-L, sequential LoRA and a GRACE-style codebook over a stream; lifelong metrics per method.")
         {
-            stream, methods, checkpoints, chunks, maxEval, baseModel, threads, seed, noExact, output,
+            stream, methods, checkpoints, chunks, maxEval, baseModel, threads, seed, noExact, output, settings,
         };
         command.SetAction(parse =>
         {
@@ -42,6 +43,9 @@ internal static class BenchBaselines
                 var names = parse.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(BaselineMethods.Check).Distinct().ToList();
                 if (names.Count == 0) throw new ArgumentException($"no method given; known methods: {string.Join(", ", BaselineMethods.Names)}");
+                var overrides = Overrides(parse.GetValue(settings) ?? []);
+                foreach (var method in overrides.Keys.Where(m => !names.Contains(m)))
+                    throw new ArgumentException($"--set names {method}, which this run does not include (methods: {string.Join(", ", names)})");
                 var points = Ints(parse.GetValue(checkpoints)!);
                 var chunkSizes = Ints(parse.GetValue(chunks)!);
                 var bench = BenchStream.Read(parse.GetValue(stream)!);
@@ -49,7 +53,7 @@ internal static class BenchBaselines
                 using var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
                 var samples = StreamSamples.From(bench);
                 foreach (var name in names)
-                    Run(name, vlm, bench, samples, points, chunkSizes, parse.GetValue(maxEval), !parse.GetValue(noExact), Path.Combine(parse.GetValue(output)!, name));
+                    Run(name, overrides.GetValueOrDefault(name), vlm, bench, samples, points, chunkSizes, parse.GetValue(maxEval), !parse.GetValue(noExact), Path.Combine(parse.GetValue(output)!, name));
                 return 0;
             }
             catch (Exception e) when (e is ArgumentException or StreamFormatException or IOException or CheckpointException or FormatException)
@@ -61,10 +65,27 @@ internal static class BenchBaselines
         return command;
     }
 
-    private static void Run(string method, TinyVlm vlm, BenchStream bench, IReadOnlyList<EditSample> samples, IReadOnlyList<int> checkpoints,
+    /// <summary>"method.setting=value" items → per method, setting → value.</summary>
+    private static Dictionary<string, Dictionary<string, string>> Overrides(IEnumerable<string> items)
+    {
+        var result = new Dictionary<string, Dictionary<string, string>>();
+        foreach (var item in items)
+        {
+            var eq = item.IndexOf('=');
+            var dot = eq < 0 ? -1 : item.LastIndexOf('.', eq);
+            if (eq < 0 || dot <= 0 || dot == eq - 1 || eq == item.Length - 1)
+                throw new ArgumentException($"--set '{item}': expected method.setting=value, e.g. grace.epsilon=8");
+            var method = BaselineMethods.Check(item[..dot]);
+            if (!result.TryGetValue(method, out var settings)) result[method] = settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            settings[item[(dot + 1)..eq].Trim()] = item[(eq + 1)..].Trim();
+        }
+        return result;
+    }
+
+    private static void Run(string method, IReadOnlyDictionary<string, string>? overrides, TinyVlm vlm, BenchStream bench, IReadOnlyList<EditSample> samples, IReadOnlyList<int> checkpoints,
         IReadOnlyList<int> chunkSizes, int maxEval, bool exactMatch, string folder)
     {
-        using var editor = BaselineMethods.Create(method, vlm);
+        using var editor = BaselineMethods.Create(method, vlm, overrides);
         var evaluation = new BaselineEvaluation(vlm, editor, samples)
         {
             ExactMatch = exactMatch,
