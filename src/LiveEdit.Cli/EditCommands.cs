@@ -89,7 +89,7 @@ internal static class EditCommands
         {
             using var client = host.Client(parse);
             var result = await client.ListAsync(parse.GetValue(status), parse.GetValue(take), ct);
-            var table = new Table().AddColumns("edit", "status", "prompt", "target", "proposed by", "active from");
+            var table = new Table().AddColumn(IdColumn("edit")).AddColumns("status", "prompt", "target", "proposed by", "active from");
             foreach (var e in result.AsArray())
                 table.AddRow(e!["id"]!.ToString(), e["status"]!.ToString(), Markup.Escape(e["prompt"]!.ToString()), Markup.Escape(e["target"]!.ToString()),
                     e["proposedBy"]!.ToString(), e["activatedAtVersion"]?.ToString() ?? "");
@@ -131,13 +131,16 @@ internal static class EditCommands
         {
             using var client = host.Client(parse);
             var result = await client.VersionsAsync(parse.GetValue(after), parse.GetValue(limit), parse.GetValue(modelOnly), ct);
-            var table = new Table().AddColumns("version", "time", "edit", "change", "model changed");
+            var table = new Table().AddColumns("version", "time").AddColumn(IdColumn("edit")).AddColumns("change", "model changed");
             foreach (var v in result.AsArray())
                 table.AddRow(v!["version"]!.ToString(), v["timestamp"]!.ToString(), v["editId"]!.ToString(), v["change"]!.ToString(), v["changesModel"]!.ToString());
             AnsiConsole.Write(table);
         }));
         return command;
     }
+
+    /// <summary>A column of edit ids: never wrapped, so an id can be copied or grepped whole in a narrow terminal or a pipe (80 columns).</summary>
+    private static TableColumn IdColumn(string header) => new TableColumn(header).NoWrap();
 
     public static Command CreateDiff()
     {

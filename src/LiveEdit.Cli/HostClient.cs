@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -91,7 +92,13 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
             {
                 var problem = TryParse(text);
                 var title = problem?["title"]?.GetValue<string>() ?? response.ReasonPhrase;
-                var detail = problem?["detail"]?.GetValue<string>();
+                // The host answers 401 and 403 without a body; say what they mean for the key the user passed.
+                var detail = problem?["detail"]?.GetValue<string>() ?? response.StatusCode switch
+                {
+                    HttpStatusCode.Unauthorized => "the host knows no such API key",
+                    HttpStatusCode.Forbidden => "this API key's role may not do this",
+                    _ => null,
+                };
                 throw new HostCallException($"{(int)response.StatusCode} {title}{(detail is null ? "" : $": {detail}")}", (int)response.StatusCode);
             }
             return TryParse(text) ?? new JsonObject();
