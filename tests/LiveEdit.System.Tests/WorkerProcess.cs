@@ -24,7 +24,7 @@ public sealed class WorkerProcess : IDisposable
 
     public static WorkerProcess Start(IDictionary<string, string> environment)
     {
-        var dll = WorkerDll();
+        var dll = BuiltProgram.Worker;
         var start = new ProcessStartInfo("dotnet", [dll])
         {
             RedirectStandardOutput = true,
@@ -62,14 +62,5 @@ public sealed class WorkerProcess : IDisposable
     {
         Kill();
         _process.Dispose();
-    }
-
-    private static string WorkerDll()
-    {
-        // The test's own build configuration (bin/<Configuration>/net10.0) builds the worker too.
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var dll = Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "workers", "LiveEdit.Workers", "bin", configuration, "net10.0", "LiveEdit.Workers.dll");
-        if (!File.Exists(dll)) throw new FileNotFoundException($"worker host not built at {dll}");
-        return dll;
     }
 }

@@ -102,7 +102,7 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
     private async Task<CliResult> Liveedit(string? apiKey, string[] args, bool expectSuccess)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        List<string> arguments = [CliDll(), .. args, "--url", Host.Address.ToString(), .. apiKey is null ? [] : new[] { "--api-key", apiKey }];
+        List<string> arguments = [BuiltProgram.Cli, .. args, "--url", Host.Address.ToString(), .. apiKey is null ? [] : new[] { "--api-key", apiKey }];
         arguments.ForEach(start.ArgumentList.Add);
         // A key or address in the caller's environment must not stand in for what the test passes.
         start.Environment.Remove("LIVEEDIT_API_KEY");
@@ -161,15 +161,6 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
         var path = Path.Combine(_images.FullName, name);
         image.SavePng(path);
         return path;
-    }
-
-    private static string CliDll()
-    {
-        // The test's own build configuration (bin/<Configuration>/net10.0) builds the command line too.
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var dll = Path.Combine(RepositoryRoot.Path, "src", "LiveEdit.Cli", "bin", configuration, "net10.0", "liveedit.dll");
-        if (!File.Exists(dll)) throw new FileNotFoundException($"the command line is not built at {dll}");
-        return dll;
     }
 
     public void Dispose() => _images.Delete(recursive: true);
