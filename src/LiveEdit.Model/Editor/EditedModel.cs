@@ -15,6 +15,7 @@ public sealed class EditedModel : IDisposable
     private readonly SortedDictionary<ExpertSlot, Expert> experts = new();
     private readonly Dictionary<string, ExpertSlot> slots = new(StringComparer.Ordinal);
     private Stack? stack;
+    private VisualKeyBasis? basis;
 
     public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null)
     {
@@ -34,6 +35,10 @@ public sealed class EditedModel : IDisposable
     public RoutingOptions Options { get; }
     /// <summary>Active experts.</summary>
     public int Count => experts.Count;
+    /// <summary>Skip experts whose low-rank bound rules them out of the hard filter (same result; off only in tests).</summary>
+    internal bool PruneWithBound { get; init; } = true;
+    /// <summary>The stacked visual keys of the last query (null before one), for tests.</summary>
+    internal VisualKeyIndex? VisualKeys => stack?.VisualKeys;
     /// <summary>The active experts in fusion order.</summary>
     public IReadOnlyList<ExpertSlot> Slots => experts.Keys.ToList();
 
@@ -129,8 +134,13 @@ public sealed class EditedModel : IDisposable
             x.TextKey.CopyTo(tk.AsSpan(i * km));
         }
         Tensor Make(float[] data, long rows, long cols) => tensor(data).reshape(e, rows, cols).DetachFromDisposeScope();
+        // The bound pays off only with many experts; its basis is refitted when the set has doubled since the last fit
+        // (any orthonormal basis gives the same survivors, a stale one only prunes less).
+        var bounded = PruneWithBound && Options.HardFilter && e >= VisualKeyIndex.MinExpertsForBound;
+        if (bounded && (basis is null || basis.Dim != km || e >= 2 * basis.FittedOn)) basis = VisualKeyBasis.Fit(vk, e, km);
         return stack = new Stack(list.Select(p => p.Key).ToArray(),
-            Make(u, c.Rank, c.HiddenSize), Make(v, c.Rank, c.HiddenSize), Make(vk, c.KeyRows, c.ModuleDim), Make(tk, c.KeyRows, c.ModuleDim));
+            Make(u, c.Rank, c.HiddenSize), Make(v, c.Rank, c.HiddenSize),
+            new VisualKeyIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null), Make(tk, c.KeyRows, c.ModuleDim));
     }
 
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)
@@ -144,12 +154,9 @@ public sealed class EditedModel : IDisposable
         }
         var s = Stacked();
         var keys = Editor.InputSide(hidden, inputs, imageRows);
-        var visual = Routing.Similarity(keys.Visual, s.VisualKeys);                 // [n, E]
-        var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel);        // [n]
-        var keep = Options.HardFilter ? Routing.HardFilter(visual, threshold) : ones_like(visual, dtype: ScalarType.Bool);
-        var keepRows = keep.cpu();
-        var visualCpu = visual.cpu();
-        var thresholdCpu = threshold.cpu().data<float>().ToArray();
+        var dim = s.VisualKeys.Dim;
+        var visual = keys.Visual.reshape(imageRows.Count, dim).contiguous().data<float>().ToArray();        // φ̄ [n, k·d_m]
+        var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel).data<float>().ToArray();         // sim(φ̄, φ̄_Ξ) [n]
         var row = 0;
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -158,22 +165,26 @@ public sealed class EditedModel : IDisposable
                 result.Add(new RowRoute(new RoutingDecision(false, []), null));
                 continue;
             }
-            var survivors = nonzero(keepRows[row]).reshape(-1);                      // ascending = fusion order
-            if (survivors.shape[0] == 0)
+            var query = visual.AsSpan(row * dim, dim);
+            // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ); survivors ascending = fusion order.
+            var passing = Options.HardFilter
+                ? s.VisualKeys.Passing(query, threshold[row], PruneWithBound)
+                : s.VisualKeys.Similarities(query).Select((x, e) => (e, x)).ToList();
+            if (passing.Count == 0)
             {
                 result.Add(new RowRoute(new RoutingDecision(true, []), null));
                 row++;
                 continue;
             }
+            var index = passing.Select(p => (long)p.Item1).ToArray();
+            var survivors = tensor(index);
             var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], s.TextKeys.index_select(0, survivors)); // [1, S]
             var weights = Options.SoftRouting
                 ? Routing.SoftWeights(text)                                                   // Eq. w_e = σ(s_e)·softmax(s)_e
-                : full_like(text, 1.0 / survivors.shape[0]);                                  // ablation: plain average
-            var index = survivors.data<long>().ToArray();
+                : full_like(text, 1.0 / index.Length);                                        // ablation: plain average
             var w = weights.reshape(-1).data<float>().ToArray();
             var textScores = text.reshape(-1).data<float>().ToArray();
-            var vis = visualCpu[row].index_select(0, survivors).data<float>().ToArray();
-            var fired = index.Select((e, j) => new FiredExpert(s.Slots[e].Id, s.Slots[e].Order, w[j], vis[j], thresholdCpu[row], textScores[j])).ToList();
+            var fired = passing.Select((p, j) => new FiredExpert(s.Slots[p.Item1].Id, s.Slots[p.Item1].Order, w[j], p.Item2, threshold[row], textScores[j])).ToList();
             result.Add(new RowRoute(new RoutingDecision(true, fired),
                 new Fusion(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
             row++;
@@ -238,13 +249,12 @@ public sealed class EditedModel : IDisposable
         }
     }
 
-    private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, Tensor VisualKeys, Tensor TextKeys) : IDisposable
+    private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, VisualKeyIndex VisualKeys, Tensor TextKeys) : IDisposable
     {
         public void Dispose()
         {
             U.Dispose();
             V.Dispose();
-            VisualKeys.Dispose();
             TextKeys.Dispose();
         }
     }
