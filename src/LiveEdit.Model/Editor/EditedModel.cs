@@ -186,7 +186,7 @@ public sealed class EditedModel : IDisposable
             var textScores = text.reshape(-1).data<float>().ToArray();
             var fired = passing.Select((p, j) => new FiredExpert(s.Slots[p.Item1].Id, s.Slots[p.Item1].Order, w[j], p.Item2, threshold[row], textScores[j])).ToList();
             result.Add(new RowRoute(new RoutingDecision(true, fired),
-                new Fusion(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
+                FusionOperands.Of(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
             row++;
         }
         return result;
@@ -215,6 +215,12 @@ public sealed class EditedModel : IDisposable
             }
             if (routes.All(r => r.Fusion is null)) return hidden;
             using var scope = NewDisposeScope();
+            if (layout.Count == 1)
+            {
+                // One row with experts (the usual query): no per-row slicing and concatenation.
+                var residual = Routing.FusedResidual(owner.Editor.FusionNorm(hidden), routes[0].Fusion!); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+                return (hidden + residual).MoveToOuterDisposeScope();
+            }
             var rows = new Tensor[layout.Count];
             for (var i = 0; i < layout.Count; i++)
             {
@@ -222,32 +228,15 @@ public sealed class EditedModel : IDisposable
                 var h = hidden[TensorIndex.Slice(i, i + 1)];                        // [1, L, d]
                 rows[i] = f is null
                     ? zeros_like(h)
-                    : Routing.FusedResidual(owner.Editor.FusionNorm(h), f.U, f.V, f.Weights); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+                    : Routing.FusedResidual(owner.Editor.FusionNorm(h), f);         // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
             }
             var edited = hidden + cat(rows, 0);
             return edited.MoveToOuterDisposeScope();
         }
     }
 
-    private sealed record RowRoute(RoutingDecision Decision, Fusion? Fusion);
-
-    // Lives across the decoding steps (each step may run in its own dispose scope): owned by the hook.
-    private sealed record Fusion(Tensor U, Tensor V, Tensor Weights) : IDisposable
-    {
-        public void Keep()
-        {
-            U.DetachFromDisposeScope();
-            V.DetachFromDisposeScope();
-            Weights.DetachFromDisposeScope();
-        }
-
-        public void Dispose()
-        {
-            U.Dispose();
-            V.Dispose();
-            Weights.Dispose();
-        }
-    }
+    // Fusion lives across the decoding steps (each step may run in its own dispose scope): owned by the hook.
+    private sealed record RowRoute(RoutingDecision Decision, FusionOperands? Fusion);
 
     private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, VisualKeyIndex VisualKeys, Tensor TextKeys) : IDisposable
     {
