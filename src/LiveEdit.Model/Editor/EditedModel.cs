@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -16,6 +17,8 @@ public sealed class EditedModel : IDisposable
     private readonly Dictionary<string, ExpertSlot> slots = new(StringComparer.Ordinal);
     private Stack? stack;
     private VisualKeyBasis? basis;
+    // Each active expert's bound terms in `basis` (experts are immutable): a rebuild computes only the new ones.
+    private Dictionary<Expert, KeyTerms> terms = new(ReferenceEqualityComparer.Instance);
 
     public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null)
     {
@@ -107,7 +110,11 @@ public sealed class EditedModel : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => Invalidate();
+    public void Dispose()
+    {
+        Invalidate();
+        terms.Clear();
+    }
 
     private static IReadOnlyList<RoutingDecision> NoRoutes(VlmInputs inputs) =>
         Enumerable.Range(0, inputs.Count).Select(i => new RoutingDecision(inputs.HasImage(i), [])).ToList();
@@ -124,23 +131,43 @@ public sealed class EditedModel : IDisposable
         var list = experts.ToList();
         var c = Editor.Config;
         int e = list.Count, rd = c.Rank * c.HiddenSize, km = c.KeyRows * c.ModuleDim;
-        float[] u = new float[e * rd], v = new float[e * rd], vk = new float[e * km], tk = new float[e * km];
+        // U, V and ψ̂ go straight into tensor storage (tensor(float[]) copies element by element); φ̂ stays managed.
+        Tensor uStack = empty(e, c.Rank, c.HiddenSize), vStack = empty(e, c.Rank, c.HiddenSize), tkStack = empty(e, c.KeyRows, c.ModuleDim);
+        Span<float> u = MemoryMarshal.Cast<byte, float>(uStack.bytes), v = MemoryMarshal.Cast<byte, float>(vStack.bytes),
+            tk = MemoryMarshal.Cast<byte, float>(tkStack.bytes);
+        var vk = new float[e * km];
         for (var i = 0; i < e; i++)
         {
             var x = list[i].Value;
-            x.U.CopyTo(u.AsSpan(i * rd));
-            x.V.CopyTo(v.AsSpan(i * rd));
+            x.U.CopyTo(u[(i * rd)..]);
+            x.V.CopyTo(v[(i * rd)..]);
             x.VisualKey.CopyTo(vk.AsSpan(i * km));
-            x.TextKey.CopyTo(tk.AsSpan(i * km));
+            x.TextKey.CopyTo(tk[(i * km)..]);
         }
-        Tensor Make(float[] data, long rows, long cols) => tensor(data).reshape(e, rows, cols).DetachFromDisposeScope();
         // The bound pays off only with many experts; its basis is refitted when the set has doubled since the last fit
         // (any orthonormal basis gives the same survivors, a stale one only prunes less).
         var bounded = PruneWithBound && Options.HardFilter && e >= VisualKeyIndex.MinExpertsForBound;
-        if (bounded && (basis is null || basis.Dim != km || e >= 2 * basis.FittedOn)) basis = VisualKeyBasis.Fit(vk, e, km);
+        KeyTerms? stackedTerms = null;
+        if (bounded)
+        {
+            if (basis is null || basis.Dim != km || e >= 2 * basis.FittedOn)
+            {
+                basis = VisualKeyBasis.Fit(vk, e, km);
+                terms.Clear();
+            }
+            var missing = Enumerable.Range(0, e).Where(i => !terms.ContainsKey(list[i].Value)).ToList();
+            var keys = new float[missing.Count * km];
+            for (var j = 0; j < missing.Count; j++) list[missing[j]].Value.VisualKey.CopyTo(keys.AsSpan(j * km));
+            var computed = missing.Count > 0 ? basis.Terms(keys, missing.Count) : null;
+            var current = new Dictionary<Expert, KeyTerms>(ReferenceEqualityComparer.Instance);
+            for (var j = 0; j < missing.Count; j++) current[list[missing[j]].Value] = computed!.Row(j, basis.Rank);
+            foreach (var (_, x) in list) if (!current.ContainsKey(x)) current[x] = terms[x];
+            terms = current;
+            stackedTerms = KeyTerms.Stack(list.Select(p => terms[p.Value]).ToList(), basis.Rank);
+        }
         return stack = new Stack(list.Select(p => p.Key).ToArray(),
-            Make(u, c.Rank, c.HiddenSize), Make(v, c.Rank, c.HiddenSize),
-            new VisualKeyIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null), Make(tk, c.KeyRows, c.ModuleDim));
+            uStack.DetachFromDisposeScope(), vStack.DetachFromDisposeScope(),
+            new VisualKeyIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null, stackedTerms), tkStack.DetachFromDisposeScope());
     }
 
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)

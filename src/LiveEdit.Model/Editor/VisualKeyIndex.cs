@@ -37,7 +37,8 @@ public sealed class VisualKeyIndex
 
     /// <param name="keys">Flattened keys, row-major [count, keyRows·moduleDim]; kept, not copied.</param>
     /// <param name="basis">The bound's basis, or null for no bound.</param>
-    public VisualKeyIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null)
+    /// <param name="terms">The keys' <see cref="VisualKeyBasis.Terms"/> in <paramref name="basis"/> when already known.</param>
+    public VisualKeyIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null, KeyTerms? terms = null)
     {
         Dim = keyRows * moduleDim;
         if (keys.Length != (long)count * Dim) throw new ArgumentException($"keys must hold {count}·{Dim} values");
@@ -48,22 +49,17 @@ public sealed class VisualKeyIndex
         scale = 1.0 / (keyRows * Math.Sqrt(moduleDim));
         Basis = count == 0 ? null : basis;
         if (Basis is null) return;
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var k = empty(count, Dim);                                                          // [E, D]
-        MemoryMarshal.AsBytes(keys.AsSpan()).CopyTo(k.bytes);
-        var p = tensor(Basis.Rows).reshape(Basis.Rank, Dim);                               // [p, D]
-        var c = matmul(k, p.t());                                                           // [E, p]
+        terms ??= Basis.Terms(keys, count);
+        if (terms.Norms.Length != count) throw new ArgumentException($"terms for {terms.Norms.Length} keys, not {count}");
         var rank = Basis.Rank;
         var padded = (count + Lanes - 1) / Lanes * Lanes;
-        var rowMajor = Floats(c);
         coefficients = new float[padded * rank];
         for (var e = 0; e < count; e++)
-            for (var j = 0; j < rank; j++) coefficients[((e / Lanes) * rank + j) * Lanes + e % Lanes] = rowMajor[e * rank + j];
+            for (var j = 0; j < rank; j++) coefficients[((e / Lanes) * rank + j) * Lanes + e % Lanes] = terms.Coefficients[e * rank + j];
         residuals = new float[padded];
         norms = new float[padded];
-        Floats((k - matmul(c, p)).norm(1)).CopyTo(residuals, 0);                            // ρ_e = |φ̂_e − Pᵀc_e|
-        Floats(k.norm(1)).CopyTo(norms, 0);
+        terms.Residuals.CopyTo(residuals, 0);
+        terms.Norms.CopyTo(norms, 0);
     }
 
     /// <summary>Number of experts.</summary>
@@ -139,9 +135,6 @@ public sealed class VisualKeyIndex
         return result;
     }
 
-    // data<float>().ToArray() goes element by element; the storage bytes copy at memory speed.
-    private static float[] Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.contiguous().bytes).ToArray();
-
     /// <summary>⟨a, b⟩ in float64 (products of floats are exact in float64), always summed in the same order.</summary>
     internal static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
@@ -185,5 +178,44 @@ public sealed record VisualKeyBasis(float[] Rows, int Rank, int Dim, int FittedO
         var (_, vectors) = linalg.eigh(matmul(x.t(), x));                                   // ascending eigenvalues
         var top = vectors[TensorIndex.Colon, TensorIndex.Slice(dim - rank, dim)].t();        // [rank, dim]
         return new VisualKeyBasis(top.to_type(ScalarType.Float32).contiguous().data<float>().ToArray(), rank, dim, count);
+    }
+
+    /// <summary>The bound's terms of <paramref name="count"/> keys [count, Dim] in this basis.</summary>
+    public KeyTerms Terms(ReadOnlySpan<float> keys, int count)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var k = empty(count, Dim);                                                          // [E, D]
+        MemoryMarshal.AsBytes(keys[..(count * Dim)]).CopyTo(k.bytes);
+        var p = tensor(Rows).reshape(Rank, Dim);                                           // [p, D]
+        var c = matmul(k, p.t());                                                           // c_e = P φ̂_e [E, p]
+        return new KeyTerms(Floats(c), Floats((k - matmul(c, p)).norm(1)), Floats(k.norm(1)));
+    }
+
+    // data<float>().ToArray() goes element by element; the storage bytes copy at memory speed.
+    private static float[] Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.contiguous().bytes).ToArray();
+}
+
+/// <summary>
+/// A basis's terms for a set of keys: coefficients c_e = P φ̂_e [count, Rank], residual norms ρ_e = |φ̂_e − Pᵀc_e| and
+/// norms |φ̂_e| [count].
+/// </summary>
+public sealed record KeyTerms(float[] Coefficients, float[] Residuals, float[] Norms)
+{
+    /// <summary>Row <paramref name="e"/> alone (to cache it per key).</summary>
+    public KeyTerms Row(int e, int rank) => new(Coefficients.AsSpan(e * rank, rank).ToArray(), [Residuals[e]], [Norms[e]]);
+
+    /// <summary>Rows stacked in order.</summary>
+    public static KeyTerms Stack(IReadOnlyList<KeyTerms> rows, int rank)
+    {
+        var c = new float[rows.Count * rank];
+        float[] r = new float[rows.Count], n = new float[rows.Count];
+        for (var e = 0; e < rows.Count; e++)
+        {
+            rows[e].Coefficients.CopyTo(c, e * rank);
+            r[e] = rows[e].Residuals[0];
+            n[e] = rows[e].Norms[0];
+        }
+        return new KeyTerms(c, r, n);
     }
 }

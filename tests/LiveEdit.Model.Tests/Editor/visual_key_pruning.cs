@@ -158,5 +158,22 @@ public sealed class visual_key_pruning
         a.data<float>().ToArray().ShouldBe(b.data<float>().ToArray());
         routesA.Sum(r => r.Fired.Count).ShouldBeInRange(1, queries.Count * experts.Count - 1, "the filter keeps some experts and drops others");
         bounded.Answer(queries).Select(x => x.Text).ShouldBe(plain.Answer(queries).Select(x => x.Text));
+
+        // After removes and adds the stack is rebuilt from cached and new bound terms: still the same result.
+        for (var e = 0; e < 100; e++)
+        {
+            bounded.Remove($"x{e}");
+            plain.Remove($"x{e}");
+        }
+        for (var e = 0; e < 50; e++)
+        {
+            bounded.Add($"y{e}", experts[e], experts.Count + e);
+            plain.Add($"y{e}", experts[e], experts.Count + e);
+        }
+        var (c, routesC) = bounded.Logits(layout);
+        var (d, routesD) = plain.Logits(layout);
+        Describe(routesC).ShouldBe(Describe(routesD));
+        c.data<float>().ToArray().ShouldBe(d.data<float>().ToArray());
+        routesC.Sum(r => r.Fired.Count(x => x.Id.StartsWith('y'))).ShouldBeGreaterThan(0, "re-added experts fire");
     }
 }
