@@ -22,9 +22,9 @@ public sealed class VisualKeyIndex
     public const int BoundRank = 48;
     /// <summary>Below this many experts scoring all of them is as cheap as bounding them.</summary>
     public const int MinExpertsForBound = 1024;
-    // Relative to |q|·|φ̂_e|. Coefficients and residuals are float32 matrix products over k·d_m = 384 terms: their
-    // worst-case rounding (Higham's γ_n bounds) is below 3e-4 of |q|·|φ̂_e|, typically 1e-6; the bound itself and the
-    // exact scores are summed in float64.
+    // Relative to |q|·|φ̂_e|. Coefficients and residuals are float32 matrix products over k·d_m terms: their worst-case
+    // rounding (Higham's γ_n bounds) is about k·d_m·√p·2⁻²⁴ of |q|·|φ̂_e| (3e-4 at k·d_m = 384, p = 48), typically
+    // 1e-6. The bound is summed in float32 over p terms (≈ p·2⁻²⁴), the exact scores in float64.
     private const double Tolerance = 1e-2;
     private const int Lanes = 8;
 
