@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -15,6 +16,9 @@ public sealed class EditedModel : IDisposable
     private readonly SortedDictionary<ExpertSlot, Expert> experts = new();
     private readonly Dictionary<string, ExpertSlot> slots = new(StringComparer.Ordinal);
     private Stack? stack;
+    private VisualKeyBasis? basis;
+    // Each active expert's bound terms in `basis` (experts are immutable): a rebuild computes only the new ones.
+    private Dictionary<Expert, KeyTerms> terms = new(ReferenceEqualityComparer.Instance);
 
     public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null)
     {
@@ -34,6 +38,10 @@ public sealed class EditedModel : IDisposable
     public RoutingOptions Options { get; }
     /// <summary>Active experts.</summary>
     public int Count => experts.Count;
+    /// <summary>Skip experts whose low-rank bound rules them out of the hard filter (same result; off only in tests).</summary>
+    internal bool PruneWithBound { get; init; } = true;
+    /// <summary>The stacked visual keys of the last query (null before one), for tests.</summary>
+    internal VisualKeyIndex? VisualKeys => stack?.VisualKeys;
     /// <summary>The active experts in fusion order.</summary>
     public IReadOnlyList<ExpertSlot> Slots => experts.Keys.ToList();
 
@@ -102,7 +110,11 @@ public sealed class EditedModel : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => Invalidate();
+    public void Dispose()
+    {
+        Invalidate();
+        terms.Clear();
+    }
 
     private static IReadOnlyList<RoutingDecision> NoRoutes(VlmInputs inputs) =>
         Enumerable.Range(0, inputs.Count).Select(i => new RoutingDecision(inputs.HasImage(i), [])).ToList();
@@ -119,18 +131,43 @@ public sealed class EditedModel : IDisposable
         var list = experts.ToList();
         var c = Editor.Config;
         int e = list.Count, rd = c.Rank * c.HiddenSize, km = c.KeyRows * c.ModuleDim;
-        float[] u = new float[e * rd], v = new float[e * rd], vk = new float[e * km], tk = new float[e * km];
+        // U, V and ψ̂ go straight into tensor storage (tensor(float[]) copies element by element); φ̂ stays managed.
+        Tensor uStack = empty(e, c.Rank, c.HiddenSize), vStack = empty(e, c.Rank, c.HiddenSize), tkStack = empty(e, c.KeyRows, c.ModuleDim);
+        Span<float> u = MemoryMarshal.Cast<byte, float>(uStack.bytes), v = MemoryMarshal.Cast<byte, float>(vStack.bytes),
+            tk = MemoryMarshal.Cast<byte, float>(tkStack.bytes);
+        var vk = new float[e * km];
         for (var i = 0; i < e; i++)
         {
             var x = list[i].Value;
-            x.U.CopyTo(u.AsSpan(i * rd));
-            x.V.CopyTo(v.AsSpan(i * rd));
+            x.U.CopyTo(u[(i * rd)..]);
+            x.V.CopyTo(v[(i * rd)..]);
             x.VisualKey.CopyTo(vk.AsSpan(i * km));
-            x.TextKey.CopyTo(tk.AsSpan(i * km));
+            x.TextKey.CopyTo(tk[(i * km)..]);
         }
-        Tensor Make(float[] data, long rows, long cols) => tensor(data).reshape(e, rows, cols).DetachFromDisposeScope();
+        // The bound pays off only with many experts; its basis is refitted when the set has doubled since the last fit
+        // (any orthonormal basis gives the same survivors, a stale one only prunes less).
+        var bounded = PruneWithBound && Options.HardFilter && e >= VisualKeyIndex.MinExpertsForBound;
+        KeyTerms? stackedTerms = null;
+        if (bounded)
+        {
+            if (basis is null || basis.Dim != km || e >= 2 * basis.FittedOn)
+            {
+                basis = VisualKeyBasis.Fit(vk, e, km);
+                terms.Clear();
+            }
+            var missing = Enumerable.Range(0, e).Where(i => !terms.ContainsKey(list[i].Value)).ToList();
+            var keys = new float[missing.Count * km];
+            for (var j = 0; j < missing.Count; j++) list[missing[j]].Value.VisualKey.CopyTo(keys.AsSpan(j * km));
+            var computed = missing.Count > 0 ? basis.Terms(keys, missing.Count) : null;
+            var current = new Dictionary<Expert, KeyTerms>(ReferenceEqualityComparer.Instance);
+            for (var j = 0; j < missing.Count; j++) current[list[missing[j]].Value] = computed!.Row(j, basis.Rank);
+            foreach (var (_, x) in list) if (!current.ContainsKey(x)) current[x] = terms[x];
+            terms = current;
+            stackedTerms = KeyTerms.Stack(list.Select(p => terms[p.Value]).ToList(), basis.Rank);
+        }
         return stack = new Stack(list.Select(p => p.Key).ToArray(),
-            Make(u, c.Rank, c.HiddenSize), Make(v, c.Rank, c.HiddenSize), Make(vk, c.KeyRows, c.ModuleDim), Make(tk, c.KeyRows, c.ModuleDim));
+            uStack.DetachFromDisposeScope(), vStack.DetachFromDisposeScope(),
+            new VisualKeyIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null, stackedTerms), tkStack.DetachFromDisposeScope());
     }
 
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)
@@ -144,12 +181,9 @@ public sealed class EditedModel : IDisposable
         }
         var s = Stacked();
         var keys = Editor.InputSide(hidden, inputs, imageRows);
-        var visual = Routing.Similarity(keys.Visual, s.VisualKeys);                 // [n, E]
-        var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel);        // [n]
-        var keep = Options.HardFilter ? Routing.HardFilter(visual, threshold) : ones_like(visual, dtype: ScalarType.Bool);
-        var keepRows = keep.cpu();
-        var visualCpu = visual.cpu();
-        var thresholdCpu = threshold.cpu().data<float>().ToArray();
+        var dim = s.VisualKeys.Dim;
+        var visual = keys.Visual.reshape(imageRows.Count, dim).contiguous().data<float>().ToArray();        // φ̄ [n, k·d_m]
+        var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel).data<float>().ToArray();         // sim(φ̄, φ̄_Ξ) [n]
         var row = 0;
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -158,24 +192,28 @@ public sealed class EditedModel : IDisposable
                 result.Add(new RowRoute(new RoutingDecision(false, []), null));
                 continue;
             }
-            var survivors = nonzero(keepRows[row]).reshape(-1);                      // ascending = fusion order
-            if (survivors.shape[0] == 0)
+            var query = visual.AsSpan(row * dim, dim);
+            // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ); survivors ascending = fusion order.
+            var passing = Options.HardFilter
+                ? s.VisualKeys.Passing(query, threshold[row], PruneWithBound)
+                : s.VisualKeys.Similarities(query).Select((x, e) => (e, x)).ToList();
+            if (passing.Count == 0)
             {
                 result.Add(new RowRoute(new RoutingDecision(true, []), null));
                 row++;
                 continue;
             }
+            var index = passing.Select(p => (long)p.Item1).ToArray();
+            var survivors = tensor(index);
             var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], s.TextKeys.index_select(0, survivors)); // [1, S]
             var weights = Options.SoftRouting
                 ? Routing.SoftWeights(text)                                                   // Eq. w_e = σ(s_e)·softmax(s)_e
-                : full_like(text, 1.0 / survivors.shape[0]);                                  // ablation: plain average
-            var index = survivors.data<long>().ToArray();
+                : full_like(text, 1.0 / index.Length);                                        // ablation: plain average
             var w = weights.reshape(-1).data<float>().ToArray();
             var textScores = text.reshape(-1).data<float>().ToArray();
-            var vis = visualCpu[row].index_select(0, survivors).data<float>().ToArray();
-            var fired = index.Select((e, j) => new FiredExpert(s.Slots[e].Id, s.Slots[e].Order, w[j], vis[j], thresholdCpu[row], textScores[j])).ToList();
+            var fired = passing.Select((p, j) => new FiredExpert(s.Slots[p.Item1].Id, s.Slots[p.Item1].Order, w[j], p.Item2, threshold[row], textScores[j])).ToList();
             result.Add(new RowRoute(new RoutingDecision(true, fired),
-                new Fusion(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
+                FusionOperands.Of(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
             row++;
         }
         return result;
@@ -204,6 +242,12 @@ public sealed class EditedModel : IDisposable
             }
             if (routes.All(r => r.Fusion is null)) return hidden;
             using var scope = NewDisposeScope();
+            if (layout.Count == 1)
+            {
+                // One row with experts (the usual query): no per-row slicing and concatenation.
+                var residual = Routing.FusedResidual(owner.Editor.FusionNorm(hidden), routes[0].Fusion!); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+                return (hidden + residual).MoveToOuterDisposeScope();
+            }
             var rows = new Tensor[layout.Count];
             for (var i = 0; i < layout.Count; i++)
             {
@@ -211,40 +255,22 @@ public sealed class EditedModel : IDisposable
                 var h = hidden[TensorIndex.Slice(i, i + 1)];                        // [1, L, d]
                 rows[i] = f is null
                     ? zeros_like(h)
-                    : Routing.FusedResidual(owner.Editor.FusionNorm(h), f.U, f.V, f.Weights); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+                    : Routing.FusedResidual(owner.Editor.FusionNorm(h), f);         // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
             }
             var edited = hidden + cat(rows, 0);
             return edited.MoveToOuterDisposeScope();
         }
     }
 
-    private sealed record RowRoute(RoutingDecision Decision, Fusion? Fusion);
+    // Fusion lives across the decoding steps (each step may run in its own dispose scope): owned by the hook.
+    private sealed record RowRoute(RoutingDecision Decision, FusionOperands? Fusion);
 
-    // Lives across the decoding steps (each step may run in its own dispose scope): owned by the hook.
-    private sealed record Fusion(Tensor U, Tensor V, Tensor Weights) : IDisposable
-    {
-        public void Keep()
-        {
-            U.DetachFromDisposeScope();
-            V.DetachFromDisposeScope();
-            Weights.DetachFromDisposeScope();
-        }
-
-        public void Dispose()
-        {
-            U.Dispose();
-            V.Dispose();
-            Weights.Dispose();
-        }
-    }
-
-    private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, Tensor VisualKeys, Tensor TextKeys) : IDisposable
+    private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, VisualKeyIndex VisualKeys, Tensor TextKeys) : IDisposable
     {
         public void Dispose()
         {
             U.Dispose();
             V.Dispose();
-            VisualKeys.Dispose();
             TextKeys.Dispose();
         }
     }

@@ -98,8 +98,10 @@ public sealed class EditorModules : nn.Module
         using var scope = NewDisposeScope();
         var (prompt, promptMask) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Prompt);
         var (vision, _) = EditSignal.Gather(hidden, inputs, rows, EditSignal.Part.Vision);
-        var visual = inpt_extractor.VisualKey(prompt, promptMask, vision);
-        var sentinel = inpt_extractor.SentinelKey(prompt, promptMask);
+        // Same values either way; sharing CA_1 only where no gradient flows keeps training's floats as they were.
+        var (visual, sentinel) = is_grad_enabled()
+            ? (inpt_extractor.VisualKey(prompt, promptMask, vision), inpt_extractor.SentinelKey(prompt, promptMask))
+            : inpt_extractor.VisualAndSentinelKeys(prompt, promptMask, vision);
         var text = inpt_extractor.TextKey(prompt, promptMask);
         return new InputKeys(visual.MoveToOuterDisposeScope(), sentinel.MoveToOuterDisposeScope(), text.MoveToOuterDisposeScope());
     }

@@ -59,6 +59,23 @@ public sealed class KeyExtractor : nn.Module
         return VisualKey(prompt, promptMask, sentinel).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// φ̄ and φ̄_Ξ together: the same values as <see cref="VisualKey"/> and <see cref="SentinelKey"/>, with
+    /// CA_1(Θ_1, LN(h_p)) computed once for both. For inference: under autograd the shared branch would sum the two
+    /// gradients before CA_1 instead of after, which changes training's floats in the last bits.
+    /// </summary>
+    public (Tensor Visual, Tensor Sentinel) VisualAndSentinelKeys(Tensor prompt, Tensor promptMask, Tensor vision)
+    {
+        if (vis_rep_prot is null) throw new InvalidOperationException("the edit-side extractor has no sentinel");
+        using var scope = NewDisposeScope();
+        var conditioned = ca_query_info_ext1.Attend(eqe1, layer_norm1.forward(prompt), promptMask);
+        // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)); the sentinel key puts Ξ in place of h_v.
+        var key = ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
+        var sentinel = vis_rep_prot.expand(prompt.shape[0], vis_rep_prot.shape[1], vis_rep_prot.shape[2]);
+        var sentinelKey = ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(sentinel));
+        return (key.MoveToOuterDisposeScope(), sentinelKey.MoveToOuterDisposeScope());
+    }
+
     /// <summary>ψ: prompt [B, lp, d] (mask [B, lp]) → [B, k, d_m].</summary>
     public Tensor TextKey(Tensor prompt, Tensor promptMask)
     {

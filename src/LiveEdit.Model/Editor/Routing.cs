@@ -69,11 +69,45 @@ public static class Routing
     public static Tensor FusedResidual(Tensor normed, Tensor u, Tensor v, Tensor weights)
     {
         using var scope = NewDisposeScope();
-        long b = normed.shape[0], l = normed.shape[1], d = normed.shape[2], e = u.shape[0], r = u.shape[1];
+        return FusedResidual(normed, FusionOperands.Of(u, v, weights)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The fused residual with operands prepared once (they do not change while decoding).</summary>
+    internal static Tensor FusedResidual(Tensor normed, FusionOperands operands)
+    {
+        using var scope = NewDisposeScope();
+        long b = normed.shape[0], l = normed.shape[1], d = normed.shape[2];
         // Eq. fusion: ĥ - h = Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e
-        var activations = nn.functional.relu(matmul(normed.reshape(b, l, d), u.reshape(e * r, d).t()));        // [B, L, E·r]
-        var scaled = activations * weights.repeat_interleave(r, 1).unsqueeze(1);                  // [B, L, E·r]
-        var residual = matmul(scaled, v.reshape(e * r, d));                                       // [B, L, d]
+        var activations = nn.functional.relu(matmul(normed.reshape(b, l, d), operands.UT));     // [B, L, E·r]
+        var scaled = activations * operands.Weights;                                           // [B, L, E·r]
+        var residual = matmul(scaled, operands.V);                                              // [B, L, d]
         return residual.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Fusion operands: Uᵀ [d, E·r], V [E·r, d] and each rank-one part's weight w_e [B, 1, E·r].</summary>
+internal sealed record FusionOperands(Tensor UT, Tensor V, Tensor Weights) : IDisposable
+{
+    /// <summary>From U, V [E, r, d] and weights [B, E].</summary>
+    public static FusionOperands Of(Tensor u, Tensor v, Tensor weights)
+    {
+        long e = u.shape[0], r = u.shape[1], d = u.shape[2];
+        return new FusionOperands(u.reshape(e * r, d).t(), v.reshape(e * r, d), weights.repeat_interleave(r, 1).unsqueeze(1));
+    }
+
+    /// <summary>Takes the tensors out of the current dispose scope (they outlive one decoding step).</summary>
+    public FusionOperands Keep()
+    {
+        UT.DetachFromDisposeScope();
+        V.DetachFromDisposeScope();
+        Weights.DetachFromDisposeScope();
+        return this;
+    }
+
+    public void Dispose()
+    {
+        UT.Dispose();
+        V.Dispose();
+        Weights.Dispose();
     }
 }

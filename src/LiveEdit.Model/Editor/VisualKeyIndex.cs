@@ -1,0 +1,221 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Editor;
+
+/// <summary>
+/// The active experts' visual keys φ̂_e, flattened to [E, k·d_m], for the hard filter sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ)
+/// (DESIGN.md §5.2). Each similarity is one float64 dot product in a fixed order, scaled and rounded once to
+/// float32, so an expert's score never depends on which other experts are active or scored alongside it.
+/// </summary>
+/// <remarks>
+/// With a <see cref="VisualKeyBasis"/> P (orthonormal, p rows) the index also keeps, per expert, the coefficients
+/// c_e = P φ̂_e and the residual norm ρ_e = |φ̂_e − Pᵀc_e|. Then ⟨q, φ̂_e⟩ ≤ ⟨Pq, c_e⟩ + |q_⊥|·ρ_e, and an expert whose
+/// bound (plus a tolerance far above float rounding) is not above the threshold cannot pass: it is skipped without
+/// its exact score. The survivors and their scores are exactly those of scoring every expert.
+/// </remarks>
+public sealed class VisualKeyIndex
+{
+    /// <summary>Dimensions of the bound's basis.</summary>
+    public const int BoundRank = 48;
+    /// <summary>Below this many experts scoring all of them is as cheap as bounding them.</summary>
+    public const int MinExpertsForBound = 1024;
+    // Relative to |q|·|φ̂_e|. Coefficients and residuals are float32 matrix products over k·d_m terms: their worst-case
+    // rounding (Higham's γ_n bounds) is about k·d_m·√p·2⁻²⁴ of |q|·|φ̂_e| (3e-4 at k·d_m = 384, p = 48), typically
+    // 1e-6. The bound is summed in float32 over p terms (≈ p·2⁻²⁴), the exact scores in float64.
+    private const double Tolerance = 1e-2;
+    private const int Lanes = 8;
+
+    private readonly float[] keys;           // [E, D]
+    private readonly double scale;
+    // The bound's data in blocks of 8 experts (zero-padded), so that one vector holds 8 experts' bounds:
+    private readonly float[]? coefficients;  // c_e: [⌈E/8⌉, p, 8]
+    private readonly float[]? residuals;     // ρ_e: [⌈E/8⌉·8]
+    private readonly float[]? norms;         // |φ̂_e|: [⌈E/8⌉·8]
+
+    /// <param name="keys">Flattened keys, row-major [count, keyRows·moduleDim]; kept, not copied.</param>
+    /// <param name="basis">The bound's basis, or null for no bound.</param>
+    /// <param name="terms">The keys' <see cref="VisualKeyBasis.Terms"/> in <paramref name="basis"/> when already known.</param>
+    public VisualKeyIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null, KeyTerms? terms = null)
+    {
+        Dim = keyRows * moduleDim;
+        if (keys.Length != (long)count * Dim) throw new ArgumentException($"keys must hold {count}·{Dim} values");
+        if (basis is not null && basis.Dim != Dim) throw new ArgumentException($"the basis has dimension {basis.Dim}, not {Dim}");
+        this.keys = keys;
+        Count = count;
+        // Eq. sim(a, b) = (1/k) Σ_i ⟨a_i, b_i⟩ / √d_m
+        scale = 1.0 / (keyRows * Math.Sqrt(moduleDim));
+        Basis = count == 0 ? null : basis;
+        if (Basis is null) return;
+        terms ??= Basis.Terms(keys, count);
+        if (terms.Norms.Length != count) throw new ArgumentException($"terms for {terms.Norms.Length} keys, not {count}");
+        var rank = Basis.Rank;
+        var padded = (count + Lanes - 1) / Lanes * Lanes;
+        coefficients = new float[padded * rank];
+        for (var e = 0; e < count; e++)
+            for (var j = 0; j < rank; j++) coefficients[((e / Lanes) * rank + j) * Lanes + e % Lanes] = terms.Coefficients[e * rank + j];
+        residuals = new float[padded];
+        norms = new float[padded];
+        terms.Residuals.CopyTo(residuals, 0);
+        terms.Norms.CopyTo(norms, 0);
+    }
+
+    /// <summary>Number of experts.</summary>
+    public int Count { get; }
+    /// <summary>k·d_m.</summary>
+    public int Dim { get; }
+    /// <summary>The bound's basis; null when every expert is scored.</summary>
+    public VisualKeyBasis? Basis { get; }
+    /// <summary>Experts scored exactly by the last <see cref="Passing"/> (the rest were ruled out by the bound).</summary>
+    internal int LastScored { get; private set; }
+
+    /// <summary>sim(q, φ̂_e) for a flattened query key q [k·d_m].</summary>
+    public float Similarity(ReadOnlySpan<float> query, int expert) =>
+        (float)(Dot(query, keys.AsSpan(expert * Dim, Dim)) * scale);
+
+    /// <summary>sim(q, φ̂_e) for every expert, in index order.</summary>
+    public float[] Similarities(ReadOnlySpan<float> query)
+    {
+        if (query.Length != Dim) throw new ArgumentException($"query has {query.Length} values, not {Dim}");
+        var result = new float[Count];
+        for (var e = 0; e < Count; e++) result[e] = Similarity(query, e);
+        return result;
+    }
+
+    /// <summary>
+    /// Hard filter: the experts with sim(q, φ̂_e) &gt; <paramref name="threshold"/>, ascending, with their scores.
+    /// <paramref name="useBound"/> false scores every expert (the same result, for tests).
+    /// </summary>
+    public List<(int Expert, float Similarity)> Passing(ReadOnlySpan<float> query, float threshold, bool useBound = true)
+    {
+        if (query.Length != Dim) throw new ArgumentException($"query has {query.Length} values, not {Dim}");
+        var result = new List<(int, float)>();
+        if (!useBound || Basis is null)
+        {
+            LastScored = Count;
+            for (var e = 0; e < Count; e++)
+            {
+                var s = Similarity(query, e);
+                if (s > threshold) result.Add((e, s));                 // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
+            }
+            return result;
+        }
+        var rank = Basis.Rank;
+        var projected = new float[rank];                                // Pq
+        var rest = new double[Dim];                                     // q_⊥ = q − PᵀPq
+        for (var j = 0; j < rank; j++) projected[j] = (float)Dot(query, Basis.Rows.AsSpan(j * Dim, Dim));
+        for (var i = 0; i < Dim; i++) rest[i] = query[i];
+        for (var j = 0; j < rank; j++)
+            for (var i = 0; i < Dim; i++) rest[i] -= (double)projected[j] * Basis.Rows[j * Dim + i];
+        double restNorm = Math.Sqrt(rest.Sum(x => x * x)), queryNorm = Math.Sqrt(Dot(query, query));
+        var limit = Vector256.Create((float)(threshold / scale));
+        Vector256<float> rest32 = Vector256.Create((float)restNorm), slack = Vector256.Create((float)(Tolerance * queryNorm));
+        ReadOnlySpan<float> c = coefficients, rho = residuals, size = norms;
+        var scored = 0;
+        for (var block = 0; block * Lanes < Count; block++)
+        {
+            // ⟨q, φ̂_e⟩ ≤ ⟨Pq, c_e⟩ + |q_⊥|·ρ_e; not above the threshold (with tolerance) → cannot pass.
+            var bound = rest32 * Vector256.Create(rho.Slice(block * Lanes, Lanes)) + slack * Vector256.Create(size.Slice(block * Lanes, Lanes));
+            var values = c.Slice(block * rank * Lanes, rank * Lanes);
+            for (var j = 0; j < rank; j++) bound += Vector256.Create(projected[j]) * Vector256.Create(values.Slice(j * Lanes, Lanes));
+            var candidates = Vector256.GreaterThan(bound, limit).ExtractMostSignificantBits();
+            while (candidates != 0)
+            {
+                var e = block * Lanes + BitOperations.TrailingZeroCount(candidates);
+                candidates &= candidates - 1;
+                if (e >= Count) break;
+                scored++;
+                var s = Similarity(query, e);
+                if (s > threshold) result.Add((e, s));                 // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
+            }
+        }
+        LastScored = scored;
+        return result;
+    }
+
+    /// <summary>⟨a, b⟩ in float64 (products of floats are exact in float64), always summed in the same order.</summary>
+    internal static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var n = a.Length;
+        if (b.Length != n) throw new ArgumentException("lengths differ");
+        Vector256<double> low = Vector256<double>.Zero, high = Vector256<double>.Zero;
+        var i = 0;
+        for (; i + 8 <= n; i += 8)
+        {
+            var (al, ah) = Vector256.Widen(Vector256.Create(a.Slice(i, 8)));
+            var (bl, bh) = Vector256.Widen(Vector256.Create(b.Slice(i, 8)));
+            low += al * bl;
+            high += ah * bh;
+        }
+        var v = low + high;
+        var sum = (v[0] + v[2]) + (v[1] + v[3]);
+        for (; i < n; i++) sum += (double)a[i] * b[i];
+        return sum;
+    }
+}
+
+/// <summary>
+/// An orthonormal basis (rows [Rank, Dim]) of the directions in which visual keys vary most, for the bound of
+/// <see cref="VisualKeyIndex"/>. Any orthonormal basis gives a valid bound; a good one gives a tight bound.
+/// </summary>
+public sealed record VisualKeyBasis(float[] Rows, int Rank, int Dim, int FittedOn)
+{
+    /// <summary>
+    /// The top <paramref name="rank"/> eigenvectors of Σ φφᵀ over at most <paramref name="sample"/> evenly spaced keys of
+    /// <paramref name="keys"/> [count, dim].
+    /// </summary>
+    public static VisualKeyBasis Fit(float[] keys, int count, int dim, int rank = VisualKeyIndex.BoundRank, int sample = 2048)
+    {
+        if (rank > dim) rank = dim;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var n = Math.Min(count, sample);
+        var picked = new float[n * dim];
+        for (var j = 0; j < n; j++) keys.AsSpan((int)((long)j * count / n) * dim, dim).CopyTo(picked.AsSpan(j * dim));
+        var x = tensor(picked).reshape(n, dim).to_type(ScalarType.Float64);
+        var (_, vectors) = linalg.eigh(matmul(x.t(), x));                                   // ascending eigenvalues
+        var top = vectors[TensorIndex.Colon, TensorIndex.Slice(dim - rank, dim)].t();        // [rank, dim]
+        return new VisualKeyBasis(top.to_type(ScalarType.Float32).contiguous().data<float>().ToArray(), rank, dim, count);
+    }
+
+    /// <summary>The bound's terms of <paramref name="count"/> keys [count, Dim] in this basis.</summary>
+    public KeyTerms Terms(ReadOnlySpan<float> keys, int count)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var k = empty(count, Dim);                                                          // [E, D]
+        MemoryMarshal.AsBytes(keys[..(count * Dim)]).CopyTo(k.bytes);
+        var p = tensor(Rows).reshape(Rank, Dim);                                           // [p, D]
+        var c = matmul(k, p.t());                                                           // c_e = P φ̂_e [E, p]
+        return new KeyTerms(Floats(c), Floats((k - matmul(c, p)).norm(1)), Floats(k.norm(1)));
+    }
+
+    // data<float>().ToArray() goes element by element; the storage bytes copy at memory speed.
+    private static float[] Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.contiguous().bytes).ToArray();
+}
+
+/// <summary>
+/// A basis's terms for a set of keys: coefficients c_e = P φ̂_e [count, Rank], residual norms ρ_e = |φ̂_e − Pᵀc_e| and
+/// norms |φ̂_e| [count].
+/// </summary>
+public sealed record KeyTerms(float[] Coefficients, float[] Residuals, float[] Norms)
+{
+    /// <summary>Row <paramref name="e"/> alone (to cache it per key).</summary>
+    public KeyTerms Row(int e, int rank) => new(Coefficients.AsSpan(e * rank, rank).ToArray(), [Residuals[e]], [Norms[e]]);
+
+    /// <summary>Rows stacked in order.</summary>
+    public static KeyTerms Stack(IReadOnlyList<KeyTerms> rows, int rank)
+    {
+        var c = new float[rows.Count * rank];
+        float[] r = new float[rows.Count], n = new float[rows.Count];
+        for (var e = 0; e < rows.Count; e++)
+        {
+            rows[e].Coefficients.CopyTo(c, e * rank);
+            r[e] = rows[e].Residuals[0];
+            n[e] = rows[e].Norms[0];
+        }
+        return new KeyTerms(c, r, n);
+    }
+}
