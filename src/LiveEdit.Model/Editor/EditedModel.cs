@@ -41,7 +41,7 @@ public sealed class EditedModel : IDisposable
     /// <summary>Skip experts whose low-rank bound rules them out of the hard filter (same result; off only in tests).</summary>
     internal bool PruneWithBound { get; init; } = true;
     /// <summary>The stacked visual keys of the last query (null before one), for tests.</summary>
-    internal VisualKeyIndex? VisualKeys => stack?.VisualKeys;
+    internal VisualFilterIndex? VisualKeys => stack?.VisualKeys;
     /// <summary>The active experts in fusion order.</summary>
     public IReadOnlyList<ExpertSlot> Slots => experts.Keys.ToList();
 
@@ -146,7 +146,7 @@ public sealed class EditedModel : IDisposable
         }
         // The bound pays off only with many experts; its basis is refitted when the set has doubled since the last fit
         // (any orthonormal basis gives the same survivors, a stale one only prunes less).
-        var bounded = PruneWithBound && Options.HardFilter && e >= VisualKeyIndex.MinExpertsForBound;
+        var bounded = PruneWithBound && Options.HardFilter && e >= VisualFilterIndex.MinExpertsForBound;
         KeyTerms? stackedTerms = null;
         if (bounded)
         {
@@ -167,7 +167,7 @@ public sealed class EditedModel : IDisposable
         }
         return stack = new Stack(list.Select(p => p.Key).ToArray(),
             uStack.DetachFromDisposeScope(), vStack.DetachFromDisposeScope(),
-            new VisualKeyIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null, stackedTerms), tkStack.DetachFromDisposeScope());
+            new VisualFilterIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null, stackedTerms), tkStack.DetachFromDisposeScope());
     }
 
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)
@@ -265,7 +265,7 @@ public sealed class EditedModel : IDisposable
     // Fusion lives across the decoding steps (each step may run in its own dispose scope): owned by the hook.
     private sealed record RowRoute(RoutingDecision Decision, FusionOperands? Fusion);
 
-    private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, VisualKeyIndex VisualKeys, Tensor TextKeys) : IDisposable
+    private sealed record Stack(ExpertSlot[] Slots, Tensor U, Tensor V, VisualFilterIndex VisualKeys, Tensor TextKeys) : IDisposable
     {
         public void Dispose()
         {

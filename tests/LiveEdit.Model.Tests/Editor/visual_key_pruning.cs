@@ -44,7 +44,7 @@ public sealed class visual_key_pruning
         var random = new Random(seed);
         var directions = Keys(random, structure, 0);
         var keys = Keys(random, count, structure, directions);
-        var index = new VisualKeyIndex(keys, count, K, Dm, VisualKeyBasis.Fit(keys, count, Dim));
+        var index = new VisualFilterIndex(keys, count, K, Dm, VisualKeyBasis.Fit(keys, count, Dim));
         index.Basis.ShouldNotBeNull();
         var scoredLess = false;
         for (var q = 0; q < 40; q++)
@@ -63,7 +63,7 @@ public sealed class visual_key_pruning
             pruned.ShouldBe(plain, $"query {q}");
             plain.ShouldBe(all.Select((s, e) => (e, s)).Where(p => p.s > threshold).ToList());
         }
-        if (structure > 0 && structure < VisualKeyIndex.BoundRank) scoredLess.ShouldBeTrue("the bound skips experts when the keys have low-rank structure");
+        if (structure > 0 && structure < VisualFilterIndex.BoundRank) scoredLess.ShouldBeTrue("the bound skips experts when the keys have low-rank structure");
     }
 
     [Fact]
@@ -73,12 +73,12 @@ public sealed class visual_key_pruning
         const int count = 2000;
         var keys = Keys(random, count, 0);
         var query = Keys(random, 1, 0);
-        var whole = new VisualKeyIndex(keys, count, K, Dm).Similarities(query);
+        var whole = new VisualFilterIndex(keys, count, K, Dm).Similarities(query);
         foreach (var size in new[] { 1, 2, 7, 100, 1500 })
         {
             var picked = Enumerable.Range(0, count).OrderBy(_ => random.Next()).Take(size).Order().ToArray();
             var subset = picked.SelectMany(e => keys.AsSpan(e * Dim, Dim).ToArray()).ToArray();
-            var scores = new VisualKeyIndex(subset, size, K, Dm).Similarities(query);
+            var scores = new VisualFilterIndex(subset, size, K, Dm).Similarities(query);
             scores.ShouldBe(picked.Select(e => whole[e]).ToArray(), $"{size} experts");
         }
     }
@@ -89,7 +89,7 @@ public sealed class visual_key_pruning
         var random = new Random(6);
         var keys = Keys(random, 50, 0);
         var query = Keys(random, 1, 0);
-        var index = new VisualKeyIndex(keys, 50, K, Dm);
+        var index = new VisualFilterIndex(keys, 50, K, Dm);
         for (var e = 0; e < 50; e++)
         {
             double dot = 0;
@@ -124,7 +124,7 @@ public sealed class visual_key_pruning
         for (var e = 0; e < 1500; e++)
         {
             var q = e % queries.Count;
-            var self = VisualKeyIndex.Dot(visual.AsSpan(q * dim, dim), visual.AsSpan(q * dim, dim)) * scale;
+            var self = VisualFilterIndex.Dot(visual.AsSpan(q * dim, dim), visual.AsSpan(q * dim, dim)) * scale;
             var beta = thresholds[q] / self * (0.6 + 0.8 * random.NextDouble());
             var key = new float[dim];
             var spread = Math.Sqrt(self / scale / dim);

@@ -16,7 +16,7 @@ namespace LiveEdit.Model.Editor;
 /// bound (plus a tolerance far above float rounding) is not above the threshold cannot pass: it is skipped without
 /// its exact score. The survivors and their scores are exactly those of scoring every expert.
 /// </remarks>
-public sealed class VisualKeyIndex
+public sealed class VisualFilterIndex
 {
     /// <summary>Dimensions of the bound's basis.</summary>
     public const int BoundRank = 48;
@@ -38,7 +38,7 @@ public sealed class VisualKeyIndex
     /// <param name="keys">Flattened keys, row-major [count, keyRows·moduleDim]; kept, not copied.</param>
     /// <param name="basis">The bound's basis, or null for no bound.</param>
     /// <param name="terms">The keys' <see cref="VisualKeyBasis.Terms"/> in <paramref name="basis"/> when already known.</param>
-    public VisualKeyIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null, KeyTerms? terms = null)
+    public VisualFilterIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null, KeyTerms? terms = null)
     {
         Dim = keyRows * moduleDim;
         if (keys.Length != (long)count * Dim) throw new ArgumentException($"keys must hold {count}·{Dim} values");
@@ -158,7 +158,7 @@ public sealed class VisualKeyIndex
 
 /// <summary>
 /// An orthonormal basis (rows [Rank, Dim]) of the directions in which visual keys vary most, for the bound of
-/// <see cref="VisualKeyIndex"/>. Any orthonormal basis gives a valid bound; a good one gives a tight bound.
+/// <see cref="VisualFilterIndex"/>. Any orthonormal basis gives a valid bound; a good one gives a tight bound.
 /// </summary>
 public sealed record VisualKeyBasis(float[] Rows, int Rank, int Dim, int FittedOn)
 {
@@ -166,7 +166,7 @@ public sealed record VisualKeyBasis(float[] Rows, int Rank, int Dim, int FittedO
     /// The top <paramref name="rank"/> eigenvectors of Σ φφᵀ over at most <paramref name="sample"/> evenly spaced keys of
     /// <paramref name="keys"/> [count, dim].
     /// </summary>
-    public static VisualKeyBasis Fit(float[] keys, int count, int dim, int rank = VisualKeyIndex.BoundRank, int sample = 2048)
+    public static VisualKeyBasis Fit(float[] keys, int count, int dim, int rank = VisualFilterIndex.BoundRank, int sample = 2048)
     {
         if (rank > dim) rank = dim;
         using var scope = NewDisposeScope();
