@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
@@ -88,6 +89,9 @@ public sealed class VisualFilterIndex
     /// Hard filter: the experts with sim(q, φ̂_e) &gt; <paramref name="threshold"/>, ascending, with their scores.
     /// <paramref name="useBound"/> false scores every expert (the same result, for tests).
     /// </summary>
+    // Fully optimised from the first call (no tier-0 code): a server's first queries and short benchmarks run it only
+    // a few dozen times, too few for tiered compilation to promote its loops.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public List<(int Expert, float Similarity)> Passing(ReadOnlySpan<float> query, float threshold, bool useBound = true)
     {
         if (query.Length != Dim) throw new ArgumentException($"query has {query.Length} values, not {Dim}");
@@ -136,6 +140,7 @@ public sealed class VisualFilterIndex
     }
 
     /// <summary>⟨a, b⟩ in float64 (products of floats are exact in float64), always summed in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         var n = a.Length;
