@@ -12,20 +12,14 @@ namespace LiveEdit.Model.Editor;
 /// do not depend on what else is generated (batch shapes change floating-point sums). When the editor's config
 /// names an <see cref="ExpertRefinement"/>, the generated U and V are then refined on the edit's own target.
 /// </summary>
-public sealed class ExpertGenerator
+public sealed class ExpertGenerator(IVisionLanguageModel model, EditorModules editor)
 {
-    public ExpertGenerator(IVisionLanguageModel model, EditorModules editor)
-    {
-        Model = model;
-        Editor = editor;
-        // Refinement differentiates through the frozen decoder: its weights must not collect gradients.
-        if (editor.Config.Refinement is not null) EditObjective.Freeze(model);
-    }
+    private bool modelFrozen;
 
     /// <summary>The frozen base model.</summary>
-    public IVisionLanguageModel Model { get; }
+    public IVisionLanguageModel Model { get; } = model;
     /// <summary>The frozen editor.</summary>
-    public EditorModules Editor { get; }
+    public EditorModules Editor { get; } = editor;
 
     /// <summary>Generates the expert of one edit. The example needs an image and an answer (the new target).</summary>
     public Expert Generate(VlmExample edit)
@@ -51,6 +45,10 @@ public sealed class ExpertGenerator
     /// </summary>
     private (Tensor U, Tensor V) Refine(VlmInputs inputs, Tensor hidden, EditTensors generated, ExpertRefinement refinement)
     {
+        // Refinement differentiates through the frozen decoder: its weights must not collect gradients. (Here, not in
+        // the constructor: the editor's refinement may be switched on after this generator was made.)
+        if (!modelFrozen) EditObjective.Freeze(Model);
+        modelFrozen = true;
         var keys = Editor.InputSide(hidden, inputs, [0]);
         var weight = Routing.SoftWeights(Routing.Similarity(keys.Text, generated.TextKey));   // [1, 1] Eq. w = σ(s)·softmax(s)
         var normed = Editor.FusionNorm(hidden);                                                // [1, L, d]
