@@ -25,7 +25,7 @@ internal static class EvalEditorCommand
     {
         var baseModel = new Option<string>("--base") { Description = "Frozen TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
         var editorPath = new Option<string>("--editor") { Description = "Editor folder.", DefaultValueFactory = _ => "models/liveedit-editor" };
-        var cases = new Option<int>("--cases") { Description = "Edit cases in the stream (evaluation split).", DefaultValueFactory = _ => 1000 };
+        var cases = new Option<int>("--cases") { Description = "Edit cases in the stream (from --split).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the evaluation stream.", DefaultValueFactory = _ => 0 };
         var checkpoints = new Option<string>("--checkpoints") { Description = "Lifelong checkpoints.", DefaultValueFactory = _ => "1,10,100,1000,10000" };
         var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes (empty: skip).", DefaultValueFactory = _ => "1,10,100,1000" };
@@ -39,8 +39,8 @@ internal static class EvalEditorCommand
         var output = new Option<string>("--out") { Description = "Folder for editor-eval.md and editor-eval.json.", DefaultValueFactory = _ => "runs/editor-eval" };
         var split = new Option<EditSplit>("--split") { Description = "Edit cases from this split (EditorEval; EditorTrain only to diagnose overfitting).", DefaultValueFactory = _ => EditSplit.EditorEval };
         var refineSteps = new Option<int?>("--refine-steps") { Description = "Override the editor's expert refinement (our extension): at most this many Adam steps per expert; 0 = the paper's method (none)." };
-        var refineLr = new Option<double>("--refine-lr") { Description = "Learning rate of the refinement override.", DefaultValueFactory = _ => 0.01 };
-        var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => 0.01 };
+        var refineLr = new Option<double>("--refine-lr") { Description = "Learning rate of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.LearningRate };
+        var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.StopLoss };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
             baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split,

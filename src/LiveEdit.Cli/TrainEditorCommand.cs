@@ -36,9 +36,9 @@ internal static class TrainEditorCommand
     public static Command CreateRefinement()
     {
         var editorPath = new Option<string>("--editor") { Description = "Editor folder to change.", DefaultValueFactory = _ => "models/liveedit-editor" };
-        var steps = new Option<int>("--steps") { Description = "Adam steps at most per expert.", DefaultValueFactory = _ => 20 };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate on U and V.", DefaultValueFactory = _ => 0.01 };
-        var stop = new Option<double>("--stop") { Description = "Stop once the target's cross-entropy is below this.", DefaultValueFactory = _ => 0.001 };
+        var steps = new Option<int>("--steps") { Description = "Adam steps at most per expert.", DefaultValueFactory = _ => ExpertRefinement.Default.Steps };
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate on U and V.", DefaultValueFactory = _ => ExpertRefinement.Default.LearningRate };
+        var stop = new Option<double>("--stop") { Description = "Stop once the target's cross-entropy is below this.", DefaultValueFactory = _ => ExpertRefinement.Default.StopLoss };
         var off = new Option<bool>("--off") { Description = "Remove the refinement: experts are the generators' output (the paper's method)." };
         var command = new Command("refinement", "Set the expert refinement (an extension beyond the paper: Adam on each generated expert's U, V toward its edit's target) of an editor folder.")
         {

@@ -12,6 +12,9 @@ namespace LiveEdit.Model.Editor;
 /// <param name="StopLoss">Refinement stops once the target's mean cross-entropy is below this.</param>
 public sealed record ExpertRefinement(int Steps, double LearningRate, double StopLoss)
 {
+    /// <summary>The settings of the committed editor (20 steps, lr 0.01, stop below 0.001); the command lines' defaults.</summary>
+    public static ExpertRefinement Default { get; } = new(20, 0.01, 0.001);
+
     /// <summary>Checks the settings; throws with the bad field named.</summary>
     public ExpertRefinement Validate()
     {

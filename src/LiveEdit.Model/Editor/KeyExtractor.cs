@@ -44,19 +44,14 @@ public sealed class KeyExtractor : nn.Module
     public Tensor VisualKey(Tensor prompt, Tensor promptMask, Tensor vision)
     {
         using var scope = NewDisposeScope();
-        // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v))
-        var conditioned = ca_query_info_ext1.Attend(eqe1, layer_norm1.forward(prompt), promptMask);
-        var key = ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
-        return key.MoveToOuterDisposeScope();
+        return KeyOf(Conditioned(prompt, promptMask), vision).MoveToOuterDisposeScope();
     }
 
     /// <summary>φ̄_Ξ: the visual key with the sentinel Ξ in place of the vision tokens → [B, k, d_m].</summary>
     public Tensor SentinelKey(Tensor prompt, Tensor promptMask)
     {
-        if (vis_rep_prot is null) throw new InvalidOperationException("the edit-side extractor has no sentinel");
         using var scope = NewDisposeScope();
-        var sentinel = vis_rep_prot.expand(prompt.shape[0], vis_rep_prot.shape[1], vis_rep_prot.shape[2]);
-        return VisualKey(prompt, promptMask, sentinel).MoveToOuterDisposeScope();
+        return KeyOf(Conditioned(prompt, promptMask), Sentinel(prompt.shape[0])).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -66,15 +61,24 @@ public sealed class KeyExtractor : nn.Module
     /// </summary>
     public (Tensor Visual, Tensor Sentinel) VisualAndSentinelKeys(Tensor prompt, Tensor promptMask, Tensor vision)
     {
-        if (vis_rep_prot is null) throw new InvalidOperationException("the edit-side extractor has no sentinel");
         using var scope = NewDisposeScope();
-        var conditioned = ca_query_info_ext1.Attend(eqe1, layer_norm1.forward(prompt), promptMask);
-        // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)); the sentinel key puts Ξ in place of h_v.
-        var key = ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
-        var sentinel = vis_rep_prot.expand(prompt.shape[0], vis_rep_prot.shape[1], vis_rep_prot.shape[2]);
-        var sentinelKey = ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(sentinel));
+        var conditioned = Conditioned(prompt, promptMask);
+        var key = KeyOf(conditioned, vision);
+        var sentinelKey = KeyOf(conditioned, Sentinel(prompt.shape[0]));
         return (key.MoveToOuterDisposeScope(), sentinelKey.MoveToOuterDisposeScope());
     }
+
+    // CA_1(Θ_1, LN(h_p)) [B, k, d_m]: the prompt-conditioned queries of the visual key.
+    private Tensor Conditioned(Tensor prompt, Tensor promptMask) =>
+        ca_query_info_ext1.Attend(eqe1, layer_norm1.forward(prompt), promptMask);
+
+    // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)); the sentinel key puts Ξ in place of h_v.
+    private Tensor KeyOf(Tensor conditioned, Tensor vision) => ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
+
+    // Ξ expanded to the batch [B, N_v, d].
+    private Tensor Sentinel(long batch) => vis_rep_prot is null
+        ? throw new InvalidOperationException("the edit-side extractor has no sentinel")
+        : vis_rep_prot.expand(batch, vis_rep_prot.shape[1], vis_rep_prot.shape[2]);
 
     /// <summary>ψ: prompt [B, lp, d] (mask [B, lp]) → [B, k, d_m].</summary>
     public Tensor TextKey(Tensor prompt, Tensor promptMask)

@@ -2,9 +2,9 @@ using LiveEdit.Model.Vlm;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LiveEdit.Model.Baselines;
+namespace LiveEdit.Model.Training;
 
-/// <summary>What the baselines optimise per edit, and the bits of training they share.</summary>
+/// <summary>What the per-edit optimisers (the baselines, LiveEdit's expert refinement) optimise, and the bits of training they share.</summary>
 internal static class EditObjective
 {
     /// <summary>
