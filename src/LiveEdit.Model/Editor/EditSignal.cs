@@ -14,10 +14,10 @@ public static class EditSignal
 
     /// <summary>
     /// Rows <paramref name="rows"/> of <paramref name="hidden"/> [B, L, d], range <paramref name="part"/> →
-    /// (padded [n, maxLen, d], mask [n, maxLen] bool). <see cref="Part.Whole"/> is h_v⊕h_p⊕h_o, which the
-    /// layout [vision][prompt][answer] keeps contiguous.
+    /// (padded [n, maxLen, d], mask [n, maxLen] bool, or null when every range has the full length: nothing to mask).
+    /// <see cref="Part.Whole"/> is h_v⊕h_p⊕h_o, which the layout [vision][prompt][answer] keeps contiguous.
     /// </summary>
-    public static (Tensor Values, Tensor Mask) Gather(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows, Part part)
+    public static (Tensor Values, Tensor? Mask) Gather(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows, Part part)
     {
         using var scope = NewDisposeScope();
         var n = rows.Count;
@@ -36,6 +36,12 @@ public static class EditSignal
             if (lengths[j] <= 0) throw new ArgumentException($"example {i} has an empty {part} range");
         }
         var max = lengths.Max();
+        if (n == 1)
+        {
+            // One row (a query, an edit): its range as a slice, no index tensors and no mask.
+            var slice = hidden[rows[0]].narrow(0, starts[0], lengths[0]).unsqueeze(0);  // [1, len, d]
+            return (slice.MoveToOuterDisposeScope(), null);
+        }
         var index = new long[n * max];
         var mask = new bool[n * max];
         for (var j = 0; j < n; j++)
@@ -50,6 +56,7 @@ public static class EditSignal
             : hidden.index_select(0, tensor(rows.Select(r => (long)r).ToArray(), device: hidden.device));
         var idx = tensor(index, device: hidden.device).reshape(n, max, 1).expand(n, max, d);
         var values = selected.gather(1, idx);                                    // [n, maxLen, d]
+        if (lengths.All(x => x == max)) return (values.MoveToOuterDisposeScope(), null);
         var maskTensor = tensor(mask, device: hidden.device).reshape(n, max);    // [n, maxLen]
         return (values.MoveToOuterDisposeScope(), maskTensor.MoveToOuterDisposeScope());
     }

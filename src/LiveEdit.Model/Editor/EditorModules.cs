@@ -60,8 +60,16 @@ public sealed class EditorModules : nn.Module
         return this;
     }
 
-    /// <summary>Forgets the cached <see cref="GeneratorSha256"/> (the weights changed).</summary>
-    public void InvalidateHash() => sha = null;
+    /// <summary>
+    /// Forgets the cached <see cref="GeneratorSha256"/> and the projections <see cref="Freeze"/> kept (the weights
+    /// changed).
+    /// </summary>
+    public void InvalidateHash()
+    {
+        sha = null;
+        edit_extractor.Thaw();
+        inpt_extractor.Thaw();
+    }
 
     /// <summary>
     /// Edit side, for the rows of a batch run on [image; prompt; target]: U, V [n, r, d], visual key φ̂ and text key
@@ -81,9 +89,6 @@ public sealed class EditorModules : nn.Module
             visual.MoveToOuterDisposeScope(), text.MoveToOuterDisposeScope());
     }
 
-    /// <summary>
-    /// Input side, for rows with an image: visual key φ̄, sentinel key φ̄_Ξ and text key ψ̄, each [n, k, d_m].
-    /// </summary>
     /// <summary>Edit-side visual keys φ̂ only, for <paramref name="rows"/> of <paramref name="hidden"/> ([n, k, d_m]).</summary>
     public Tensor EditVisualKeys(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
     {
@@ -93,6 +98,9 @@ public sealed class EditorModules : nn.Module
         return edit_extractor.VisualKey(prompt, promptMask, vision).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Input side, for rows with an image: visual key φ̄, sentinel key φ̄_Ξ and text key ψ̄, each [n, k, d_m].
+    /// </summary>
     public InputKeys InputSide(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
     {
         using var scope = NewDisposeScope();
@@ -119,7 +127,7 @@ public sealed class EditorModules : nn.Module
         File.WriteAllText(Path.Combine(folder, ConfigFile), JsonSerializer.Serialize(file, EditorConfig.Json));
     }
 
-    /// <summary>Loads an editor folder written by <see cref="Save"/>, checking both SHA-256s.</summary>
+    /// <summary>Loads an editor folder written by <see cref="Save"/>, checking both SHA-256s; the editor comes frozen.</summary>
     public static (EditorModules Editor, EditorFile File) Load(string folder)
     {
         var file = JsonSerializer.Deserialize<EditorFile>(File.ReadAllText(Path.Combine(folder, ConfigFile)), EditorConfig.Json)
@@ -131,17 +139,23 @@ public sealed class EditorModules : nn.Module
         file.Config.Refinement?.Validate();
         var editor = new EditorModules(file.Config);
         editor.load(weights);
-        editor.eval();
+        editor.Freeze();
         if (!string.Equals(editor.GeneratorSha256, file.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException($"{folder}: parameter SHA-256 {editor.GeneratorSha256} differs from {file.GeneratorSha256}");
         return (editor, file);
     }
 
-    /// <summary>Freezes the editor for expert generation and inference (eval mode, no gradients).</summary>
+    /// <summary>
+    /// Freezes the editor for expert generation and inference (eval mode, no gradients) and keeps the key extractors'
+    /// projections that depend on the weights alone (the same values, fewer operations per query). Training switches
+    /// them off by itself; after changing a frozen editor's weights in place, call this again.
+    /// </summary>
     public EditorModules Freeze()
     {
         eval();
         foreach (var p in parameters()) p.requires_grad = false;
+        edit_extractor.Freeze();
+        inpt_extractor.Freeze();
         return this;
     }
 

@@ -76,6 +76,7 @@ public sealed class EditorTrainer
         }
         frozen = new FrozenState[samples.Count];
         foreach (var p in editor.parameters()) p.requires_grad = true;
+        editor.InvalidateHash();
         // Adam: AdamW with no weight decay and PyTorch's Adam betas.
         optimizer = new AdamW(editor.named_parameters().Select(p => (p.name, p.parameter)), beta1: 0.9, beta2: 0.999, weightDecay: 0);
     }

@@ -40,15 +40,15 @@ public sealed class KeyExtractor : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>φ: prompt [B, lp, d] (mask [B, lp]) and vision [B, N_v, d] → [B, k, d_m].</summary>
-    public Tensor VisualKey(Tensor prompt, Tensor promptMask, Tensor vision)
+    /// <summary>φ: prompt [B, lp, d] (mask [B, lp] or null for none) and vision [B, N_v, d] → [B, k, d_m].</summary>
+    public Tensor VisualKey(Tensor prompt, Tensor? promptMask, Tensor vision)
     {
         using var scope = NewDisposeScope();
         return KeyOf(Conditioned(prompt, promptMask), vision).MoveToOuterDisposeScope();
     }
 
     /// <summary>φ̄_Ξ: the visual key with the sentinel Ξ in place of the vision tokens → [B, k, d_m].</summary>
-    public Tensor SentinelKey(Tensor prompt, Tensor promptMask)
+    public Tensor SentinelKey(Tensor prompt, Tensor? promptMask)
     {
         using var scope = NewDisposeScope();
         return KeyOf(Conditioned(prompt, promptMask), Sentinel(prompt.shape[0])).MoveToOuterDisposeScope();
@@ -56,21 +56,63 @@ public sealed class KeyExtractor : nn.Module
 
     /// <summary>
     /// φ̄ and φ̄_Ξ together: the same values as <see cref="VisualKey"/> and <see cref="SentinelKey"/>, with
-    /// CA_1(Θ_1, LN(h_p)) computed once for both. For inference: under autograd the shared branch would sum the two
-    /// gradients before CA_1 instead of after, which changes training's floats in the last bits.
+    /// CA_1(Θ_1, LN(h_p)) and its projection by CA_2's W_q computed once for both, and, once <see cref="Freeze"/> has
+    /// run, the projections of Θ_1 and of the sentinel kept. For inference: under autograd the shared branch would sum
+    /// the two gradients before CA_1 instead of after, which changes training's floats in the last bits.
     /// </summary>
-    public (Tensor Visual, Tensor Sentinel) VisualAndSentinelKeys(Tensor prompt, Tensor promptMask, Tensor vision)
+    public (Tensor Visual, Tensor Sentinel) VisualAndSentinelKeys(Tensor prompt, Tensor? promptMask, Tensor vision)
     {
         using var scope = NewDisposeScope();
-        var conditioned = Conditioned(prompt, promptMask);
-        var key = KeyOf(conditioned, vision);
-        var sentinelKey = KeyOf(conditioned, Sentinel(prompt.shape[0]));
+        var queries = ca_vision_info_ext.Queries(Conditioned(prompt, promptMask));     // CA_1(Θ_1, LN(h_p)) W_q [B, k, d_m]
+        var key = ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(layer_norm1.forward(vision)));
+        var sentinelKey = Frozen is { Sentinel: { } kept }
+            ? ca_vision_info_ext.Combine(queries, kept)
+            : ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(layer_norm1.forward(Sentinel(prompt.shape[0]))));
         return (key.MoveToOuterDisposeScope(), sentinelKey.MoveToOuterDisposeScope());
     }
 
+    /// <summary>ψ: prompt [B, lp, d] (mask [B, lp] or null for none) → [B, k, d_m].</summary>
+    public Tensor TextKey(Tensor prompt, Tensor? promptMask)
+    {
+        using var scope = NewDisposeScope();
+        // Eq. text key: ψ = CA_3(Θ_2, LN(h_p))
+        var seeds = Frozen?.TextSeeds ?? ca_query_info_ext2.Queries(eqe2);
+        var key = ca_query_info_ext2.Combine(seeds, ca_query_info_ext2.Inputs(layer_norm2.forward(prompt)), promptMask);
+        return key.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Keeps the projections that depend on the weights alone (Θ_1 W_q, Θ_2 W_q, and the sentinel's per-head keys and
+    /// values at batch 1), for inference with frozen weights: they are used only while no gradient is recorded and
+    /// the parameters do not require one (any training switches them back on, which sets the kept values aside).
+    /// </summary>
+    public void Freeze()
+    {
+        Thaw();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var sentinel = vis_rep_prot is null ? null : ca_vision_info_ext.Inputs(layer_norm1.forward(vis_rep_prot)).Detached();
+        frozen = new FrozenProjections(
+            ca_query_info_ext1.Queries(eqe1).DetachFromDisposeScope(),
+            ca_query_info_ext2.Queries(eqe2).DetachFromDisposeScope(),
+            sentinel);
+    }
+
+    /// <summary>Drops what <see cref="Freeze"/> kept (the weights are about to change).</summary>
+    public void Thaw()
+    {
+        frozen?.Dispose();
+        frozen = null;
+    }
+
+    private FrozenProjections? frozen;
+
+    // The kept projections, when they are valid: no gradient recorded now, and the weights still frozen.
+    private FrozenProjections? Frozen => frozen is not null && !is_grad_enabled() && !eqe1.requires_grad ? frozen : null;
+
     // CA_1(Θ_1, LN(h_p)) [B, k, d_m]: the prompt-conditioned queries of the visual key.
-    private Tensor Conditioned(Tensor prompt, Tensor promptMask) =>
-        ca_query_info_ext1.Attend(eqe1, layer_norm1.forward(prompt), promptMask);
+    private Tensor Conditioned(Tensor prompt, Tensor? promptMask) =>
+        ca_query_info_ext1.Combine(Frozen?.VisualSeeds ?? ca_query_info_ext1.Queries(eqe1), ca_query_info_ext1.Inputs(layer_norm1.forward(prompt)), promptMask);
 
     // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)); the sentinel key puts Ξ in place of h_v.
     private Tensor KeyOf(Tensor conditioned, Tensor vision) => ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
@@ -80,12 +122,14 @@ public sealed class KeyExtractor : nn.Module
         ? throw new InvalidOperationException("the edit-side extractor has no sentinel")
         : vis_rep_prot.expand(batch, vis_rep_prot.shape[1], vis_rep_prot.shape[2]);
 
-    /// <summary>ψ: prompt [B, lp, d] (mask [B, lp]) → [B, k, d_m].</summary>
-    public Tensor TextKey(Tensor prompt, Tensor promptMask)
+    // Θ_1 W_q and Θ_2 W_q [1, k, d_m]; the sentinel's per-head keys and values [1, H, N_v, ·] (input side only).
+    private sealed record FrozenProjections(Tensor VisualSeeds, Tensor TextSeeds, HeadInputs? Sentinel) : IDisposable
     {
-        using var scope = NewDisposeScope();
-        // Eq. text key: ψ = CA_3(Θ_2, LN(h_p))
-        var key = ca_query_info_ext2.Attend(eqe2, layer_norm2.forward(prompt), promptMask);
-        return key.MoveToOuterDisposeScope();
+        public void Dispose()
+        {
+            VisualSeeds.Dispose();
+            TextSeeds.Dispose();
+            Sentinel?.Dispose();
+        }
     }
 }

@@ -25,8 +25,8 @@ public sealed class LowRankGenerator : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Edit signal [B, l, d] with mask [B, l] → low-rank factor [B, r, d].</summary>
-    public Tensor Generate(Tensor editSignal, Tensor mask)
+    /// <summary>Edit signal [B, l, d] with mask [B, l] (null: no padding) → low-rank factor [B, r, d].</summary>
+    public Tensor Generate(Tensor editSignal, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         // Eq. generator: U_e = s·CA_U(Φ_U, LN(h_v⊕h_p⊕h_o))

@@ -92,7 +92,8 @@ internal sealed record FusionOperands(Tensor UT, Tensor V, Tensor Weights) : IDi
     public static FusionOperands Of(Tensor u, Tensor v, Tensor weights)
     {
         long e = u.shape[0], r = u.shape[1], d = u.shape[2];
-        return new FusionOperands(u.reshape(e * r, d).t(), v.reshape(e * r, d), weights.repeat_interleave(r, 1).unsqueeze(1));
+        long b = weights.shape[0];
+        return new FusionOperands(u.reshape(e * r, d).t(), v.reshape(e * r, d), weights.unsqueeze(2).expand(b, e, r).reshape(b, 1, e * r));
     }
 
     /// <summary>Takes the tensors out of the current dispose scope (they outlive one decoding step).</summary>

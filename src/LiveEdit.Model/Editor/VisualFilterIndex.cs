@@ -116,14 +116,20 @@ public sealed class VisualFilterIndex
         double restNorm = Math.Sqrt(rest.Sum(x => x * x)), queryNorm = Math.Sqrt(Dot(query, query));
         var limit = Vector256.Create((float)(threshold / scale));
         Vector256<float> rest32 = Vector256.Create((float)restNorm), slack = Vector256.Create((float)(Tolerance * queryNorm));
-        ReadOnlySpan<float> c = coefficients, rho = residuals, size = norms;
+        var broadcast = new Vector256<float>[rank];                     // (Pq)_j in every lane
+        for (var j = 0; j < rank; j++) broadcast[j] = Vector256.Create(projected[j]);
+        ref var c = ref MemoryMarshal.GetArrayDataReference(coefficients!);
+        ref var rho = ref MemoryMarshal.GetArrayDataReference(residuals!);
+        ref var size = ref MemoryMarshal.GetArrayDataReference(norms!);
         var scored = 0;
         for (var block = 0; block * Lanes < Count; block++)
         {
             // ⟨q, φ̂_e⟩ ≤ ⟨Pq, c_e⟩ + |q_⊥|·ρ_e; not above the threshold (with tolerance) → cannot pass.
-            var bound = rest32 * Vector256.Create(rho.Slice(block * Lanes, Lanes)) + slack * Vector256.Create(size.Slice(block * Lanes, Lanes));
-            var values = c.Slice(block * rank * Lanes, rank * Lanes);
-            for (var j = 0; j < rank; j++) bound += Vector256.Create(projected[j]) * Vector256.Create(values.Slice(j * Lanes, Lanes));
+            // (Unchecked loads: the arrays hold ⌈E/8⌉ whole blocks, see the constructor.)
+            var offset = (nuint)(block * Lanes);
+            var bound = rest32 * Vector256.LoadUnsafe(ref rho, offset) + slack * Vector256.LoadUnsafe(ref size, offset);
+            var values = (nuint)(block * rank * Lanes);
+            for (var j = 0; j < rank; j++) bound += broadcast[j] * Vector256.LoadUnsafe(ref c, values + (nuint)(j * Lanes));
             var candidates = Vector256.GreaterThan(bound, limit).ExtractMostSignificantBits();
             while (candidates != 0)
             {

@@ -138,6 +138,7 @@ public sealed class routing_equations
             foreach (var alpha in Enumerable.Range(1, 210).Select(i => i / 200.0))
             {
                 xi.copy_(original * (1 - alpha) + vision * alpha);
+                f.Editor.Freeze();   // the frozen editor keeps the sentinel's projections: refresh them after an in-place change
                 var k = f.Editor.InputSide(probeHidden, queriesProbe, rows);
                 var kept = Routing.HardFilter(Routing.Similarity(k.Visual, expertKeys), Routing.PairSimilarity(k.Visual, k.Sentinel)).sum().item<long>();
                 if (kept > 0 && kept < 6 * rows.Count) { found = true; break; }
