@@ -78,9 +78,8 @@ internal static class EvalEditorCommand
                 var markdown = EditorEvaluation.Markdown(rows);
                 if (cost is not null)
                 {
-                    markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s)):\n\n| active experts | median ms | p95 ms |\n|---:|---:|---:|\n");
-                    foreach (var (n, median, p95) in cost.QueryLatency)
-                        markdown += string.Create(CultureInfo.InvariantCulture, $"| {n} | {median:F2} | {p95:F2} |\n");
+                    markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s); each query timed back to back with the base model's answer to it):\n\n")
+                        + EditorEvaluation.LatencyMarkdown(cost.QueryLatency);
                     markdown += "\nWhere the time goes (medians, one image query, teacher-forced; routing = input-side keys + hard filter over every expert + soft weights):\n\n"
                         + "| active experts | base forward ms | forward with experts ms | routing ms | of which input keys ms | survivors |\n|---:|---:|---:|---:|---:|---:|\n";
                     foreach (var b in cost.Breakdown)

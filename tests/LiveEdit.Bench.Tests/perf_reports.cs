@@ -152,6 +152,24 @@ public sealed class perf_reports : IDisposable
     }
 
     [Fact]
+    public void paired_query_timings_give_the_ratio_to_the_base_on_the_same_queries_and_per_decoding_step()
+    {
+        var report = new PerfReport("liveedit bench perf", "2026-01-02T03:04:05Z", new MachineInfo(4, "Test CPU", 8, "Unix", "0.10 0.20 0.30"), 1,
+            Generation: null, EditLatency: [],
+            QueryLatency: [new QueryLatency(0, 4, 5, 4, 2, 2), new QueryLatency(10000, 6, 7.5, 4, 3, 2)], Rebuild: null);
+
+        PerfMarkdown.Render(report).ShouldContain("""
+            | active experts | query median ms | p95 ms | base median ms (same queries) | × base | decoding steps (base) | × base per step |
+            |---:|---:|---:|---:|---:|---:|---:|
+            | 0 | 4.00 | 5.00 | 4.00 | 1.00 | 2.00 (2.00) | 1.00 |
+            | 10,000 | 6.00 | 7.50 | 4.00 | 1.50 | 3.00 (2.00) | 1.00 |
+            """);
+        var back = PerfReport.FromJson(report.ToJson());
+        back.QueryLatency.ShouldBe(report.QueryLatency);
+        report.ToJson().ShouldContain("\"baseMedianMs\": 4");
+    }
+
+    [Fact]
     public void write_to_creates_the_folder_and_writes_both_files()
     {
         var report = PerfReport.FromJson(RealJson);

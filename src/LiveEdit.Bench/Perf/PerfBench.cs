@@ -78,7 +78,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
         }
 
         return new PerfReport(settings.Command, started.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), machine, threads, generation, editLatency,
-            cost?.QueryLatency.Select(q => new QueryLatency(q.Experts, q.MedianMs, q.P95Ms)).ToList() ?? [], rebuild);
+            cost?.QueryLatency.Select(q => new QueryLatency(q.Experts, q.MedianMs, q.P95Ms, q.BaseMedianMs, q.Steps, q.BaseSteps)).ToList() ?? [], rebuild);
     }
 
     /// <summary>Times each expert generation on its own (the edit signal forward and the generator), one edit at a time.</summary>

@@ -19,8 +19,20 @@ public static class PerfMarkdown
             foreach (var t in r.EditLatency) s.Append(Invariant($"| {t.Transport} | {t.Edits} | {t.P50Ms:F1} | {t.P99Ms:F1} | {t.MaxMs:F1} |\n"));
             s.Append('\n');
         }
-        if (r.QueryLatency.Count > 0)
+        if (r.QueryLatency.Count > 0 && r.QueryLatency.All(q => q.BaseMedianMs is not null && q.Steps is not null && q.BaseSteps is not null))
         {
+            s.Append("Greedy answer to one image query, each timed back to back with the base model's answer to it (`--queries` timed per point; per point the pass with the lower median of two):\n\n");
+            s.Append("| active experts | query median ms | p95 ms | base median ms (same queries) | × base | decoding steps (base) | × base per step |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+            foreach (var q in r.QueryLatency)
+            {
+                double b = q.BaseMedianMs!.Value, steps = q.Steps!.Value, baseSteps = q.BaseSteps!.Value;
+                s.Append(Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {b:F2} | {q.MedianMs / b:F2} | {steps:F2} ({baseSteps:F2}) | {q.MedianMs / steps / (b / baseSteps):F2} |\n"));
+            }
+            s.Append('\n');
+        }
+        else if (r.QueryLatency.Count > 0)
+        {
+            // Reports from before the paired timing: the ratio is to the 0-expert point.
             var baseMs = r.QueryLatency.FirstOrDefault(q => q.Experts == 0)?.MedianMs;
             s.Append("Greedy answer to one image query (`--queries` timed per point; per point the pass with the lower median of two):\n\n");
             s.Append("| active experts | query median ms | p95 ms | × base |\n|---:|---:|---:|---:|\n");

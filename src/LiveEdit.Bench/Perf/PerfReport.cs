@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -64,8 +65,15 @@ public sealed record GenerationTimes(int Edits, double MeanMs, double P50Ms);
 /// <summary>Propose→active latency over <paramref name="Transport"/> (HTTP, worker, ledger) for <paramref name="Edits"/> edits, nearest-rank quantiles.</summary>
 public sealed record TransportLatency(string Transport, int Edits, double P50Ms, double P99Ms, double MaxMs);
 
-/// <summary>One greedy image query with <paramref name="Experts"/> active experts: median and p95.</summary>
-public sealed record QueryLatency(int Experts, double MedianMs, double P95Ms);
+/// <summary>
+/// One greedy image query with <paramref name="Experts"/> active experts: median and p95; and, from reports since each
+/// query was timed back to back with the base model, the base model's median on the same queries and the mean decoding
+/// steps of both (null in earlier reports).
+/// </summary>
+public sealed record QueryLatency(int Experts, double MedianMs, double P95Ms,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? BaseMedianMs = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? Steps = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? BaseSteps = null);
 
 /// <summary>
 /// A query as of ledger <paramref name="Version"/>, the version that activated the <paramref name="Edits"/>-th replayed edit,

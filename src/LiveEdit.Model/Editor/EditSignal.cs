@@ -39,7 +39,9 @@ public static class EditSignal
         if (n == 1)
         {
             // One row (a query, an edit): its range as a slice, no index tensors and no mask.
-            var slice = hidden[rows[0]].narrow(0, starts[0], lengths[0]).unsqueeze(0);  // [1, len, d]
+            var slice = hidden.shape[0] == 1
+                ? hidden.narrow(1, starts[0], lengths[0])                                      // [1, len, d]
+                : hidden[rows[0]].narrow(0, starts[0], lengths[0]).unsqueeze(0);
             return (slice.MoveToOuterDisposeScope(), null);
         }
         var index = new long[n * max];

@@ -203,15 +203,21 @@ public sealed class EditedModel : IDisposable
                 row++;
                 continue;
             }
-            var index = passing.Select(p => (long)p.Item1).ToArray();
+            var index = new long[passing.Count];
+            for (var j = 0; j < index.Length; j++) index[j] = passing[j].Item1;
             var survivors = tensor(index);
             var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], s.TextKeys.index_select(0, survivors)); // [1, S]
             var weights = Options.SoftRouting
                 ? Routing.SoftWeights(text)                                                   // Eq. w_e = σ(s_e)·softmax(s)_e
                 : full_like(text, 1.0 / index.Length);                                        // ablation: plain average
-            var w = weights.reshape(-1).data<float>().ToArray();
-            var textScores = text.reshape(-1).data<float>().ToArray();
-            var fired = passing.Select((p, j) => new FiredExpert(s.Slots[p.Item1].Id, s.Slots[p.Item1].Order, w[j], p.Item2, threshold[row], textScores[j])).ToList();
+            var w = weights.data<float>().ToArray();                                          // [1, S] contiguous
+            var textScores = text.data<float>().ToArray();
+            var fired = new FiredExpert[passing.Count];
+            for (var j = 0; j < fired.Length; j++)
+            {
+                var (e, visualScore) = passing[j];
+                fired[j] = new FiredExpert(s.Slots[e].Id, s.Slots[e].Order, w[j], visualScore, threshold[row], textScores[j]);
+            }
             result.Add(new RowRoute(new RoutingDecision(true, fired),
                 FusionOperands.Of(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
             row++;

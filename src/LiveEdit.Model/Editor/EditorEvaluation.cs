@@ -37,10 +37,27 @@ public sealed record EditMetrics(
 }
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
-public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<(int Experts, double MedianMs, double P95Ms)> QueryLatency)
+public sealed record EditorCost(double GenerationMsPerEdit, IReadOnlyList<QueryCost> QueryLatency)
 {
     /// <summary>Where a query's time goes, per number of active experts (medians).</summary>
     public IReadOnlyList<LatencyBreakdown> Breakdown { get; init; } = [];
+}
+
+/// <summary>
+/// Greedy answers to one image query at a time with <paramref name="Experts"/> active experts, each timed back to back
+/// with the base model's answer to the same query (in alternating order), so that both see the same machine.
+/// </summary>
+/// <param name="MedianMs">Median latency with the experts.</param>
+/// <param name="P95Ms">95th percentile with the experts.</param>
+/// <param name="BaseMedianMs">Median latency of the base model on the same queries, timed alongside.</param>
+/// <param name="Steps">Mean decoding steps (forwards) per answer with the experts: an edit may lengthen the answer.</param>
+/// <param name="BaseSteps">Mean decoding steps per answer of the base model.</param>
+public sealed record QueryCost(int Experts, double MedianMs, double P95Ms, double BaseMedianMs, double Steps, double BaseSteps)
+{
+    /// <summary>Median latency over the base model's median on the same queries.</summary>
+    public double TimesBase => MedianMs / BaseMedianMs;
+    /// <summary>The same ratio per decoding step (median / mean steps), apart from answers made longer by edits.</summary>
+    public double TimesBasePerStep => MedianMs / Steps / (BaseMedianMs / BaseSteps);
 }
 
 /// <summary>
@@ -163,31 +180,61 @@ public sealed class EditorEvaluation
         edited.Add(ExpertId(cases[i]), ExpertOf(i), i);
     }
 
-    /// <summary>Median and p95 latency of one greedy answer with 0 and the given numbers of active experts.</summary>
+    /// <summary>
+    /// Median and p95 latency of one greedy answer with the given numbers of active experts (0 included when asked),
+    /// each query timed back to back with the base model's answer to it, in alternating order.
+    /// </summary>
     public EditorCost Cost(IReadOnlyList<int> expertCounts, int queries = 30)
     {
-        var latencies = new List<(int, double, double)>();
+        const int warmUp = 3;
+        const int maxNewTokens = 8;
+        var latencies = new List<QueryCost>();
         var breakdown = new List<LatencyBreakdown>();
         using var edited = new EditedModel(model, editor, Options);
         var added = 0;
+        // Forwards of a greedy answer: one per token and one for <eos> (none after the last allowed token).
+        static int Steps(string answer) => Math.Min(maxNewTokens, answer.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length + 1);
         foreach (var n in expertCounts.Where(n => n <= cases.Count).Order())
         {
             for (; added < n; added++) edited.Add(ExpertId(cases[added]), ExpertOf(added), added);
             var times = new List<double>();
-            for (var q = 0; q < queries + 3; q++)
+            var baseTimes = new List<double>();
+            double steps = 0, baseSteps = 0;
+            for (var q = 0; q < queries + warmUp; q++)
             {
                 using var scope = NewDisposeScope();
                 var example = cases[q % cases.Count].ImageGenerality.ToExample(withAnswer: false);
-                var clock = Stopwatch.StartNew();
-                edited.Answer([example]);
-                if (q >= 3) times.Add(clock.Elapsed.TotalMilliseconds);   // first calls warm up (and stack the keys)
+                var clock = new Stopwatch();
+                double withExperts = 0, withoutExperts = 0;
+                string answer = "", baseAnswer = "";
+                for (var turn = 0; turn < 2; turn++)
+                {
+                    var editedTurn = (turn + q) % 2 == 0;
+                    clock.Restart();
+                    if (editedTurn) answer = edited.Answer([example], maxNewTokens)[0].Text;
+                    else baseAnswer = model.GreedyAnswers([example], maxNewTokens: maxNewTokens)[0];
+                    if (editedTurn) withExperts = clock.Elapsed.TotalMilliseconds;
+                    else withoutExperts = clock.Elapsed.TotalMilliseconds;
+                }
+                if (q < warmUp) continue;   // first calls warm up (and stack the keys)
+                times.Add(withExperts);
+                baseTimes.Add(withoutExperts);
+                steps += Steps(answer);
+                baseSteps += Steps(baseAnswer);
             }
-            times.Sort();
-            latencies.Add((n, times[times.Count / 2], times[(int)Math.Min(times.Count - 1, Math.Ceiling(times.Count * 0.95) - 1)]));
-            Log?.Invoke($"latency with {n} experts: median {times[times.Count / 2]:F2} ms");
+            var cost = new QueryCost(n, Quantile(times, 0.5), Quantile(times, 0.95), Quantile(baseTimes, 0.5), steps / queries, baseSteps / queries);
+            latencies.Add(cost);
+            Log?.Invoke(FormattableString.Invariant($"latency with {n} experts: median {cost.MedianMs:F2} ms, base on the same queries {cost.BaseMedianMs:F2} ms ({cost.TimesBase:F2}×; {cost.Steps:F2} vs {cost.BaseSteps:F2} decoding steps, {cost.TimesBasePerStep:F2}× per step)"));
             breakdown.Add(Breakdown(edited, n, queries));
         }
         return new EditorCost(GenerationMsPerEdit, latencies) { Breakdown = breakdown };
+    }
+
+    // Nearest-rank quantile; the median of an even count is the upper middle value, as before.
+    private static double Quantile(List<double> values, double q)
+    {
+        var sorted = values.Order().ToList();
+        return q == 0.5 ? sorted[sorted.Count / 2] : sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(sorted.Count * q) - 1)];
     }
 
     private LatencyBreakdown Breakdown(EditedModel edited, int n, int queries)
@@ -365,6 +412,15 @@ public sealed class EditorEvaluation
         return sb.ToString();
     }
 
+    /// <summary>The query latency table: with experts, the base model on the same queries, and both ratios.</summary>
+    public static string LatencyMarkdown(IEnumerable<QueryCost> rows)
+    {
+        var sb = new StringBuilder("| active experts | median ms | p95 ms | base median ms (same queries) | × base | decoding steps (base) | × base per step |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var q in rows)
+            sb.Append(FormattableString.Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {q.BaseMedianMs:F2} | {q.TimesBase:F2} | {q.Steps:F2} ({q.BaseSteps:F2}) | {q.TimesBasePerStep:F2} |\n"));
+        return sb.ToString();
+    }
+
     /// <summary>JSON of metrics rows and cost.</summary>
     public static string Json(IEnumerable<EditMetrics> rows, EditorCost? cost) => JsonSerializer.Serialize(new
     {
@@ -372,7 +428,11 @@ public sealed class EditorEvaluation
         cost = cost is null ? null : new
         {
             generationMsPerEdit = cost.GenerationMsPerEdit,
-            queryLatency = cost.QueryLatency.Select(x => new { experts = x.Experts, medianMs = x.MedianMs, p95Ms = x.P95Ms }),
+            queryLatency = cost.QueryLatency.Select(x => new
+            {
+                experts = x.Experts, medianMs = x.MedianMs, p95Ms = x.P95Ms, baseMedianMs = x.BaseMedianMs, timesBase = x.TimesBase,
+                steps = x.Steps, baseSteps = x.BaseSteps, timesBasePerStep = x.TimesBasePerStep,
+            }),
             breakdown = cost.Breakdown,
         },
     }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });

@@ -107,17 +107,20 @@ public sealed class VisualFilterIndex
             return result;
         }
         var rank = Basis.Rank;
-        var projected = new float[rank];                                // Pq
-        var rest = new double[Dim];                                     // q_⊥ = q − PᵀPq
-        for (var j = 0; j < rank; j++) projected[j] = (float)Dot(query, Basis.Rows.AsSpan(j * Dim, Dim));
-        for (var i = 0; i < Dim; i++) rest[i] = query[i];
+        // |q_⊥|² = |q|² − |Pq|² (P's rows are orthonormal up to float rounding, ≈1e-7: the error in |q_⊥| stays near
+        // 3e-4·|q| even when q lies almost in P's span, far inside the tolerance below).
+        var broadcast = new Vector256<float>[rank];                     // (Pq)_j in every lane
+        var squaredQuery = Dot(query, query);
+        var squaredProjection = 0.0;
         for (var j = 0; j < rank; j++)
-            for (var i = 0; i < Dim; i++) rest[i] -= (double)projected[j] * Basis.Rows[j * Dim + i];
-        double restNorm = Math.Sqrt(rest.Sum(x => x * x)), queryNorm = Math.Sqrt(Dot(query, query));
+        {
+            var projected = Dot(query, Basis.Rows.AsSpan(j * Dim, Dim));
+            squaredProjection += projected * projected;
+            broadcast[j] = Vector256.Create((float)projected);
+        }
+        double restNorm = Math.Sqrt(Math.Max(0, squaredQuery - squaredProjection)), queryNorm = Math.Sqrt(squaredQuery);
         var limit = Vector256.Create((float)(threshold / scale));
         Vector256<float> rest32 = Vector256.Create((float)restNorm), slack = Vector256.Create((float)(Tolerance * queryNorm));
-        var broadcast = new Vector256<float>[rank];                     // (Pq)_j in every lane
-        for (var j = 0; j < rank; j++) broadcast[j] = Vector256.Create(projected[j]);
         ref var c = ref MemoryMarshal.GetArrayDataReference(coefficients!);
         ref var rho = ref MemoryMarshal.GetArrayDataReference(residuals!);
         ref var size = ref MemoryMarshal.GetArrayDataReference(norms!);
