@@ -184,9 +184,9 @@ public sealed class EditorEvaluation
     /// Median and p95 latency of one greedy answer with the given numbers of active experts (0 included when asked),
     /// each query timed back to back with the base model's answer to it, in alternating order.
     /// </summary>
-    public EditorCost Cost(IReadOnlyList<int> expertCounts, int queries = 30)
+    public EditorCost Cost(IReadOnlyList<int> expertCounts, int queries = 100)
     {
-        const int warmUp = 3;
+        const int warmUp = 10;
         const int maxNewTokens = 8;
         var latencies = new List<QueryCost>();
         var breakdown = new List<LatencyBreakdown>();
