@@ -1,3 +1,4 @@
+using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Training;
 using LiveEdit.Model.Vlm;
@@ -8,6 +9,7 @@ using Xunit.Abstractions;
 
 namespace LiveEdit.Model.Tests;
 
+[Collection(EditorCollection.Name)]
 public sealed class the_committed_checkpoint(ITestOutputHelper output)
 {
     /// <summary>models/tinyvlm in the repository this test runs from.</summary>

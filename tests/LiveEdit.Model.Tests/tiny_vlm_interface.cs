@@ -1,3 +1,4 @@
+using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using LiveEdit.Model.World;
@@ -7,6 +8,7 @@ using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Tests;
 
+[Collection(EditorCollection.Name)]
 public sealed class tiny_vlm_interface : IDisposable
 {
     private static readonly SynthWorld World = new(new WorldConfig(EntityCount: 40, KnownEntities: 12, Lands: 10));

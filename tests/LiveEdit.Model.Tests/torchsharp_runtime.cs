@@ -1,3 +1,4 @@
+using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Runtime;
 using Shouldly;
 using TorchSharp;
@@ -6,6 +7,7 @@ using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Tests;
 
+[Collection(EditorCollection.Name)]
 public sealed class torchsharp_runtime
 {
     [Fact]

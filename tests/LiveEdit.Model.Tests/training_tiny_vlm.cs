@@ -1,3 +1,4 @@
+using LiveEdit.Model.Tests.Editor;
 using System.Diagnostics;
 using LiveEdit.Model.Training;
 using LiveEdit.Model.Vlm;
@@ -8,6 +9,7 @@ using Xunit.Abstractions;
 
 namespace LiveEdit.Model.Tests;
 
+[Collection(EditorCollection.Name)]
 public sealed class training_tiny_vlm(ITestOutputHelper output)
 {
     // A small world (6 known entities, 5 lands) so the micro model learns it inside a test. Stated accuracy after
