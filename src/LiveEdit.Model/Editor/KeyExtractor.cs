@@ -63,6 +63,7 @@ public sealed class KeyExtractor : nn.Module
     public (Tensor Visual, Tensor Sentinel) VisualAndSentinelKeys(Tensor prompt, Tensor? promptMask, Tensor vision)
     {
         using var scope = NewDisposeScope();
+        // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)), and φ̄_Ξ with Ξ in place of h_v.
         var queries = ca_vision_info_ext.Queries(Conditioned(prompt, promptMask));     // CA_1(Θ_1, LN(h_p)) W_q [B, k, d_m]
         var key = ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(layer_norm1.forward(vision)));
         var sentinelKey = Frozen is { Sentinel: { } kept }
@@ -106,6 +107,13 @@ public sealed class KeyExtractor : nn.Module
     }
 
     private FrozenProjections? frozen;
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Thaw();
+        base.Dispose(disposing);
+    }
 
     // The kept projections, when they are valid: no gradient recorded now, and the weights still frozen.
     private FrozenProjections? Frozen => frozen is not null && !is_grad_enabled() && !eqe1.requires_grad ? frozen : null;
