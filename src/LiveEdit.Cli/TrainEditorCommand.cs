@@ -102,9 +102,20 @@ internal static class TrainEditorCommand
         {
             Description = "Add −log σ(sim_own − sim_Ξ) for edit and generality inputs: the hard filter must keep an input's own edit (guards recall against --extra-negatives).", DefaultValueFactory = _ => false,
         };
+        var init = new Option<string?>("--init") { Description = "Start from this trained editor folder (its sizes; --module-dim, --lora-scale, --rank, --key-rows are ignored; its refinement is dropped)." };
+        var keysOnly = new Option<bool>("--keys-only")
+        {
+            Description = "Our fine-tuning mode (with --init): train only the visual keys and the sentinel with the hard-routing losses; generators, text keys and fusion norm stay bit-identical.",
+            DefaultValueFactory = _ => false,
+        };
+        var visualKeyBlocks = new Option<int>("--visual-key-blocks")
+        {
+            Description = "Our extension: pre-LN transformer blocks over the vision tokens before the visual key's pooling (0: the paper's extractor; with --init, new blocks start as the identity).",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks,
         };
         command.SetAction(parse =>
         {
@@ -113,7 +124,8 @@ internal static class TrainEditorCommand
                 return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
                     parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale), parse.GetValue(rank), parse.GetValue(keyRows),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
-                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives), parse.GetValue(recallLoss)), args: Environment.GetCommandLineArgs());
+                    new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives), parse.GetValue(recallLoss),
+                        parse.GetValue(init), parse.GetValue(keysOnly), parse.GetValue(visualKeyBlocks)), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
@@ -131,11 +143,24 @@ internal static class TrainEditorCommand
         var vlm = TinyVlm.Load(basePath);
         var world = new SynthWorld(WorldConfig.Default);
         var samples = world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(EditSample.From).ToList();
+        if (switches.KeysOnly && switches.Init is null) throw new ArgumentException("--keys-only needs --init (the editor whose generators and text keys stay)");
+        if (switches.VisualKeyBlocks < 0) throw new ArgumentException("--visual-key-blocks must be 0 or more");
         manual_seed(seed);
-        var editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows });
+        EditorModules editor;
+        string? initSha = null;
+        if (switches.Init is { } initFolder)
+        {
+            var (start, startFile) = EditorModules.Load(initFolder);
+            if (startFile.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
+                throw new ArgumentException($"{initFolder} was trained on base {startFile.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
+            initSha = start.GeneratorSha256;
+            editor = new EditorModules(start.Config with { Refinement = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
+        }
+        else
+            editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows, VisualKeyBlocks = switches.VisualKeyBlocks });
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
             FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives,
-            RecallLoss: switches.RecallLoss);
+            RecallLoss: switches.RecallLoss, KeysOnly: switches.KeysOnly);
         var trainer = new EditorTrainer(vlm, editor, samples, options);
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
@@ -173,10 +198,11 @@ internal static class TrainEditorCommand
                 });
         }
         var command = "liveedit " + string.Join(' ', args.Skip(1));
-        editor.Save(output, new EditorProvenance(vlm.WeightsSha256, seed, steps, threads, command, clock.Elapsed.TotalSeconds));
+        editor.Save(output, new EditorProvenance(vlm.WeightsSha256, seed, steps, threads, command, clock.Elapsed.TotalSeconds) { InitGeneratorSha256 = initSha });
         AnsiConsole.MarkupLine($"editor written to [bold]{Markup.Escape(output)}[/] in {clock.Elapsed:hh\\:mm\\:ss}; generator SHA-256 [grey]{editor.GeneratorSha256}[/]");
         return 0;
     }
 
-    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss);
+    private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss,
+        string? Init, bool KeysOnly, int VisualKeyBlocks);
 }

@@ -18,6 +18,11 @@ namespace LiveEdit.Model.Editor;
 /// Null: the paper's method (an expert is the generators' output). Otherwise our extension: the generated U, V are
 /// then refined by a few gradient steps on the edit's own target (see <see cref="ExpertRefinement"/>).
 /// </param>
+/// <param name="VisualKeyBlocks">
+/// 0: the paper's visual key extractor. Otherwise our extension: that many pre-LN transformer blocks over the vision
+/// tokens (<see cref="VisionTokenBlock"/>) before the visual key's CA_2 pooling, on both sides. Not written when 0, so
+/// editors from before the extension read and hash as they did.
+/// </param>
 public sealed record EditorConfig(
     int HiddenSize,
     int VisionTokens,
@@ -26,7 +31,8 @@ public sealed record EditorConfig(
     int Rank = 4,
     int KeyRows = 4,
     double LoraScale = 5.0,
-    ExpertRefinement? Refinement = null)
+    ExpertRefinement? Refinement = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int VisualKeyBlocks = 0)
 {
     /// <summary>s = 1/(lora_scale·√r), the generators' output scale.</summary>
     [JsonIgnore]

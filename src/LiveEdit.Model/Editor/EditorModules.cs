@@ -61,6 +61,33 @@ public sealed class EditorModules : nn.Module
     }
 
     /// <summary>
+    /// The visual-key parameters of both extractors and the sentinel (named as in the state dict): what keys-only
+    /// fine-tuning trains. Generators, text keys and the fusion norm are not among them.
+    /// </summary>
+    public IEnumerable<(string Name, Parameter Parameter)> VisualKeyParameters() =>
+        edit_extractor.VisualKeyParameters().Select(p => ($"{nameof(edit_extractor)}.{p.Name}", p.Parameter))
+            .Concat(inpt_extractor.VisualKeyParameters().Select(p => ($"{nameof(inpt_extractor)}.{p.Name}", p.Parameter)));
+
+    /// <summary>
+    /// Copies every parameter and buffer of <paramref name="source"/> into the one of the same name here (for fine-tuning
+    /// from a trained editor); names only this editor has (new vision-token blocks) keep their initialisation. Throws
+    /// when a name of <paramref name="source"/> is missing here or differs in shape.
+    /// </summary>
+    public EditorModules CopyFrom(EditorModules source)
+    {
+        var mine = state_dict();
+        using (no_grad())
+            foreach (var (name, value) in source.state_dict())
+            {
+                if (!mine.TryGetValue(name, out var target)) throw new ArgumentException($"{name} of the source editor has no counterpart");
+                if (!target.shape.SequenceEqual(value.shape)) throw new ArgumentException($"{name}: shape [{string.Join(", ", value.shape)}] vs [{string.Join(", ", target.shape)}]");
+                target.copy_(value);
+            }
+        InvalidateHash();
+        return this;
+    }
+
+    /// <summary>
     /// Forgets the cached <see cref="GeneratorSha256"/> and the projections <see cref="Freeze"/> kept (the weights
     /// changed).
     /// </summary>
@@ -197,7 +224,12 @@ public sealed record InputKeys(Tensor Visual, Tensor Sentinel, Tensor Text);
 /// expert refinement (null when it was never set apart from training).
 /// </summary>
 public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int Steps, int Threads, string Command, double Seconds,
-    string? RefinementCommand = null);
+    string? RefinementCommand = null)
+{
+    /// <summary>Generator SHA-256 of the editor this one was fine-tuned from (<c>--init</c>); null when trained from scratch.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? InitGeneratorSha256 { get; init; }
+}
 
 /// <summary>The JSON file of an editor folder.</summary>
 public sealed record EditorFile(EditorConfig Config, string GeneratorSha256, string WeightsFileSha256, EditorProvenance Provenance);

@@ -3,6 +3,7 @@ using LiveEdit.Model.Training;
 using LiveEdit.Model.Vlm;
 using LiveEdit.Model.World;
 using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
 using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Editor;
@@ -27,6 +28,9 @@ namespace LiveEdit.Model.Editor;
 /// <param name="RecallLoss">Besides the hard-routing InfoNCE, −log σ(sim(φ̄, φ̂_own) − sim(φ̄, φ̄_Ξ)) on the edit and
 /// generality inputs: the filter's own decision for an input's own edit. InfoNCE only asks the own edit to win a
 /// softmax; with many negatives (<see cref="ExtraNegatives"/>) the sentinel rises and own edits start to fall below it.</param>
+/// <param name="KeysOnly">Our fine-tuning mode: train only the visual keys and the sentinel
+/// (<see cref="EditorModules.VisualKeyParameters"/>) with the hard-routing losses alone; generators, text keys and the
+/// fusion norm stay bit-identical, and no LM layer above l_e runs (the frozen layer-l_e states are cached).</param>
 public sealed record EditorTrainingOptions(
     int Steps = 3000,
     int BatchSize = 16,
@@ -39,7 +43,8 @@ public sealed record EditorTrainingOptions(
     bool PairLookAlikes = false,
     bool HardDecisionLoss = false,
     int ExtraNegatives = 0,
-    bool RecallLoss = false);
+    bool RecallLoss = false,
+    bool KeysOnly = false);
 
 /// <summary>Loss terms of one step (batch means).</summary>
 public sealed record EditorLosses(double Total, double Reliability, double Generality, double Locality, double SoftRouting, double HardRouting);
@@ -65,6 +70,7 @@ public sealed class EditorTrainer
     public EditorTrainer(IVisionLanguageModel model, EditorModules editor, IReadOnlyList<EditSample> samples, EditorTrainingOptions options)
     {
         if (samples.Count < options.BatchSize) throw new ArgumentException($"need at least {options.BatchSize} training cases, got {samples.Count}");
+        if (options.KeysOnly && !options.HardRoutingLoss) throw new ArgumentException("keys-only training needs the hard-routing loss");
         this.model = model;
         this.editor = editor;
         this.samples = samples;
@@ -75,10 +81,20 @@ public sealed class EditorTrainer
             foreach (var p in frozenModel.parameters()) p.requires_grad = false;
         }
         frozen = new FrozenState[samples.Count];
-        foreach (var p in editor.parameters()) p.requires_grad = true;
+        SetTrainable();
         editor.InvalidateHash();
         // Adam: AdamW with no weight decay and PyTorch's Adam betas.
-        optimizer = new AdamW(editor.named_parameters().Select(p => (p.name, p.parameter)), beta1: 0.9, beta2: 0.999, weightDecay: 0);
+        optimizer = new AdamW(Trained(), beta1: 0.9, beta2: 0.999, weightDecay: 0);
+    }
+
+    // The parameters this run trains: all of the editor's, or with KeysOnly the visual keys' and the sentinel.
+    private IEnumerable<(string, Parameter)> Trained() =>
+        options.KeysOnly ? editor.VisualKeyParameters() : editor.named_parameters().Select(p => (p.name, p.parameter));
+
+    private void SetTrainable()
+    {
+        foreach (var p in editor.parameters()) p.requires_grad = !options.KeysOnly;
+        foreach (var (_, p) in Trained()) p.requires_grad = true;
     }
 
     /// <summary>Steps done so far (after a resume, the checkpoint's step).</summary>
@@ -152,6 +168,7 @@ public sealed class EditorTrainer
     /// <summary>One optimisation step on the batch of step t; returns its losses.</summary>
     public EditorLosses TrainStep(int step, double lr)
     {
+        if (options.KeysOnly) return KeysOnlyStep(step, lr);
         using var scope = NewDisposeScope();
         var indices = BatchIndices(step);
         var batch = indices.Select(i => samples[i]).ToList();
@@ -209,7 +226,7 @@ public sealed class EditorTrainer
         // without an image never get a residual, so their KL is 0 by construction.
         var (_, locPositions, locRows) = AnswerPositions(inputs, 3 * b, 4 * b);
         var post = nn.functional.log_softmax(logits.reshape(-1, logits.shape[2]).index_select(0, locPositions), -1);
-        var pre = cat(indices.Select(i => frozen[i].PreLocality).ToArray(), 0);     // [T_loc, V] log-probabilities
+        var pre = cat(indices.Select(i => frozen[i].PreLocality!).ToArray(), 0);     // [T_loc, V] log-probabilities
         var kl = (pre.exp() * (pre - post)).sum(-1);                                // KL(pre ‖ post) per token
         var locality = GroupMean(kl, tensor(locRows), 3);
 
@@ -224,6 +241,36 @@ public sealed class EditorTrainer
         loss.backward();
         optimizer.Step(lr);
         return new EditorLosses(loss.item<float>(), reliability.item<float>(), generality.item<float>(), locality.item<float>(), soft.item<float>(), hard.item<float>());
+    }
+
+    /// <summary>
+    /// A keys-only step: the hard-routing losses of <see cref="TrainStep"/> (InfoNCE over the batch's edit keys ∪ the
+    /// sentinel, and the recall, decision and extra-negative terms where switched on) on the cached layer-l_e states.
+    /// </summary>
+    private EditorLosses KeysOnlyStep(int step, double lr)
+    {
+        using var scope = NewDisposeScope();
+        var indices = BatchIndices(step);
+        var batch = indices.Select(i => samples[i]).ToList();
+        var b = batch.Count;
+        var examples = batch.Select(s => s.Edit.ToExample())
+            .Concat(batch.Select(s => s.TextGenerality.ToExample()))
+            .Concat(batch.Select(s => s.ImageGenerality.ToExample()))
+            .Concat(batch.Select(s => s.ImageLocality.ToExample())).ToList();
+        var inputs = model.Prepare(examples);
+        var hidden = FrozenHidden(indices, inputs);                                              // [4b, L, d], no grad
+        var editKeys = editor.EditVisualKeys(hidden, inputs, Enumerable.Range(0, b).ToList());   // φ̂ [b, k, d_m]
+        var keys = editor.InputSide(hidden, inputs, Enumerable.Range(0, 4 * b).ToList());        // φ̄, φ̄_Ξ [4b, k, d_m]
+        var visualSims = Routing.Similarity(keys.Visual, editKeys);                              // [4b, b]  sim(φ̄, φ̂)
+        var sentinelSims = Routing.PairSimilarity(keys.Visual, keys.Sentinel);                   // [4b]     sim(φ̄, φ̄_Ξ)
+        var hard = HardRoutingLoss(visualSims, sentinelSims, batch, SameEntity(batch), b, options.HardDecisionLoss);
+        if (options.ExtraNegatives > 0) hard += ExtraNegativeLoss(step, indices, keys, sentinelSims, batch, b);
+        if (options.RecallLoss) hard += RecallLoss(visualSims, sentinelSims, b);
+        optimizer.ZeroGrad();
+        hard.backward();
+        optimizer.Step(lr);
+        var value = hard.item<float>();
+        return new EditorLosses(value, 0, 0, 0, 0, value);
     }
 
     /// <summary>
@@ -374,15 +421,20 @@ public sealed class EditorTrainer
         using var scope = NewDisposeScope();
         var inputs = model.Prepare([s.Edit.ToExample(), s.TextGenerality.ToExample(), s.ImageGenerality.ToExample(), s.ImageLocality.ToExample()]);
         var hidden = model.HiddenAtEditLayer(inputs);                         // [4, L, d]
-        var logits = model.LogitsFromEditLayer(inputs, hidden);              // [4, L, V]
-        var (_, positions, _) = AnswerPositions(inputs, 3, 4);
-        var pre = nn.functional.log_softmax(logits.reshape(-1, logits.shape[2]).index_select(0, positions), -1);
+        Tensor? pre = null;
+        if (!options.KeysOnly)
+        {
+            // Keys-only runs need no locality KL, so no LM layer above l_e.
+            var logits = model.LogitsFromEditLayer(inputs, hidden);          // [4, L, V]
+            var (_, positions, _) = AnswerPositions(inputs, 3, 4);
+            pre = nn.functional.log_softmax(logits.reshape(-1, logits.shape[2]).index_select(0, positions), -1).clone().DetachFromDisposeScope();
+        }
         var rows = Enumerable.Range(0, 4).Select(g => hidden[g].narrow(0, 0, inputs.Length[g]).clone().DetachFromDisposeScope()).ToArray();
         int[] editLayout = [inputs.VisionStart[0], inputs.VisionCount[0], inputs.PromptStart[0], inputs.PromptLength[0], inputs.AnswerStart[0], inputs.AnswerLength[0], inputs.Length[0]];
-        return new FrozenState(rows, pre.clone().DetachFromDisposeScope(), editLayout);
+        return new FrozenState(rows, pre, editLayout);
     }
 
-    private sealed record FrozenState(Tensor[] Hidden, Tensor PreLocality, int[] EditLayout);
+    private sealed record FrozenState(Tensor[] Hidden, Tensor? PreLocality, int[] EditLayout);
 
     /// <summary>Extra negatives for the hard filter: fresh edit-side visual keys of other cases; the sentinel must win.</summary>
     private Tensor ExtraNegativeLoss(int step, IReadOnlyList<int> batchIndices, InputKeys keys, Tensor sentinelSims, IReadOnlyList<EditSample> batch, int b)
@@ -434,7 +486,7 @@ public sealed class EditorTrainer
         editor.load(Path.Combine(folder, "editor.partial.weights"));
         optimizer.Load(Path.Combine(folder, "optimizer.state"));
         Step = int.Parse(File.ReadAllText(stepFile), System.Globalization.CultureInfo.InvariantCulture);
-        foreach (var p in editor.parameters()) p.requires_grad = true;
+        SetTrainable();
         editor.InvalidateHash();
     }
 }

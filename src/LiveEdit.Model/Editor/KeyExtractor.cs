@@ -7,7 +7,9 @@ namespace LiveEdit.Model.Editor;
 /// <summary>
 /// Key extractor (official <c>QVExtractor</c>): the prompt-conditioned visual key
 /// φ = CA_2(CA_1(Θ_1, LN_1(h_p)), LN_1(h_v)) and the text key ψ = CA_3(Θ_2, LN_2(h_p)), both [k, d_m].
-/// The input-side extractor also owns the vision sentinel Ξ ∈ R^{N_v×d}.
+/// The input-side extractor also owns the vision sentinel Ξ ∈ R^{N_v×d}. With
+/// <see cref="EditorConfig.VisualKeyBlocks"/> &gt; 0 (our extension) the vision tokens, or Ξ in their place, first pass
+/// that many <see cref="VisionTokenBlock"/>s: φ = CA_2(CA_1(Θ_1, LN_1(h_p)), LN_1(B(h_v))).
 /// </summary>
 public sealed class KeyExtractor : nn.Module
 {
@@ -19,6 +21,7 @@ public sealed class KeyExtractor : nn.Module
     private readonly Parameter eqe2;                 // Θ_2 [1, k, d_m]
     private readonly CrossAttention ca_query_info_ext2;
     private readonly Parameter? vis_rep_prot;        // Ξ [1, N_v, d]
+    private readonly ModuleList<VisionTokenBlock>? vision_blocks; // our extension; null (no parameters) for the paper's extractor
 
     public KeyExtractor(EditorConfig config, bool withSentinel) : base(nameof(KeyExtractor))
     {
@@ -37,6 +40,8 @@ public sealed class KeyExtractor : nn.Module
             vis_rep_prot = new Parameter(empty(1, config.VisionTokens, d));
             nn.init.kaiming_normal_(vis_rep_prot);
         }
+        if (config.VisualKeyBlocks > 0)
+            vision_blocks = new ModuleList<VisionTokenBlock>(Enumerable.Range(0, config.VisualKeyBlocks).Select(_ => new VisionTokenBlock(d, h)).ToArray());
         RegisterComponents();
     }
 
@@ -65,10 +70,10 @@ public sealed class KeyExtractor : nn.Module
         using var scope = NewDisposeScope();
         // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)), and φ̄_Ξ with Ξ in place of h_v.
         var queries = ca_vision_info_ext.Queries(Conditioned(prompt, promptMask));     // CA_1(Θ_1, LN(h_p)) W_q [B, k, d_m]
-        var key = ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(layer_norm1.forward(vision)));
+        var key = ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(VisionInput(vision)));
         var sentinelKey = Frozen is { Sentinel: { } kept }
             ? ca_vision_info_ext.Combine(queries, kept)
-            : ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(layer_norm1.forward(Sentinel(prompt.shape[0]))));
+            : ca_vision_info_ext.Combine(queries, ca_vision_info_ext.Inputs(VisionInput(Sentinel(prompt.shape[0]))));
         return (key.MoveToOuterDisposeScope(), sentinelKey.MoveToOuterDisposeScope());
     }
 
@@ -84,7 +89,7 @@ public sealed class KeyExtractor : nn.Module
 
     /// <summary>
     /// Keeps the projections that depend on the weights alone (Θ_1 W_q, Θ_2 W_q, and the sentinel's per-head keys and
-    /// values at batch 1), for inference with frozen weights: they are used only while no gradient is recorded and
+    /// values at batch 1, after the vision-token blocks when there are any), for inference with frozen weights: they are used only while no gradient is recorded and
     /// the parameters do not require one (any training switches them back on, which sets the kept values aside).
     /// </summary>
     public void Freeze()
@@ -92,7 +97,7 @@ public sealed class KeyExtractor : nn.Module
         Thaw();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var sentinel = vis_rep_prot is null ? null : ca_vision_info_ext.Inputs(layer_norm1.forward(vis_rep_prot)).Detached();
+        var sentinel = vis_rep_prot is null ? null : ca_vision_info_ext.Inputs(VisionInput(vis_rep_prot)).Detached();
         frozen = new FrozenProjections(
             ca_query_info_ext1.Queries(eqe1).DetachFromDisposeScope(),
             ca_query_info_ext2.Queries(eqe2).DetachFromDisposeScope(),
@@ -122,8 +127,26 @@ public sealed class KeyExtractor : nn.Module
     private Tensor Conditioned(Tensor prompt, Tensor? promptMask) =>
         ca_query_info_ext1.Combine(Frozen?.VisualSeeds ?? ca_query_info_ext1.Queries(eqe1), ca_query_info_ext1.Inputs(layer_norm1.forward(prompt)), promptMask);
 
-    // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)); the sentinel key puts Ξ in place of h_v.
-    private Tensor KeyOf(Tensor conditioned, Tensor vision) => ca_vision_info_ext.Attend(conditioned, layer_norm1.forward(vision));
+    // Eq. visual key: φ = CA_2(CA_1(Θ_1, LN(h_p)), LN(h_v)); the sentinel key puts Ξ in place of h_v. With our
+    // extension, h_v (or Ξ) first passes the vision-token blocks.
+    private Tensor KeyOf(Tensor conditioned, Tensor vision) => ca_vision_info_ext.Attend(conditioned, VisionInput(vision));
+
+    // What CA_2 reads of the vision tokens (or Ξ): LN_1 of them, after the vision-token blocks of our extension. [B, N_v, d]
+    private Tensor VisionInput(Tensor vision)
+    {
+        if (vision_blocks is not null)
+            foreach (var block in vision_blocks) vision = block.Forward(vision);
+        return layer_norm1.forward(vision);
+    }
+
+    /// <summary>
+    /// The parameters of the visual key and the sentinel (Θ_1, CA_1, CA_2, LN_1, the vision-token blocks, Ξ), with
+    /// their names inside this module: what keys-only fine-tuning trains. The text key's Θ_2, CA_3, LN_2 are not.
+    /// </summary>
+    public IEnumerable<(string Name, Parameter Parameter)> VisualKeyParameters() =>
+        named_parameters().Where(p => !p.name.StartsWith("eqe2", StringComparison.Ordinal)
+                                      && !p.name.StartsWith("ca_query_info_ext2.", StringComparison.Ordinal)
+                                      && !p.name.StartsWith("layer_norm2.", StringComparison.Ordinal));
 
     // Ξ expanded to the batch [B, N_v, d].
     private Tensor Sentinel(long batch) => vis_rep_prot is null

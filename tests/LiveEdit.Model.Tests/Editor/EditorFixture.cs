@@ -8,12 +8,12 @@ namespace LiveEdit.Model.Tests.Editor;
 /// <summary>A random frozen VLM, a random editor and a few random edits (image, prompt, target).</summary>
 internal sealed class EditorFixture
 {
-    public EditorFixture(long seed = 5, int edits = 6)
+    public EditorFixture(long seed = 5, int edits = 6, int visualKeyBlocks = 0)
     {
         TorchRuntime.Configure(threads: 1, seed: seed);
         Model = new RandomTinyVlm(seed);
         manual_seed(seed + 1);
-        Editor = new EditorModules(EditorConfig.For(Model.Shape, heads: 2)).Freeze();
+        Editor = new EditorModules(EditorConfig.For(Model.Shape, heads: 2) with { VisualKeyBlocks = visualKeyBlocks }).Freeze();
         var generator = new Generator((ulong)(seed + 2));
         Edits = Enumerable.Range(0, edits).Select(i => new VlmExample(
             rand([3, 8, 8], generator: generator).DetachFromDisposeScope(),
