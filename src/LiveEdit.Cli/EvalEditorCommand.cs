@@ -18,7 +18,48 @@ internal static class EvalEditorCommand
     {
         var eval = new Command("eval", "Evaluate trained components.");
         eval.Subcommands.Add(CreateEditor());
+        eval.Subcommands.Add(CreateIdentity());
         return eval;
+    }
+
+    private static Command CreateIdentity()
+    {
+        var baseModel = new Option<string>("--base") { Description = "Frozen TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
+        var split = new Option<EditSplit>("--split") { Description = "The entities of this split.", DefaultValueFactory = _ => EditSplit.EditorTrain };
+        var trainRenders = new Option<int>("--train-renders") { Description = "Training renderings per entity.", DefaultValueFactory = _ => 160 };
+        var testRenders = new Option<int>("--test-renders") { Description = "Held-out renderings per entity.", DefaultValueFactory = _ => 10 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the classifiers.", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Torch intra-op threads.", DefaultValueFactory = _ => 1 };
+        var output = new Option<string>("--out") { Description = "Folder for identity-probe.md and identity-probe.json.", DefaultValueFactory = _ => "runs/identity-probe" };
+        var command = new Command("identity", "Diagnostic for the visual hard filter: how well one rendering tells a split's entities apart (closed-set classifiers on the layer-l_e vision states and on raw pixels).")
+        {
+            baseModel, split, trainRenders, testRenders, seed, threads, output,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                TorchRuntime.Configure(parse.GetValue(threads), parse.GetValue(seed));
+                var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
+                var rows = IdentityProbe.Run(vlm, new SynthWorld(WorldConfig.Default), parse.GetValue(split), parse.GetValue(trainRenders), parse.GetValue(testRenders),
+                    parse.GetValue(seed), line => AnsiConsole.WriteLine(line));
+                var markdown = "| features | classifier | entities | renderings per entity (train / test) | train accuracy % | held-out accuracy % | within-family errors % |\n|---|---|---:|---:|---:|---:|---:|\n"
+                    + string.Concat(rows.Select(r => string.Create(CultureInfo.InvariantCulture,
+                        $"| {r.Features} | {r.Classifier} | {r.Entities} | {r.TrainRenders} / {r.TestRenders} | {r.TrainAccuracy:F1} | {r.HeldOutAccuracy:F1} | {r.WithinFamilyErrors:F1} |\n")));
+                var folder = parse.GetValue(output)!;
+                Directory.CreateDirectory(folder);
+                File.WriteAllText(Path.Combine(folder, "identity-probe.md"), markdown);
+                File.WriteAllText(Path.Combine(folder, "identity-probe.json"), System.Text.Json.JsonSerializer.Serialize(rows, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                AnsiConsole.WriteLine(markdown);
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or CheckpointException or IOException)
+            {
+                Console.Error.WriteLine($"liveedit eval identity: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
     }
 
     private static Command CreateEditor()
