@@ -170,18 +170,9 @@ public sealed class EditorTrainer
     {
         if (options.KeysOnly) return KeysOnlyStep(step, lr);
         using var scope = NewDisposeScope();
-        var indices = BatchIndices(step);
-        var batch = indices.Select(i => samples[i]).ToList();
+        var (indices, batch, inputs, hidden) = BatchRows(step);             // hidden [4b, L, d], no grad
         var b = batch.Count;
         var rng = new Random(Seed(step, 0x3C1E));
-
-        // Rows: [edit = reliability input | text generality | image generality | image locality], b each.
-        var examples = batch.Select(s => s.Edit.ToExample())
-            .Concat(batch.Select(s => s.TextGenerality.ToExample()))
-            .Concat(batch.Select(s => s.ImageGenerality.ToExample()))
-            .Concat(batch.Select(s => s.ImageLocality.ToExample())).ToList();
-        var inputs = model.Prepare(examples);
-        var hidden = FrozenHidden(indices, inputs);                          // [4b, L, d], no grad
         var all = Enumerable.Range(0, 4 * b).ToList();
         var edits = editor.EditSide(hidden, inputs, Enumerable.Range(0, b).ToList()); // U, V [b, r, d]; φ̂, ψ̂ [b, k, d_m]
         var keys = editor.InputSide(hidden, inputs, all);                   // φ̄, φ̄_Ξ, ψ̄ [4b, k, d_m]
@@ -244,21 +235,30 @@ public sealed class EditorTrainer
     }
 
     /// <summary>
+    /// The batch of step t as model rows [edit = reliability input | text generality | image generality | image
+    /// locality], b each, with their frozen hidden states at layer l_e.
+    /// </summary>
+    private (IReadOnlyList<int> Indices, List<EditSample> Batch, VlmInputs Inputs, Tensor Hidden) BatchRows(int step)
+    {
+        var indices = BatchIndices(step);
+        var batch = indices.Select(i => samples[i]).ToList();
+        var examples = batch.Select(s => s.Edit.ToExample())
+            .Concat(batch.Select(s => s.TextGenerality.ToExample()))
+            .Concat(batch.Select(s => s.ImageGenerality.ToExample()))
+            .Concat(batch.Select(s => s.ImageLocality.ToExample())).ToList();
+        var inputs = model.Prepare(examples);
+        return (indices, batch, inputs, FrozenHidden(indices, inputs));
+    }
+
+    /// <summary>
     /// A keys-only step: the hard-routing losses of <see cref="TrainStep"/> (InfoNCE over the batch's edit keys ∪ the
     /// sentinel, and the recall, decision and extra-negative terms where switched on) on the cached layer-l_e states.
     /// </summary>
     private EditorLosses KeysOnlyStep(int step, double lr)
     {
         using var scope = NewDisposeScope();
-        var indices = BatchIndices(step);
-        var batch = indices.Select(i => samples[i]).ToList();
+        var (indices, batch, inputs, hidden) = BatchRows(step);                                  // hidden [4b, L, d], no grad
         var b = batch.Count;
-        var examples = batch.Select(s => s.Edit.ToExample())
-            .Concat(batch.Select(s => s.TextGenerality.ToExample()))
-            .Concat(batch.Select(s => s.ImageGenerality.ToExample()))
-            .Concat(batch.Select(s => s.ImageLocality.ToExample())).ToList();
-        var inputs = model.Prepare(examples);
-        var hidden = FrozenHidden(indices, inputs);                                              // [4b, L, d], no grad
         var editKeys = editor.EditVisualKeys(hidden, inputs, Enumerable.Range(0, b).ToList());   // φ̂ [b, k, d_m]
         var keys = editor.InputSide(hidden, inputs, Enumerable.Range(0, 4 * b).ToList());        // φ̄, φ̄_Ξ [4b, k, d_m]
         var visualSims = Routing.Similarity(keys.Visual, editKeys);                              // [4b, b]  sim(φ̄, φ̂)
