@@ -30,10 +30,11 @@ internal static class EvalEditorCommand
         var testRenders = new Option<int>("--test-renders") { Description = "Held-out renderings per entity.", DefaultValueFactory = _ => 10 };
         var seed = new Option<int>("--seed") { Description = "Seed of the classifiers.", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads.", DefaultValueFactory = _ => 1 };
+        var imageSize = new Option<int?>("--image-size") { Description = "Render the world at this size instead (pixels only: the model reads its own size); shows what a larger image would carry." };
         var output = new Option<string>("--out") { Description = "Folder for identity-probe.md and identity-probe.json.", DefaultValueFactory = _ => "runs/identity-probe" };
         var command = new Command("identity", "Diagnostic for the visual hard filter: how well one rendering tells a split's entities apart (closed-set classifiers on the layer-l_e vision states and on raw pixels).")
         {
-            baseModel, split, trainRenders, testRenders, seed, threads, output,
+            baseModel, split, trainRenders, testRenders, seed, threads, imageSize, output,
         };
         command.SetAction(parse =>
         {
@@ -41,8 +42,11 @@ internal static class EvalEditorCommand
             {
                 TorchRuntime.Configure(parse.GetValue(threads), parse.GetValue(seed));
                 var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
-                var rows = IdentityProbe.Run(vlm, new SynthWorld(WorldConfig.Default), parse.GetValue(split), parse.GetValue(trainRenders), parse.GetValue(testRenders),
-                    parse.GetValue(seed), line => AnsiConsole.WriteLine(line));
+                var size = parse.GetValue(imageSize);
+                if (size is < 8 or > 256) throw new ArgumentException("--image-size must be between 8 and 256");
+                var world = new SynthWorld(size is { } s ? WorldConfig.Default with { ImageSize = s } : WorldConfig.Default);
+                var rows = IdentityProbe.Run(vlm, world, parse.GetValue(split), parse.GetValue(trainRenders), parse.GetValue(testRenders),
+                    parse.GetValue(seed), line => AnsiConsole.WriteLine(line), pixelsOnly: world.ImageSize != vlm.Config.ImageSize);
                 var markdown = "| features | classifier | entities | renderings per entity (train / test) | train accuracy % | held-out accuracy % | within-family errors % |\n|---|---|---:|---:|---:|---:|---:|\n"
                     + string.Concat(rows.Select(r => string.Create(CultureInfo.InvariantCulture,
                         $"| {r.Features} | {r.Classifier} | {r.Entities} | {r.TrainRenders} / {r.TestRenders} | {r.TrainAccuracy:F1} | {r.HeldOutAccuracy:F1} | {r.WithinFamilyErrors:F1} |\n")));

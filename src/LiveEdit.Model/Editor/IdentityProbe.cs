@@ -27,16 +27,19 @@ public static class IdentityProbe
     private const int Batch = 256;
     private const long TestRenderOffset = 10_000;
 
-    /// <summary>Trains and tests both classifiers on both kinds of features. Seeded: the same arguments give the same figures.</summary>
+    /// <summary>
+    /// Trains and tests both classifiers on both kinds of features (on the pixels alone when <paramref name="pixelsOnly"/>,
+    /// e.g. for a world rendered at another size than the model reads). Seeded: the same arguments give the same figures.
+    /// </summary>
     public static IReadOnlyList<IdentityProbeResult> Run(IVisionLanguageModel model, SynthWorld world, EditSplit split, int trainRenders, int testRenders,
-        long seed, Action<string>? log = null)
+        long seed, Action<string>? log = null, bool pixelsOnly = false)
     {
         if (trainRenders < 1 || testRenders < 1) throw new ArgumentException("need at least one training and one test rendering per entity");
         var renderSplit = split == EditSplit.EditorTrain ? RenderSplit.EditorTrain : RenderSplit.EditorEval;
         var entities = world.Entities.Where(e => e.EditSplit == split).ToArray();
         var family = entities.Select(e => e.Family).ToArray();
         var results = new List<IdentityProbeResult>();
-        foreach (var pixels in new[] { false, true })
+        foreach (var pixels in pixelsOnly ? [true] : new[] { false, true })
         {
             using var scope = NewDisposeScope();
             Tensor Features(Entity e, long from, int n)
@@ -70,7 +73,7 @@ public static class IdentityProbe
             var y = tensor(trainLabels.ToArray());
             var xt = cat(test.ToArray(), 0);
             var yt = tensor(testLabels.ToArray());
-            var features = pixels ? "raw pixel patches" : $"layer-{model.Shape.EditLayer} vision states";
+            var features = pixels ? $"raw pixel patches ({world.ImageSize}×{world.ImageSize})" : $"layer-{model.Shape.EditLayer} vision states";
             foreach (var deep in new[] { false, true })
             {
                 var r = Classify(x, y, xt, yt, testLabels, family, entities.Length, deep, seed);

@@ -37,6 +37,16 @@ public sealed class probing_entity_identity
     }
 
     [Fact]
+    public void a_world_rendered_at_another_size_is_probed_on_its_pixels_alone()
+    {
+        TorchRuntime.Configure(threads: 1, seed: 0);
+        var model = new TinyVlm(TinyVlmConfig.Micro, new WordTokenizer(World.Vocabulary), initSeed: 5);
+        var larger = new SynthWorld(new WorldConfig(EntityCount: 40, KnownEntities: 12, Lands: 10, ImageSize: 48));
+        var rows = IdentityProbe.Run(model, larger, EditSplit.EditorTrain, trainRenders: 4, testRenders: 2, seed: 3, pixelsOnly: true);
+        rows.Select(r => r.Features).ShouldBe(["raw pixel patches (48×48)", "raw pixel patches (48×48)"]);
+    }
+
+    [Fact]
     public void no_renderings_is_refused()
     {
         var model = new TinyVlm(TinyVlmConfig.Micro, new WordTokenizer(World.Vocabulary), initSeed: 5);
