@@ -1,3 +1,4 @@
+using LiveEdit.Model.Editor;
 using System.Globalization;
 using System.Text;
 
@@ -22,12 +23,9 @@ public static class PerfMarkdown
         if (r.QueryLatency.Count > 0 && r.QueryLatency.All(q => q.BaseMedianMs is not null && q.Steps is not null && q.BaseSteps is not null))
         {
             s.Append("Greedy answer to one image query, each timed back to back with the base model's answer to it (`--queries` timed per point; per point the pass with the lower median of two):\n\n");
-            s.Append("| active experts | query median ms | p95 ms | base median ms (same queries) | × base | decoding steps (base) | × base per step |\n|---:|---:|---:|---:|---:|---:|---:|\n");
-            foreach (var q in r.QueryLatency)
-            {
-                double b = q.BaseMedianMs!.Value, steps = q.Steps!.Value, baseSteps = q.BaseSteps!.Value;
-                s.Append(Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {b:F2} | {q.MedianMs / b:F2} | {steps:F2} ({baseSteps:F2}) | {q.MedianMs / steps / (b / baseSteps):F2} |\n"));
-            }
+            s.Append(EditorEvaluation.LatencyMarkdown(
+                r.QueryLatency.Select(q => new QueryCost(q.Experts, q.MedianMs, q.P95Ms, q.BaseMedianMs!.Value, q.Steps!.Value, q.BaseSteps!.Value)),
+                "query median ms"));
             s.Append('\n');
         }
         else if (r.QueryLatency.Count > 0)

@@ -269,8 +269,7 @@ public sealed class EditorEvaluation
             keys.Add(t3);
             survivors += routes[0].Fired.Count;
         }
-        static double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
-        return new LatencyBreakdown(n, Median(baseForward), Median(forward), n == 0 ? 0 : Median(routing), Median(keys), (double)survivors / queries);
+        return new LatencyBreakdown(n, Quantile(baseForward, 0.5), Quantile(forward, 0.5), n == 0 ? 0 : Quantile(routing, 0.5), Quantile(keys, 0.5), (double)survivors / queries);
     }
 
     /// <summary>Metrics for <paramref name="indices"/> with whatever experts <paramref name="edited"/> holds.</summary>
@@ -412,10 +411,13 @@ public sealed class EditorEvaluation
         return sb.ToString();
     }
 
-    /// <summary>The query latency table: with experts, the base model on the same queries, and both ratios.</summary>
-    public static string LatencyMarkdown(IEnumerable<QueryCost> rows)
+    /// <summary>
+    /// The query latency table: with experts, the base model on the same queries, and both ratios.
+    /// <paramref name="medianHeader"/> names the column of medians with experts.
+    /// </summary>
+    public static string LatencyMarkdown(IEnumerable<QueryCost> rows, string medianHeader = "median ms")
     {
-        var sb = new StringBuilder("| active experts | median ms | p95 ms | base median ms (same queries) | × base | decoding steps (base) | × base per step |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+        var sb = new StringBuilder($"| active experts | {medianHeader} | p95 ms | base median ms (same queries) | × base | decoding steps (base) | × base per step |\n|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var q in rows)
             sb.Append(FormattableString.Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {q.BaseMedianMs:F2} | {q.TimesBase:F2} | {q.Steps:F2} ({q.BaseSteps:F2}) | {q.TimesBasePerStep:F2} |\n"));
         return sb.ToString();
