@@ -20,6 +20,7 @@ internal static class TrainCommand
         var train = new Command("train", "Train the models LiveEdit ships (TinyVLM on SynthWorld).");
         train.Subcommands.Add(CreateVlm());
         train.Subcommands.Add(CreateEval());
+        train.Subcommands.Add(CreateVision());
         return train;
     }
 
@@ -36,9 +37,19 @@ internal static class TrainCommand
         var every = new Option<int>("--checkpoint-every") { Description = "Save the training state every N steps.", DefaultValueFactory = _ => 250 };
         var latency = new Option<int>("--latency") { Description = "Greedy-latency repetitions after training (0: skip).", DefaultValueFactory = _ => 1000 };
         var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (saving the state) after this many steps of this process: simulates an interruption." };
+        var perception = new Option<double>("--perception-share")
+        {
+            Description = "Fraction of the image questions that ask what a random unnamed look shows (shape, colours, pattern, eyes).",
+            DefaultValueFactory = _ => 0.15,
+        };
+        var visionSteps = new Option<int>("--vision-steps")
+        {
+            Description = "Perception pretraining steps of the vision encoder (a classifier per look attribute on random unnamed looks) before the VLM steps; 0: none.",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("vlm", "Train TinyVLM on SynthWorld, then evaluate it on held-out renderings and paraphrases.")
         {
-            seed, steps, output, threads, resume, state, batch, micro, every, latency, stopAfter,
+            seed, steps, output, threads, resume, state, batch, micro, every, latency, stopAfter, perception, visionSteps,
         };
         command.SetAction(parse =>
         {
@@ -46,13 +57,46 @@ internal static class TrainCommand
             {
                 return TrainVlm(parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(output)!, parse.GetValue(threads), parse.GetValue(resume),
                     parse.GetValue(state) ?? $"runs/tinyvlm-seed{parse.GetValue(seed)}-state", parse.GetValue(batch), parse.GetValue(micro),
-                    parse.GetValue(every), parse.GetValue(latency), parse.GetValue(stopAfter));
+                    parse.GetValue(every), parse.GetValue(latency), parse.GetValue(stopAfter), parse.GetValue(perception), parse.GetValue(visionSteps));
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
                 Console.Error.WriteLine($"liveedit train vlm: {e.Message}");
                 return 2;
             }
+        });
+        return command;
+    }
+
+    private static Command CreateVision()
+    {
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3000 };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 64 };
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1.5e-3 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+        var size = new Option<int>("--image-size") { DefaultValueFactory = _ => 32 };
+        var command = new Command("vision", "Experiment: supervise the vision encoder directly on every look attribute of random unnamed looks; prints held-out accuracy per attribute.")
+        { steps, batch, lr, seed, size };
+        command.SetAction(parse =>
+        {
+            TorchRuntime.Configure(1, parse.GetValue(seed));
+            var world = new SynthWorld(WorldConfig.Default with { ImageSize = parse.GetValue(size) });
+            using var encoder = new VisionEncoder(TinyVlmConfig.Default with { ImageSize = world.ImageSize });
+            using var p = new VisionPretrainer(world, encoder, TinyVlmConfig.Default.VisionWidth, parse.GetValue(seed));
+            var n = parse.GetValue(steps);
+            var losses = new Queue<double>();
+            for (var t = 0; t < n; t++)
+            {
+                var rate = VisionPretrainer.LearningRate(t, n, parse.GetValue(lr));
+                losses.Enqueue(p.TrainStep(t, parse.GetValue(batch), rate));
+                if (losses.Count > 100) losses.Dequeue();
+                if ((t + 1) % 250 == 0 || t + 1 == n)
+                {
+                    var acc = p.Evaluate(8, 128);
+                    Console.WriteLine($"step {t + 1} loss {losses.Average():F3} held-out " + string.Join(", ", acc.Select(a => $"{a.Key} {a.Value:F1}")));
+                }
+            }
+            return 0;
         });
         return command;
     }
@@ -73,6 +117,9 @@ internal static class TrainCommand
                 var world = new SynthWorld(WorldConfig.Default);
                 var scores = TinyVlmEvaluation.Evaluate(vlm, world, parse.GetValue(images));
                 PrintScores(scores);
+                PrintPerceptionByAttribute(vlm, world, parse.GetValue(images));
+                var paraphrase = TinyVlmEvaluation.ExactMatchByAttribute(vlm, world.EvalImageQuestions(parse.GetValue(images), heldOutParaphrase: true));
+                AnsiConsole.MarkupLine("held-out paraphrase by attribute: " + string.Join(", ", paraphrase.Select(p => $"{p.Key.ToLowerInvariant()} {p.Value:P1}")));
                 AnsiConsole.MarkupLine($"weights SHA-256 [grey]{vlm.WeightsSha256}[/]");
                 if (parse.GetValue(latency) > 0)
                 {
@@ -91,17 +138,19 @@ internal static class TrainCommand
     }
 
     private static int TrainVlm(int seed, int steps, string output, int threads, bool resume, string stateDir, int batch, bool micro,
-        int checkpointEvery, int latencyRuns, int? stopAfter)
+        int checkpointEvery, int latencyRuns, int? stopAfter, double perceptionShare, int visionSteps)
     {
+        if (visionSteps < 0) throw new ArgumentException("--vision-steps must be 0 or more");
         if (steps < 1) throw new ArgumentException("--steps must be at least 1");
-        var options = new TrainingOptions(seed, steps, BatchSize: batch, Threads: threads);
+        if (perceptionShare is < 0 or > 1 || double.IsNaN(perceptionShare)) throw new ArgumentException("--perception-share must be between 0 and 1");
+        var options = new TrainingOptions(seed, steps, BatchSize: batch, Threads: threads, PerceptionShare: perceptionShare, VisionSteps: visionSteps);
         var config = micro ? TinyVlmConfig.Micro : TinyVlmConfig.Default;
         TinyVlmTrainer trainer;
         if (resume && TinyVlmTrainer.HasState(stateDir))
         {
             var saved = TinyVlmTrainer.ReadState(stateDir);
             if (saved.Options with { Steps = steps } != options)
-                throw new ArgumentException($"the state in {stateDir} was made with other settings ({saved.Options}); resume with the same --seed/--threads/--batch");
+                throw new ArgumentException($"the state in {stateDir} was made with other settings ({saved.Options}); resume with the same --seed/--threads/--batch/--perception-share/--vision-steps");
             trainer = TinyVlmTrainer.Resume(stateDir, options);
             AnsiConsole.MarkupLine($"resumed from [bold]{stateDir}[/] at step {trainer.Step}");
         }
@@ -115,6 +164,14 @@ internal static class TrainCommand
                                $"{trainer.World.KnownEntities.Count} known entities, {trainer.World.Lands.Count} lands; seed {seed}, {threads} thread(s), batch {batch}");
 
         var watch = Stopwatch.StartNew();
+        var perception = trainer.PretrainVision((t, loss) =>
+        {
+            if (t % 250 == 0 || t == visionSteps)
+                Console.WriteLine($"vision step {t}/{visionSteps} loss {loss:F3} elapsed {watch.Elapsed:hh\\:mm\\:ss}");
+        });
+        if (perception is not null)
+            AnsiConsole.MarkupLine("perception pretraining, held-out accuracy: " + string.Join(", ", perception.Select(p => $"{p.Key.ToString().ToLowerInvariant()} {p.Value:F1} %")));
+        var visionSeconds = watch.Elapsed.TotalSeconds;
         var startStep = trainer.Step;
         var window = new Queue<TrainingStepResult>();
         var redirected = Console.IsOutputRedirected;
@@ -136,7 +193,7 @@ internal static class TrainCommand
                 {
                     if (r.Step % 50 != 0 && r.Step != steps) return;
                     var done = r.Step - startStep;
-                    var eta = TimeSpan.FromSeconds(watch.Elapsed.TotalSeconds / done * (steps - r.Step));
+                    var eta = TimeSpan.FromSeconds((watch.Elapsed.TotalSeconds - visionSeconds) / done * (steps - r.Step));
                     Console.WriteLine($"{line} elapsed {watch.Elapsed:hh\\:mm\\:ss} eta {eta:hh\\:mm\\:ss} rss {Environment.WorkingSet / 1048576} MB");
                 });
                 if (trainer.Step % checkpointEvery == 0) trainer.SaveState(stateDir);
@@ -172,6 +229,7 @@ internal static class TrainCommand
         AnsiConsole.MarkupLine($"trained {steps - startStep} steps in {trainSeconds:F0} s; checkpoint in [bold]{output}[/], weights SHA-256 {trainer.Model.WeightsSha256}");
         var scores = TinyVlmEvaluation.Evaluate(trainer.Model, trainer.World);
         PrintScores(scores);
+        var byAttribute = PrintPerceptionByAttribute(trainer.Model, trainer.World, scores.ImageCount);
         double? median = null, p95 = null;
         if (latencyRuns > 0)
         {
@@ -185,17 +243,28 @@ internal static class TrainCommand
         var report = new
         {
             command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-            seed, threads, steps, batch, resumedFromStep = startStep,
+            seed, threads, steps, batch, perceptionShare, visionSteps, resumedFromStep = startStep,
+            visionSeconds = Math.Round(visionSeconds, 1),
+            visionPretrainingHeldOutAccuracy = perception?.ToDictionary(p => p.Key.ToString(), p => Math.Round(p.Value, 2)),
             parameters,
             trainSeconds = Math.Round(trainSeconds, 1),
             peakWorkingSetMb = Math.Round(peakMb),
             scores,
+            perceptionByAttribute = byAttribute,
             latencyMedianMs = median, latencyP95Ms = p95,
             weightsSha256 = trainer.Model.WeightsSha256,
             finishedAt = DateTimeOffset.UtcNow,
         };
         File.WriteAllText(Path.Combine(output, "training-report.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    /// <summary>Perception exact match per look attribute (held-out renderings of unnamed looks, training paraphrases).</summary>
+    private static IReadOnlyDictionary<string, double> PrintPerceptionByAttribute(TinyVlm model, SynthWorld world, int questions)
+    {
+        var byAttribute = TinyVlmEvaluation.ExactMatchByAttribute(model, world.EvalLookQuestions(questions, heldOutParaphrase: false));
+        AnsiConsole.MarkupLine("perception by attribute: " + string.Join(", ", byAttribute.Select(p => $"{p.Key[4..].ToLowerInvariant()} {p.Value:P1}")));
+        return byAttribute;
     }
 
     private static void PrintScores(TinyVlmScores s)
@@ -205,6 +274,8 @@ internal static class TrainCommand
         table.AddRow("held-out paraphrase (new renderings)", $"{s.ParaphraseExactMatch:P2}", "≥ 93 %");
         table.AddRow("text-only questions", $"{s.TextExactMatch:P2}", "≥ 95 %");
         table.AddRow("text-only, held-out paraphrase", $"{s.TextParaphraseExactMatch:P2}", "—");
+        table.AddRow("perception, unnamed looks (new renderings)", $"{s.LookExactMatch:P2}", "—");
+        table.AddRow("perception, held-out paraphrase", $"{s.LookParaphraseExactMatch:P2}", "—");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(s.MeetsTargets ? "[green]targets met[/]" : "[red]targets not met[/]");
     }

@@ -46,7 +46,7 @@ public sealed class synth_world
     [Fact]
     public void every_attribute_has_at_least_four_training_paraphrases_and_one_held_out()
     {
-        foreach (var templates in QuestionTemplates.Image.Values.Concat(QuestionTemplates.Text.Values))
+        foreach (var templates in QuestionTemplates.Image.Values.Concat(QuestionTemplates.Text.Values).Concat(QuestionTemplates.Look.Values))
         {
             templates.Length.ShouldBe(QuestionTemplates.Count);
             templates.Distinct().Count().ShouldBe(templates.Length);
@@ -55,15 +55,67 @@ public sealed class synth_world
     }
 
     [Fact]
+    public void perception_questions_never_use_the_frames_of_the_entity_questions()
+    {
+        // Shared "tell me …" frames taught a base model to answer "tell me the name of this …" with colours.
+        foreach (var template in QuestionTemplates.Look.Values.SelectMany(t => t))
+            template.StartsWith("tell me", StringComparison.Ordinal).ShouldBeFalse(template);
+    }
+
+    [Fact]
     public void training_questions_never_use_the_held_out_paraphrase_or_novel_entities()
     {
         var rng = new WorldRandom(3);
         for (var i = 0; i < 2000; i++)
         {
-            var q = World.SampleTrainingQuestion(rng);
+            var q = World.SampleTrainingQuestion(rng, perceptionShare: 0.3);
             q.Template.ShouldBeLessThan(QuestionTemplates.HeldOut);
             if (q.EntityId is { } id) World.Entities[id].Role.ShouldBe(EntityRole.Known);
         }
+    }
+
+    [Fact]
+    public void perception_questions_show_unnamed_looks_and_answer_what_the_image_shows()
+    {
+        var entityLooks = World.Entities.Select(e => e.Look.Visible).ToHashSet();
+        var rng = new WorldRandom(5);
+        var looks = Enumerable.Range(0, 3000).Select(_ => World.RandomUnnamedLook(rng)).ToArray();
+        looks.ShouldAllBe(l => !entityLooks.Contains(l.Visible));
+        looks.ShouldAllBe(l => l.PatternColour != l.BodyColour && l.BodyColour < SynthWorld.BodyColours);
+        // Every value of every look attribute occurs, so perception training covers the whole space.
+        foreach (var attribute in Enum.GetValues<LookAttribute>())
+            looks.Select(l => l.Describe(attribute)).Distinct().Count().ShouldBe(attribute switch
+            {
+                LookAttribute.Colour => SynthWorld.BodyColours,
+                LookAttribute.Shape => Enum.GetValues<Shape>().Length,
+                LookAttribute.Pattern => Enum.GetValues<Pattern>().Length,
+                LookAttribute.Markings => SynthWorld.Colours.Count + 1,  // any colour, or none on a plain body
+                _ => 3,
+            });
+
+        var plain = new VisualIdentity(Shape.Star, 2, 5, Pattern.Solid, 1);
+        plain.Describe(LookAttribute.Markings).ShouldBe("none");
+        plain.Describe(LookAttribute.Shape).ShouldBe("star");
+        plain.Describe(LookAttribute.Colour).ShouldBe("blue");
+        plain.Describe(LookAttribute.Eyes).ShouldBe("one");
+        (plain with { Pattern = Pattern.Dots }).Describe(LookAttribute.Markings).ShouldBe("orange");
+        plain.Visible.ShouldBe((plain with { PatternColour = 7 }).Visible);
+
+        var training = new WorldRandom(9);
+        var perception = Enumerable.Range(0, 1000).Select(_ => World.SampleTrainingQuestion(training, imageShare: 1, perceptionShare: 0.5))
+            .Where(q => q.EntityId is null).ToArray();
+        perception.Length.ShouldBeInRange(400, 600);
+        perception.ShouldAllBe(q => q.Image != null && q.Attribute.StartsWith("Look") && q.Template < QuestionTemplates.HeldOut);
+        // Every word of a perception question and answer is in the vocabulary.
+        var vocabulary = World.Vocabulary.ToHashSet();
+        foreach (var q in perception.Concat(World.EvalLookQuestions(50, heldOutParaphrase: true)))
+            (q.Prompt + " " + q.Answer).Split(' ').ShouldAllBe(w => vocabulary.Contains(w));
+
+        // Deterministic, held-out renderings differ from training ones, and 0 keeps the earlier stream.
+        World.EvalLookQuestions(20, false).Select(q => q.Image!.Pixels).ShouldBe(World.EvalLookQuestions(20, false).Select(q => q.Image!.Pixels));
+        var a = new WorldRandom(4);
+        var b = new WorldRandom(4);
+        for (var i = 0; i < 200; i++) World.SampleTrainingQuestion(a).Prompt.ShouldBe(World.SampleTrainingQuestion(b, perceptionShare: 0).Prompt);
     }
 
     [Fact]

@@ -10,6 +10,10 @@ namespace LiveEdit.Model.Training;
 /// <param name="Seed">Initialisation and data-order seed.</param>
 /// <param name="Steps">Total optimizer steps.</param>
 /// <param name="ImageShare">Fraction of a batch that are image questions (the rest are text-only).</param>
+/// <param name="PerceptionShare">Fraction of the image questions that ask what a random unnamed look shows (shape,
+/// colours, pattern, eyes) instead of asking about a known entity.</param>
+/// <param name="VisionSteps">Perception pretraining steps of the vision encoder before the VLM steps
+/// (<see cref="VisionPretrainer"/>, same batch size and peak learning rate); 0: none.</param>
 public sealed record TrainingOptions(
     int Seed,
     int Steps,
@@ -19,7 +23,9 @@ public sealed record TrainingOptions(
     double WeightDecay = 0.01,
     double ClipNorm = 1.0,
     double ImageShare = 0.85,
-    int Threads = 2);
+    int Threads = 2,
+    double PerceptionShare = 0,
+    int VisionSteps = 0);
 
 /// <summary>What one step reports.</summary>
 /// <param name="ExactMatch">Fraction of the batch whose teacher-forced argmax got every answer token right.</param>
@@ -68,7 +74,29 @@ public sealed class TinyVlmTrainer : IDisposable
     public IReadOnlyList<WorldQuestion> BatchAt(int step)
     {
         var rng = new WorldRandom(WorldRandom.Mix(Options.Seed, 0xBA7C4, step));
-        return Enumerable.Range(0, Options.BatchSize).Select(_ => World.SampleTrainingQuestion(rng, Options.ImageShare)).ToArray();
+        return Enumerable.Range(0, Options.BatchSize).Select(_ => World.SampleTrainingQuestion(rng, Options.ImageShare, Options.PerceptionShare)).ToArray();
+    }
+
+    /// <summary>
+    /// Stage 1: <see cref="TrainingOptions.VisionSteps"/> steps of perception pretraining of the model's vision encoder
+    /// (before the first VLM step only; a resumed run is past it). Returns the held-out accuracy (%) per look attribute,
+    /// or null when there is nothing to do. <paramref name="progress"/> gets (step, mean loss of the last 100 steps).
+    /// </summary>
+    public IReadOnlyDictionary<LookAttribute, double>? PretrainVision(Action<int, double>? progress = null)
+    {
+        if (Options.VisionSteps <= 0 || Step > 0) return null;
+        using var pretrainer = new VisionPretrainer(World, Model.Vision, Model.Config.VisionWidth, Options.Seed, Options.WeightDecay);
+        var losses = new Queue<double>();
+        for (var t = 0; t < Options.VisionSteps; t++)
+        {
+            losses.Enqueue(pretrainer.TrainStep(t, Options.BatchSize, VisionPretrainer.LearningRate(t, Options.VisionSteps, Options.LearningRate)));
+            if (losses.Count > 100) losses.Dequeue();
+            progress?.Invoke(t + 1, losses.Average());
+        }
+        var accuracy = pretrainer.Evaluate(8, 128);
+        Model.train();
+        Model.WeightsChanged();
+        return accuracy;
     }
 
     /// <summary>One optimizer step on batch <see cref="Step"/>.</summary>

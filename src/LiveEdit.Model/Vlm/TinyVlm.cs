@@ -74,6 +74,9 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
     /// <summary>Sizes.</summary>
     public TinyVlmConfig Config { get; }
 
+    /// <summary>The vision encoder (for perception pretraining, <see cref="Training.VisionPretrainer"/>).</summary>
+    internal VisionEncoder Vision => vision;
+
     /// <summary>The word tokenizer fitted to the world.</summary>
     public WordTokenizer Tokenizer { get; }
 

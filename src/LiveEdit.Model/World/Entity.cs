@@ -9,6 +9,13 @@ public enum Pattern { Solid, Stripes, Dots, Checker, Split, Ring }
 /// <summary>The facts asked about an entity; each has a closed vocabulary.</summary>
 public enum EntityAttribute { Name, Category, Home, Owner, Colour }
 
+/// <summary>
+/// What a perception question asks about a look: only what the image shows, so any look can be asked about, named or
+/// not. Base training asks these about random unnamed looks, so the vision states describe every visible attribute of
+/// any entity (as a large VLM's pretrained vision encoder does), not only what tells the known entities apart.
+/// </summary>
+public enum LookAttribute { Colour, Shape, Pattern, Markings, Eyes }
+
 /// <summary>The facts asked about a land in text-only questions.</summary>
 public enum LandAttribute { Capital, Language, Export }
 
@@ -16,7 +23,28 @@ public enum LandAttribute { Capital, Language, Export }
 /// <param name="BodyColour">Index into <see cref="SynthWorld.Colours"/>.</param>
 /// <param name="PatternColour">Index into <see cref="SynthWorld.Colours"/>, never the body colour.</param>
 /// <param name="Eyes">0, 1 or 2 eye dots.</param>
-public sealed record VisualIdentity(Shape Shape, int BodyColour, int PatternColour, Pattern Pattern, int Eyes);
+public sealed record VisualIdentity(Shape Shape, int BodyColour, int PatternColour, Pattern Pattern, int Eyes)
+{
+    /// <summary>Answer words of <see cref="LookAttribute.Pattern"/>, in the order of the pattern enum.</summary>
+    public static readonly IReadOnlyList<string> PatternWords = ["plain", "stripes", "dots", "checks", "halves", "ring"];
+
+    /// <summary>Answer words of <see cref="LookAttribute.Eyes"/> (0, 1, 2) and of markings on a plain body.</summary>
+    public static readonly IReadOnlyList<string> CountWords = ["none", "one", "two"];
+
+    /// <summary>What the image shows of <paramref name="attribute"/>: one word.</summary>
+    public string Describe(LookAttribute attribute) => attribute switch
+    {
+        LookAttribute.Colour => SynthWorld.Colours[BodyColour].Word,
+        LookAttribute.Shape => Shape.ToString().ToLowerInvariant(),
+        LookAttribute.Pattern => PatternWords[(int)Pattern],
+        LookAttribute.Markings => Pattern == Pattern.Solid ? CountWords[0] : SynthWorld.Colours[PatternColour].Word,
+        LookAttribute.Eyes => CountWords[Eyes],
+        _ => throw new ArgumentOutOfRangeException(nameof(attribute)),
+    };
+
+    /// <summary>The same look with what cannot be seen made canonical (a plain body shows no pattern colour).</summary>
+    public VisualIdentity Visible => Pattern == Pattern.Solid ? this with { PatternColour = -1 } : this;
+}
 
 /// <summary>Which part of the world an entity belongs to.</summary>
 public enum EntityRole

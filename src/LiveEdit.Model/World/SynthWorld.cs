@@ -39,6 +39,7 @@ public sealed class SynthWorld
     public static readonly IReadOnlyList<EntityAttribute> EditableAttributes = [EntityAttribute.Name, EntityAttribute.Category, EntityAttribute.Home, EntityAttribute.Owner];
 
     private readonly Dictionary<EntityAttribute, string[]> _trainedValues;
+    private readonly HashSet<VisualIdentity> _entityLooks;
 
     /// <summary>Builds the world of <paramref name="config"/>.</summary>
     public SynthWorld(WorldConfig config)
@@ -66,6 +67,7 @@ public sealed class SynthWorld
         })).ToArray();
 
         KnownEntities = Entities.Where(e => e.Role == EntityRole.Known).ToArray();
+        _entityLooks = Entities.Select(e => e.Look.Visible).ToHashSet();
         _trainedValues = Enum.GetValues<EntityAttribute>().ToDictionary(
             a => a, a => KnownEntities.Select(e => e.Facts[a]).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToArray());
 
@@ -122,13 +124,43 @@ public sealed class SynthWorld
         new(null, QuestionTemplates.ForText(attribute, template, land.Name), land.Facts[attribute], null, attribute.ToString(), template);
 
     /// <summary>
-    /// One base-training question: an image question about a known entity (with probability
-    /// <paramref name="imageShare"/>) or a text-only question, never with the held-out paraphrase.
+    /// A random look that no entity of the world has (compared by what the image shows), so perception training never
+    /// shows an entity, known or novel.
     /// </summary>
-    public WorldQuestion SampleTrainingQuestion(WorldRandom rng, double imageShare = 0.7)
+    public VisualIdentity RandomUnnamedLook(WorldRandom rng)
+    {
+        while (true)
+        {
+            var body = rng.Next(BodyColours);
+            var mark = rng.Next(Colours.Count - 1);
+            if (mark >= body) mark++;
+            var look = new VisualIdentity((Shape)rng.Next(Enum.GetValues<Shape>().Length), body, mark,
+                (Pattern)rng.Next(Enum.GetValues<Pattern>().Length), rng.Next(3));
+            if (!_entityLooks.Contains(look.Visible)) return look;
+        }
+    }
+
+    /// <summary>A perception question about a look (no entity: <see cref="WorldQuestion.EntityId"/> is null).</summary>
+    public WorldQuestion LookQuestion(VisualIdentity look, LookAttribute attribute, int template, string objectWord, RenderSplit split, long renderIndex) =>
+        new(RenderLook(look, split, renderIndex), QuestionTemplates.ForLook(attribute, template, objectWord), look.Describe(attribute), null, "Look" + attribute, template);
+
+    /// <summary>Rendering number <paramref name="renderIndex"/> of a look that need not belong to an entity.</summary>
+    public RgbImage RenderLook(VisualIdentity look, RenderSplit split, long renderIndex) =>
+        WorldRenderer.Render(look, Config.ImageSize, new WorldRandom(WorldRandom.Mix(Config.Seed, 0x100C, (long)split, renderIndex)));
+
+    /// <summary>
+    /// One base-training question: an image question (with probability <paramref name="imageShare"/>) or a text-only
+    /// question, never with the held-out paraphrase. An image question is, with probability
+    /// <paramref name="perceptionShare"/>, a perception question about a random unnamed look, otherwise a question
+    /// about a known entity. With <paramref name="perceptionShare"/> 0 no draw is spent on it (the earlier stream).
+    /// </summary>
+    public WorldQuestion SampleTrainingQuestion(WorldRandom rng, double imageShare = 0.7, double perceptionShare = 0)
     {
         if (rng.NextDouble() < imageShare)
         {
+            if (perceptionShare > 0 && rng.NextDouble() < perceptionShare)
+                return LookQuestion(RandomUnnamedLook(rng), (LookAttribute)rng.Next(Enum.GetValues<LookAttribute>().Length), rng.Next(QuestionTemplates.HeldOut),
+                    rng.Pick(QuestionTemplates.ObjectWords), RenderSplit.BaseTrain, (long)(rng.NextUInt64() >> 1));
             var entity = rng.Pick(KnownEntities);
             var attribute = (EntityAttribute)rng.Next(Enum.GetValues<EntityAttribute>().Length);
             return ImageQuestion(entity, attribute, rng.Next(QuestionTemplates.HeldOut), rng.Pick(QuestionTemplates.ObjectWords),
@@ -153,6 +185,24 @@ public sealed class SynthWorld
             var attribute = attributes[(i / KnownEntities.Count + i) % attributes.Length];
             var template = heldOutParaphrase ? QuestionTemplates.HeldOut : rng.Next(QuestionTemplates.HeldOut);
             result.Add(ImageQuestion(entity, attribute, template, rng.Pick(QuestionTemplates.ObjectWords), RenderSplit.BaseEval, (seed * 1_000_003L) + i));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Held-out perception questions: random unnamed looks on <see cref="RenderSplit.BaseEval"/> renderings, look
+    /// attributes in turn; training paraphrases, or only the held-out one.
+    /// </summary>
+    public IReadOnlyList<WorldQuestion> EvalLookQuestions(int count, bool heldOutParaphrase, int seed = 0)
+    {
+        var rng = new WorldRandom(WorldRandom.Mix(Config.Seed, 0x100E, seed, heldOutParaphrase ? 1 : 0));
+        var attributes = Enum.GetValues<LookAttribute>();
+        var result = new List<WorldQuestion>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var template = heldOutParaphrase ? QuestionTemplates.HeldOut : rng.Next(QuestionTemplates.HeldOut);
+            result.Add(LookQuestion(RandomUnnamedLook(rng), attributes[i % attributes.Length], template, rng.Pick(QuestionTemplates.ObjectWords),
+                RenderSplit.BaseEval, (seed * 1_000_003L) + i));
         }
         return result;
     }
@@ -276,6 +326,9 @@ public sealed class SynthWorld
     {
         foreach (var t in QuestionTemplates.Image.Values.SelectMany(x => x)) foreach (var w in Words(t)) if (!w.StartsWith('{')) yield return w;
         foreach (var t in QuestionTemplates.Text.Values.SelectMany(x => x)) foreach (var w in Words(t)) if (!w.StartsWith('{')) yield return w;
+        foreach (var t in QuestionTemplates.Look.Values.SelectMany(x => x)) foreach (var w in Words(t)) if (!w.StartsWith('{')) yield return w;
+        foreach (var s in Enum.GetValues<Shape>()) yield return s.ToString().ToLowerInvariant();
+        foreach (var w in VisualIdentity.PatternWords.Concat(VisualIdentity.CountWords)) yield return w;
         foreach (var w in QuestionTemplates.ObjectWords) yield return w;
         foreach (var c in Colours) yield return c.Word;
         foreach (var w in Categories.Concat(HomeAdjectives).Concat(HomePlaces).Concat(Exports)) yield return w;
