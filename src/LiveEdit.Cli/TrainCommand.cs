@@ -70,15 +70,17 @@ internal static class TrainCommand
 
     private static Command CreateVision()
     {
-        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 3000 };
-        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 64 };
-        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1.5e-3 };
-        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
-        var size = new Option<int>("--image-size") { DefaultValueFactory = _ => 32 };
+        var steps = new Option<int>("--steps") { Description = "Steps (warm-up, then cosine decay over all of them).", DefaultValueFactory = _ => 3000 };
+        var batch = new Option<int>("--batch") { Description = "Looks per step.", DefaultValueFactory = _ => 64 };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 1.5e-3 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the batches and the classifiers.", DefaultValueFactory = _ => 1 };
+        var size = new Option<int>("--image-size") { Description = "Render the looks at this size (a fresh encoder reads (size/8)² tokens).", DefaultValueFactory = _ => 32 };
         var command = new Command("vision", "Experiment: supervise the vision encoder directly on every look attribute of random unnamed looks; prints held-out accuracy per attribute.")
         { steps, batch, lr, seed, size };
         command.SetAction(parse =>
         {
+            if (parse.GetValue(steps) < 1 || parse.GetValue(batch) < 1) { Console.Error.WriteLine("liveedit train vision: --steps and --batch must be at least 1"); return 2; }
+            if (parse.GetValue(size) is < 8 or > 256 || parse.GetValue(size) % 8 != 0) { Console.Error.WriteLine("liveedit train vision: --image-size must be a multiple of 8 in [8, 256]"); return 2; }
             TorchRuntime.Configure(1, parse.GetValue(seed));
             var world = new SynthWorld(WorldConfig.Default with { ImageSize = parse.GetValue(size) });
             using var encoder = new VisionEncoder(TinyVlmConfig.Default with { ImageSize = world.ImageSize });
