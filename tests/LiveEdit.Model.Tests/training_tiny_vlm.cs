@@ -46,6 +46,7 @@ public sealed class training_tiny_vlm(ITestOutputHelper output)
         using var again = Pretraining(200);
         again.PretrainVision();
         again.Model.WeightBytes().ShouldBe(trainer.Model.WeightBytes());
+        again.PretrainVision().ShouldBeNull();
         again.TrainStep();
         again.PretrainVision().ShouldBeNull();
         using var none = Pretraining(0);

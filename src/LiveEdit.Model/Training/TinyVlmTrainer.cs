@@ -43,6 +43,7 @@ public sealed class TinyVlmTrainer : IDisposable
     private const string StateFile = "state.json", StateWeights = "weights.bin", StateOptimizer = "optimizer.bin";
     private readonly AdamW _optimizer;
     private (int Step, Task<IReadOnlyList<WorldQuestion>> Batch)? _prefetch;
+    private bool _visionPretrained;
 
     /// <summary>Starts a run: pins threads, seeds torch, initialises the model.</summary>
     public TinyVlmTrainer(SynthWorld world, TinyVlmConfig config, TrainingOptions options)
@@ -79,12 +80,13 @@ public sealed class TinyVlmTrainer : IDisposable
 
     /// <summary>
     /// Stage 1: <see cref="TrainingOptions.VisionSteps"/> steps of perception pretraining of the model's vision encoder
-    /// (before the first VLM step only; a resumed run is past it). Returns the held-out accuracy (%) per look attribute,
+    /// (once, before the first VLM step only; a resumed run is past it). Returns the held-out accuracy (%) per look attribute,
     /// or null when there is nothing to do. <paramref name="progress"/> gets (step, mean loss of the last 100 steps).
     /// </summary>
     public IReadOnlyDictionary<LookAttribute, double>? PretrainVision(Action<int, double>? progress = null)
     {
-        if (Options.VisionSteps <= 0 || Step > 0) return null;
+        if (Options.VisionSteps <= 0 || Step > 0 || _visionPretrained) return null;
+        _visionPretrained = true;
         using var pretrainer = new VisionPretrainer(World, Model.Vision, Model.Config.VisionWidth, Options.Seed, Options.WeightDecay);
         var losses = new Queue<double>();
         for (var t = 0; t < Options.VisionSteps; t++)
