@@ -86,18 +86,12 @@ internal static class TrainCommand
             using var encoder = new VisionEncoder(TinyVlmConfig.Default with { ImageSize = world.ImageSize });
             using var p = new VisionPretrainer(world, encoder, TinyVlmConfig.Default.VisionWidth, parse.GetValue(seed));
             var n = parse.GetValue(steps);
-            var losses = new Queue<double>();
-            for (var t = 0; t < n; t++)
+            p.Train(n, parse.GetValue(batch), parse.GetValue(lr), (t, loss) =>
             {
-                var rate = VisionPretrainer.LearningRate(t, n, parse.GetValue(lr));
-                losses.Enqueue(p.TrainStep(t, parse.GetValue(batch), rate));
-                if (losses.Count > 100) losses.Dequeue();
-                if ((t + 1) % 250 == 0 || t + 1 == n)
-                {
-                    var acc = p.Evaluate(8, 128);
-                    Console.WriteLine($"step {t + 1} loss {losses.Average():F3} held-out " + string.Join(", ", acc.Select(a => $"{a.Key} {a.Value:F1}")));
-                }
-            }
+                if (t % 250 != 0 && t != n) return;
+                var acc = p.Evaluate(8, 128);
+                Console.WriteLine($"step {t} loss {loss:F3} held-out " + string.Join(", ", acc.Select(a => $"{a.Key} {a.Value:F1}")));
+            });
             return 0;
         });
         return command;

@@ -88,13 +88,7 @@ public sealed class TinyVlmTrainer : IDisposable
         if (Options.VisionSteps <= 0 || Step > 0 || _visionPretrained) return null;
         _visionPretrained = true;
         using var pretrainer = new VisionPretrainer(World, Model.Vision, Model.Config.VisionWidth, Options.Seed, Options.WeightDecay);
-        var losses = new Queue<double>();
-        for (var t = 0; t < Options.VisionSteps; t++)
-        {
-            losses.Enqueue(pretrainer.TrainStep(t, Options.BatchSize, VisionPretrainer.LearningRate(t, Options.VisionSteps, Options.LearningRate)));
-            if (losses.Count > 100) losses.Dequeue();
-            progress?.Invoke(t + 1, losses.Average());
-        }
+        pretrainer.Train(Options.VisionSteps, Options.BatchSize, Options.LearningRate, progress);
         var accuracy = pretrainer.Evaluate(8, 128);
         Model.train();
         Model.WeightsChanged();

@@ -123,6 +123,21 @@ public sealed class VisionPretrainer : IDisposable
         return Attributes.Select((a, i) => (a, i)).ToDictionary(p => p.a, p => 100.0 * correct[p.i] / (batches * batch));
     }
 
+    /// <summary>
+    /// <paramref name="steps"/> steps on the schedule of <see cref="LearningRate"/>; <paramref name="progress"/> gets
+    /// (step, mean loss of the last 100 steps) after each.
+    /// </summary>
+    public void Train(int steps, int batch, double peak, Action<int, double>? progress = null)
+    {
+        var losses = new Queue<double>();
+        for (var t = 0; t < steps; t++)
+        {
+            losses.Enqueue(TrainStep(t, batch, LearningRate(t, steps, peak)));
+            if (losses.Count > 100) losses.Dequeue();
+            progress?.Invoke(t + 1, losses.Average());
+        }
+    }
+
     /// <summary>Warm-up (200 steps) then cosine decay to 5 % of <paramref name="peak"/>, as in base training.</summary>
     public static double LearningRate(int step, int steps, double peak) =>
         peak * Math.Min(1, (step + 1) / 200.0) * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, step / (double)Math.Max(1, steps)))));
