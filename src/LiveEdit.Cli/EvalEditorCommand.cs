@@ -86,9 +86,10 @@ internal static class EvalEditorCommand
         var refineSteps = new Option<int?>("--refine-steps") { Description = "Override the editor's expert refinement (our extension): at most this many Adam steps per expert; 0 = the paper's method (none)." };
         var refineLr = new Option<double>("--refine-lr") { Description = "Learning rate of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.LearningRate };
         var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.StopLoss };
+        var filterMargin = new Option<double?>("--filter-margin") { Description = "Override the editor's hard-filter margin (our extension): keep iff sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ) − margin; 0 = the paper's filter." };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
-            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split,
+            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, filterMargin,
         };
         command.SetAction(parse =>
         {
@@ -101,7 +102,8 @@ internal static class EvalEditorCommand
                     throw new ArgumentException($"the editor was trained on base {file.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
                 if (parse.GetValue(refineSteps) is { } steps)
                     editor.WithRefinement(steps == 0 ? null : new ExpertRefinement(steps, parse.GetValue(refineLr), parse.GetValue(refineStop)));
-                AnsiConsole.WriteLine($"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}");
+                if (parse.GetValue(filterMargin) is { } m) editor.WithFilterMargin(m);
+                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, filter margin {editor.Config.FilterMargin:R}"));
                 var world = new SynthWorld(WorldConfig.Default);
                 var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), parse.GetValue(seed)).Select(EditSample.From).ToList();
                 var evaluation = new EditorEvaluation(vlm, editor, samples)

@@ -27,6 +27,7 @@ internal static class TrainEditorCommand
         }
         train.Subcommands.Add(Create());
         train.Subcommands.Add(CreateRefinement());
+        train.Subcommands.Add(CreateFilterMargin());
     }
 
     /// <summary>
@@ -60,6 +61,40 @@ internal static class TrainEditorCommand
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
             {
                 Console.Error.WriteLine($"liveedit train refinement: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// <c>liveedit train filter-margin</c>: sets the hard filter's margin (our extension; 0 = the paper's filter) of an
+    /// editor folder. The weights stay as trained; editor.json gets the margin, the new generator SHA-256 and this command.
+    /// </summary>
+    public static Command CreateFilterMargin()
+    {
+        var editorPath = new Option<string>("--editor") { Description = "Editor folder to change.", DefaultValueFactory = _ => "models/liveedit-editor" };
+        var margin = new Option<double>("--margin") { Description = "Keep an expert iff sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ) − margin; 0 = the paper's filter.", Required = true };
+        var command = new Command("filter-margin", "Set the hard filter's margin (an extension beyond the paper: the learned sentinel threshold lowered by a constant) of an editor folder.")
+        {
+            editorPath, margin,
+        };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var folder = parse.GetValue(editorPath)!;
+                var (editor, file) = EditorModules.Load(folder);
+                var before = editor.GeneratorSha256;
+                editor.WithFilterMargin(parse.GetValue(margin));
+                var command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
+                editor.Save(folder, file.Provenance with { FilterMarginCommand = command });
+                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{Markup.Escape(folder)}: filter margin {editor.Config.FilterMargin:R}; generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
+            {
+                Console.Error.WriteLine($"liveedit train filter-margin: {e.Message}");
                 return 2;
             }
         });

@@ -184,6 +184,11 @@ public sealed class EditedModel : IDisposable
         var dim = s.VisualKeys.Dim;
         var visual = keys.Visual.reshape(imageRows.Count, dim).contiguous().data<float>().ToArray();        // φ̄ [n, k·d_m]
         var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel).data<float>().ToArray();         // sim(φ̄, φ̄_Ξ) [n]
+        if (Editor.Config.FilterMargin != 0)
+        {
+            var margin = (float)Editor.Config.FilterMargin;                                                   // our extension; 0 = the paper
+            for (var j = 0; j < threshold.Length; j++) threshold[j] -= margin;
+        }
         var row = 0;
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -300,7 +305,7 @@ public sealed record RoutingOptions(bool HardFilter = true, bool SoftRouting = t
 /// <summary>An expert that passed the hard filter for one input, with its routing weight and the scores behind it.</summary>
 /// <param name="Weight">w_e = σ(s_e)·softmax(s)_e.</param>
 /// <param name="VisualSimilarity">sim(φ̄, φ̂_e).</param>
-/// <param name="Threshold">sim(φ̄, φ̄_Ξ), the input's sentinel threshold.</param>
+/// <param name="Threshold">sim(φ̄, φ̄_Ξ) − the editor's filter margin (0 in the paper's method), the input's threshold.</param>
 /// <param name="TextScore">s_e = sim(ψ̄, ψ̂_e).</param>
 public sealed record FiredExpert(string Id, long Order, float Weight, float VisualSimilarity, float Threshold, float TextScore);
 

@@ -23,6 +23,12 @@ namespace LiveEdit.Model.Editor;
 /// tokens (<see cref="VisionTokenBlock"/>) before the visual key's CA_2 pooling, on both sides. Not written when 0, so
 /// editors from before the extension read and hash as they did.
 /// </param>
+/// <param name="FilterMargin">
+/// 0: the paper's hard filter, keep e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ). Otherwise our extension, a calibration of
+/// the learned threshold set after training: keep e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin (a positive margin
+/// keeps more experts: recall on other renderings for precision, which soft routing then has to make up). Not written
+/// when 0, so editors from before the extension read and hash as they did.
+/// </param>
 public sealed record EditorConfig(
     int HiddenSize,
     int VisionTokens,
@@ -32,7 +38,8 @@ public sealed record EditorConfig(
     int KeyRows = 4,
     double LoraScale = 5.0,
     ExpertRefinement? Refinement = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int VisualKeyBlocks = 0)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int VisualKeyBlocks = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterMargin = 0)
 {
     /// <summary>s = 1/(lora_scale·√r), the generators' output scale.</summary>
     [JsonIgnore]

@@ -44,7 +44,7 @@ public sealed class EditorModules : nn.Module
 
     /// <summary>
     /// SHA-256 (hex) over the editor's parameters (name, shape, little-endian float32 values, in state-dict order) and,
-    /// when the config names one, the expert refinement's settings: experts record which generator made them.
+    /// when the config names them, the filter margin and the expert refinement's settings: experts record which generator made them.
     /// Cached; call <see cref="InvalidateHash"/> after training steps.
     /// </summary>
     public string GeneratorSha256 => sha ??= ComputeSha();
@@ -56,6 +56,18 @@ public sealed class EditorModules : nn.Module
     public EditorModules WithRefinement(ExpertRefinement? refinement)
     {
         Config = Config with { Refinement = refinement?.Validate() };
+        sha = null;
+        return this;
+    }
+
+    /// <summary>
+    /// Sets the hard filter's margin (an extension beyond the paper, see <see cref="EditorConfig.FilterMargin"/>; 0 is
+    /// the paper's filter). The generator SHA-256 changes with it: the same experts route differently.
+    /// </summary>
+    public EditorModules WithFilterMargin(double margin)
+    {
+        if (!double.IsFinite(margin)) throw new ArgumentException($"the filter margin must be a finite number, not {margin}");
+        Config = Config with { FilterMargin = margin };
         sha = null;
         return this;
     }
@@ -203,6 +215,9 @@ public sealed class EditorModules : nn.Module
         if (Config.Refinement is { } r)
             hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
                 $"refinement steps={r.Steps} lr={r.LearningRate:R} stop={r.StopLoss:R}")));
+        // Likewise the filter margin (our extension), only when it is not the paper's 0.
+        if (Config.FilterMargin != 0)
+            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-margin={Config.FilterMargin:R}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
@@ -220,8 +235,8 @@ public sealed record EditTensors(Tensor U, Tensor V, Tensor VisualKey, Tensor Te
 public sealed record InputKeys(Tensor Visual, Tensor Sentinel, Tensor Text);
 
 /// <summary>
-/// How an editor was made (written beside its weights): the training command, and the command that last set its
-/// expert refinement (null when it was never set apart from training).
+/// How an editor was made (written beside its weights): the training command, and the commands that last set its
+/// expert refinement and its filter margin (null when never set apart from training).
 /// </summary>
 public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int Steps, int Threads, string Command, double Seconds,
     string? RefinementCommand = null)
@@ -229,6 +244,10 @@ public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int S
     /// <summary>Generator SHA-256 of the editor this one was fine-tuned from (<c>--init</c>); null when trained from scratch.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? InitGeneratorSha256 { get; init; }
+
+    /// <summary>The command that last set the hard filter's margin (<c>liveedit train filter-margin</c>); null when never set.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? FilterMarginCommand { get; init; }
 }
 
 /// <summary>The JSON file of an editor folder.</summary>
