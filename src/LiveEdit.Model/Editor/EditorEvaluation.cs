@@ -34,6 +34,16 @@ public sealed record EditMetrics(
     public double RelWhenFired { get; init; } = double.NaN;
     /// <summary>M-Gen over the other-rendering inputs whose own expert survived.</summary>
     public double MGenWhenFired { get; init; } = double.NaN;
+    /// <summary>
+    /// Where M-Loc's loss comes from (percentage points of 100 − M-Loc over the measured image-locality inputs): inputs
+    /// whose survivors are all experts of the input's own entity (edits of its other facts: the visual filter is right
+    /// to keep them, only soft routing can hold them back).
+    /// </summary>
+    public double MLocLostSameEntity { get; init; } = double.NaN;
+    /// <summary>Likewise, inputs with at least one survivor of another entity (the visual filter let a wrong one through).</summary>
+    public double MLocLostOtherEntity { get; init; } = double.NaN;
+    /// <summary>Share of the measured image-locality inputs with at least one survivor of another entity, %.</summary>
+    public double MLocWithOtherEntity { get; init; } = double.NaN;
 }
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
@@ -290,6 +300,8 @@ public sealed class EditorEvaluation
         long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0, wrongOnGenerality = 0, wrongLookAlike = 0;
         var hitsByKind = new long[3];
         double relFired = 0, mgenFired = 0;
+        long mlocRows = 0, mlocRowsOther = 0;
+        double mlocLostSame = 0, mlocLostOther = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             pre.Ensure(chunk);
@@ -310,6 +322,15 @@ public sealed class EditorEvaluation
                     imageQueries++;
                     fired += route.Fired.Count;
                     firedOwnEntity += route.Fired.Count(f => entityOf.TryGetValue(f.Id, out var e) && e == entity);
+                    if (g == 3 && !(cases[i].ImageLocality is { EntityId: { } locEntity, Fact: { } locFact } && editedFacts.Contains((locEntity, locFact))))
+                    {
+                        // M-Loc's loss on this input, by the kind of survivors that caused it.
+                        mlocRows++;
+                        var lost = 1 - Accuracy(predicted[5 * c + 3], pre.Image(i));
+                        var other = route.Fired.Any(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity));
+                        if (other) { mlocRowsOther++; mlocLostOther += lost; }
+                        else if (route.Fired.Count > 0) mlocLostSame += lost;
+                    }
                     if (g >= 3) continue;
                     foreach (var f in route.Fired.Where(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity)))
                     {
@@ -343,6 +364,9 @@ public sealed class EditorEvaluation
             RecallMGen = Pct(hitsByKind[2]),
             RelWhenFired = hitsByKind[0] == 0 ? double.NaN : 100.0 * relFired / hitsByKind[0],
             MGenWhenFired = hitsByKind[2] == 0 ? double.NaN : 100.0 * mgenFired / hitsByKind[2],
+            MLocLostSameEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocLostSame / mlocRows,
+            MLocLostOtherEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocLostOther / mlocRows,
+            MLocWithOtherEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocRowsOther / mlocRows,
         };
     }
 
@@ -392,12 +416,23 @@ public sealed class EditorEvaluation
             RecallMGen = W(p => p.RecallMGen),
             RelWhenFired = W(p => p.RelWhenFired),
             MGenWhenFired = W(p => p.MGenWhenFired),
+            MLocLostSameEntity = LocalityWeighted(p => p.MLocLostSameEntity),
+            MLocLostOtherEntity = LocalityWeighted(p => p.MLocLostOtherEntity),
+            MLocWithOtherEntity = LocalityWeighted(p => p.MLocWithOtherEntity),
         };
+
+        // Weighted like M-Loc, by the measured image-locality inputs of each part.
+        double LocalityWeighted(Func<EditMetrics, double> f)
+        {
+            var measured = parts.Where(p => !double.IsNaN(f(p))).ToList();
+            var count = measured.Sum(p => p.Cases - p.MLocExcluded);
+            return count == 0 ? double.NaN : measured.Sum(p => f(p) * (p.Cases - p.MLocExcluded)) / count;
+        }
     }
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1}");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1} | M-Loc lost to own-entity / other-entity survivors {m.MLocLostSameEntity:F2}/{m.MLocLostOtherEntity:F2} pts, inputs with an other-entity survivor {m.MLocWithOtherEntity:F1} %");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)
