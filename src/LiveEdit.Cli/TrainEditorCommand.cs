@@ -137,7 +137,7 @@ internal static class TrainEditorCommand
         {
             Description = "Add −log σ(sim_own − sim_Ξ) for edit and generality inputs: the hard filter must keep an input's own edit (guards recall against --extra-negatives).", DefaultValueFactory = _ => false,
         };
-        var init = new Option<string?>("--init") { Description = "Start from this trained editor folder (its sizes; --module-dim, --lora-scale, --rank, --key-rows are ignored; its refinement is dropped)." };
+        var init = new Option<string?>("--init") { Description = "Start from this trained editor folder (its sizes; --module-dim, --lora-scale, --rank, --key-rows are ignored; its refinement and filter margin are dropped)." };
         var keysOnly = new Option<bool>("--keys-only")
         {
             Description = "Our fine-tuning mode (with --init): train only the visual keys and the sentinel with the hard-routing losses; generators, text keys and fusion norm stay bit-identical.",
@@ -148,9 +148,14 @@ internal static class TrainEditorCommand
             Description = "Our extension: pre-LN transformer blocks over the vision tokens before the visual key's pooling (0: the paper's extractor; with --init, new blocks start as the identity).",
             DefaultValueFactory = _ => 0,
         };
+        var lookPairs = new Option<int>("--look-pairs")
+        {
+            Description = "Our extension: per step, this many pairs of renderings of random looks that no entity has; the hard filter must keep each pair's own edit and reject the others' (0: off).",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks, lookPairs,
         };
         command.SetAction(parse =>
         {
@@ -160,7 +165,7 @@ internal static class TrainEditorCommand
                     parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale), parse.GetValue(rank), parse.GetValue(keyRows),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
                     new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives), parse.GetValue(recallLoss),
-                        parse.GetValue(init), parse.GetValue(keysOnly), parse.GetValue(visualKeyBlocks)), args: Environment.GetCommandLineArgs());
+                        parse.GetValue(init), parse.GetValue(keysOnly), parse.GetValue(visualKeyBlocks), parse.GetValue(lookPairs)), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
@@ -189,14 +194,15 @@ internal static class TrainEditorCommand
             if (startFile.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
                 throw new ArgumentException($"{initFolder} was trained on base {startFile.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
             initSha = start.GeneratorSha256;
-            editor = new EditorModules(start.Config with { Refinement = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
+            editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
         }
         else
             editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows, VisualKeyBlocks = switches.VisualKeyBlocks });
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
             FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives,
-            RecallLoss: switches.RecallLoss, KeysOnly: switches.KeysOnly);
-        var trainer = new EditorTrainer(vlm, editor, samples, options);
+            RecallLoss: switches.RecallLoss, KeysOnly: switches.KeysOnly, LookPairs: switches.LookPairs);
+        if (switches.LookPairs < 0) throw new ArgumentException("--look-pairs must be 0 or more");
+        var trainer = new EditorTrainer(vlm, editor, samples, options) { UnnamedLookPairs = UnnamedLookPairs(world) };
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
                                $"{samples.Count} training cases; seed {seed}, {threads} thread(s), batch {batch}, lr {lr:G3}");
@@ -238,6 +244,21 @@ internal static class TrainEditorCommand
         return 0;
     }
 
+    /// <summary>Two renderings (editor-training render split) of each of <c>count</c> random looks that no entity has.</summary>
+    private static Func<ulong, int, IReadOnlyList<(Tensor First, Tensor Second)>> UnnamedLookPairs(SynthWorld world) => (seed, count) =>
+    {
+        var rng = new WorldRandom(seed);
+        var pairs = new List<(Tensor, Tensor)>(count);
+        for (var j = 0; j < count; j++)
+        {
+            var look = world.RandomUnnamedLook(rng);
+            var first = (long)(rng.NextUInt64() >> 1);
+            var second = (long)(rng.NextUInt64() >> 1);
+            pairs.Add((world.RenderLook(look, RenderSplit.EditorTrain, first).ToTensor(), world.RenderLook(look, RenderSplit.EditorTrain, second).ToTensor()));
+        }
+        return pairs;
+    };
+
     private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss,
-        string? Init, bool KeysOnly, int VisualKeyBlocks);
+        string? Init, bool KeysOnly, int VisualKeyBlocks, int LookPairs);
 }
