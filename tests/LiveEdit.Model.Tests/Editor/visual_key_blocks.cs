@@ -157,4 +157,43 @@ public sealed class visual_key_blocks
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         }
     }
+
+    [Fact]
+    public void look_pairs_train_the_visual_keys_on_renderings_no_case_has_and_repeat_bit_for_bit()
+    {
+        // Two renderings of one "look" per pair: the same constant image with a little seeded noise.
+        var requested = new List<(ulong Seed, int Count)>();
+        IReadOnlyList<(Tensor, Tensor)> Pairs(ulong seed, int count)
+        {
+            requested.Add((seed, count));
+            var g = new Generator(seed % 100_000);
+            return Enumerable.Range(0, count).Select(j =>
+            {
+                var look = full(3, 8, 8, 0.05f * j);
+                return (look + 0.01f * rand(3, 8, 8, generator: g), look + 0.01f * rand(3, 8, 8, generator: g));
+            }).ToList();
+        }
+        (EditorModules Editor, List<EditorLosses> Losses) Run(int lookPairs)
+        {
+            var (model, paper) = TrainedPaperEditor();
+            var editor = new EditorModules(paper.Config).CopyFrom(paper);
+            var losses = new List<EditorLosses>();
+            new EditorTrainer(model, editor, Samples(), new EditorTrainingOptions(Steps: 3, BatchSize: 8, LearningRate: 1e-2, Seed: 3, CheckpointEvery: 0, RecallLoss: true, KeysOnly: true, LookPairs: lookPairs))
+                { UnnamedLookPairs = Pairs }.Train(p => losses.Add(p.Losses));
+            return (editor, losses);
+        }
+        var (plain, plainLosses) = Run(0);
+        requested.ShouldBeEmpty("no pairs are drawn when the option is off");
+        var (first, firstLosses) = Run(5);
+        requested.Count.ShouldBe(3);
+        requested.ShouldAllBe(r => r.Count == 5);
+        requested.Select(r => r.Seed).Distinct().Count().ShouldBe(3, "each step draws its own pairs");
+        var (second, _) = Run(5);
+        second.GeneratorSha256.ShouldBe(first.GeneratorSha256, "seeded: the same bytes twice");
+        first.GeneratorSha256.ShouldNotBe(plain.GeneratorSha256, "the pairs' loss reaches the visual keys");
+        firstLosses[0].HardRouting.ShouldBeGreaterThan(plainLosses[0].HardRouting, "the first step's loss has the pairs' terms on top");
+        var (model, paper) = TrainedPaperEditor();
+        Should.Throw<InvalidOperationException>(() => new EditorTrainer(model, paper, Samples(),
+            new EditorTrainingOptions(Steps: 1, BatchSize: 8, Seed: 3, CheckpointEvery: 0, KeysOnly: true, LookPairs: 2)).Train());
+    }
 }
