@@ -153,9 +153,14 @@ internal static class TrainEditorCommand
             Description = "Our extension: per step, this many pairs of renderings of random looks that no entity has; the hard filter must keep each pair's own edit and reject the others' (0: off).",
             DefaultValueFactory = _ => 0,
         };
+        var lookSiblings = new Option<bool>("--look-siblings")
+        {
+            Description = "With --look-pairs: every second look differs from the one before it in one visible attribute only (near misses).",
+            DefaultValueFactory = _ => false,
+        };
         var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks, lookPairs,
+            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks, lookPairs, lookSiblings,
         };
         command.SetAction(parse =>
         {
@@ -165,7 +170,7 @@ internal static class TrainEditorCommand
                     parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale), parse.GetValue(rank), parse.GetValue(keyRows),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
                     new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives), parse.GetValue(recallLoss),
-                        parse.GetValue(init), parse.GetValue(keysOnly), parse.GetValue(visualKeyBlocks), parse.GetValue(lookPairs)), args: Environment.GetCommandLineArgs());
+                        parse.GetValue(init), parse.GetValue(keysOnly), parse.GetValue(visualKeyBlocks), parse.GetValue(lookPairs), parse.GetValue(lookSiblings)), args: Environment.GetCommandLineArgs());
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
             {
@@ -202,7 +207,7 @@ internal static class TrainEditorCommand
             FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives,
             RecallLoss: switches.RecallLoss, KeysOnly: switches.KeysOnly, LookPairs: switches.LookPairs);
         if (switches.LookPairs < 0) throw new ArgumentException("--look-pairs must be 0 or more");
-        var trainer = new EditorTrainer(vlm, editor, samples, options) { UnnamedLookPairs = UnnamedLookPairs(world) };
+        var trainer = new EditorTrainer(vlm, editor, samples, options) { UnnamedLookPairs = UnnamedLookPairs(world, switches.LookSiblings) };
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
                                $"{samples.Count} training cases; seed {seed}, {threads} thread(s), batch {batch}, lr {lr:G3}");
@@ -244,14 +249,19 @@ internal static class TrainEditorCommand
         return 0;
     }
 
-    /// <summary>Two renderings (editor-training render split) of each of <c>count</c> random looks that no entity has.</summary>
-    private static Func<ulong, int, IReadOnlyList<(Tensor First, Tensor Second)>> UnnamedLookPairs(SynthWorld world) => (seed, count) =>
+    /// <summary>
+    /// Two renderings (editor-training render split) of each of <c>count</c> random looks that no entity has; with
+    /// <paramref name="siblings"/>, every second look is a one-attribute near miss of the one before.
+    /// </summary>
+    private static Func<ulong, int, IReadOnlyList<(Tensor First, Tensor Second)>> UnnamedLookPairs(SynthWorld world, bool siblings) => (seed, count) =>
     {
         var rng = new WorldRandom(seed);
         var pairs = new List<(Tensor, Tensor)>(count);
+        VisualIdentity? previous = null;
         for (var j = 0; j < count; j++)
         {
-            var look = world.RandomUnnamedLook(rng);
+            var look = siblings && j % 2 == 1 ? world.UnnamedSibling(previous!, rng) : world.RandomUnnamedLook(rng);
+            previous = look;
             var first = (long)(rng.NextUInt64() >> 1);
             var second = (long)(rng.NextUInt64() >> 1);
             pairs.Add((world.RenderLook(look, RenderSplit.EditorTrain, first).ToTensor(), world.RenderLook(look, RenderSplit.EditorTrain, second).ToTensor()));
@@ -260,5 +270,5 @@ internal static class TrainEditorCommand
     };
 
     private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss,
-        string? Init, bool KeysOnly, int VisualKeyBlocks, int LookPairs);
+        string? Init, bool KeysOnly, int VisualKeyBlocks, int LookPairs, bool LookSiblings);
 }

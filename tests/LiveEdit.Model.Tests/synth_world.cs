@@ -75,6 +75,32 @@ public sealed class synth_world
     }
 
     [Fact]
+    public void an_unnamed_sibling_differs_in_exactly_one_visible_attribute_and_is_no_entity()
+    {
+        var entityLooks = World.Entities.Select(e => e.Look.Visible).ToHashSet();
+        static int Differences(VisualIdentity a, VisualIdentity b) =>
+            Enum.GetValues<LookAttribute>().Count(x => a.Describe(x) != b.Describe(x));
+        var rng = new WorldRandom(8);
+        var changed = new HashSet<LookAttribute>();
+        for (var i = 0; i < 2000; i++)
+        {
+            var look = World.RandomUnnamedLook(rng);
+            var sibling = World.UnnamedSibling(look, rng);
+            entityLooks.ShouldNotContain(sibling.Visible);
+            sibling.PatternColour.ShouldNotBe(sibling.BodyColour);
+            sibling.Visible.ShouldNotBe(look.Visible);
+            // Split and checked bodies name both colours in two attributes; any other change shows in one.
+            Differences(look, sibling).ShouldBeInRange(1, 2);
+            foreach (var x in Enum.GetValues<LookAttribute>()) if (look.Describe(x) != sibling.Describe(x)) changed.Add(x);
+        }
+        changed.Count.ShouldBe(Enum.GetValues<LookAttribute>().Length, "every attribute is varied");
+        var a = new WorldRandom(3);
+        var b = new WorldRandom(3);
+        var first = World.RandomUnnamedLook(a);
+        World.UnnamedSibling(first, a).ShouldBe(World.UnnamedSibling(World.RandomUnnamedLook(b), b), "seeded");
+    }
+
+    [Fact]
     public void perception_questions_show_unnamed_looks_and_answer_what_the_image_shows()
     {
         var entityLooks = World.Entities.Select(e => e.Look.Visible).ToHashSet();

@@ -140,6 +140,27 @@ public sealed class SynthWorld
         }
     }
 
+    /// <summary>
+    /// A look that differs from <paramref name="look"/> in one visible attribute (shape, body colour, markings colour,
+    /// pattern or eyes) and that no entity has: a near miss, like a family's look-alikes.
+    /// </summary>
+    public VisualIdentity UnnamedSibling(VisualIdentity look, WorldRandom rng)
+    {
+        while (true)
+        {
+            var sibling = rng.Next(5) switch
+            {
+                0 => look with { Shape = (Shape)rng.Next(Enum.GetValues<Shape>().Length) },
+                1 => look with { BodyColour = rng.Next(BodyColours) },
+                2 => look with { PatternColour = rng.Next(Colours.Count) },
+                3 => look with { Pattern = (Pattern)rng.Next(Enum.GetValues<Pattern>().Length) },
+                _ => look with { Eyes = rng.Next(3) },
+            };
+            if (sibling.BodyColour == sibling.PatternColour) continue;
+            if (sibling.Visible != look.Visible && !_entityLooks.Contains(sibling.Visible)) return sibling;
+        }
+    }
+
     /// <summary>A perception question about a look (no entity: <see cref="WorldQuestion.EntityId"/> is null).</summary>
     public WorldQuestion LookQuestion(VisualIdentity look, LookAttribute attribute, int template, string objectWord, RenderSplit split, long renderIndex) =>
         new(RenderLook(look, split, renderIndex), QuestionTemplates.ForLook(attribute, template, objectWord), look.Describe(attribute), null, "Look" + attribute, template);
