@@ -184,6 +184,8 @@ internal static class TrainEditorCommand
     private static int Run(string basePath, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
         double loraScale, int rank, int keyRows, string stateDir, int every, TrainingSwitches switches, string[] args)
     {
+        if (switches.LookPairs < 0) throw new ArgumentException("--look-pairs must be 0 or more");
+        if (switches.LookSiblings && switches.LookPairs == 0) throw new ArgumentException("--look-siblings needs --look-pairs");
         TorchRuntime.Configure(threads, seed);
         var vlm = TinyVlm.Load(basePath);
         var world = new SynthWorld(WorldConfig.Default);
@@ -206,8 +208,11 @@ internal static class TrainEditorCommand
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
             FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives,
             RecallLoss: switches.RecallLoss, KeysOnly: switches.KeysOnly, LookPairs: switches.LookPairs);
-        if (switches.LookPairs < 0) throw new ArgumentException("--look-pairs must be 0 or more");
-        var trainer = new EditorTrainer(vlm, editor, samples, options) { UnnamedLookPairs = UnnamedLookPairs(world, switches.LookSiblings) };
+        var trainer = new EditorTrainer(vlm, editor, samples, options)
+        {
+            UnnamedLookPairs = (pairSeed, count) => world.UnnamedLookPairs(pairSeed, count, switches.LookSiblings, RenderSplit.EditorTrain)
+                .Select(p => (p.First.ToTensor(), p.Second.ToTensor())).ToList(),
+        };
         var parameters = editor.parameters().Sum(p => p.numel());
         AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
                                $"{samples.Count} training cases; seed {seed}, {threads} thread(s), batch {batch}, lr {lr:G3}");
@@ -248,26 +253,6 @@ internal static class TrainEditorCommand
         AnsiConsole.MarkupLine($"editor written to [bold]{Markup.Escape(output)}[/] in {clock.Elapsed:hh\\:mm\\:ss}; generator SHA-256 [grey]{editor.GeneratorSha256}[/]");
         return 0;
     }
-
-    /// <summary>
-    /// Two renderings (editor-training render split) of each of <c>count</c> random looks that no entity has; with
-    /// <paramref name="siblings"/>, every second look is a one-attribute near miss of the one before.
-    /// </summary>
-    private static Func<ulong, int, IReadOnlyList<(Tensor First, Tensor Second)>> UnnamedLookPairs(SynthWorld world, bool siblings) => (seed, count) =>
-    {
-        var rng = new WorldRandom(seed);
-        var pairs = new List<(Tensor, Tensor)>(count);
-        VisualIdentity? previous = null;
-        for (var j = 0; j < count; j++)
-        {
-            var look = siblings && j % 2 == 1 ? world.UnnamedSibling(previous!, rng) : world.RandomUnnamedLook(rng);
-            previous = look;
-            var first = (long)(rng.NextUInt64() >> 1);
-            var second = (long)(rng.NextUInt64() >> 1);
-            pairs.Add((world.RenderLook(look, RenderSplit.EditorTrain, first).ToTensor(), world.RenderLook(look, RenderSplit.EditorTrain, second).ToTensor()));
-        }
-        return pairs;
-    };
 
     private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss,
         string? Init, bool KeysOnly, int VisualKeyBlocks, int LookPairs, bool LookSiblings);

@@ -295,6 +295,7 @@ public sealed class EditorEvaluation
             groupOf[slot.Id] = known ? cases[(int)slot.Order].LookAlikes : null;
             if (known && cases[(int)slot.Order].Edit.EntityId is { } editedEntity) editedFacts.Add((editedEntity, cases[(int)slot.Order].Attribute));
         }
+        bool OfEntity(FiredExpert f, int? entity) => entityOf.TryGetValue(f.Id, out var e) && e == entity;
         var active = edited.Count;
         var tally = new PaperMetricTally(cases, pre, editedFacts);
         long fired = 0, firedOwnEntity = 0, recallHits = 0, recallQueries = 0, imageQueries = 0, wrongOnGenerality = 0, wrongLookAlike = 0;
@@ -321,18 +322,18 @@ public sealed class EditorEvaluation
                     var entity = rows[5 * c + g].EntityId;
                     imageQueries++;
                     fired += route.Fired.Count;
-                    firedOwnEntity += route.Fired.Count(f => entityOf.TryGetValue(f.Id, out var e) && e == entity);
-                    if (g == 3 && !(cases[i].ImageLocality is { EntityId: { } locEntity, Fact: { } locFact } && editedFacts.Contains((locEntity, locFact))))
+                    firedOwnEntity += route.Fired.Count(f => OfEntity(f, entity));
+                    if (g == 3 && tally.ImageLocalityAgreement(i, predicted, 5 * c) is { } agreement)
                     {
                         // M-Loc's loss on this input, by the kind of survivors that caused it.
                         mlocRows++;
-                        var lost = 1 - Accuracy(predicted[5 * c + 3], pre.Image(i));
-                        var other = route.Fired.Any(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity));
+                        var lost = 1 - agreement;
+                        var other = route.Fired.Any(f => !OfEntity(f, entity));
                         if (other) { mlocRowsOther++; mlocLostOther += lost; }
                         else if (route.Fired.Count > 0) mlocLostSame += lost;
                     }
                     if (g >= 3) continue;
-                    foreach (var f in route.Fired.Where(f => !(entityOf.TryGetValue(f.Id, out var e) && e == entity)))
+                    foreach (var f in route.Fired.Where(f => !OfEntity(f, entity)))
                     {
                         wrongOnGenerality++;
                         if (cases[i].LookAlikes is { } group && groupOf.TryGetValue(f.Id, out var fg) && fg == group) wrongLookAlike++;

@@ -360,9 +360,7 @@ public sealed class EditorTrainer
             for (var e = 0; e < b; e++)
                 negative[row * b + e] = mask[row * (b + 1) + e] || (row < 3 * b && e == row % b) ? 0f : 1f;
         var negativeMask = tensor(negative).reshape(4 * b, b);
-        var rows = arange(3 * b);
-        var own = sims.narrow(0, 0, 3 * b)[rows, rows % b];
-        var positiveDecision = nn.functional.softplus(sentinelSims.narrow(0, 0, 3 * b) - own).mean();
+        var positiveDecision = RecallLoss(sims, sentinelSims, b);
         var negativeDecision = (nn.functional.softplus(sims - sentinel) * negativeMask).sum() / negativeMask.sum().clamp_min(1);
         return neighbour + prototype + positiveDecision + negativeDecision;
     }
@@ -371,8 +369,20 @@ public sealed class EditorTrainer
     private static Tensor RecallLoss(Tensor sims, Tensor sentinelSims, int b)
     {
         var rows = arange(3 * b);
-        var own = sims.narrow(0, 0, 3 * b)[rows, rows % b];
-        return nn.functional.softplus(sentinelSims.narrow(0, 0, 3 * b) - own).mean();
+        return KeepsOwn(sims.narrow(0, 0, 3 * b)[rows, rows % b], sentinelSims.narrow(0, 0, 3 * b));
+    }
+
+    /// <summary>−log σ(sim_own − sim_Ξ), the mean over rows: each row's own edit passes the filter.</summary>
+    private static Tensor KeepsOwn(Tensor own, Tensor sentinelSims) => nn.functional.softplus(sentinelSims - own).mean();
+
+    /// <summary>
+    /// InfoNCE over each row's negatives ∪ the sentinel, the sentinel the target: every negative fails the filter.
+    /// <paramref name="notNegative"/> [rows, n] marks the columns of <paramref name="sims"/> that are no negatives of a row.
+    /// </summary>
+    private static Tensor SentinelBeatsNegatives(Tensor sims, Tensor notNegative, Tensor sentinelSims)
+    {
+        var versus = cat([sims.masked_fill(notNegative, -1e30), sentinelSims.unsqueeze(1)], 1);   // [rows, n+1]
+        return -nn.functional.log_softmax(versus, 1).narrow(1, sims.shape[1], 1).mean();
     }
 
     private static string Attribute(EditSample s) => s.Attribute;
@@ -481,8 +491,7 @@ public sealed class EditorTrainer
             var entity = row >= 3 * b ? batch[j].ImageLocality.EntityId : batch[j].Edit.EntityId;
             for (var e = 0; e < extra.Count; e++) other[row * extra.Count + e] = entity is null || samples[extra[e]].Edit.EntityId != entity;
         }
-        var versus = cat([sims.masked_fill(tensor(other).reshape(4 * b, extra.Count).logical_not(), -1e30), sentinelSims.unsqueeze(1)], 1); // [4b, n+1]
-        return -nn.functional.log_softmax(versus, 1).narrow(1, extra.Count, 1).mean();
+        return SentinelBeatsNegatives(sims, tensor(other).reshape(4 * b, extra.Count).logical_not(), sentinelSims);
     }
 
     /// <summary>
@@ -507,10 +516,7 @@ public sealed class EditorTrainer
         var sims = Routing.Similarity(keys.Visual, editKeys);                                          // [n, n]
         var sentinel = Routing.PairSimilarity(keys.Visual, keys.Sentinel);                             // [n]
         var diagonal = arange(n);
-        var recall = nn.functional.softplus(sentinel - sims[diagonal, diagonal]).mean();
-        var versus = cat([sims.masked_fill(eye(n, dtype: ScalarType.Bool), -1e30), sentinel.unsqueeze(1)], 1); // [n, n+1]
-        var reject = -nn.functional.log_softmax(versus, 1).narrow(1, n, 1).mean();
-        return recall + reject;
+        return KeepsOwn(sims[diagonal, diagonal], sentinel) + SentinelBeatsNegatives(sims, eye(n, dtype: ScalarType.Bool), sentinel);
     }
 
     private void SaveCheckpoint(string folder)

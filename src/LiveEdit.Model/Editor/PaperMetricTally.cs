@@ -30,10 +30,19 @@ internal sealed class PaperMetricTally(IReadOnlyList<EditSample> cases, PreEditL
         rel += TargetAccuracy(predicted, inputs, first);
         tgen += TargetAccuracy(predicted, inputs, first + 1);
         mgen += TargetAccuracy(predicted, inputs, first + 2);
-        if (cases[i].ImageLocality is { EntityId: { } entity, Fact: { } fact } && editedFacts.Contains((entity, fact))) mlocExcluded++;
-        else mloc += EditorEvaluation.Accuracy(predicted[first + 3], pre.Image(i));
+        if (ImageLocalityAgreement(i, predicted, first) is { } agreement) mloc += agreement;
+        else mlocExcluded++;
         tloc += EditorEvaluation.Accuracy(predicted[first + 4], pre.Text(i));
     }
+
+    /// <summary>
+    /// M-Loc's agreement with the pre-edit model on case <paramref name="i"/>'s image-locality row (at
+    /// <paramref name="first"/> + 3), or null when an active edit changes the very fact it asks (left out of M-Loc).
+    /// </summary>
+    public double? ImageLocalityAgreement(int i, long[][] predicted, int first) =>
+        cases[i].ImageLocality is { EntityId: { } entity, Fact: { } fact } && editedFacts.Contains((entity, fact))
+            ? null
+            : EditorEvaluation.Accuracy(predicted[first + 3], pre.Image(i));
 
     /// <summary>Scores the greedy answers to case <paramref name="i"/>'s <see cref="GreedyQueries"/>.</summary>
     public void AddAnswers(int i, string edit, string paraphrase, string otherImage)

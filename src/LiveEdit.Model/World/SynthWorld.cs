@@ -161,6 +161,27 @@ public sealed class SynthWorld
         }
     }
 
+    /// <summary>
+    /// Two renderings on <paramref name="split"/> of each of <paramref name="count"/> random looks that no entity has (the
+    /// look pairs of editor training); with <paramref name="siblings"/>, every second look is an
+    /// <see cref="UnnamedSibling"/> of the one before. A pure function of <paramref name="seed"/>.
+    /// </summary>
+    public IReadOnlyList<(RgbImage First, RgbImage Second)> UnnamedLookPairs(ulong seed, int count, bool siblings, RenderSplit split)
+    {
+        var rng = new WorldRandom(seed);
+        var pairs = new List<(RgbImage, RgbImage)>(count);
+        VisualIdentity? previous = null;
+        for (var j = 0; j < count; j++)
+        {
+            var look = siblings && j % 2 == 1 ? UnnamedSibling(previous!, rng) : RandomUnnamedLook(rng);
+            previous = look;
+            var first = (long)(rng.NextUInt64() >> 1);
+            var second = (long)(rng.NextUInt64() >> 1);
+            pairs.Add((RenderLook(look, split, first), RenderLook(look, split, second)));
+        }
+        return pairs;
+    }
+
     /// <summary>A perception question about a look (no entity: <see cref="WorldQuestion.EntityId"/> is null).</summary>
     public WorldQuestion LookQuestion(VisualIdentity look, LookAttribute attribute, int template, string objectWord, RenderSplit split, long renderIndex) =>
         new(RenderLook(look, split, renderIndex), QuestionTemplates.ForLook(attribute, template, objectWord), look.Describe(attribute), null, "Look" + attribute, template);
