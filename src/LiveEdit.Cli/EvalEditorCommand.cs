@@ -87,9 +87,10 @@ internal static class EvalEditorCommand
         var refineLr = new Option<double>("--refine-lr") { Description = "Learning rate of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.LearningRate };
         var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.StopLoss };
         var filterMargin = new Option<double?>("--filter-margin") { Description = "Override the editor's hard-filter margin (our extension): keep iff sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ) − margin; 0 = the paper's filter." };
+        var filterBand = new Option<double?>("--filter-band") { Description = "Override the editor's survivor band (our extension): keep only survivors within this much of the best one's similarity; 0 = off." };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
-            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, filterMargin,
+            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, filterMargin, filterBand,
         };
         command.SetAction(parse =>
         {
@@ -103,7 +104,8 @@ internal static class EvalEditorCommand
                 if (parse.GetValue(refineSteps) is { } steps)
                     editor.WithRefinement(steps == 0 ? null : new ExpertRefinement(steps, parse.GetValue(refineLr), parse.GetValue(refineStop)));
                 if (parse.GetValue(filterMargin) is { } m) editor.WithFilterMargin(m);
-                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, filter margin {editor.Config.FilterMargin:R}"));
+                if (parse.GetValue(filterBand) is { } band) editor.WithFilterBand(band);
+                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, filter margin {editor.Config.FilterMargin:R}, band {editor.Config.FilterBand:R}"));
                 var world = new SynthWorld(WorldConfig.Default);
                 var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), parse.GetValue(seed)).Select(EditSample.From).ToList();
                 var evaluation = new EditorEvaluation(vlm, editor, samples)

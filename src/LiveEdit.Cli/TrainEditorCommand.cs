@@ -68,16 +68,17 @@ internal static class TrainEditorCommand
     }
 
     /// <summary>
-    /// <c>liveedit train filter-margin</c>: sets the hard filter's margin (our extension; 0 = the paper's filter) of an
-    /// editor folder. The weights stay as trained; editor.json gets the margin, the new generator SHA-256 and this command.
+    /// <c>liveedit train filter-margin</c>: sets the hard filter's margin and band (our extensions; 0 = the paper's filter)
+    /// of an editor folder. The weights stay as trained; editor.json gets them, the new generator SHA-256 and this command.
     /// </summary>
     public static Command CreateFilterMargin()
     {
         var editorPath = new Option<string>("--editor") { Description = "Editor folder to change.", DefaultValueFactory = _ => "models/liveedit-editor" };
         var margin = new Option<double>("--margin") { Description = "Keep an expert iff sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ) − margin; 0 = the paper's filter.", Required = true };
-        var command = new Command("filter-margin", "Set the hard filter's margin (an extension beyond the paper: the learned sentinel threshold lowered by a constant) of an editor folder.")
+        var band = new Option<double>("--band") { Description = "Then keep only survivors within this much of the best survivor's similarity; 0 = off (the paper).", DefaultValueFactory = _ => 0 };
+        var command = new Command("filter-margin", "Set the hard filter's margin (an extension beyond the paper: the learned sentinel threshold lowered by a constant) and band of an editor folder.")
         {
-            editorPath, margin,
+            editorPath, margin, band,
         };
         command.SetAction(parse =>
         {
@@ -86,10 +87,10 @@ internal static class TrainEditorCommand
                 var folder = parse.GetValue(editorPath)!;
                 var (editor, file) = EditorModules.Load(folder);
                 var before = editor.GeneratorSha256;
-                editor.WithFilterMargin(parse.GetValue(margin));
+                editor.WithFilterMargin(parse.GetValue(margin)).WithFilterBand(parse.GetValue(band));
                 var command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
                 editor.Save(folder, file.Provenance with { FilterMarginCommand = command });
-                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{Markup.Escape(folder)}: filter margin {editor.Config.FilterMargin:R}; generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
+                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{Markup.Escape(folder)}: filter margin {editor.Config.FilterMargin:R}, band {editor.Config.FilterBand:R}; generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
                 return 0;
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
@@ -201,7 +202,7 @@ internal static class TrainEditorCommand
             if (startFile.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
                 throw new ArgumentException($"{initFolder} was trained on base {startFile.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
             initSha = start.GeneratorSha256;
-            editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
+            editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, FilterBand = 0, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
         }
         else
             editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows, VisualKeyBlocks = switches.VisualKeyBlocks });

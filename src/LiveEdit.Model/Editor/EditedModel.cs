@@ -202,6 +202,13 @@ public sealed class EditedModel : IDisposable
             var passing = Options.HardFilter
                 ? s.VisualKeys.Passing(query, threshold[row], PruneWithBound)
                 : s.VisualKeys.Similarities(query).Select((x, e) => (e, x)).ToList();
+            if (Options.HardFilter && Editor.Config.FilterBand > 0 && passing.Count > 1)
+            {
+                // Our extension (EditorConfig.FilterBand): keep survivors within the band of the best one, in order.
+                var best = passing.Max(p => p.Item2);
+                var floor = best - (float)Editor.Config.FilterBand;
+                passing = passing.Where(p => p.Item2 >= floor).ToList();
+            }
             if (passing.Count == 0)
             {
                 result.Add(new RowRoute(new RoutingDecision(true, []), null));

@@ -29,6 +29,12 @@ namespace LiveEdit.Model.Editor;
 /// keeps more experts: recall on other renderings for precision, which soft routing then has to make up). Not written
 /// when 0, so editors from before the extension read and hash as they did.
 /// </param>
+/// <param name="FilterBand">
+/// 0: off (the paper). Otherwise our extension, applied after the hard filter: of the survivors, keep only those whose
+/// sim(φ̄, φ̂_e) is within the band of the best survivor's, max_e' sim(φ̄, φ̂_e') − band. Where the input's own entity
+/// has experts they match best, and other entities' experts that only just pass are dropped before soft routing (they
+/// dilute the own edit); an input with no own expert keeps its best match. Not written when 0.
+/// </param>
 public sealed record EditorConfig(
     int HiddenSize,
     int VisionTokens,
@@ -39,7 +45,8 @@ public sealed record EditorConfig(
     double LoraScale = 5.0,
     ExpertRefinement? Refinement = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int VisualKeyBlocks = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterMargin = 0)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterMargin = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterBand = 0)
 {
     /// <summary>s = 1/(lora_scale·√r), the generators' output scale.</summary>
     [JsonIgnore]

@@ -73,6 +73,18 @@ public sealed class EditorModules : nn.Module
     }
 
     /// <summary>
+    /// Sets the band of the survivors (an extension beyond the paper, see <see cref="EditorConfig.FilterBand"/>; 0 is
+    /// off). The generator SHA-256 changes with it, as with the margin.
+    /// </summary>
+    public EditorModules WithFilterBand(double band)
+    {
+        if (!double.IsFinite(band) || band < 0) throw new ArgumentException($"the filter band must be a finite number ≥ 0 (0: off), not {band}");
+        Config = Config with { FilterBand = band };
+        sha = null;
+        return this;
+    }
+
+    /// <summary>
     /// The visual-key parameters of both extractors and the sentinel (named as in the state dict): what keys-only
     /// fine-tuning trains. Generators, text keys and the fusion norm are not among them.
     /// </summary>
@@ -218,6 +230,8 @@ public sealed class EditorModules : nn.Module
         // Likewise the filter margin (our extension), only when it is not the paper's 0.
         if (Config.FilterMargin != 0)
             hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-margin={Config.FilterMargin:R}")));
+        if (Config.FilterBand != 0)
+            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-band={Config.FilterBand:R}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
@@ -245,7 +259,7 @@ public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int S
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? InitGeneratorSha256 { get; init; }
 
-    /// <summary>The command that last set the hard filter's margin (<c>liveedit train filter-margin</c>); null when never set.</summary>
+    /// <summary>The command that last set the hard filter's margin and band (<c>liveedit train filter-margin</c>); null when never set.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? FilterMarginCommand { get; init; }
 }
