@@ -5,4 +5,4 @@ cd "$(git rev-parse --show-toplevel)"
 C="${LIVEEDIT:-./liveedit}"
 mkdir -p runs/s8
 tag=$1; shift
-/usr/bin/time -f "wall %e s, max rss %M KB" $C train editor --init models/liveedit-editor --keys-only --seed 1 --cases 32000 --steps 6000 --threads 1 --lr 1e-3 --recall-loss --look-pairs 128 --look-siblings "$@" --out runs/s8/$tag --state runs/s8/$tag-state --checkpoint-every 500 > runs/s8/$tag.log 2>&1
+/usr/bin/time -f "wall %e s, max rss %M KB" $C train editor --init ${INIT:-models/liveedit-editor} --keys-only --seed 1 --cases 32000 --steps 6000 --threads 1 --lr 1e-3 --recall-loss --look-pairs 128 --look-siblings "$@" --out runs/s8/$tag --state runs/s8/$tag-state --checkpoint-every 500 > runs/s8/$tag.log 2>&1
