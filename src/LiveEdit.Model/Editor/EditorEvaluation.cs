@@ -44,6 +44,11 @@ public sealed record EditMetrics(
     public double MLocLostOtherEntity { get; init; } = double.NaN;
     /// <summary>Share of the measured image-locality inputs with at least one survivor of another entity, %.</summary>
     public double MLocWithOtherEntity { get; init; } = double.NaN;
+    /// <summary>
+    /// Of <see cref="MLocLostOtherEntity"/>, the points lost on inputs where another entity's survivor edits the very
+    /// attribute the input asks (soft routing cannot tell such an expert from the input's own).
+    /// </summary>
+    public double MLocLostOtherSameFact { get; init; } = double.NaN;
 }
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
@@ -288,11 +293,13 @@ public sealed class EditorEvaluation
         var entityOf = new Dictionary<string, int?>(StringComparer.Ordinal);
         var editedFacts = new HashSet<(int, string)>();
         var groupOf = new Dictionary<string, int?>(StringComparer.Ordinal);
+        var factOf = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var slot in edited.Slots)
         {
             var known = slot.Order >= 0 && slot.Order < cases.Count;
             entityOf[slot.Id] = known ? cases[(int)slot.Order].Edit.EntityId : null;
             groupOf[slot.Id] = known ? cases[(int)slot.Order].LookAlikes : null;
+            factOf[slot.Id] = known ? cases[(int)slot.Order].Attribute : null;
             if (known && cases[(int)slot.Order].Edit.EntityId is { } editedEntity) editedFacts.Add((editedEntity, cases[(int)slot.Order].Attribute));
         }
         bool OfEntity(FiredExpert f, int? entity) => entityOf.TryGetValue(f.Id, out var e) && e == entity;
@@ -302,7 +309,7 @@ public sealed class EditorEvaluation
         var hitsByKind = new long[3];
         double relFired = 0, mgenFired = 0;
         long mlocRows = 0, mlocRowsOther = 0;
-        double mlocLostSame = 0, mlocLostOther = 0;
+        double mlocLostSame = 0, mlocLostOther = 0, mlocLostOtherSameFact = 0;
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             pre.Ensure(chunk);
@@ -329,7 +336,14 @@ public sealed class EditorEvaluation
                         mlocRows++;
                         var lost = 1 - agreement;
                         var other = route.Fired.Any(f => !OfEntity(f, entity));
-                        if (other) { mlocRowsOther++; mlocLostOther += lost; }
+                        if (other)
+                        {
+                            mlocRowsOther++;
+                            mlocLostOther += lost;
+                            var asked = rows[5 * c + 3].Fact;
+                            if (route.Fired.Any(f => !OfEntity(f, entity) && factOf.TryGetValue(f.Id, out var a) && a is not null && a == asked))
+                                mlocLostOtherSameFact += lost;
+                        }
                         else if (route.Fired.Count > 0) mlocLostSame += lost;
                     }
                     if (g >= 3) continue;
@@ -368,6 +382,7 @@ public sealed class EditorEvaluation
             MLocLostSameEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocLostSame / mlocRows,
             MLocLostOtherEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocLostOther / mlocRows,
             MLocWithOtherEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocRowsOther / mlocRows,
+            MLocLostOtherSameFact = mlocRows == 0 ? double.NaN : 100.0 * mlocLostOtherSameFact / mlocRows,
         };
     }
 
@@ -420,6 +435,7 @@ public sealed class EditorEvaluation
             MLocLostSameEntity = LocalityWeighted(p => p.MLocLostSameEntity),
             MLocLostOtherEntity = LocalityWeighted(p => p.MLocLostOtherEntity),
             MLocWithOtherEntity = LocalityWeighted(p => p.MLocWithOtherEntity),
+            MLocLostOtherSameFact = LocalityWeighted(p => p.MLocLostOtherSameFact),
         };
 
         // Weighted like M-Loc, by the measured image-locality inputs of each part.
@@ -433,7 +449,7 @@ public sealed class EditorEvaluation
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1} | M-Loc lost to own-entity / other-entity survivors {m.MLocLostSameEntity:F2}/{m.MLocLostOtherEntity:F2} pts, inputs with an other-entity survivor {m.MLocWithOtherEntity:F1} %");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1} | M-Loc lost to own-entity / other-entity survivors {m.MLocLostSameEntity:F2}/{m.MLocLostOtherEntity:F2} pts ({m.MLocLostOtherSameFact:F2} where it edits the attribute asked), inputs with an other-entity survivor {m.MLocWithOtherEntity:F1} %");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)

@@ -99,7 +99,10 @@ public sealed class a_micro_editor(ITestOutputHelper output)
         filtered.TLoc.ShouldBe(100, "text-only inputs are never edited");
         // M-Loc's loss splits by the survivors behind it; an input with no survivor loses nothing.
         foreach (var m in new[] { filtered, unfiltered })
+        {
             (m.MLocLostSameEntity + m.MLocLostOtherEntity).ShouldBe(100 - m.MLoc, 1e-9, m.Protocol);
+            m.MLocLostOtherSameFact.ShouldBeInRange(0, m.MLocLostOtherEntity + 1e-9, m.Protocol);
+        }
         unfiltered.MLocWithOtherEntity.ShouldBe(100, "without the filter every other entity's expert fires on every image");
 
         // Unrelated images: bit-exact with the base model under the filter; changed without it.
