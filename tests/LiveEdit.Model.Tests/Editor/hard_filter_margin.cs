@@ -19,23 +19,7 @@ public sealed class hard_filter_margin
         var paperSha = f.Editor.GeneratorSha256;
         var queries = f.ImageQueries();
 
-        // Reference gaps sim(φ̄, φ̂_e) − sim(φ̄, φ̄_Ξ) in float64 for every (query, expert).
-        double[,] gaps;
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var inputs = f.Model.Prepare(queries);
-            var hidden = f.Model.HiddenAtEditLayer(inputs);
-            var keys = f.Editor.InputSide(hidden, inputs, Enumerable.Range(0, queries.Count).ToList());
-            var expertKeys = tensor(f.Experts.SelectMany(e => e.VisualKey.ToArray()).ToArray())
-                .reshape(f.Experts.Count, f.Editor.Config.KeyRows, f.Editor.Config.ModuleDim);
-            var sims = Routing.Similarity(keys.Visual, expertKeys).to_type(ScalarType.Float64).data<double>().ToArray();   // [n, E]
-            var sentinel = Routing.PairSimilarity(keys.Visual, keys.Sentinel).to_type(ScalarType.Float64).data<double>().ToArray();
-            gaps = new double[queries.Count, f.Experts.Count];
-            for (var i = 0; i < queries.Count; i++)
-                for (var e = 0; e < f.Experts.Count; e++)
-                    gaps[i, e] = sims[i * f.Experts.Count + e] - sentinel[i];
-        }
+        var (_, gaps) = ReferenceSimilarities(f, queries);
         // A margin in the middle of the gaps, away from any one of them, so that both sides of the filter are met.
         var sorted = gaps.Cast<double>().Order().ToArray();
         var mid = sorted.Length / 2;
@@ -91,27 +75,7 @@ public sealed class hard_filter_margin
         var paperSha = f.Editor.GeneratorSha256;
         var queries = f.ImageQueries();
 
-        // Reference similarities and gaps in float64 for every (query, expert).
-        double[,] sims, gaps;
-        using (var scope = NewDisposeScope())
-        using (no_grad())
-        {
-            var inputs = f.Model.Prepare(queries);
-            var hidden = f.Model.HiddenAtEditLayer(inputs);
-            var keys = f.Editor.InputSide(hidden, inputs, Enumerable.Range(0, queries.Count).ToList());
-            var expertKeys = tensor(f.Experts.SelectMany(e => e.VisualKey.ToArray()).ToArray())
-                .reshape(f.Experts.Count, f.Editor.Config.KeyRows, f.Editor.Config.ModuleDim);
-            var all = Routing.Similarity(keys.Visual, expertKeys).to_type(ScalarType.Float64).data<double>().ToArray();   // [n, E]
-            var sentinel = Routing.PairSimilarity(keys.Visual, keys.Sentinel).to_type(ScalarType.Float64).data<double>().ToArray();
-            sims = new double[queries.Count, f.Experts.Count];
-            gaps = new double[queries.Count, f.Experts.Count];
-            for (var i = 0; i < queries.Count; i++)
-                for (var e = 0; e < f.Experts.Count; e++)
-                {
-                    sims[i, e] = all[i * f.Experts.Count + e];
-                    gaps[i, e] = sims[i, e] - sentinel[i];
-                }
-        }
+        var (sims, gaps) = ReferenceSimilarities(f, queries);
         // A margin that lets every expert pass, so the band alone decides; a band between two of the distances to the
         // best expert, away from all of them, so that it keeps some and drops some.
         var margin = 1 - gaps.Cast<double>().Min();
@@ -172,5 +136,30 @@ public sealed class hard_filter_margin
         f.Editor.WithFilterMargin(0).WithFilterBand(0).GeneratorSha256.ShouldBe(paperSha, "band 0 and margin 0: the paper's hash");
         Should.Throw<ArgumentException>(() => f.Editor.WithFilterBand(-0.1));
         Should.Throw<ArgumentException>(() => f.Editor.WithFilterBand(double.PositiveInfinity));
+    }
+
+    /// <summary>
+    /// Reference sim(φ̄, φ̂_e) and gaps sim(φ̄, φ̂_e) − sim(φ̄, φ̄_Ξ) in float64 for every (query, fixture expert).
+    /// </summary>
+    private static (double[,] Sims, double[,] Gaps) ReferenceSimilarities(EditorFixture f, IReadOnlyList<LiveEdit.Model.Vlm.VlmExample> queries)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var inputs = f.Model.Prepare(queries);
+        var hidden = f.Model.HiddenAtEditLayer(inputs);
+        var keys = f.Editor.InputSide(hidden, inputs, Enumerable.Range(0, queries.Count).ToList());
+        var expertKeys = tensor(f.Experts.SelectMany(e => e.VisualKey.ToArray()).ToArray())
+            .reshape(f.Experts.Count, f.Editor.Config.KeyRows, f.Editor.Config.ModuleDim);
+        var all = Routing.Similarity(keys.Visual, expertKeys).to_type(ScalarType.Float64).data<double>().ToArray();   // [n, E]
+        var sentinel = Routing.PairSimilarity(keys.Visual, keys.Sentinel).to_type(ScalarType.Float64).data<double>().ToArray();
+        var sims = new double[queries.Count, f.Experts.Count];
+        var gaps = new double[queries.Count, f.Experts.Count];
+        for (var i = 0; i < queries.Count; i++)
+            for (var e = 0; e < f.Experts.Count; e++)
+            {
+                sims[i, e] = all[i * f.Experts.Count + e];
+                gaps[i, e] = sims[i, e] - sentinel[i];
+            }
+        return (sims, gaps);
     }
 }
