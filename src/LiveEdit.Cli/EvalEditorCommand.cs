@@ -72,6 +72,7 @@ internal static class EvalEditorCommand
         var editorPath = new Option<string>("--editor") { Description = "Editor folder.", DefaultValueFactory = _ => "models/liveedit-editor" };
         var cases = new Option<int>("--cases") { Description = "Edit cases in the stream (from --split).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the evaluation stream.", DefaultValueFactory = _ => 0 };
+        var seeds = new Option<string?>("--seeds") { Description = "Seeds of several independent streams (comma list, instead of --seed): every row is pooled over them (M-Loc weighted by measured locality inputs); latency on the first." };
         var checkpoints = new Option<string>("--checkpoints") { Description = "Lifelong checkpoints.", DefaultValueFactory = _ => "1,10,100,1000,10000" };
         var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes (empty: skip).", DefaultValueFactory = _ => "1,10,100,1000" };
         var maxEval = new Option<int>("--max-eval") { Description = "At most this many cases measured per row (evenly spaced).", DefaultValueFactory = _ => 1000 };
@@ -88,9 +89,12 @@ internal static class EvalEditorCommand
         var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.StopLoss };
         var filterMargin = new Option<double?>("--filter-margin") { Description = "Override the editor's hard-filter margin (our extension): keep iff sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ) − margin; 0 = the paper's filter." };
         var filterBand = new Option<double?>("--filter-band") { Description = "Override the editor's survivor band (our extension): keep only survivors within this much of the best one's similarity; 0 = off." };
+        var bankSize = new Option<int?>("--filter-bank") { Description = "Override the editor's filter bank (our extension): build one of this many unnamed-look queries (seed 0xBA4C, editor-training renderings)." };
+        var hubWeight = new Option<double?>("--hubness-weight") { Description = "Override the hubness correction's λ (our extension): keep iff sim > threshold + λ·o_e; 0 = off." };
+        var hubTop = new Option<int?>("--hubness-top") { Description = "Override the hubness correction's K (mean of the top K excesses over the bank)." };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
-            baseModel, editorPath, cases, seed, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, filterMargin, filterBand,
+            baseModel, editorPath, cases, seed, seeds, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, filterMargin, filterBand, bankSize, hubWeight, hubTop,
         };
         command.SetAction(parse =>
         {
@@ -105,26 +109,39 @@ internal static class EvalEditorCommand
                     editor.WithRefinement(steps == 0 ? null : new ExpertRefinement(steps, parse.GetValue(refineLr), parse.GetValue(refineStop)));
                 if (parse.GetValue(filterMargin) is { } m) editor.WithFilterMargin(m);
                 if (parse.GetValue(filterBand) is { } band) editor.WithFilterBand(band);
-                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, filter margin {editor.Config.FilterMargin:R}, band {editor.Config.FilterBand:R}"));
+                var bank = editor.Bank;
+                if (parse.GetValue(bankSize) is { } size) bank = FilterBankCommand.Build(vlm, editor, size);
+                if (parse.GetValue(hubWeight) is not null || parse.GetValue(bankSize) is not null || parse.GetValue(hubTop) is not null)
+                    editor.WithHubness(bank, parse.GetValue(hubWeight) ?? editor.Config.HubnessWeight, parse.GetValue(hubTop) ?? Math.Max(1, editor.Config.HubnessTopK));
+                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, filter margin {editor.Config.FilterMargin:R}, band {editor.Config.FilterBand:R}, hubness λ {editor.Config.HubnessWeight:R} top {editor.Config.HubnessTopK} over {editor.Bank?.Count ?? 0} bank queries"));
                 var world = new SynthWorld(WorldConfig.Default);
-                var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), parse.GetValue(seed)).Select(EditSample.From).ToList();
-                var evaluation = new EditorEvaluation(vlm, editor, samples)
-                {
-                    Options = new RoutingOptions(!parse.GetValue(noFilter), !parse.GetValue(noSoft)),
-                    ExactMatch = !parse.GetValue(noExact),
-                    RemoveSuperseded = !parse.GetValue(keep),
-                    Log = line => AnsiConsole.WriteLine(line),
-                };
-                var rows = new List<EditMetrics>();
-                rows.AddRange(evaluation.Lifelong(Ints(parse.GetValue(checkpoints)!), parse.GetValue(maxEval)));
-                foreach (var t in Ints(parse.GetValue(chunks)!).Where(t => t <= samples.Count))
-                    rows.Add(evaluation.Chunks(t, parse.GetValue(maxEval)));
+                var streamSeeds = parse.GetValue(seeds) is { } list ? Ints(list) : [parse.GetValue(seed)];
+                if (streamSeeds.Count == 0 || streamSeeds.Distinct().Count() != streamSeeds.Count) throw new ArgumentException("--seeds needs distinct seeds");
+                var perStream = new List<IReadOnlyList<EditMetrics>>();
                 EditorCost? cost = null;
-                var counts = Ints(parse.GetValue(latency)!);
-                if (counts.Count > 0) cost = evaluation.Cost(counts);
+                foreach (var streamSeed in streamSeeds)
+                {
+                    if (streamSeeds.Count > 1) AnsiConsole.WriteLine($"stream --seed {streamSeed}");
+                    var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), streamSeed).Select(EditSample.From).ToList();
+                    var evaluation = new EditorEvaluation(vlm, editor, samples)
+                    {
+                        Options = new RoutingOptions(!parse.GetValue(noFilter), !parse.GetValue(noSoft)),
+                        ExactMatch = !parse.GetValue(noExact),
+                        RemoveSuperseded = !parse.GetValue(keep),
+                        Log = line => AnsiConsole.WriteLine(line),
+                    };
+                    var streamRows = new List<EditMetrics>();
+                    streamRows.AddRange(evaluation.Lifelong(Ints(parse.GetValue(checkpoints)!), parse.GetValue(maxEval)));
+                    foreach (var t in Ints(parse.GetValue(chunks)!).Where(t => t <= samples.Count))
+                        streamRows.Add(evaluation.Chunks(t, parse.GetValue(maxEval)));
+                    perStream.Add(streamRows);
+                    var counts = Ints(parse.GetValue(latency)!);
+                    if (cost is null && counts.Count > 0) cost = evaluation.Cost(counts);
+                }
+                var rows = EditorEvaluation.Pool(perStream);
                 var folder = parse.GetValue(output)!;
                 Directory.CreateDirectory(folder);
-                var markdown = EditorEvaluation.Markdown(rows);
+                var markdown = (streamSeeds.Count > 1 ? $"Pooled over {streamSeeds.Count} streams (--seeds {string.Join(',', streamSeeds)}).\n\n" : "") + EditorEvaluation.Markdown(rows);
                 if (cost is not null)
                 {
                     markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s); each query timed back to back with the base model's answer to it):\n\n")

@@ -28,6 +28,7 @@ internal static class TrainEditorCommand
         train.Subcommands.Add(Create());
         train.Subcommands.Add(CreateRefinement());
         train.Subcommands.Add(CreateFilterMargin());
+        train.Subcommands.Add(FilterBankCommand.Create());
     }
 
     /// <summary>
@@ -202,7 +203,7 @@ internal static class TrainEditorCommand
             if (startFile.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
                 throw new ArgumentException($"{initFolder} was trained on base {startFile.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
             initSha = start.GeneratorSha256;
-            editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, FilterBand = 0, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
+            editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, FilterBand = 0, HubnessWeight = 0, HubnessTopK = 0, FilterBankSha256 = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
         }
         else
             editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows, VisualKeyBlocks = switches.VisualKeyBlocks });

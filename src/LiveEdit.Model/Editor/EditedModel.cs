@@ -19,6 +19,9 @@ public sealed class EditedModel : IDisposable
     private VisualKeyBasis? basis;
     // Each active expert's bound terms in `basis` (experts are immutable): a rebuild computes only the new ones.
     private Dictionary<Expert, KeyTerms> terms = new(ReferenceEqualityComparer.Instance);
+    // Each expert's hubness threshold offset λ·o_e (a function of its key, the bank and the editor's settings alone).
+    private readonly Dictionary<Expert, float> offsets = new(ReferenceEqualityComparer.Instance);
+    private string? offsetsFor;
 
     public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null)
     {
@@ -114,6 +117,7 @@ public sealed class EditedModel : IDisposable
     {
         Invalidate();
         terms.Clear();
+        offsets.Clear();
     }
 
     private static IReadOnlyList<RoutingDecision> NoRoutes(VlmInputs inputs) =>
@@ -167,7 +171,34 @@ public sealed class EditedModel : IDisposable
         }
         return stack = new Stack(list.Select(p => p.Key).ToArray(),
             uStack.DetachFromDisposeScope(), vStack.DetachFromDisposeScope(),
-            new VisualFilterIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null, stackedTerms), tkStack.DetachFromDisposeScope());
+            new VisualFilterIndex(vk, e, c.KeyRows, c.ModuleDim, bounded ? basis : null, stackedTerms, HubnessOffsets(list.Select(p => p.Value).ToList())),
+            tkStack.DetachFromDisposeScope());
+    }
+
+    // Our extension (EditorConfig.HubnessWeight): λ·o_e per expert, null when off.
+    private float[]? HubnessOffsets(IReadOnlyList<Expert> list)
+    {
+        var c = Editor.Config;
+        if (c.HubnessWeight == 0 || Editor.Bank is not { } bank) return null;
+        var settings = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{c.HubnessWeight:R}/{c.HubnessTopK}/{bank.Sha256}");
+        if (offsetsFor != settings)
+        {
+            offsets.Clear();
+            offsetsFor = settings;
+        }
+        var result = new float[list.Count];
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (!offsets.TryGetValue(list[i], out var o))
+                offsets[list[i]] = o = (float)(c.HubnessWeight * bank.Hubness(list[i].VisualKey, c.HubnessTopK));
+            result[i] = o;
+        }
+        if (Environment.GetEnvironmentVariable("LIVEEDIT_DEBUG_HUB") is not null && list.Count >= 500)
+        {
+            var sorted = result.Order().ToArray();
+            Console.Error.WriteLine($"hub offsets n={sorted.Length} q05={sorted[sorted.Length / 20]} q25={sorted[sorted.Length / 4]} q50={sorted[sorted.Length / 2]} q75={sorted[3 * sorted.Length / 4]} q95={sorted[19 * sorted.Length / 20]} max={sorted[^1]}");
+        }
+        return result;
     }
 
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)
@@ -228,7 +259,7 @@ public sealed class EditedModel : IDisposable
             for (var j = 0; j < fired.Length; j++)
             {
                 var (e, visualScore) = passing[j];
-                fired[j] = new FiredExpert(s.Slots[e].Id, s.Slots[e].Order, w[j], visualScore, threshold[row], textScores[j]);
+                fired[j] = new FiredExpert(s.Slots[e].Id, s.Slots[e].Order, w[j], visualScore, threshold[row] + s.VisualKeys.Offset(e), textScores[j]);
             }
             result.Add(new RowRoute(new RoutingDecision(true, fired),
                 FusionOperands.Of(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
@@ -312,7 +343,7 @@ public sealed record RoutingOptions(bool HardFilter = true, bool SoftRouting = t
 /// <summary>An expert that passed the hard filter for one input, with its routing weight and the scores behind it.</summary>
 /// <param name="Weight">w_e = σ(s_e)·softmax(s)_e.</param>
 /// <param name="VisualSimilarity">sim(φ̄, φ̂_e).</param>
-/// <param name="Threshold">sim(φ̄, φ̄_Ξ) − the editor's filter margin (0 in the paper's method), the input's threshold.</param>
+/// <param name="Threshold">sim(φ̄, φ̄_Ξ) − the editor's filter margin (0 in the paper's method) + the expert's hubness offset (0 in the paper's method): the threshold it passed.</param>
 /// <param name="TextScore">s_e = sim(ψ̄, ψ̂_e).</param>
 public sealed record FiredExpert(string Id, long Order, float Weight, float VisualSimilarity, float Threshold, float TextScore);
 

@@ -35,6 +35,14 @@ namespace LiveEdit.Model.Editor;
 /// has experts they match best, and other entities' experts that only just pass are dropped before soft routing (they
 /// dilute the own edit); an input with no own expert keeps its best match. Not written when 0.
 /// </param>
+/// <param name="HubnessWeight">
+/// 0: off (the paper). Otherwise our extension, λ of the hubness correction (see <see cref="FilterBank"/>): keep e iff
+/// sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin + λ·o_e, where o_e is the mean of expert e's <see cref="HubnessTopK"/> largest
+/// excesses over the threshold on the editor's filter bank (sim(φ̄_b, φ̂_e) − sim(φ̄_b, φ̄_Ξ,b)). A negative
+/// margin recentres it. Not written when 0.
+/// </param>
+/// <param name="HubnessTopK">K of the hubness correction. Not written when 0.</param>
+/// <param name="FilterBankSha256">SHA-256 of the editor folder's <see cref="FilterBank.FileName"/>; null when it has none.</param>
 public sealed record EditorConfig(
     int HiddenSize,
     int VisionTokens,
@@ -46,7 +54,10 @@ public sealed record EditorConfig(
     ExpertRefinement? Refinement = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int VisualKeyBlocks = 0,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterMargin = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterBand = 0)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterBand = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double HubnessWeight = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int HubnessTopK = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] string? FilterBankSha256 = null)
 {
     /// <summary>s = 1/(lora_scale·√r), the generators' output scale.</summary>
     [JsonIgnore]

@@ -84,6 +84,28 @@ public sealed class EditorModules : nn.Module
         return this;
     }
 
+    /// <summary>The filter bank of the hubness correction (our extension); null when the editor has none.</summary>
+    public FilterBank? Bank { get; private set; }
+
+    /// <summary>
+    /// Sets the hubness correction (an extension beyond the paper, see <see cref="FilterBank"/>): λ =
+    /// <paramref name="weight"/> and K = <paramref name="topK"/> over <paramref name="bank"/>, which must have been built
+    /// with these weights; weight 0 switches it off (the bank is kept, for a later call). The generator SHA-256 changes
+    /// with it, as with the margin.
+    /// </summary>
+    public EditorModules WithHubness(FilterBank? bank, double weight, int topK)
+    {
+        if (!double.IsFinite(weight) || weight < 0) throw new ArgumentException($"the hubness weight must be a finite number ≥ 0 (0: off), not {weight}");
+        if (weight != 0 && bank is null) throw new ArgumentException("a hubness weight needs a filter bank");
+        if (bank is not null && (bank.KeyRows != Config.KeyRows || bank.ModuleDim != Config.ModuleDim))
+            throw new ArgumentException($"the filter bank's keys are {bank.KeyRows}×{bank.ModuleDim}, the editor's {Config.KeyRows}×{Config.ModuleDim}");
+        if (weight != 0 && (topK < 1 || topK > bank!.Count)) throw new ArgumentException($"top K must be within 1..{bank!.Count}, not {topK}");
+        Bank = bank;
+        Config = Config with { HubnessWeight = weight, HubnessTopK = weight == 0 ? 0 : topK, FilterBankSha256 = bank?.Sha256 };
+        sha = null;
+        return this;
+    }
+
     /// <summary>
     /// The visual-key parameters of both extractors and the sentinel (named as in the state dict): what keys-only
     /// fine-tuning trains. Generators, text keys and the fusion norm are not among them.
@@ -118,6 +140,12 @@ public sealed class EditorModules : nn.Module
     public void InvalidateHash()
     {
         sha = null;
+        // A filter bank holds keys of the old weights: it no longer describes this editor.
+        if (Bank is not null || Config.HubnessWeight != 0 || Config.FilterBankSha256 is not null)
+        {
+            Bank = null;
+            Config = Config with { HubnessWeight = 0, HubnessTopK = 0, FilterBankSha256 = null };
+        }
         edit_extractor.Thaw();
         inpt_extractor.Thaw();
     }
@@ -174,6 +202,9 @@ public sealed class EditorModules : nn.Module
         Directory.CreateDirectory(folder);
         var weights = Path.Combine(folder, WeightsFile);
         this.save(weights);
+        var bankPath = Path.Combine(folder, FilterBank.FileName);
+        if (Bank is not null) Bank.Save(bankPath);
+        else if (File.Exists(bankPath)) File.Delete(bankPath);
         var file = new EditorFile(Config, GeneratorSha256, FileSha256(weights), provenance);
         File.WriteAllText(Path.Combine(folder, ConfigFile), JsonSerializer.Serialize(file, EditorConfig.Json));
     }
@@ -190,6 +221,8 @@ public sealed class EditorModules : nn.Module
         file.Config.Refinement?.Validate();
         var editor = new EditorModules(file.Config);
         editor.load(weights);
+        if (file.Config.FilterBankSha256 is { } bankSha) editor.Bank = FilterBank.Load(Path.Combine(folder, FilterBank.FileName), bankSha);
+        else if (file.Config.HubnessWeight != 0) throw new InvalidDataException($"{folder}: a hubness weight but no filter bank");
         editor.Freeze();
         if (!string.Equals(editor.GeneratorSha256, file.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException($"{folder}: parameter SHA-256 {editor.GeneratorSha256} differs from {file.GeneratorSha256}");
@@ -232,6 +265,9 @@ public sealed class EditorModules : nn.Module
             hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-margin={Config.FilterMargin:R}")));
         if (Config.FilterBand != 0)
             hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-band={Config.FilterBand:R}")));
+        if (Config.HubnessWeight != 0)
+            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+                $"hubness weight={Config.HubnessWeight:R} top={Config.HubnessTopK} bank={Config.FilterBankSha256}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
@@ -262,6 +298,10 @@ public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int S
     /// <summary>The command that last set the hard filter's margin and band (<c>liveedit train filter-margin</c>); null when never set.</summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public string? FilterMarginCommand { get; init; }
+
+    /// <summary>The command that last set the filter bank and hubness correction (<c>liveedit train hubness</c>); null when never set.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? HubnessCommand { get; init; }
 }
 
 /// <summary>The JSON file of an editor folder.</summary>

@@ -35,12 +35,18 @@ public sealed class VisualFilterIndex
     private readonly float[]? coefficients;  // c_e: [⌈E/8⌉, p, 8]
     private readonly float[]? residuals;     // ρ_e: [⌈E/8⌉·8]
     private readonly float[]? norms;         // |φ̂_e|: [⌈E/8⌉·8]
+    private readonly float[]? offsets;       // per-expert threshold offsets λ·o_e [E] (hubness correction), or null
+    private readonly float lowestOffset;
 
     /// <param name="keys">Flattened keys, row-major [count, keyRows·moduleDim]; kept, not copied.</param>
     /// <param name="basis">The bound's basis, or null for no bound.</param>
     /// <param name="terms">The keys' <see cref="VisualKeyBasis.Terms"/> in <paramref name="basis"/> when already known.</param>
-    public VisualFilterIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null, KeyTerms? terms = null)
+    /// <param name="offsets">Per expert, an amount added to the threshold (the hubness correction λ·o_e); null: none.</param>
+    public VisualFilterIndex(float[] keys, int count, int keyRows, int moduleDim, VisualKeyBasis? basis = null, KeyTerms? terms = null, float[]? offsets = null)
     {
+        if (offsets is not null && offsets.Length != count) throw new ArgumentException($"{offsets.Length} offsets for {count} experts");
+        this.offsets = offsets;
+        lowestOffset = offsets is { Length: > 0 } ? offsets.Min() : 0f;
         Dim = keyRows * moduleDim;
         if (keys.Length != (long)count * Dim) throw new ArgumentException($"keys must hold {count}·{Dim} values");
         if (basis is not null && basis.Dim != Dim) throw new ArgumentException($"the basis has dimension {basis.Dim}, not {Dim}");
@@ -85,8 +91,11 @@ public sealed class VisualFilterIndex
         return result;
     }
 
+    /// <summary>The threshold offset of expert <paramref name="expert"/> (0 without offsets).</summary>
+    public float Offset(int expert) => offsets?[expert] ?? 0f;
+
     /// <summary>
-    /// Hard filter: the experts with sim(q, φ̂_e) &gt; <paramref name="threshold"/>, ascending, with their scores.
+    /// Hard filter: the experts with sim(q, φ̂_e) &gt; <paramref name="threshold"/> (+ the expert's offset), ascending, with their scores.
     /// <paramref name="useBound"/> false scores every expert (the same result, for tests).
     /// </summary>
     // Fully optimised from the first call (no tier-0 code): a server's first queries and short benchmarks run it only
@@ -102,7 +111,7 @@ public sealed class VisualFilterIndex
             for (var e = 0; e < Count; e++)
             {
                 var s = Similarity(query, e);
-                if (s > threshold) result.Add((e, s));                 // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
+                if (s > threshold + Offset(e)) result.Add((e, s));     // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
             }
             return result;
         }
@@ -119,7 +128,8 @@ public sealed class VisualFilterIndex
             broadcast[j] = Vector256.Create((float)projected);
         }
         double restNorm = Math.Sqrt(Math.Max(0, squaredQuery - squaredProjection)), queryNorm = Math.Sqrt(squaredQuery);
-        var limit = Vector256.Create((float)(threshold / scale));
+        // With offsets the bound is checked against the lowest threshold any expert has (still safe), each survivor's own exactly.
+        var limit = Vector256.Create((float)(((double)threshold + lowestOffset) / scale));
         Vector256<float> rest32 = Vector256.Create((float)restNorm), slack = Vector256.Create((float)(Tolerance * queryNorm));
         ref var c = ref MemoryMarshal.GetArrayDataReference(coefficients!);
         ref var rho = ref MemoryMarshal.GetArrayDataReference(residuals!);
@@ -141,7 +151,7 @@ public sealed class VisualFilterIndex
                 if (e >= Count) break;
                 scored++;
                 var s = Similarity(query, e);
-                if (s > threshold) result.Add((e, s));                 // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
+                if (s > threshold + Offset(e)) result.Add((e, s));     // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
             }
         }
         LastScored = scored;

@@ -182,6 +182,27 @@ public sealed class SynthWorld
         return pairs;
     }
 
+    /// <summary>
+    /// <paramref name="count"/> questions about entity facts (the editable attributes, training paraphrases), each asked
+    /// about a rendering on <paramref name="split"/> of a random look that no entity has: images no edit is about, for
+    /// the editor's filter bank. The answers are empty (an unnamed look has no facts). A pure function of
+    /// <paramref name="seed"/>.
+    /// </summary>
+    public IReadOnlyList<WorldQuestion> UnnamedLookEntityQuestions(ulong seed, int count, RenderSplit split)
+    {
+        var rng = new WorldRandom(seed);
+        var result = new List<WorldQuestion>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var look = RandomUnnamedLook(rng);
+            var attribute = EditableAttributes[rng.Next(EditableAttributes.Count)];
+            var template = rng.Next(QuestionTemplates.HeldOut);
+            var prompt = QuestionTemplates.ForImage(attribute, template, rng.Pick(QuestionTemplates.ObjectWords));
+            result.Add(new WorldQuestion(RenderLook(look, split, (long)(rng.NextUInt64() >> 1)), prompt, "", null, attribute.ToString(), template));
+        }
+        return result;
+    }
+
     /// <summary>A perception question about a look (no entity: <see cref="WorldQuestion.EntityId"/> is null).</summary>
     public WorldQuestion LookQuestion(VisualIdentity look, LookAttribute attribute, int template, string objectWord, RenderSplit split, long renderIndex) =>
         new(RenderLook(look, split, renderIndex), QuestionTemplates.ForLook(attribute, template, objectWord), look.Describe(attribute), null, "Look" + attribute, template);
