@@ -193,11 +193,6 @@ public sealed class EditedModel : IDisposable
                 offsets[list[i]] = o = (float)(c.HubnessWeight * bank.Hubness(list[i].VisualKey, c.HubnessTopK));
             result[i] = o;
         }
-        if (Environment.GetEnvironmentVariable("LIVEEDIT_DEBUG_HUB") is not null && list.Count >= 500)
-        {
-            var sorted = result.Order().ToArray();
-            Console.Error.WriteLine($"hub offsets n={sorted.Length} q05={sorted[sorted.Length / 20]} q25={sorted[sorted.Length / 4]} q50={sorted[sorted.Length / 2]} q75={sorted[3 * sorted.Length / 4]} q95={sorted[19 * sorted.Length / 20]} max={sorted[^1]}");
-        }
         return result;
     }
 
