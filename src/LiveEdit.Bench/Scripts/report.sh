@@ -2,7 +2,7 @@
 # The 1,000-edit report with the models in models/ (LiveEdit through the ledger, its two ablations, the baselines).
 # usage: report.sh TAG   (LiveEdit's outputs in runs/bench-run-1000-TAG and runs/le-1000-TAG; stream and baselines
 # in runs/stream-1000-s6c and runs/baselines-1000-s6c, made once for the base ebdc4fa8…)
-# The seventh session ran it as `report.sh s6c`, the eighth as `report.sh s8`.
+# The seventh session ran it as `report.sh s6c`, the eighth as `report.sh s8`, the ninth as `report.sh s9`.
 set -e
 cd "$(git rev-parse --show-toplevel)"
 eval "$(infra/services env)"

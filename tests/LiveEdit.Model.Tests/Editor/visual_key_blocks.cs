@@ -103,6 +103,9 @@ public sealed class visual_key_blocks
         var (editor, file) = EditorModules.Load(folder);   // Load itself checks both SHA-256s
         editor.Config.VisualKeyBlocks.ShouldBe(0);
         editor.GeneratorSha256.ShouldBe(file.GeneratorSha256);
+        // Its filter bank (the hubness correction) came with it, the very bytes editor.json names.
+        if (file.Config.FilterBankSha256 is { } bank) editor.Bank!.Sha256.ShouldBe(bank);
+        else editor.Config.HubnessWeight.ShouldBe(0);
     }
 
     [Fact]
