@@ -129,6 +129,8 @@ internal static class EvalEditorCommand
                         ExactMatch = !parse.GetValue(noExact),
                         RemoveSuperseded = !parse.GetValue(keep),
                         Log = line => AnsiConsole.WriteLine(line),
+                        LookDistance = (a, b) => world.Entities[a].Look.Differences(world.Entities[b].Look),
+                        TrainedEntity = e => world.Entities[e].EditSplit == EditSplit.EditorTrain,
                     };
                     var streamRows = new List<EditMetrics>();
                     streamRows.AddRange(evaluation.Lifelong(Ints(parse.GetValue(checkpoints)!), parse.GetValue(maxEval)));

@@ -30,6 +30,19 @@ public sealed class synth_world
     }
 
     [Fact]
+    public void looks_differ_by_what_the_image_shows()
+    {
+        var look = new VisualIdentity(Shape.Circle, BodyColour: 1, PatternColour: 2, Pattern.Stripes, Eyes: 1);
+        look.Differences(look with { Shape = Shape.Square }).ShouldBe([true, false, false, false, false]);
+        look.Differences(look with { Eyes = 2, BodyColour = 3 }).ShouldBe([false, true, false, false, true]);
+        look.Distance(look with { Eyes = 2, BodyColour = 3 }).ShouldBe(2);
+        // A plain body shows no markings colour: two plain looks that differ only there look the same.
+        var plain = look with { Pattern = Pattern.Solid };
+        plain.Distance(plain with { PatternColour = 5 }).ShouldBe(0);
+        plain.Differences(look).ShouldBe([false, false, true, true, false]);
+    }
+
+    [Fact]
     public void families_share_shape_and_colours_and_differ_in_pattern()
     {
         var families = World.Entities.GroupBy(e => e.Family).Where(g => g.Count() > 1).ToArray();

@@ -49,6 +49,21 @@ public sealed record EditMetrics(
     /// attribute the input asks (soft routing cannot tell such an expert from the input's own).
     /// </summary>
     public double MLocLostOtherSameFact { get; init; } = double.NaN;
+    /// <summary>
+    /// Of <see cref="MLocLostOtherSameFact"/>, by how many visible look attributes the closest such expert's entity
+    /// differs from the input's (index 0…5; points of M-Loc); null without <see cref="EditorEvaluation.LookDistance"/>.
+    /// </summary>
+    public double[]? MLocLostByLookDistance { get; init; }
+    /// <summary>
+    /// Of the distance-1 part of <see cref="MLocLostByLookDistance"/>, which attribute told the two looks apart (shape,
+    /// body colour, markings colour, pattern, eyes; points of M-Loc).
+    /// </summary>
+    public double[]? MLocLostNearMissAttribute { get; init; }
+    /// <summary>
+    /// Of <see cref="MLocLostOtherSameFact"/>, the points on inputs whose entity the editor was trained on (the
+    /// editor-training split); NaN without <see cref="EditorEvaluation.TrainedEntity"/>.
+    /// </summary>
+    public double MLocLostOnTrainedEntities { get; init; } = double.NaN;
 }
 
 /// <summary>Cost figures: expert generation per edit and single-query latency by number of active experts.</summary>
@@ -117,6 +132,13 @@ public sealed class EditorEvaluation
 
     /// <summary>Progress lines.</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>
+    /// Diagnostic: per visible look attribute (shape, body colour, markings colour, pattern, eyes), whether two entities
+    /// differ in it (null: not reported).
+    /// </summary>
+    public Func<int, int, bool[]>? LookDistance { get; init; }
+    /// <summary>Diagnostic: whether the editor was trained on an entity (null: not reported).</summary>
+    public Func<int, bool>? TrainedEntity { get; init; }
 
     /// <summary>
     /// When a later edit changes the same fact (entity and attribute) as an earlier one, remove the earlier expert, as
@@ -309,7 +331,9 @@ public sealed class EditorEvaluation
         var hitsByKind = new long[3];
         double relFired = 0, mgenFired = 0;
         long mlocRows = 0, mlocRowsOther = 0;
-        double mlocLostSame = 0, mlocLostOther = 0, mlocLostOtherSameFact = 0;
+        double mlocLostSame = 0, mlocLostOther = 0, mlocLostOtherSameFact = 0, mlocLostTrained = 0;
+        var mlocLostByDistance = new double[6];
+        var mlocLostNearMiss = new double[5];
         foreach (var chunk in indices.Chunk(Math.Max(1, batchSize / 5)))
         {
             pre.Ensure(chunk);
@@ -341,8 +365,19 @@ public sealed class EditorEvaluation
                             mlocRowsOther++;
                             mlocLostOther += lost;
                             var asked = rows[5 * c + 3].Fact;
-                            if (route.Fired.Any(f => !OfEntity(f, entity) && factOf.TryGetValue(f.Id, out var a) && a is not null && a == asked))
+                            var sameFact = route.Fired.Where(f => !OfEntity(f, entity) && factOf.TryGetValue(f.Id, out var a) && a is not null && a == asked).ToList();
+                            if (sameFact.Count > 0)
+                            {
                                 mlocLostOtherSameFact += lost;
+                                if (entity is { } query && TrainedEntity is { } trained && trained(query)) mlocLostTrained += lost;
+                                if (entity is { } q && LookDistance is { } distance)
+                                {
+                                    var closest = sameFact.Select(f => entityOf[f.Id] is { } x ? distance(q, x) : [true, true, true, true, true])
+                                        .MinBy(d => d.Count(x => x))!;
+                                    mlocLostByDistance[closest.Count(x => x)] += lost;
+                                    if (closest.Count(x => x) == 1) mlocLostNearMiss[Array.IndexOf(closest, true)] += lost;
+                                }
+                            }
                         }
                         else if (route.Fired.Count > 0) mlocLostSame += lost;
                     }
@@ -383,6 +418,9 @@ public sealed class EditorEvaluation
             MLocLostOtherEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocLostOther / mlocRows,
             MLocWithOtherEntity = mlocRows == 0 ? double.NaN : 100.0 * mlocRowsOther / mlocRows,
             MLocLostOtherSameFact = mlocRows == 0 ? double.NaN : 100.0 * mlocLostOtherSameFact / mlocRows,
+            MLocLostByLookDistance = LookDistance is null || mlocRows == 0 ? null : mlocLostByDistance.Select(x => 100.0 * x / mlocRows).ToArray(),
+            MLocLostNearMissAttribute = LookDistance is null || mlocRows == 0 ? null : mlocLostNearMiss.Select(x => 100.0 * x / mlocRows).ToArray(),
+            MLocLostOnTrainedEntities = TrainedEntity is null || mlocRows == 0 ? double.NaN : 100.0 * mlocLostTrained / mlocRows,
         };
     }
 
@@ -461,6 +499,13 @@ public sealed class EditorEvaluation
             MLocLostOtherEntity = LocalityWeighted(p => p.MLocLostOtherEntity),
             MLocWithOtherEntity = LocalityWeighted(p => p.MLocWithOtherEntity),
             MLocLostOtherSameFact = LocalityWeighted(p => p.MLocLostOtherSameFact),
+            MLocLostOnTrainedEntities = LocalityWeighted(p => p.MLocLostOnTrainedEntities),
+            MLocLostByLookDistance = parts.All(p => p.MLocLostByLookDistance is not null)
+                ? Enumerable.Range(0, 6).Select(d => LocalityWeighted(p => p.MLocLostByLookDistance![d])).ToArray()
+                : null,
+            MLocLostNearMissAttribute = parts.All(p => p.MLocLostNearMissAttribute is not null)
+                ? Enumerable.Range(0, 5).Select(d => LocalityWeighted(p => p.MLocLostNearMissAttribute![d])).ToArray()
+                : null,
         };
 
         // Weighted like M-Loc, by the measured image-locality inputs of each part.
@@ -474,7 +519,9 @@ public sealed class EditorEvaluation
 
     /// <summary>One line per metrics row, for logs.</summary>
     public static string Describe(EditMetrics m) => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1} | M-Loc lost to own-entity / other-entity survivors {m.MLocLostSameEntity:F2}/{m.MLocLostOtherEntity:F2} pts ({m.MLocLostOtherSameFact:F2} where it edits the attribute asked), inputs with an other-entity survivor {m.MLocWithOtherEntity:F1} %");
+        $"{m.Protocol}: edits {m.Edits}, active {m.ActiveExperts}, measured {m.Cases}: Rel {m.Rel:F2} T-Gen {m.TGen:F2} M-Gen {m.MGen:F2} T-Loc {m.TLoc:F2} M-Loc {m.MLoc:F2} (left out {m.MLocExcluded}) | EM {m.RelExact:F1}/{m.TGenExact:F1}/{m.MGenExact:F1} | filter P {m.FilterPrecision:F1} R {m.FilterRecall:F1}, survivors {m.MeanSurvivors:F2}, wrong survivors from look-alikes {m.WrongSurvivorsLookAlike:F1} % | recall by kind {m.RecallRel:F1}/{m.RecallTGen:F1}/{m.RecallMGen:F1}, Rel/M-Gen when fired {m.RelWhenFired:F1}/{m.MGenWhenFired:F1} | M-Loc lost to own-entity / other-entity survivors {m.MLocLostSameEntity:F2}/{m.MLocLostOtherEntity:F2} pts ({m.MLocLostOtherSameFact:F2} where it edits the attribute asked), inputs with an other-entity survivor {m.MLocWithOtherEntity:F1} %")
+        + (m.MLocLostByLookDistance is { } byDistance ? string.Create(CultureInfo.InvariantCulture,
+            $" | same-attribute loss by look distance 1…5: {string.Join('/', byDistance.Skip(1).Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} pts (one apart, by shape/body/markings/pattern/eyes: {string.Join('/', (m.MLocLostNearMissAttribute ?? []).Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}), on trained entities {m.MLocLostOnTrainedEntities:F2} pts") : "");
 
     /// <summary>A markdown table of metrics rows.</summary>
     public static string Markdown(IEnumerable<EditMetrics> rows)

@@ -44,6 +44,16 @@ public sealed record VisualIdentity(Shape Shape, int BodyColour, int PatternColo
 
     /// <summary>The same look with what cannot be seen made canonical (a plain body shows no pattern colour).</summary>
     public VisualIdentity Visible => Pattern == Pattern.Solid ? this with { PatternColour = -1 } : this;
+
+    /// <summary>In how many of the five visible attributes (shape, body colour, markings colour, pattern, eyes) two looks differ.</summary>
+    public int Distance(VisualIdentity other) => Differences(other).Count(d => d);
+
+    /// <summary>Per visible attribute (shape, body colour, markings colour, pattern, eyes): whether two looks differ in it.</summary>
+    public bool[] Differences(VisualIdentity other)
+    {
+        VisualIdentity a = Visible, b = other.Visible;
+        return [a.Shape != b.Shape, a.BodyColour != b.BodyColour, a.PatternColour != b.PatternColour, a.Pattern != b.Pattern, a.Eyes != b.Eyes];
+    }
 }
 
 /// <summary>Which part of the world an entity belongs to.</summary>

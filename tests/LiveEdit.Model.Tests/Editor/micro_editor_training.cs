@@ -77,7 +77,14 @@ public sealed class a_micro_editor(ITestOutputHelper output)
         last!.Total.ShouldBeLessThan(first!.Total * 0.5);
 
         // Evaluate on the trained edits; the locality images are of entities nobody edited.
-        var evaluation = new EditorEvaluation(model, editor, train) { ExactMatch = false };
+        // The look diagnostics with made-up looks: entities a and b differ in attribute (a + b) % 5 only, or in all five
+        // when a + b is odd; even entities count as trained on.
+        var evaluation = new EditorEvaluation(model, editor, train)
+        {
+            ExactMatch = false,
+            LookDistance = (a, b) => Enumerable.Range(0, 5).Select(k => a != b && ((a + b) % 2 == 1 || k == (a + b) % 5)).ToArray(),
+            TrainedEntity = e => e % 2 == 0,
+        };
         using var withFilter = new EditedModel(model, editor);
         using var withoutFilter = new EditedModel(model, editor, new RoutingOptions(HardFilter: false));
         for (var i = 0; i < train.Count; i++)
@@ -102,6 +109,11 @@ public sealed class a_micro_editor(ITestOutputHelper output)
         {
             (m.MLocLostSameEntity + m.MLocLostOtherEntity).ShouldBe(100 - m.MLoc, 1e-9, m.Protocol);
             m.MLocLostOtherSameFact.ShouldBeInRange(0, m.MLocLostOtherEntity + 1e-9, m.Protocol);
+            // The same-attribute loss splits by the closest such expert's look distance; distance 1 by the attribute.
+            m.MLocLostByLookDistance!.Sum().ShouldBe(m.MLocLostOtherSameFact, 1e-9, m.Protocol);
+            m.MLocLostByLookDistance![0].ShouldBe(0, m.Protocol);
+            m.MLocLostNearMissAttribute!.Sum().ShouldBe(m.MLocLostByLookDistance![1], 1e-9, m.Protocol);
+            m.MLocLostOnTrainedEntities.ShouldBeInRange(0, m.MLocLostOtherSameFact + 1e-9, m.Protocol);
         }
         unfiltered.MLocWithOtherEntity.ShouldBe(100, "without the filter every other entity's expert fires on every image");
 
