@@ -67,6 +67,43 @@ public sealed class visual_key_pruning
     }
 
     [Fact]
+    public void keeps_the_same_survivors_with_a_threshold_offset_per_expert()
+    {
+        // The hubness correction raises or lowers each expert's threshold: the bound must still skip only experts that
+        // cannot pass their own threshold.
+        var random = new Random(5);
+        const int count = 3000, structure = 12;
+        var directions = Keys(random, structure, 0);
+        var keys = Keys(random, count, structure, directions);
+        var spread = new VisualFilterIndex(keys, count, K, Dm).Similarities(Keys(random, 1, structure, directions)).Select(x => (double)x).ToArray();
+        var scale = (float)Math.Sqrt(spread.Average(x => x * x));
+        var offsets = Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() - 0.6) * scale)).ToArray();
+        var index = new VisualFilterIndex(keys, count, K, Dm, VisualKeyBasis.Fit(keys, count, Dim), offsets: offsets);
+        var scoredLess = false;
+        int passed = 0, changed = 0;
+        for (var q = 0; q < 40; q++)
+        {
+            var query = q % 2 == 0
+                ? keys.AsSpan(random.Next(count) * Dim, Dim).ToArray().Select(x => x + (float)(0.3 * Gaussian(random))).ToArray()
+                : Keys(random, 1, structure, directions);
+            var all = index.Similarities(query);
+            var sorted = all.Order().ToArray();
+            var threshold = sorted[Math.Min(count - 1, (int)(count * (q % 10 / 10.0 + 0.09 * random.NextDouble())))];
+            var pruned = index.Passing(query, threshold);
+            scoredLess |= index.LastScored < count;
+            var plain = index.Passing(query, threshold, useBound: false);
+            pruned.ShouldBe(plain, $"query {q}");
+            plain.ShouldBe(all.Select((s, e) => (e, s)).Where(p => p.s > threshold + offsets[p.e]).ToList());
+            passed += plain.Count;
+            changed += all.Where((s, e) => s > threshold != s > threshold + offsets[e]).Count();
+        }
+        scoredLess.ShouldBeTrue("the bound still skips experts");
+        passed.ShouldBeGreaterThan(0);
+        changed.ShouldBeGreaterThan(0, "the offsets change decisions");
+        index.Offset(7).ShouldBe(offsets[7]);
+    }
+
+    [Fact]
     public void scores_an_expert_the_same_whatever_other_experts_are_active()
     {
         var random = new Random(5);
