@@ -103,8 +103,7 @@ internal static class EvalEditorCommand
                 TorchRuntime.Configure(parse.GetValue(threads), 0);
                 var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
                 var (editor, file) = EditorModules.Load(parse.GetValue(editorPath)!);
-                if (file.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
-                    throw new ArgumentException($"the editor was trained on base {file.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
+                file.RequireBase(vlm.WeightsSha256);
                 if (parse.GetValue(refineSteps) is { } steps)
                     editor.WithRefinement(steps == 0 ? null : new ExpertRefinement(steps, parse.GetValue(refineLr), parse.GetValue(refineStop)));
                 if (parse.GetValue(filterMargin) is { } m) editor.WithFilterMargin(m);

@@ -52,8 +52,7 @@ internal static class FilterBankCommand
                 var folder = parse.GetValue(editorPath)!;
                 var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
                 var (editor, file) = EditorModules.Load(folder);
-                if (file.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
-                    throw new ArgumentException($"the editor was trained on base {file.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
+                file.RequireBase(vlm.WeightsSha256);
                 var before = editor.GeneratorSha256;
                 var w = parse.GetValue(weight);
                 var bank = w == 0 ? null : Build(vlm, editor, parse.GetValue(size));

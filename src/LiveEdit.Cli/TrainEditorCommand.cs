@@ -200,8 +200,7 @@ internal static class TrainEditorCommand
         if (switches.Init is { } initFolder)
         {
             var (start, startFile) = EditorModules.Load(initFolder);
-            if (startFile.Provenance.BaseWeightsSha256 != vlm.WeightsSha256)
-                throw new ArgumentException($"{initFolder} was trained on base {startFile.Provenance.BaseWeightsSha256[..12]}, not {vlm.WeightsSha256[..12]}");
+            startFile.RequireBase(vlm.WeightsSha256, initFolder);
             initSha = start.GeneratorSha256;
             editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, FilterBand = 0, HubnessWeight = 0, HubnessTopK = 0, FilterBankSha256 = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
         }

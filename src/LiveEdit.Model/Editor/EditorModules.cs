@@ -305,4 +305,13 @@ public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int S
 }
 
 /// <summary>The JSON file of an editor folder.</summary>
-public sealed record EditorFile(EditorConfig Config, string GeneratorSha256, string WeightsFileSha256, EditorProvenance Provenance);
+public sealed record EditorFile(EditorConfig Config, string GeneratorSha256, string WeightsFileSha256, EditorProvenance Provenance)
+{
+    /// <summary>Throws unless the editor was trained on the base model with weights <paramref name="baseWeightsSha256"/>.</summary>
+    /// <param name="name">How the message names the editor.</param>
+    public void RequireBase(string baseWeightsSha256, string name = "the editor")
+    {
+        if (Provenance.BaseWeightsSha256 != baseWeightsSha256)
+            throw new ArgumentException($"{name} was trained on base {Provenance.BaseWeightsSha256[..12]}, not {baseWeightsSha256[..12]}");
+    }
+}

@@ -20,7 +20,6 @@ public sealed class hubness_correction
     public void an_expert_passes_only_above_its_own_offset_and_removing_it_is_exact()
     {
         var f = new EditorFixture(seed: 23, edits: 8);
-        var paperSha = f.Editor.GeneratorSha256;
         var bankQueries = BankQueries(seed: 24, count: 10);
         var bank = FilterBank.Build(f.Model, f.Editor, bankQueries);
         bank.Count.ShouldBe(10);

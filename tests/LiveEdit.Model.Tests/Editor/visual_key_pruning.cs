@@ -31,6 +31,12 @@ public sealed class visual_key_pruning
         return keys;
     }
 
+    /// <summary>Query <paramref name="q"/>: even ones near a random expert's key, odd ones drawn like the keys.</summary>
+    private static float[] Query(Random random, float[] keys, int count, int structure, float[] directions, int q) =>
+        q % 2 == 0
+            ? keys.AsSpan(random.Next(count) * Dim, Dim).ToArray().Select(x => x + (float)(0.3 * Gaussian(random))).ToArray()
+            : Keys(random, 1, structure, directions);
+
     private static double Gaussian(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
@@ -50,9 +56,7 @@ public sealed class visual_key_pruning
         for (var q = 0; q < 40; q++)
         {
             // Queries near one expert's key or drawn like the keys; thresholds from far below to far above the scores.
-            var query = q % 2 == 0
-                ? keys.AsSpan(random.Next(count) * Dim, Dim).ToArray().Select(x => x + (float)(0.3 * Gaussian(random))).ToArray()
-                : Keys(random, 1, structure, directions);
+            var query = Query(random, keys, count, structure, directions, q);
             var all = index.Similarities(query);
             var sorted = all.Order().ToArray();
             var quantile = q % 10 == 9 ? 1 : q % 10 / 10.0 + 0.09 * random.NextDouble();   // 1: nothing passes
@@ -83,9 +87,7 @@ public sealed class visual_key_pruning
         int passed = 0, changed = 0;
         for (var q = 0; q < 40; q++)
         {
-            var query = q % 2 == 0
-                ? keys.AsSpan(random.Next(count) * Dim, Dim).ToArray().Select(x => x + (float)(0.3 * Gaussian(random))).ToArray()
-                : Keys(random, 1, structure, directions);
+            var query = Query(random, keys, count, structure, directions, q);
             var all = index.Similarities(query);
             var sorted = all.Order().ToArray();
             var threshold = sorted[Math.Min(count - 1, (int)(count * (q % 10 / 10.0 + 0.09 * random.NextDouble())))];
