@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Ninth session: lifelong@1000 pooled over several streams (eval editor --seeds) for a grid of filter calibrations.
-# usage: pooled-grid.sh EDITOR PREFIX SEEDS "λ m;λ m;..."   (band 2, K 8, bank 1024; writes runs/s9/PREFIX-lλ-mm)
+# usage: [BASE=folder] [RUNS=runs/s9] pooled-grid.sh EDITOR PREFIX SEEDS "λ m;λ m;..."
+#        (band 2, K 8, bank 1024; writes $RUNS/PREFIX-lλ-mm; BASE defaults to models/tinyvlm)
 # e.g.   pooled-grid.sh runs/s9/C val-C 0,1,2,3 "0 0.5;0.5 -0.92"   (validation; the test used 11,12,13,14,15)
 set -e
 cd "$(git rev-parse --show-toplevel)"
 C="${LIVEEDIT:-./liveedit}"
 E=$1; P=$2; S=$3; IFS=';' read -ra cfgs <<< "$4"
-mkdir -p runs/s9
+R="${RUNS:-runs/s9}"
+mkdir -p $R
 for cfg in "${cfgs[@]}"; do
-  set -- $cfg; l=$1; m=$2; o=runs/s9/$P-l$l-m$m
+  set -- $cfg; l=$1; m=$2; o=$R/$P-l$l-m$m
   if [ "$l" = "0" ]; then extra=""; else extra="--filter-bank 1024 --hubness-top 8 --hubness-weight $l"; fi
-  $C eval editor --editor $E --cases 1000 --seeds $S --checkpoints 1000 --chunks "" --latency "" --max-eval 500 --threads 1 \
+  $C eval editor --base ${BASE:-models/tinyvlm} --editor $E --cases 1000 --seeds $S --checkpoints 1000 --chunks "" --latency "" --max-eval 500 --threads 1 \
     --no-exact-match --split EditorEval --filter-band 2 --filter-margin $m $extra --out $o > $o.log 2>&1
   python3 -c "
 import json
