@@ -5,6 +5,7 @@ set -e
 cd "$(git rev-parse --show-toplevel)"
 T=$1; P=${2:-all}; R=runs/s10
 m0=$(grep -o "m0 -\?[0-9.]*" $R/grid-$T.log | head -1 | cut -d' ' -f2)
+[ -n "$m0" ] || { echo "no m0 in $R/grid-$T.log yet (run s10-grid.sh $T first)" >&2; exit 1; }
 r() { python3 -c "print(round($m0+$1,2))"; }
 a="0 1.25;0 1.75;0.5 $(r 0.75);0.5 $(r 1.25)"
 for b in 3; do a="$a;0 0.25 $b;0 0.75 $b;0.5 $m0 $b;0.5 $(r 0.5) $b"; done
