@@ -19,9 +19,9 @@ public sealed class EditedModel : IDisposable
     private VisualKeyBasis? basis;
     // Each active expert's bound terms in `basis` (experts are immutable): a rebuild computes only the new ones.
     private Dictionary<Expert, KeyTerms> terms = new(ReferenceEqualityComparer.Instance);
-    // Each expert's hubness threshold offset λ·o_e (a function of its key, the bank and the editor's settings alone).
-    private readonly Dictionary<Expert, float> offsets = new(ReferenceEqualityComparer.Instance);
-    private string? offsetsFor;
+    // Each expert's hubness o_e before λ (a function of its key, the bank and K alone).
+    private readonly Dictionary<Expert, double> hubness = new(ReferenceEqualityComparer.Instance);
+    private string? hubnessFor;
 
     public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null)
     {
@@ -117,7 +117,7 @@ public sealed class EditedModel : IDisposable
     {
         Invalidate();
         terms.Clear();
-        offsets.Clear();
+        hubness.Clear();
     }
 
     private static IReadOnlyList<RoutingDecision> NoRoutes(VlmInputs inputs) =>
@@ -179,21 +179,26 @@ public sealed class EditedModel : IDisposable
     private float[]? HubnessOffsets(IReadOnlyList<Expert> list)
     {
         var c = Editor.Config;
-        if (c.HubnessWeight == 0 || Editor.Bank is not { } bank) return null;
-        var settings = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{c.HubnessWeight:R}/{c.HubnessTopK}/{bank.Sha256}");
-        if (offsetsFor != settings)
+        if (c.HubnessWeight == 0 || Editor.Bank is null) return null;
+        return list.Select(e => (float)(c.HubnessWeight * Hubness(e))).ToArray();
+    }
+
+    /// <summary>
+    /// o_e of <paramref name="expert"/> against the editor's filter bank (our extension), before λ: the mean of its
+    /// top-K excesses over the bank's thresholds (K at least 1). Kept per expert. Throws when the editor has no bank.
+    /// </summary>
+    public double Hubness(Expert expert)
+    {
+        var bank = Editor.Bank ?? throw new InvalidOperationException("the editor has no filter bank");
+        var k = Math.Max(1, Editor.Config.HubnessTopK);
+        var settings = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{k}/{bank.Sha256}");
+        if (hubnessFor != settings)
         {
-            offsets.Clear();
-            offsetsFor = settings;
+            hubness.Clear();
+            hubnessFor = settings;
         }
-        var result = new float[list.Count];
-        for (var i = 0; i < list.Count; i++)
-        {
-            if (!offsets.TryGetValue(list[i], out var o))
-                offsets[list[i]] = o = (float)(c.HubnessWeight * bank.Hubness(list[i].VisualKey, c.HubnessTopK));
-            result[i] = o;
-        }
-        return result;
+        if (!hubness.TryGetValue(expert, out var o)) hubness[expert] = o = bank.Hubness(expert.VisualKey, k);
+        return o;
     }
 
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)

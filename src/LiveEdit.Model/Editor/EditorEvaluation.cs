@@ -184,7 +184,7 @@ public sealed class EditorEvaluation
             for (; added < t; added++) Activate(edited, latest, added);
             var current = latest.Values.Order().ToList();
             var evalCases = Spaced(current.Count, maxEvalCases).Select(j => current[j]).ToList();
-            if (editor.Bank is { } bank) Log?.Invoke(DescribeHubness(bank, current.Select(ExpertOf).ToList(), t));
+            if (editor.Bank is not null) Log?.Invoke(DescribeHubness(edited, current.Select(ExpertOf).ToList(), t));
             var m = Measure(edited, evalCases, $"lifelong@{t}") with { Edits = t };
             Log?.Invoke(Describe(m));
             result.Add(m);
@@ -211,10 +211,11 @@ public sealed class EditorEvaluation
     }
 
     // Where the active experts' hubness o_e lie (before λ): sets the margin that keeps the median expert's threshold.
-    private string DescribeHubness(FilterBank bank, IReadOnlyList<Expert> active, int edits)
+    // The values are the ones the filter uses (EditedModel keeps them per expert), so this costs no second pass.
+    private string DescribeHubness(EditedModel edited, IReadOnlyList<Expert> active, int edits)
     {
         var k = Math.Max(1, editor.Config.HubnessTopK);
-        var o = active.Select(e => bank.Hubness(e.VisualKey, k)).Order().ToArray();
+        var o = active.Select(edited.Hubness).Order().ToArray();
         double At(double q) => o[(int)Math.Round(q * (o.Length - 1))];
         return FormattableString.Invariant($"lifelong@{edits}: hubness o_e (top {k}) of the {o.Length} active experts: p10 {At(0.1):F3}, median {At(0.5):F3}, p90 {At(0.9):F3}");
     }
