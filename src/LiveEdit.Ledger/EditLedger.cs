@@ -42,12 +42,21 @@ public sealed class EditLedger
         _schema = store.Options.Events.DatabaseSchemaName;
         _events = $"{_schema}.mt_events";
         _lockKey = BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("liveedit-ledger:" + _schema)), 0);
-        _chain = new HashChain(_schema);
+        _chain = new HashChain(_schema, _options.ChainKey ?? LedgerChainKey.Development);
         Blobs = new BlobStore(Connect, _schema, _options.MaxBlobBytes);
     }
 
     /// <summary>The content-addressed blob store in the same database.</summary>
     public BlobStore Blobs { get; }
+
+    /// <summary>The ledger's last refusal to extend its chain, for health checks.</summary>
+    public LedgerIntegrity Integrity { get; } = new();
+
+    /// <summary>
+    /// The ledger's own stream: <see cref="LedgerIncidentAcknowledged"/> events. Not an edit: never in edit
+    /// listings, histories, versions or the model.
+    /// </summary>
+    public static readonly Guid IncidentStreamId = Guid.Parse("1ed9e700-0000-4000-8000-00000000c4a1");
 
     /// <summary>The approval policy in force.</summary>
     public ApprovalPolicy Policy => _options.Policy;
@@ -138,9 +147,15 @@ public sealed class EditLedger
         return new EditCommandResult(editId, version + events.Count, head, appends.SelectMany(a => a.Events).ToArray());
     }
 
-    private sealed record StreamAppend(Guid EditId, long? VersionBefore, IReadOnlyList<object> Events);
+    private sealed record StreamAppend(Guid EditId, long? VersionBefore, IReadOnlyList<object> Events, bool LedgerStream = false);
 
-    private async Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct)
+    private Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct) =>
+        AppendAsync((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), ct);
+
+    /// <param name="plan">Decides, inside the lock and the transaction, what to append and which sequence (if any) it acknowledges.</param>
+    private async Task<long> AppendAsync(
+        Func<NpgsqlConnection, NpgsqlTransaction, CancellationToken, Task<(IReadOnlyList<StreamAppend> Appends, long? Acknowledges)>> plan,
+        CancellationToken ct)
     {
         await using var connection = Connect();
         await connection.OpenAsync(ct);
@@ -156,14 +171,18 @@ public sealed class EditLedger
         try
         {
             await using var tx = await connection.BeginTransactionAsync(ct);
+            var (appends, acknowledges) = await plan(connection, tx, ct);
+            var written = new List<Guid>();
             await using (var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false)))
             {
                 foreach (var append in appends)
                 {
-                    if (append.VersionBefore is { } before)
-                        session.Events.Append(append.EditId, before + append.Events.Count, append.Events.ToArray());
-                    else
-                        session.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
+                    var action = append.LedgerStream
+                        ? session.Events.Append(append.EditId, append.Events.ToArray())
+                        : append.VersionBefore is { } before
+                            ? session.Events.Append(append.EditId, before + append.Events.Count, append.Events.ToArray())
+                            : session.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
+                    written.AddRange(action.Events.Select(e => e.Id));
                 }
                 try
                 {
@@ -179,8 +198,19 @@ public sealed class EditLedger
                     throw new ConcurrencyConflictException(loser.EditId, loser.VersionBefore, null, conflict);
                 }
             }
-            var head = await _chain.ExtendAsync(connection, tx, ct);
+            long head;
+            try
+            {
+                head = await _chain.ExtendAsync(connection, tx, written,
+                    acknowledges is { } acked ? new HashSet<long> { acked } : new HashSet<long>(), ct);
+            }
+            catch (ChainRefusedException refused)
+            {
+                Integrity.Refused(refused);
+                throw; // the transaction rolls back on dispose: nothing of this append stays
+            }
             await tx.CommitAsync(ct);
+            Integrity.Accepted();
             return head;
         }
         finally
@@ -218,12 +248,41 @@ public sealed class EditLedger
 
     /// <summary>The decision state of an edit and its stream version.</summary>
     /// <exception cref="EditNotFoundException"/>
+    /// <remarks>The state folds only chained events (a row inserted behind the ledger's back never decides
+    /// anything); the version is the stream's last, so the next append does not collide with such a row.</remarks>
     public async Task<(Edit Edit, long Version)> LoadAsync(Guid editId, CancellationToken ct = default)
     {
+        var (events, version) = await FetchChainedStreamAsync(editId, ct);
+        return (Edit.Fold(events.Select(e => e.Data))!, version);
+    }
+
+    /// <summary>The chained events of an edit's stream, and the stream's last version (chained or not).</summary>
+    private async Task<(IReadOnlyList<IEvent> Events, long Version)> FetchChainedStreamAsync(Guid editId, CancellationToken ct)
+    {
+        if (editId == IncidentStreamId) throw new EditNotFoundException(editId);
         await using var session = _store.QuerySession();
         var events = await session.Events.FetchStreamAsync(editId, token: ct);
         if (events.Count == 0) throw new EditNotFoundException(editId);
-        return (Edit.Fold(events.Select(e => e.Data))!, events[^1].Version);
+        var chained = new HashSet<(long, Guid)>();
+        await using (var connection = Connect())
+        {
+            await connection.OpenAsync(ct);
+            await using var command = new NpgsqlCommand($"select seq_id, event_id from {_schema}.ledger_chain where seq_id = any(@s)", connection);
+            command.Parameters.AddWithValue("s", events.Select(e => e.Sequence).ToArray());
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) chained.Add((reader.GetInt64(0), reader.GetGuid(1)));
+        }
+        var kept = events.Where(e => chained.Contains((e.Sequence, e.Id))).ToArray();
+        if (kept.Length == 0 || kept[0].Data is not EditProposed) throw new EditNotFoundException(editId);
+        return (kept, events[^1].Version);
+    }
+
+    /// <summary>The chained proposal of an edit: the prompt, target and image hash that decide its expert.</summary>
+    /// <exception cref="EditNotFoundException"/>
+    public async Task<EditProposed> GetProposalAsync(Guid editId, CancellationToken ct = default)
+    {
+        var (events, _) = await FetchChainedStreamAsync(editId, ct);
+        return (EditProposed)events[0].Data;
     }
 
     /// <summary>The inline summary of an edit.</summary>
@@ -264,9 +323,7 @@ public sealed class EditLedger
     /// <exception cref="EditNotFoundException"/>
     public async Task<IReadOnlyList<EditHistoryEntry>> GetHistoryAsync(Guid editId, CancellationToken ct = default)
     {
-        await using var session = _store.QuerySession();
-        var events = await session.Events.FetchStreamAsync(editId, token: ct);
-        if (events.Count == 0) throw new EditNotFoundException(editId);
+        var (events, _) = await FetchChainedStreamAsync(editId, ct);
         return events.Select(e => new EditHistoryEntry(e.Sequence, e.Version, e.Timestamp, e.Data)).ToArray();
     }
 
@@ -282,7 +339,8 @@ public sealed class EditLedger
 
     private async Task<long> HeadAsync(NpgsqlConnection connection, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {_events} where type <> '{EventTypeNames.MartenTombstone}'", connection);
+        // Only chained events are versions: the chain's primary key answers this without reading mt_events.
+        await using var command = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {_schema}.ledger_chain", connection);
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
@@ -293,7 +351,7 @@ public sealed class EditLedger
         await using var connection = Connect();
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(
-            $"select (select max(seq_id) from {_events} where timestamp <= @t and type <> '{EventTypeNames.MartenTombstone}'), (select min(timestamp) from {_events} where type <> '{EventTypeNames.MartenTombstone}')", connection);
+            $"select (select max(e.seq_id) from {_events} e {Chained("e")} where e.timestamp <= @t), (select min(e.timestamp) from {_events} e {Chained("e")})", connection);
         command.Parameters.AddWithValue("t", asOf.ToUniversalTime());
         await using var reader = await command.ExecuteReaderAsync(ct);
         await reader.ReadAsync(ct);
@@ -355,10 +413,10 @@ public sealed class EditLedger
     {
         await using var command = new NpgsqlCommand($"""
             select a.stream_id, a.data->>'expertSha256', a.seq_id, a.timestamp
-            from {_events} a
+            from {_events} a {Chained("a")}
             where a.type = '{EventTypeNames.Activated}' and a.seq_id <= @v
               and not exists (
-                select 1 from {_events} r
+                select 1 from {_events} r {Chained("r")}
                 where r.stream_id = a.stream_id and r.seq_id <= @v
                   and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
             order by a.seq_id
@@ -384,11 +442,11 @@ public sealed class EditLedger
               select e.seq_id, e.timestamp, e.stream_id, e.type,
                      e.type = '{EventTypeNames.Activated}'
                      or (e.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
-                         and exists (select 1 from {_events} a where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
-                         and not exists (select 1 from {_events} r where r.stream_id = e.stream_id and r.seq_id < e.seq_id
+                         and exists (select 1 from {_events} a {Chained("a")} where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
+                         and not exists (select 1 from {_events} r {Chained("r")} where r.stream_id = e.stream_id and r.seq_id < e.seq_id
                                          and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
-              from {_events} e
-              where e.seq_id > @after and e.type <> '{EventTypeNames.MartenTombstone}'
+              from {_events} e {Chained("e")}
+              where e.seq_id > @after and e.type <> '{EventTypeNames.IncidentAcknowledged}'
                 and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
             ) v
             where not @only or v.changes_model
@@ -444,13 +502,64 @@ public sealed class EditLedger
 
     // ---------------------------------------------------------------- audit
 
-    /// <summary>Walks every event record against the hash chain and reports the first break.</summary>
+    /// <summary>
+    /// Walks every event record against the hash chain (links, record hashes, MACs, rows inserted in gaps or
+    /// after the last entry) and every <see cref="EditSummary"/> row against its edit's chained events; lists
+    /// every break, and every incident acknowledged with <see cref="AcknowledgeIncidentAsync"/>.
+    /// </summary>
     public async Task<LedgerVerification> VerifyAsync(CancellationToken ct = default)
+    {
+        Dictionary<Guid, EditSummary> summaries;
+        await using (var session = _store.QuerySession())
+            summaries = (await session.Query<EditSummary>().ToListAsync(ct)).ToDictionary(x => x.Id);
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        return await _chain.VerifyAsync(connection, summaries, ct);
+    }
+
+    /// <summary>
+    /// Checks, without appending, what every append checks first: the chain head's MAC and row, and that no row the
+    /// ledger did not write sits above it. Returns null when appends are accepted, else the refusal (also kept in
+    /// <see cref="Integrity"/>). Two small queries; for health checks.
+    /// </summary>
+    public async Task<ChainRefusedException?> CheckChainAsync(CancellationToken ct = default)
     {
         await using var connection = Connect();
         await connection.OpenAsync(ct);
-        return await _chain.VerifyAsync(connection, ct);
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        var refusal = await _chain.CheckHeadAsync(connection, tx, ct);
+        await tx.RollbackAsync(ct);
+        if (refusal is null) Integrity.Accepted();
+        else Integrity.Refused(refusal);
+        return refusal;
     }
+
+    /// <summary>
+    /// Records, as a chained <see cref="LedgerIncidentAcknowledged"/> event, that the row at <paramref name="sequence"/>
+    /// was inserted, changed or deleted behind the ledger's back. The row stays where it is, visible for ever:
+    /// <see cref="VerifyAsync"/> reports it as acknowledged instead of as a break, and appends refused because of it
+    /// resume. Reads that decide the model keep ignoring it. Meant for the database owner (<c>liveedit ledger acknowledge</c>).
+    /// </summary>
+    /// <exception cref="InvalidEditInputException">Empty or over-long reason or actor; nothing wrong at <paramref name="sequence"/>; already acknowledged.</exception>
+    public async Task<IncidentAcknowledgement> AcknowledgeIncidentAsync(long sequence, string reason, string acknowledgedBy, CancellationToken ct = default)
+    {
+        if (sequence < 1) throw new InvalidEditInputException("sequence", "must be a positive event sequence.");
+        if (string.IsNullOrWhiteSpace(reason)) throw new InvalidEditInputException("reason", "must not be empty.");
+        if (reason.Length > EditLimits.MaxRationaleLength) throw new InvalidEditInputException("reason", $"must be at most {EditLimits.MaxRationaleLength} characters, got {reason.Length}.");
+        if (string.IsNullOrWhiteSpace(acknowledgedBy)) throw new InvalidEditInputException("acknowledgedBy", "must not be empty.");
+        if (acknowledgedBy.Length > EditLimits.MaxActorLength) throw new InvalidEditInputException("acknowledgedBy", $"must be at most {EditLimits.MaxActorLength} characters, got {acknowledgedBy.Length}.");
+        LedgerIncidentAcknowledged? acknowledged = null;
+        var version = await AppendAsync(async (connection, tx, token) =>
+        {
+            var (kind, sha, _) = await _chain.DescribeIncidentAsync(connection, tx, sequence, token);
+            acknowledged = new LedgerIncidentAcknowledged(IncidentStreamId, sequence, kind, sha, reason, acknowledgedBy.Trim(), _options.Clock.GetUtcNow());
+            return ([new StreamAppend(IncidentStreamId, null, [acknowledged], LedgerStream: true)], sequence);
+        }, ct);
+        return new IncidentAcknowledgement(version, acknowledged!);
+    }
+
+    /// <summary>SQL join that keeps only rows of <paramref name="alias"/> (mt_events) that the ledger chained.</summary>
+    private string Chained(string alias) => $"join {_schema}.ledger_chain c_{alias} on c_{alias}.seq_id = {alias}.seq_id and c_{alias}.event_id = {alias}.id";
 
     private NpgsqlConnection Connect() => _store.Storage.Database.CreateConnection(ConnectionUsage.ReadWrite);
 }

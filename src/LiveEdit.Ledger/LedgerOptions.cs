@@ -14,4 +14,11 @@ public sealed class LedgerOptions
 
     /// <summary>Largest blob accepted by <see cref="Blobs.BlobStore.PutAsync"/>, in bytes (PostgreSQL bytea stops at 1 GiB).</summary>
     public int MaxBlobBytes { get; set; } = 256 * 1024 * 1024;
+
+    /// <summary>
+    /// Secret key of the hash chain's MACs (at least 32 bytes; see <see cref="LedgerChainKey"/>). Never store it in
+    /// PostgreSQL. When null the ledger uses <see cref="LedgerChainKey.Development"/>, which protects nothing: hosts
+    /// read it with <see cref="LedgerChainKey.FromConfiguration"/>, which refuses a missing key outside development.
+    /// </summary>
+    public byte[]? ChainKey { get; set; }
 }

@@ -47,6 +47,7 @@ public static class LedgerStore
         options.Events.MapEventType<EditActivated>(EventTypeNames.Activated);
         options.Events.MapEventType<EditRetracted>(EventTypeNames.Retracted);
         options.Events.MapEventType<EditSuperseded>(EventTypeNames.Superseded);
+        options.Events.MapEventType<Audit.LedgerIncidentAcknowledged>(EventTypeNames.IncidentAcknowledged);
 
         options.Projections.Add<EditSummaryProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<VisualKeyIndexProjection>(ProjectionLifecycle.Async);
@@ -65,6 +66,9 @@ public static class EventTypeNames
     public const string Activated = "edit_activated";
     public const string Retracted = "edit_retracted";
     public const string Superseded = "edit_superseded";
+
+    /// <summary>An incident acknowledged by the database owner, on <see cref="EditLedger.IncidentStreamId"/>; never an edit event.</summary>
+    public const string IncidentAcknowledged = "ledger_incident_acknowledged";
 
     /// <summary>
     /// Marten fills the sequence numbers of a failed append (e.g. a lost concurrency race) with

@@ -1,11 +1,15 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using LiveEdit.Ledger.Edits;
+using LiveEdit.Ledger.Errors;
+using LiveEdit.Ledger.Projections;
 using Npgsql;
 
 namespace LiveEdit.Ledger.Audit;
 
-/// <summary>What is wrong at the first break of the hash chain.</summary>
+/// <summary>What is wrong at one break of the hash chain.</summary>
 public enum ChainBreakKind
 {
     /// <summary>An event record no longer hashes to the value chained when it was appended (its row was changed).</summary>
@@ -16,132 +20,438 @@ public enum ChainBreakKind
     RecordUnchained,
     /// <summary>A chain entry does not point at its predecessor (the chain table itself was changed).</summary>
     LinkBroken,
+    /// <summary>A chained event now sits at another sequence than the one it was chained at (rows were swapped).</summary>
+    Reordered,
+    /// <summary>A chain entry's MAC does not match: it was not written with this ledger's chain key (a forged entry).</summary>
+    MacInvalid,
+    /// <summary>A read-model row (<see cref="EditSummary"/>) disagrees with the chained events of its edit.</summary>
+    ProjectionMismatch,
 }
 
-/// <summary>The first place where the ledger does not match its hash chain.</summary>
+/// <summary>One place where the ledger does not match its hash chain.</summary>
+/// <param name="Version">The global sequence concerned (for <see cref="ChainBreakKind.ProjectionMismatch"/>, the edit's last chained event).</param>
 public sealed record ChainBreak(long Version, Guid? EditId, ChainBreakKind Kind, string Message);
 
-/// <summary>Result of <see cref="EditLedger.VerifyAsync"/>.</summary>
-public sealed record LedgerVerification(long EventsChecked, long Head, ChainBreak? FirstBreak)
+/// <summary>A break that the database owner acknowledged with <see cref="EditLedger.AcknowledgeIncidentAsync"/>: still shown, no longer a break.</summary>
+/// <param name="Sequence">The sequence of the foreign, changed or deleted row.</param>
+/// <param name="Kind">One of <see cref="IncidentKinds"/>.</param>
+/// <param name="AcknowledgedAtVersion">The sequence of the chained <see cref="LedgerIncidentAcknowledged"/> event.</param>
+public sealed record AcknowledgedIncident(long Sequence, Guid? EditId, string Kind, long AcknowledgedAtVersion, string AcknowledgedBy, string Reason, string Message);
+
+/// <summary>Result of <see cref="EditLedger.VerifyAsync"/>: every break found, and every acknowledged incident.</summary>
+/// <param name="EventsChecked">Chained events whose record matched the chain.</param>
+/// <param name="Head">The sequence of the last chain entry.</param>
+public sealed record LedgerVerification(long EventsChecked, long Head, IReadOnlyList<ChainBreak> Breaks, IReadOnlyList<AcknowledgedIncident> Acknowledged)
 {
-    /// <summary>True when every event record matches the chain.</summary>
-    public bool IsIntact => FirstBreak is null;
+    /// <summary>True when every event record, chain entry and read-model row matches the chain (acknowledged incidents do not count).</summary>
+    public bool IsIntact => Breaks.Count == 0;
+
+    /// <summary>The break with the lowest sequence, or null.</summary>
+    public ChainBreak? FirstBreak => Breaks.Count == 0 ? null : Breaks[0];
 }
 
 /// <summary>
-/// Hash chain over the event records in global order, kept in <c>ledger_chain(seq_id, prev_hash, record_hash)</c>:
-/// record_hash = SHA-256(prev_hash ‖ canonical form of the mt_events row). Written by the ledger in the
-/// same transaction as the events, under the append lock, so the chain is total.
+/// Hash chain over the event records the ledger itself appended, kept in
+/// <c>ledger_chain(seq_id, prev_seq, prev_hash, event_id, record_hash, mac)</c>:
+/// record_hash = SHA-256(prev_seq ‖ prev_hash ‖ SHA-256(canonical form of the mt_events row)),
+/// mac = HMAC-SHA-256(chain key, record_hash). Written in the same transaction as the events, under the
+/// append lock; only the rows written by that append are chained, after checking that the head entry's
+/// row is unchanged and that no other row sits above it (see docs/security-chain.md).
 /// </summary>
-internal sealed class HashChain(string schema)
+internal sealed class HashChain(string schema, byte[] key)
 {
     public const string Genesis = "0000000000000000000000000000000000000000000000000000000000000000";
 
+    /// <summary>The stream on which Marten writes the tombstones that fill a failed append's sequence numbers.</summary>
+    public static readonly Guid MartenTombstoneStream = Guid.Parse("e125df8e-3ac0-41d6-9091-6488a49fbfe2");
+
     private readonly string _events = $"{schema}.mt_events";
     private readonly string _chain = $"{schema}.ledger_chain";
+    private readonly byte[] _key = key.Length >= LedgerChainKey.MinimumBytes
+        ? (byte[])key.Clone()
+        : throw new ArgumentException($"the chain key must be at least {LedgerChainKey.MinimumBytes} bytes", nameof(key));
 
     public static string SchemaSql(string schema) => $"""
         create table if not exists {schema}.ledger_chain (
             seq_id bigint primary key,
+            prev_seq bigint not null,
             prev_hash text not null,
-            record_hash text not null);
+            event_id uuid not null,
+            record_hash text not null,
+            mac text not null);
+        alter table {schema}.ledger_chain add column if not exists prev_seq bigint;
+        alter table {schema}.ledger_chain add column if not exists event_id uuid;
+        alter table {schema}.ledger_chain add column if not exists mac text;
         drop trigger if exists ledger_chain_insert_only on {schema}.ledger_chain;
         create trigger ledger_chain_insert_only before update or delete on {schema}.ledger_chain
             for each row execute function {schema}.ledger_insert_only();
         """;
 
+    /// <summary>SQL predicate (on alias <paramref name="e"/>) true for a Marten tombstone: harmless filler, never chained.</summary>
+    public static string IsTombstone(string e) =>
+        $"({e}.type = '{EventTypeNames.MartenTombstone}' and {e}.stream_id = '{MartenTombstoneStream}' and {e}.data = '{{}}'::jsonb)";
+
     private const string RecordColumns = "e.seq_id, e.id, e.stream_id, e.version, e.type, e.timestamp, e.data::text, e.is_archived";
 
-    /// <summary>Chains every event after the current chain head; call inside the append transaction.</summary>
-    public async Task<long> ExtendAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    private sealed record Entry(long Seq, long? PrevSeq, string PrevHash, Guid? EventId, string RecordHash, string? Mac);
+
+    private sealed record Row(long Seq, Guid Id, Guid StreamId, string Type, string Sha256, string Data);
+
+    // ---------------------------------------------------------------- append side
+
+    /// <summary>
+    /// Chains the rows this append wrote (<paramref name="written"/>, Marten event ids); call inside the append
+    /// transaction, after Marten saved. Throws <see cref="ChainRefusedException"/> (the caller rolls back) when the
+    /// head entry's MAC or row does not match, or a row the ledger did not write sits above the head.
+    /// </summary>
+    /// <param name="acknowledgedNow">Sequences acknowledged by an event in this same append.</param>
+    public async Task<long> ExtendAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<Guid> written,
+        IReadOnlySet<long> acknowledgedNow, CancellationToken ct)
     {
-        long lastSeq = 0;
-        var prev = Genesis;
-        await using (var head = new NpgsqlCommand($"select seq_id, record_hash from {_chain} order by seq_id desc limit 1", connection, tx))
-        await using (var reader = await head.ExecuteReaderAsync(ct))
+        var (head, above) = await CheckAsync(connection, tx, written.ToHashSet(), acknowledgedNow, ct);
+        var ours = above.Where(r => written.Contains(r.Id)).ToList();
+        if (ours.Count != written.Count)
+            throw new InvalidOperationException($"the append wrote {written.Count} events but {ours.Count} of them are above the chain head {head?.Seq ?? 0}");
+        if (ours.Count == 0) return head?.Seq ?? 0;
+
+        var prevSeq = head?.Seq ?? 0;
+        var prev = head?.RecordHash ?? Genesis;
+        var entries = new List<Entry>();
+        foreach (var row in ours)
         {
-            if (await reader.ReadAsync(ct)) (lastSeq, prev) = (reader.GetInt64(0), reader.GetString(1));
+            var hash = RecordHash(prevSeq, prev, row.Sha256);
+            entries.Add(new Entry(row.Seq, prevSeq, prev, row.Id, hash, Mac(hash)));
+            (prevSeq, prev) = (row.Seq, hash);
+        }
+        await using var insert = new NpgsqlCommand(
+            $"insert into {_chain} (seq_id, prev_seq, prev_hash, event_id, record_hash, mac) select * from unnest(@s, @ps, @p, @id, @h, @m)", connection, tx);
+        insert.Parameters.AddWithValue("s", entries.Select(e => e.Seq).ToArray());
+        insert.Parameters.AddWithValue("ps", entries.Select(e => e.PrevSeq!.Value).ToArray());
+        insert.Parameters.AddWithValue("p", entries.Select(e => e.PrevHash).ToArray());
+        insert.Parameters.AddWithValue("id", entries.Select(e => e.EventId!.Value).ToArray());
+        insert.Parameters.AddWithValue("h", entries.Select(e => e.RecordHash).ToArray());
+        insert.Parameters.AddWithValue("m", entries.Select(e => e.Mac!).ToArray());
+        await insert.ExecuteNonQueryAsync(ct);
+        return entries[^1].Seq;
+    }
+
+    /// <summary>The append preconditions without appending: null when an append would be accepted, else why not.</summary>
+    public async Task<ChainRefusedException?> CheckHeadAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        try
+        {
+            await CheckAsync(connection, tx, new HashSet<Guid>(), new HashSet<long>(), ct);
+            return null;
+        }
+        catch (ChainRefusedException refused)
+        {
+            return refused;
+        }
+    }
+
+    private async Task<(Entry? Head, List<Row> Above)> CheckAsync(NpgsqlConnection connection, NpgsqlTransaction tx, HashSet<Guid> written,
+        IReadOnlySet<long> acknowledgedNow, CancellationToken ct)
+    {
+        Entry? head = null;
+        await using (var select = new NpgsqlCommand($"select seq_id, prev_seq, prev_hash, event_id, record_hash, mac from {_chain} order by seq_id desc limit 1", connection, tx))
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+        {
+            if (await reader.ReadAsync(ct)) head = ReadEntry(reader);
         }
 
-        var seqs = new List<long>();
-        var prevs = new List<string>();
-        var hashes = new List<string>();
-        await using (var select = new NpgsqlCommand($"select {RecordColumns} from {_events} e where e.seq_id > @last and e.type <> '{EventTypeNames.MartenTombstone}' order by e.seq_id", connection, tx))
+        if (head is not null)
         {
-            select.Parameters.AddWithValue("last", lastSeq);
-            await using var reader = await select.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
+            if (!MacValid(head))
+                throw new ChainRefusedException(head.Seq, ChainRefusal.ForgedEntry,
+                    $"chain entry {head.Seq} carries no valid MAC: it was not written with this ledger's chain key");
+            var rows = await ReadRowsAsync(connection, tx, $"e.seq_id = {head.Seq}", ct);
+            if (rows.Count == 0)
             {
-                var hash = Hash(prev, reader);
-                seqs.Add(reader.GetInt64(0));
-                prevs.Add(prev);
-                hashes.Add(hash);
-                prev = hash;
+                if (!acknowledgedNow.Contains(head.Seq) && await AcknowledgementAsync(connection, tx, head.Seq, IncidentKinds.Deleted, "", ct) is null)
+                    throw new ChainRefusedException(head.Seq, ChainRefusal.DeletedRow,
+                        $"the chain head's event {head.Seq} is gone from mt_events (deleted behind the ledger's back)");
+            }
+            else if (RecordHash(head.PrevSeq ?? 0, head.PrevHash, rows[0].Sha256) != head.RecordHash || rows[0].Id != head.EventId)
+            {
+                if (!acknowledgedNow.Contains(head.Seq) && await AcknowledgementAsync(connection, tx, head.Seq, IncidentKinds.Changed, rows[0].Sha256, ct) is null)
+                    throw new ChainRefusedException(head.Seq, ChainRefusal.ChangedRow,
+                        $"the chain head's event {head.Seq} (edit {rows[0].StreamId}) no longer matches its chain entry: the row was changed");
             }
         }
-        if (seqs.Count == 0) return lastSeq;
 
-        await using var insert = new NpgsqlCommand(
-            $"insert into {_chain} (seq_id, prev_hash, record_hash) select * from unnest(@s, @p, @h)", connection, tx);
-        insert.Parameters.AddWithValue("s", seqs.ToArray());
-        insert.Parameters.AddWithValue("p", prevs.ToArray());
-        insert.Parameters.AddWithValue("h", hashes.ToArray());
-        await insert.ExecuteNonQueryAsync(ct);
-        return seqs[^1];
+        var above = await ReadRowsAsync(connection, tx, $"e.seq_id > {head?.Seq ?? 0} and not {IsTombstone("e")}", ct);
+        foreach (var row in above.Where(r => !written.Contains(r.Id)))
+        {
+            if (acknowledgedNow.Contains(row.Seq)) continue;
+            if (await AcknowledgementAsync(connection, tx, row.Seq, IncidentKinds.Foreign, row.Sha256, ct) is not null) continue;
+            throw new ChainRefusedException(row.Seq, ChainRefusal.ForeignRow,
+                $"event {row.Seq} ({row.Type}, stream {row.StreamId}) was not written by the ledger: a foreign row above the chain head {head?.Seq ?? 0}");
+        }
+        return (head, above);
     }
 
-    /// <summary>Walks events and chain together in global order; reports the first break.</summary>
-    public async Task<LedgerVerification> VerifyAsync(NpgsqlConnection connection, CancellationToken ct)
+    private async Task<List<Row>> ReadRowsAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string where, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand($"""
-            select {RecordColumns}, c.seq_id, c.prev_hash, c.record_hash
-            from {_events} e full outer join {_chain} c on c.seq_id = e.seq_id
-            order by coalesce(e.seq_id, c.seq_id)
-            """, connection);
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        var prev = Genesis;
-        long checkedCount = 0, head = 0;
+        await using var select = new NpgsqlCommand($"select {RecordColumns} from {_events} e where {where} order by e.seq_id", connection, tx);
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        var rows = new List<Row>();
+        while (await reader.ReadAsync(ct)) rows.Add(ReadRow(reader, 0));
+        return rows;
+    }
+
+    /// <summary>The chained acknowledgement of an incident at <paramref name="sequence"/> whose recorded hash matches, or null.</summary>
+    private async Task<(long Version, LedgerIncidentAcknowledged Event)?> AcknowledgementAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? tx, long sequence, string kind, string recordSha256, CancellationToken ct)
+    {
+        await using var select = new NpgsqlCommand($"""
+            select e.seq_id, e.data::text from {_events} e join {_chain} c on c.seq_id = e.seq_id and c.event_id = e.id
+            where e.type = '{EventTypeNames.IncidentAcknowledged}' and (e.data->>'sequence')::bigint = @s
+            order by e.seq_id desc
+            """, connection, tx);
+        select.Parameters.AddWithValue("s", sequence);
+        await using var reader = await select.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
-            var hasEvent = !reader.IsDBNull(0);
-            var hasLink = !reader.IsDBNull(8);
-            var seq = hasEvent ? reader.GetInt64(0) : reader.GetInt64(8);
-            Guid? editId = hasEvent ? reader.GetGuid(2) : null;
-            if (!hasEvent)
-                return Break(seq, null, ChainBreakKind.RecordMissing, $"event {seq} is in the hash chain but its record is gone from mt_events");
-            if (!hasLink && reader.GetString(4) == EventTypeNames.MartenTombstone)
-                continue; // Marten's filler for a failed append's sequence numbers; never chained
-            if (!hasLink)
-                return Break(seq, editId, ChainBreakKind.RecordUnchained, $"event {seq} (edit {editId}) is in mt_events but was never chained: it was not appended by the ledger");
-            var storedPrev = reader.GetString(9);
-            if (storedPrev != prev)
-                return Break(seq, editId, ChainBreakKind.LinkBroken, $"chain entry {seq} points at {storedPrev[..12]}…, but the previous record hashes to {prev[..12]}…");
-            var actual = Hash(prev, reader);
-            var stored = reader.GetString(10);
-            if (actual != stored)
-                return Break(seq, editId, ChainBreakKind.RecordAltered, $"event {seq} (edit {editId}, {reader.GetString(4)}) was changed after it was appended");
-            prev = stored;
-            checkedCount++;
-            head = seq;
+            var ack = JsonSerializer.Deserialize<LedgerIncidentAcknowledged>(reader.GetString(1), Json)!;
+            if (ack.Kind == kind && ack.RecordSha256 == recordSha256) return (reader.GetInt64(0), ack);
         }
-        return new LedgerVerification(checkedCount, head, null);
-
-        LedgerVerification Break(long seq, Guid? edit, ChainBreakKind kind, string message) =>
-            new(checkedCount, head, new ChainBreak(seq, edit, kind, message));
+        return null;
     }
 
-    private static string Hash(string prev, NpgsqlDataReader r)
+    /// <summary>What an acknowledgement of <paramref name="sequence"/> would record: its kind, the row's current hash and stream.</summary>
+    /// <exception cref="InvalidEditInputException">Nothing is wrong at that sequence.</exception>
+    public async Task<(string Kind, string RecordSha256, Guid? StreamId)> DescribeIncidentAsync(
+        NpgsqlConnection connection, NpgsqlTransaction tx, long sequence, CancellationToken ct)
     {
+        Entry? entry = null;
+        await using (var select = new NpgsqlCommand($"select seq_id, prev_seq, prev_hash, event_id, record_hash, mac from {_chain} where seq_id = @s", connection, tx))
+        {
+            select.Parameters.AddWithValue("s", sequence);
+            await using var reader = await select.ExecuteReaderAsync(ct);
+            if (await reader.ReadAsync(ct)) entry = ReadEntry(reader);
+        }
+        var rows = await ReadRowsAsync(connection, tx, $"e.seq_id = {sequence}", ct);
+        var row = rows.Count == 0 ? null : rows[0];
+        (string Kind, string Sha, Guid? Stream) incident = (entry, row) switch
+        {
+            (null, null) => throw new InvalidEditInputException("sequence", $"nothing to acknowledge at {sequence}: no event and no chain entry there."),
+            (null, { Type: EventTypeNames.MartenTombstone } r) when r.StreamId == MartenTombstoneStream && r.Data == "{}" =>
+                throw new InvalidEditInputException("sequence", $"nothing to acknowledge at {sequence}: it is a Marten tombstone (a normal gap)."),
+            (null, { } r) => (IncidentKinds.Foreign, r.Sha256, r.StreamId),
+            (not null, null) => (IncidentKinds.Deleted, "", null),
+            ({ } e, { } r) when RecordHash(e.PrevSeq ?? 0, e.PrevHash, r.Sha256) != e.RecordHash || r.Id != e.EventId => (IncidentKinds.Changed, r.Sha256, r.StreamId),
+            _ => throw new InvalidEditInputException("sequence", $"nothing to acknowledge at {sequence}: its event matches the chain."),
+        };
+        if (await AcknowledgementAsync(connection, tx, sequence, incident.Kind, incident.Sha, ct) is { } done)
+            throw new InvalidEditInputException("sequence", $"the {incident.Kind} row at {sequence} was already acknowledged at version {done.Version}.");
+        return incident;
+    }
+
+    // ---------------------------------------------------------------- verification
+
+    /// <summary>Walks chain, events and read models; lists every break and every acknowledged incident.</summary>
+    public async Task<LedgerVerification> VerifyAsync(NpgsqlConnection connection, IReadOnlyDictionary<Guid, EditSummary> summaries, CancellationToken ct)
+    {
+        var entries = new List<Entry>();
+        await using (var select = new NpgsqlCommand($"select seq_id, prev_seq, prev_hash, event_id, record_hash, mac from {_chain} order by seq_id", connection))
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct)) entries.Add(ReadEntry(reader));
+        }
+        var entryBySeq = entries.ToDictionary(e => e.Seq);
+        var chainedSeqOfId = new Dictionary<Guid, long>();
+        foreach (var e in entries.Where(e => e.EventId is not null)) chainedSeqOfId.TryAdd(e.EventId!.Value, e.Seq);
+        var rows = new List<Row>();
+        var rowBySeq = new Dictionary<long, Row>();
+        var summariesFromEvents = new Dictionary<Guid, ExpectedSummary>();
+        var acks = new List<(long Version, LedgerIncidentAcknowledged Event)>();
+        await using (var select = new NpgsqlCommand($"select {RecordColumns}, {IsTombstone("e")} from {_events} e order by e.seq_id", connection))
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                if (reader.GetBoolean(8)) continue; // Marten's filler for a failed append's sequence numbers
+                var row = ReadRow(reader, 0);
+                // Chained, matching, MAC-valid rows are what the ledger wrote and what still stands: they alone
+                // feed the acknowledgements and the read-model check. Their data is used now and not kept.
+                if (entryBySeq.TryGetValue(row.Seq, out var entry) && entry.EventId == row.Id && MacValid(entry)
+                    && RecordHash(entry.PrevSeq ?? 0, entry.PrevHash, row.Sha256) == entry.RecordHash)
+                {
+                    if (row.Type == EventTypeNames.IncidentAcknowledged)
+                        acks.Add((row.Seq, JsonSerializer.Deserialize<LedgerIncidentAcknowledged>(row.Data, Json)!));
+                    else
+                    {
+                        summariesFromEvents.TryGetValue(row.StreamId, out var expected);
+                        summariesFromEvents[row.StreamId] = ExpectedSummary.Next(expected, row.Type, row.Seq, row.Data);
+                    }
+                }
+                row = row with { Data = "" };
+                rows.Add(row);
+                rowBySeq[row.Seq] = row;
+            }
+        }
+
+        var breaks = new List<ChainBreak>();
+        var acknowledged = new List<AcknowledgedIncident>();
+        long checkedCount = 0;
+
+        (long Version, LedgerIncidentAcknowledged Event)? AckOf(long seq, string kind, string sha) =>
+            acks.Where(a => a.Event.Sequence == seq && a.Event.Kind == kind && a.Event.RecordSha256 == sha)
+                .Select(a => ((long, LedgerIncidentAcknowledged)?)a).FirstOrDefault();
+
+        void Incident(long seq, Guid? edit, string kind, string sha, ChainBreakKind breakKind, string message)
+        {
+            if (AckOf(seq, kind, sha) is { } ack)
+                acknowledged.Add(new AcknowledgedIncident(seq, edit, kind, ack.Version, ack.Event.AcknowledgedBy, ack.Event.Reason,
+                    $"{message}; acknowledged at version {ack.Version} by {ack.Event.AcknowledgedBy}"));
+            else
+                breaks.Add(new ChainBreak(seq, edit, breakKind, message));
+        }
+
+        long prevSeq = 0;
+        var prev = Genesis;
+        var next = 0; // index into rows, which are in sequence order
+        foreach (var entry in entries)
+        {
+            rowBySeq.TryGetValue(entry.Seq, out var row);
+            Guid? edit = row?.StreamId;
+            if (!MacValid(entry))
+                breaks.Add(new ChainBreak(entry.Seq, edit, ChainBreakKind.MacInvalid,
+                    entry.Mac is null
+                        ? $"chain entry {entry.Seq} has no MAC (written before chain keys, or by hand)"
+                        : $"chain entry {entry.Seq} carries an invalid MAC: it was not written with this ledger's chain key (a forged entry)"));
+            if (entry.PrevSeq != prevSeq || entry.PrevHash != prev)
+                breaks.Add(new ChainBreak(entry.Seq, edit, ChainBreakKind.LinkBroken,
+                    entry.PrevSeq != prevSeq
+                        ? $"chain entry {entry.Seq} points at entry {entry.PrevSeq?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}, but the entry before it is {prevSeq}: chain entries were deleted or inserted"
+                        : $"chain entry {entry.Seq} points at {Short(entry.PrevHash)}, but entry {prevSeq} hashes to {Short(prev)}"));
+
+            // Rows between the previous entry and this one: tombstones are skipped above; anything else was inserted.
+            for (; next < rows.Count && rows[next].Seq <= entry.Seq; next++)
+            {
+                var gapRow = rows[next];
+                if (gapRow.Seq == entry.Seq) continue;
+                var gapSeq = gapRow.Seq;
+                Incident(gapSeq, gapRow.StreamId, IncidentKinds.Foreign, gapRow.Sha256, ChainBreakKind.RecordUnchained,
+                    $"event {gapSeq} ({gapRow.Type}, stream {gapRow.StreamId}) is in mt_events but was never chained: it was not appended by the ledger");
+            }
+
+            if (row is null)
+                Incident(entry.Seq, null, IncidentKinds.Deleted, "", ChainBreakKind.RecordMissing,
+                    $"event {entry.Seq} is in the hash chain but its record is gone from mt_events");
+            else if (entry.EventId is { } id && row.Id != id)
+            {
+                var elsewhere = rows.FirstOrDefault(r => r.Id == id);
+                if (elsewhere is not null || chainedSeqOfId.ContainsKey(row.Id))
+                    Incident(entry.Seq, row.StreamId, IncidentKinds.Changed, row.Sha256, ChainBreakKind.Reordered,
+                        $"event {entry.Seq} holds the record chained at {(chainedSeqOfId.TryGetValue(row.Id, out var s) ? s.ToString(CultureInfo.InvariantCulture) : "?")}" +
+                        (elsewhere is not null ? $", and the record chained here is now at {elsewhere.Seq}" : "") + ": rows were reordered");
+                else
+                    Incident(entry.Seq, row.StreamId, IncidentKinds.Changed, row.Sha256, ChainBreakKind.RecordAltered,
+                        $"event {entry.Seq} (edit {row.StreamId}, {row.Type}) was replaced by another record after it was appended");
+            }
+            else if (RecordHash(entry.PrevSeq ?? 0, entry.PrevHash, row.Sha256) != entry.RecordHash)
+                Incident(entry.Seq, row.StreamId, IncidentKinds.Changed, row.Sha256, ChainBreakKind.RecordAltered,
+                    $"event {entry.Seq} (edit {row.StreamId}, {row.Type}) was changed after it was appended");
+            else
+                checkedCount++;
+
+            (prevSeq, prev) = (entry.Seq, entry.RecordHash);
+        }
+        foreach (var row in rows.Skip(next).Where(r => r.Seq > prevSeq))
+            Incident(row.Seq, row.StreamId, IncidentKinds.Foreign, row.Sha256, ChainBreakKind.RecordUnchained,
+                $"event {row.Seq} ({row.Type}, stream {row.StreamId}) is in mt_events but was never chained: it was not appended by the ledger");
+
+        // Read models: the EditSummary rows against the good chained events folded per edit.
+        foreach (var (id, expected) in summariesFromEvents)
+        {
+            if (!summaries.TryGetValue(id, out var actual))
+                breaks.Add(new ChainBreak(expected.LastSeq, id, ChainBreakKind.ProjectionMismatch, $"edit {id} has chained events but no EditSummary row"));
+            else if (expected.Differences(actual) is { Count: > 0 } fields)
+                breaks.Add(new ChainBreak(expected.LastSeq, id, ChainBreakKind.ProjectionMismatch,
+                    $"the EditSummary row of edit {id} disagrees with its chained events in {string.Join(", ", fields)}"));
+        }
+        foreach (var id in summaries.Keys.Where(id => !summariesFromEvents.ContainsKey(id)))
+            breaks.Add(new ChainBreak(0, id, ChainBreakKind.ProjectionMismatch, $"an EditSummary row for edit {id} exists, but no chained event of that edit"));
+
+        breaks.Sort((a, b) => a.Version != b.Version ? a.Version.CompareTo(b.Version) : a.Kind.CompareTo(b.Kind));
+        acknowledged.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
+        return new LedgerVerification(checkedCount, prevSeq, breaks, acknowledged);
+    }
+
+    private static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
+
+    // ---------------------------------------------------------------- hashing
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static Entry ReadEntry(NpgsqlDataReader r) => new(
+        r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetGuid(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5));
+
+    private static Row ReadRow(NpgsqlDataReader r, int o)
+    {
+        var data = r.GetString(o + 6);
         var canonical = string.Join('\n',
-            prev,
-            r.GetInt64(0).ToString(CultureInfo.InvariantCulture),
-            r.GetGuid(1).ToString("N"),
-            r.GetGuid(2).ToString("N"),
-            r.GetInt64(3).ToString(CultureInfo.InvariantCulture),
-            r.GetString(4),
-            r.GetFieldValue<DateTime>(5).ToUniversalTime().Ticks.ToString(CultureInfo.InvariantCulture),
-            r.GetString(6),
-            r.IsDBNull(7) ? "null" : r.GetBoolean(7) ? "archived" : "live");
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+            "liveedit-event-v2",
+            r.GetInt64(o).ToString(CultureInfo.InvariantCulture),
+            r.GetGuid(o + 1).ToString("N"),
+            r.IsDBNull(o + 2) ? "null" : r.GetGuid(o + 2).ToString("N"),
+            r.GetInt64(o + 3).ToString(CultureInfo.InvariantCulture),
+            r.GetString(o + 4),
+            r.GetFieldValue<DateTime>(o + 5).ToUniversalTime().Ticks.ToString(CultureInfo.InvariantCulture),
+            data,
+            r.IsDBNull(o + 7) ? "null" : r.GetBoolean(o + 7) ? "archived" : "live");
+        return new Row(r.GetInt64(o), r.GetGuid(o + 1), r.IsDBNull(o + 2) ? Guid.Empty : r.GetGuid(o + 2), r.GetString(o + 4),
+            Sha256Hex.Of(Encoding.UTF8.GetBytes(canonical)), data);
+    }
+
+    /// <summary>The chained hash of a record: binds the previous entry (sequence and hash) and the row's own hash.</summary>
+    private static string RecordHash(long prevSeq, string prevHash, string rowSha256) =>
+        Sha256Hex.Of(Encoding.UTF8.GetBytes($"liveedit-chain-v2\n{prevSeq.ToString(CultureInfo.InvariantCulture)}\n{prevHash}\n{rowSha256}"));
+
+    private string Mac(string recordHash) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes("liveedit-chain-mac-v2\n" + recordHash)));
+
+    private bool MacValid(Entry e) =>
+        e.Mac is { Length: 64 } mac && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(mac), Encoding.ASCII.GetBytes(Mac(e.RecordHash)));
+
+    /// <summary>What an edit's <see cref="EditSummary"/> must say, folded from its chained events.</summary>
+    private sealed record ExpectedSummary(long LastSeq, EditStatus Status, string ImageSha256, string Prompt, string Target, string? ExpertSha256,
+        long? ActivatedAtVersion, long? RemovedAtVersion)
+    {
+        public static ExpectedSummary Next(ExpectedSummary? s, string type, long seq, string data)
+        {
+            using var doc = JsonDocument.Parse(data);
+            var d = doc.RootElement;
+            string Text(string name) => d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+            if (s is null)
+                return type == EventTypeNames.Proposed
+                    ? new ExpectedSummary(seq, EditStatus.Proposed, Text("imageSha256"), Text("prompt"), Text("target"), null, null, null)
+                    : new ExpectedSummary(seq, EditStatus.Proposed, "", "", "", null, null, null); // a stream that does not start with a proposal: every field will differ
+            s = s with { LastSeq = seq };
+            return type switch
+            {
+                EventTypeNames.Approved => s with { Status = EditStatus.Approved },
+                EventTypeNames.Rejected => s with { Status = EditStatus.Rejected },
+                EventTypeNames.ExpertGenerated => s with { ExpertSha256 = Text("expertSha256") },
+                EventTypeNames.Activated => s with { Status = EditStatus.Active, ActivatedAtVersion = seq },
+                EventTypeNames.Retracted => s with { Status = EditStatus.Retracted, RemovedAtVersion = s.ActivatedAtVersion is not null ? s.RemovedAtVersion ?? seq : s.RemovedAtVersion },
+                EventTypeNames.Superseded => s with { Status = EditStatus.Superseded, RemovedAtVersion = s.ActivatedAtVersion is not null ? s.RemovedAtVersion ?? seq : s.RemovedAtVersion },
+                _ => s,
+            };
+        }
+
+        public List<string> Differences(EditSummary a)
+        {
+            var fields = new List<string>();
+            if (a.Status != Status) fields.Add($"status ({a.Status}, chained {Status})");
+            if (a.ImageSha256 != ImageSha256) fields.Add("imageSha256");
+            if (a.Prompt != Prompt) fields.Add("prompt");
+            if (a.Target != Target) fields.Add("target");
+            if (a.ExpertSha256 != ExpertSha256) fields.Add("expertSha256");
+            if (a.ActivatedAtVersion != ActivatedAtVersion) fields.Add($"activatedAtVersion ({a.ActivatedAtVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"}, chained {ActivatedAtVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"})");
+            if (a.RemovedAtVersion != RemovedAtVersion) fields.Add($"removedAtVersion ({a.RemovedAtVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"}, chained {RemovedAtVersion?.ToString(CultureInfo.InvariantCulture) ?? "none"})");
+            return fields;
+        }
     }
 }

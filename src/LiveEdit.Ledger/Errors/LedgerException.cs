@@ -28,7 +28,7 @@ public abstract class LedgerException(string code, LedgerErrorKind kind, string 
     public LedgerErrorKind Kind { get; } = kind;
 
     /// <summary>Suggested HTTP status for hosts.</summary>
-    public int HttpStatus => Kind switch
+    public virtual int HttpStatus => Kind switch
     {
         LedgerErrorKind.InvalidInput => 400,
         LedgerErrorKind.NotFound => 404,
@@ -119,4 +119,24 @@ public sealed class VersionOutOfRangeException(long version, long head)
 {
     public long Version { get; } = version;
     public long Head { get; } = head;
+}
+
+/// <summary>
+/// The ledger refuses to append: its chain head's row or MAC does not match, or a row it did not write sits above
+/// the head. Nothing was written, and every append is refused until the database owner records the incident with
+/// <see cref="EditLedger.AcknowledgeIncidentAsync"/> (<c>liveedit ledger acknowledge</c>). HTTP 503: the ledger is
+/// unavailable for writes, not the request wrong.
+/// </summary>
+public sealed class ChainRefusedException(long sequence, Audit.ChainRefusal reason, string message)
+    : LedgerException("chain_refused", LedgerErrorKind.Integrity,
+        $"The ledger refuses to append: {message}. Appends stay blocked until the database owner runs `liveedit ledger acknowledge {sequence} --reason \"…\"`.")
+{
+    /// <summary>The sequence of the offending row or entry.</summary>
+    public long Sequence { get; } = sequence;
+
+    /// <summary>What is wrong there.</summary>
+    public Audit.ChainRefusal Reason { get; } = reason;
+
+    /// <inheritdoc/>
+    public override int HttpStatus => 503;
 }
