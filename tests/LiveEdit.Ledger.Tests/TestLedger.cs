@@ -19,6 +19,9 @@ public sealed class TestLedger : IAsyncDisposable
         ConnectionString = connectionString;
     }
 
+    /// <summary>A random chain key per test run: no test depends on the public development key.</summary>
+    public static byte[] ChainKey { get; } = LedgerChainKey.NewRandom();
+
     public DocumentStore Store { get; }
     public EditLedger Ledger { get; }
     public string Schema { get; }
@@ -29,7 +32,7 @@ public sealed class TestLedger : IAsyncDisposable
         var schema = await db.CreateSchemaAsync(testClass);
         if (suffix != "") schema = await CreateSchemaAsync(db.ConnectionString, schema + suffix);
         var store = LedgerStore.Create(db.ConnectionString, schema);
-        var ledger = new EditLedger(store, new LedgerOptions { Policy = policy });
+        var ledger = new EditLedger(store, new LedgerOptions { Policy = policy, ChainKey = ChainKey });
         await ledger.EnsureSchemaAsync();
         return new TestLedger(store, ledger, schema, db.ConnectionString);
     }
