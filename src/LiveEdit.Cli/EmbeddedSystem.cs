@@ -40,6 +40,9 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
             b.Configuration["Logging:LogLevel:Default"] = "Warning";
             b.Configuration["Logging:LogLevel:Microsoft"] = "Warning";
             b.Configuration["Logging:LogLevel:MassTransit"] = "Error";
+            // A throw-away ledger (dropped at every start) gets a throw-away chain key unless one is configured.
+            if (string.IsNullOrWhiteSpace(b.Configuration["Ledger:ChainKey"]) && string.IsNullOrWhiteSpace(b.Configuration["Ledger:ChainKeyFile"]))
+                b.Configuration["Ledger:ChainKey"] = Convert.ToBase64String(LiveEdit.Ledger.LedgerChainKey.NewRandom());
             foreach (var (key, value) in extra ?? new Dictionary<string, string>()) b.Configuration[key] = value;
         });
         await InferenceApp.PrepareAsync(app, ct);

@@ -13,8 +13,7 @@ internal static class HostCommands
         var command = new Command("serve", "Run the inference host (HTTP API; workers in-process unless Workers__InProcess=false).") { urls };
         command.SetAction(async (parse, ct) =>
         {
-            var app = InferenceApp.Build(["--urls", parse.GetValue(urls)!]);
-            return await RunGuardedAsync("serve", () => InferenceApp.RunAsync(app, ct));
+            return await RunGuardedAsync("serve", () => InferenceApp.RunAsync(InferenceApp.Build(["--urls", parse.GetValue(urls)!]), ct));
         });
         return command;
     }
@@ -24,8 +23,7 @@ internal static class HostCommands
         var command = new Command("worker", "Run an expert worker (RabbitMQ transport by default; settings from the environment).");
         command.SetAction(async (parse, ct) =>
         {
-            var host = WorkerApp.Build([]);
-            return await RunGuardedAsync("worker", () => WorkerApp.RunAsync(host, ct));
+            return await RunGuardedAsync("worker", () => WorkerApp.RunAsync(WorkerApp.Build([]), ct));
         });
         return command;
     }

@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace LiveEdit.Cli;
 
 /// <summary>
-/// <c>liveedit verify</c>: walks the ledger's hash chain and reports the first break; with <c>--experts</c> it also
+/// <c>liveedit verify</c>: walks the ledger's hash chain and lists every break and acknowledged incident; with <c>--experts</c> it also
 /// re-generates every recorded expert from its edit and the committed checkpoints and compares the SHA-256s
 /// (reproducibility across machines is checked, not assumed).
 /// </summary>
@@ -32,12 +32,19 @@ internal static class VerifyCommand
                 return 2;
             }
             await using var store = LedgerStore.Create(connection, parse.GetValue(schema)!);
-            var ledger = new EditLedger(store);
+            byte[] chainKey;
+            try
+            {
+                chainKey = LedgerCommands.ChainKeyFromEnvironment();
+            }
+            catch (InvalidOperationException e)
+            {
+                Console.Error.WriteLine($"liveedit verify: {e.Message}");
+                return 2;
+            }
+            var ledger = new EditLedger(store, new LedgerOptions { ChainKey = chainKey });
             var chain = await ledger.VerifyAsync(ct);
-            if (chain.IsIntact)
-                AnsiConsole.MarkupLineInterpolated($"hash chain: [green]intact[/] ({chain.EventsChecked} events, head {chain.Head})");
-            else
-                AnsiConsole.MarkupLineInterpolated($"hash chain: [red]broken at version {chain.FirstBreak!.Version}[/] ({chain.FirstBreak.Kind}): {chain.FirstBreak.Message}");
+            PrintChain(chain);
             var failed = !chain.IsIntact;
             if (parse.GetValue(experts))
                 failed |= !await VerifyExpertsAsync(ledger, new ModelSettings
@@ -47,6 +54,19 @@ internal static class VerifyCommand
             return failed ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>Every break, then every acknowledged incident, one line each.</summary>
+    private static void PrintChain(LiveEdit.Ledger.Audit.LedgerVerification chain)
+    {
+        if (chain.IsIntact)
+            AnsiConsole.MarkupLineInterpolated($"hash chain: [green]intact[/] ({chain.EventsChecked} events, head {chain.Head})");
+        else
+            AnsiConsole.MarkupLineInterpolated($"hash chain: [red]{chain.Breaks.Count} break(s)[/] ({chain.EventsChecked} events match, head {chain.Head})");
+        foreach (var b in chain.Breaks)
+            AnsiConsole.MarkupLineInterpolated($"  [red]version {b.Version}[/] {b.Kind}{(b.EditId is { } id ? $" (edit {id})" : "")}: {b.Message}");
+        foreach (var a in chain.Acknowledged)
+            AnsiConsole.MarkupLineInterpolated($"  [yellow]version {a.Sequence}[/] {a.Kind} row, acknowledged at version {a.AcknowledgedAtVersion} by {a.AcknowledgedBy}: {a.Reason}");
     }
 
     private static async Task<bool> VerifyExpertsAsync(EditLedger ledger, ModelSettings settings, CancellationToken ct)

@@ -15,7 +15,8 @@ namespace LiveEdit.Hosting;
 public static class WorkerExtensions
 {
     /// <summary>
-    /// The ledger (Marten, approval policy from <c>Ledger:ApprovalPolicy</c>, schema <c>Ledger:Schema</c>), with the
+    /// The ledger (Marten, approval policy from <c>Ledger:ApprovalPolicy</c>, schema <c>Ledger:Schema</c>, chain key from
+    /// <c>Ledger:ChainKey</c> or <c>Ledger:ChainKeyFile</c>, required outside Development), with the
     /// async daemon when <paramref name="runDaemon"/> (the process that runs the workers runs the index projection).
     /// </summary>
     public static IServiceCollection AddLedgerFromConfiguration(this IServiceCollection services, IConfiguration configuration, bool runDaemon)
@@ -26,11 +27,21 @@ public static class WorkerExtensions
         if (!Enum.TryParse<ApprovalPolicy>(policyText, ignoreCase: true, out var policy))
             throw new InvalidOperationException($"Ledger:ApprovalPolicy must be AutoApprove or FourEyes, not '{policyText}'.");
         var schema = configuration["Ledger:Schema"] is { Length: > 0 } s ? s : LedgerStore.DefaultSchema;
-        var marten = services.AddLedger(connection, o => o.Policy = policy, schema);
+        var chainKey = LedgerChainKey.FromConfiguration(configuration, IsDevelopment(configuration), Console.Error.WriteLine);
+        var marten = services.AddLedger(connection, o =>
+        {
+            o.Policy = policy;
+            o.ChainKey = chainKey;
+        }, schema);
         if (runDaemon) marten.AddAsyncDaemon(DaemonMode.Solo);
         services.AddSingleton(TimeProvider.System);
         return services;
     }
+
+    /// <summary>True when the host runs in the Development environment (DOTNET_ENVIRONMENT / ASPNETCORE_ENVIRONMENT).</summary>
+    private static bool IsDevelopment(IConfiguration configuration) =>
+        string.Equals(configuration["environment"] ?? Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT"),
+            "Development", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The model checkpoints, loaded once (configuration section <c>Model</c>).</summary>
     public static IServiceCollection AddModelRuntime(this IServiceCollection services, IConfiguration configuration, string contentRoot)

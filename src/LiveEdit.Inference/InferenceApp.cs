@@ -34,6 +34,7 @@ public static class InferenceApp
         builder.Services.AddOpenApi();
         builder.Services.AddApiKeyAuth(configuration);
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
+        builder.Services.AddHealthChecks().AddCheck<ChainHealthCheck>("chain", tags: ["ready"]);
 
         builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());

@@ -36,6 +36,7 @@ public sealed class RunningHost : IAsyncDisposable
         var app = InferenceApp.Build(["--urls", "http://127.0.0.1:0"], b =>
         {
             b.Configuration["Logging:LogLevel:Default"] = "Warning";
+            b.Configuration["Ledger:ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
             foreach (var (key, value) in settings) b.Configuration[key] = value;
         });
         await InferenceApp.PrepareAsync(app);

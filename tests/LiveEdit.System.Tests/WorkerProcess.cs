@@ -35,6 +35,7 @@ public sealed class WorkerProcess : IDisposable
         start.Environment["LIVEEDIT_ROOT"] = LiveEdit.Testing.RepositoryRoot.Path;
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["Logging__Console__FormatterName"] = "simple";
+        start.Environment["Ledger__ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
         foreach (var (key, value) in environment) start.Environment[key] = value;
         return new WorkerProcess(Process.Start(start)!);
     }

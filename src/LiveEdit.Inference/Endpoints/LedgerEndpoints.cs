@@ -23,6 +23,6 @@ public static class LedgerEndpoints
                 Results.Ok(version is { } v ? await l.GetActiveExpertsAsync(v, ct) : await l.GetActiveExpertsAsync(ct)))
             .RequireAuthorization(Policies.Read).WithSummary("The active expert set at a version (default: head)");
         ledger.MapGet("/verify", async (EditLedger l, CancellationToken ct) => Results.Ok(await l.VerifyAsync(ct)))
-            .RequireAuthorization(Policies.Audit).WithSummary("Walk the hash chain and report the first break");
+            .RequireAuthorization(Policies.Audit).WithSummary("Walk the hash chain and the read models; list every break and every acknowledged incident");
     }
 }

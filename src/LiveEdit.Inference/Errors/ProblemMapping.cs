@@ -35,6 +35,7 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
     /// <summary>Status, title and stable code for an exception.</summary>
     public static (int Status, string Title, string Code) Classify(Exception exception) => exception switch
     {
+        ChainRefusedException e => (e.HttpStatus, "The ledger refuses appends until an integrity incident is acknowledged", e.Code),
         LedgerException e => (e.HttpStatus, Title(e.Kind), e.Code),
         UnreadableImageException => (StatusCodes.Status422UnprocessableEntity, "The image cannot be read", "unreadable_image"),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => (StatusCodes.Status413PayloadTooLarge, "The request is too large", "too_large"),
