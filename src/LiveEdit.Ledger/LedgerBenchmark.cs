@@ -55,7 +55,7 @@ public static class LedgerBenchmark
         }
 
         await using var store = LedgerStore.Create(connectionString, schema);
-        var ledger = new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove });
+        var ledger = new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = LedgerChainKey.NewRandom() });
         await ledger.EnsureSchemaAsync(ct);
         var generator = Sha256Hex.Of("benchmark generator"u8);
         var baseModel = Sha256Hex.Of("benchmark base model"u8);
