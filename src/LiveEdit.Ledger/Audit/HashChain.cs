@@ -153,10 +153,18 @@ internal sealed class HashChain(string schema, byte[] key)
         IReadOnlySet<long> acknowledgedNow, CancellationToken ct)
     {
         Entry? head = null;
-        await using (var select = new NpgsqlCommand($"select seq_id, prev_seq, prev_hash, event_id, record_hash, mac from {_chain} order by seq_id desc limit 1", connection, tx))
+        Row? headRow = null;
+        await using (var select = new NpgsqlCommand($"""
+            select c.seq_id, c.prev_seq, c.prev_hash, c.event_id, c.record_hash, c.mac, {RecordColumns}
+            from (select * from {_chain} order by seq_id desc limit 1) c left join {_events} e on e.seq_id = c.seq_id
+            """, connection, tx))
         await using (var reader = await select.ExecuteReaderAsync(ct))
         {
-            if (await reader.ReadAsync(ct)) head = ReadEntry(reader);
+            if (await reader.ReadAsync(ct))
+            {
+                head = ReadEntry(reader);
+                if (!reader.IsDBNull(6)) headRow = ReadRow(reader, 6);
+            }
         }
 
         if (head is not null)
@@ -164,7 +172,7 @@ internal sealed class HashChain(string schema, byte[] key)
             if (!MacValid(head))
                 throw new ChainRefusedException(head.Seq, ChainRefusal.ForgedEntry,
                     $"chain entry {head.Seq} carries no valid MAC: it was not written with this ledger's chain key");
-            var rows = await ReadRowsAsync(connection, tx, $"e.seq_id = {head.Seq}", ct);
+            List<Row> rows = headRow is null ? [] : [headRow];
             if (rows.Count == 0)
             {
                 if (!acknowledgedNow.Contains(head.Seq) && await AcknowledgementAsync(connection, tx, head.Seq, IncidentKinds.Deleted, "", ct) is null)
