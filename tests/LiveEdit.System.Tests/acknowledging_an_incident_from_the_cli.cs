@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using System.Text;
+using LiveEdit.Ledger;
+using LiveEdit.Ledger.Edits;
+using LiveEdit.Testing;
+using Npgsql;
+using Shouldly;
+using Xunit;
+
+namespace LiveEdit.System.Tests;
+
+/// <summary>The database owner's side: <c>liveedit verify</c> and <c>liveedit ledger acknowledge</c> run as processes on a tampered ledger.</summary>
+[Collection(SystemCollection.Name)]
+public sealed class acknowledging_an_incident_from_the_cli(PostgresFixture postgres) : SchemaPerClass(postgres)
+{
+    [Fact]
+    public async Task verify_names_a_foreign_row_and_acknowledge_marks_it_for_ever()
+    {
+        await using var store = LedgerStore.Create(Postgres.ConnectionString, Schema);
+        var ledger = new EditLedger(store, new LedgerOptions { ChainKey = Convert.FromBase64String(TestChainKey.Base64) });
+        await ledger.EnsureSchemaAsync();
+        var image = await ledger.Blobs.PutAsync(Encoding.UTF8.GetBytes("cli image"));
+        await ledger.ProposeAsync(new ProposeEdit(Guid.NewGuid(), image, "What is shown?", "a cat", "", "alice"));
+        var forged = await ForgeRowAsync(await ledger.GetHeadAsync());
+
+        var broken = await LiveeditAsync("verify", "--schema", Schema);
+        broken.Exit.ShouldBe(1, broken.ToString());
+        broken.Out.ShouldContain($"version {forged}");
+        broken.Out.ShouldContain("RecordUnchained");
+
+        var acknowledged = await LiveeditAsync("ledger", "acknowledge", forged.ToString(), "--reason", "drill", "--by", "dba", "--schema", Schema);
+        acknowledged.Exit.ShouldBe(0, acknowledged.ToString());
+        acknowledged.Out.ShouldContain($"foreign row at {forged}");
+
+        var again = await LiveeditAsync("ledger", "acknowledge", forged.ToString(), "--reason", "drill", "--schema", Schema);
+        again.Exit.ShouldBe(1, again.ToString());
+        again.Error.Trim().Split('\n').ShouldHaveSingleItem().ShouldContain("already acknowledged");
+
+        var intact = await LiveeditAsync("verify", "--schema", Schema);
+        intact.Exit.ShouldBe(0, intact.ToString());
+        intact.Out.ShouldContain("intact");
+        intact.Out.ShouldContain($"version {forged} foreign row, acknowledged at version");
+
+        var keyless = await LiveeditAsync(["verify", "--schema", Schema], withKey: false);
+        keyless.Exit.ShouldBe(2, keyless.ToString());
+        keyless.Error.ShouldContain("Ledger__ChainKeyFile");
+        keyless.Error.ShouldNotContain("   at ");
+    }
+
+    private async Task<long> ForgeRowAsync(long copyOf)
+    {
+        await using var connection = new NpgsqlConnection(Postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var insert = new NpgsqlCommand($"""
+            insert into {Schema}.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, is_archived)
+            select nextval('{Schema}.mt_events_sequence'), gen_random_uuid(), stream_id, version + 100, data, type, now(), tenant_id, mt_dotnet_type, false
+            from {Schema}.mt_events where seq_id = {copyOf}
+            returning seq_id
+            """, connection);
+        return (long)(await insert.ExecuteScalarAsync())!;
+    }
+
+    private Task<Run> LiveeditAsync(params string[] args) => LiveeditAsync(args, withKey: true);
+
+    private async Task<Run> LiveeditAsync(string[] args, bool withKey)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(BuiltProgram.Cli);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["ConnectionStrings__Ledger"] = Postgres.ConnectionString;
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["COLUMNS"] = "400";
+        start.Environment.Remove("Ledger__ChainKeyFile");
+        if (withKey) start.Environment["Ledger__ChainKey"] = TestChainKey.Base64;
+        else start.Environment.Remove("Ledger__ChainKey");
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(patience.Token);
+        return new Run(args, process.ExitCode, await stdout, await stderr);
+    }
+
+    private sealed record Run(string[] Args, int Exit, string Out, string Error)
+    {
+        public override string ToString() => $"liveedit {string.Join(' ', Args)} → exit {Exit}\nstdout:\n{Out}\nstderr:\n{Error}";
+    }
+}
