@@ -86,14 +86,23 @@ public static partial class LedgerSchema
         return sql.ToString();
     }
 
-    /// <summary>Which of <see cref="RequiredTables"/> are missing from <paramref name="schema"/> (empty when the schema is ready).</summary>
+    /// <summary>
+    /// Which of <see cref="RequiredTables"/> are missing from <paramref name="schema"/>, and whether the connecting role
+    /// lacks its privileges there (empty when the schema is ready for it).
+    /// </summary>
     public static async Task<IReadOnlyList<string>> MissingTablesAsync(string connectionString, string schema, CancellationToken ct = default)
     {
         RequireIdentifier(schema, nameof(schema));
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(
-            "select t from unnest(@tables) t where to_regclass(quote_ident(@schema) || '.' || t) is null", connection);
+        // From the catalogs, which every role may read: a role without USAGE on the schema gets an error from to_regclass.
+        await using var command = new NpgsqlCommand("""
+            select t from unnest(@tables) t
+            where not exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = @schema and c.relname = t)
+            union all
+            select 'privileges for role ' || current_user
+            where exists (select 1 from pg_namespace where nspname = @schema) and not has_schema_privilege(@schema, 'USAGE')
+            """, connection);
         command.Parameters.AddWithValue("tables", RequiredTables.ToArray());
         command.Parameters.AddWithValue("schema", schema);
         var missing = new List<string>();
