@@ -63,4 +63,29 @@ public static class LedgerStartup
         var missing = await LedgerSchema.MissingTablesAsync(settings.ConnectionString, settings.Schema, ct);
         if (missing.Count > 0) throw new InvalidOperationException(LedgerSchema.MissingSchemaMessage(settings.Schema, missing));
     }
+
+    /// <summary>
+    /// One-shot migration for a deployment (the compose <c>migrate</c> service): connected as the owner role
+    /// (<c>ConnectionStrings:LedgerOwner</c>), creates or updates <c>Ledger:Schema</c> and grants
+    /// <c>Ledger:AppRole</c> (default: the user of <c>ConnectionStrings:Ledger</c>) append and read only.
+    /// Returns the schema and role it migrated for.
+    /// </summary>
+    public static async Task<(string Schema, string AppRole)> MigrateAsync(IConfiguration configuration, CancellationToken ct = default)
+    {
+        var owner = configuration.GetConnectionString("LedgerOwner");
+        if (string.IsNullOrWhiteSpace(owner))
+            throw new InvalidOperationException("ConnectionStrings:LedgerOwner is not set: migrating takes the owner role's connection string.");
+        var schema = configuration["Ledger:Schema"];
+        if (string.IsNullOrWhiteSpace(schema)) throw new InvalidOperationException("Ledger:Schema is not set: name the schema to migrate.");
+        var appRole = configuration["Ledger:AppRole"] is { Length: > 0 } role ? role
+            : configuration.GetConnectionString("Ledger") is { Length: > 0 } app ? LedgerSchema.UserOf(app)
+            : throw new InvalidOperationException("Ledger:AppRole is not set: name the role the hosts connect as.");
+        LedgerSchema.RequireIdentifier(schema, "Ledger:Schema");
+        LedgerSchema.RequireIdentifier(appRole, "Ledger:AppRole");
+        if (appRole == LedgerSchema.UserOf(owner))
+            throw new InvalidOperationException($"Ledger:AppRole must not be the owner ({appRole}): the hosts could change the schema and switch the guards off.");
+        await using var store = LedgerStore.Create(owner, schema);
+        await new EditLedger(store).MigrateAsync(appRole, ct);
+        return (schema, appRole);
+    }
 }
