@@ -92,10 +92,12 @@ internal static class BenchCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger");
+            // It drops and re-creates its schema, which the application role may not: the superuser or owner does.
+            var connection = new[] { "ConnectionStrings__LedgerSuperuser", "ConnectionStrings__LedgerOwner", "ConnectionStrings__Ledger" }
+                .Select(Environment.GetEnvironmentVariable).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
             if (string.IsNullOrWhiteSpace(connection))
             {
-                Console.Error.WriteLine("liveedit bench ledger: ConnectionStrings__Ledger is not set; run: eval \"$(infra/services env)\"");
+                Console.Error.WriteLine("liveedit bench ledger: ConnectionStrings__LedgerOwner is not set; run: eval \"$(infra/services env)\"");
                 return 2;
             }
             var result = await LedgerBenchmark.RunAsync(connection, parse.GetValue(edits), Console.Out, parse.GetValue(schema)!, parse.GetValue(writers), ct);

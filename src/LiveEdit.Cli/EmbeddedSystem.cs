@@ -28,8 +28,12 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
     public static async Task<EmbeddedSystem> StartAsync(string schema, string policy, CancellationToken ct, IDictionary<string, string>? extra = null)
     {
         ServicesUp();
-        var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger")!;
-        await DropSchemaAsync(connection, schema, ct);
+        // As a deployment runs: the owner role migrates the fresh schema, the host serves as the application role.
+        var appConnection = Environment.GetEnvironmentVariable(MigrateCommand.AppVariable)!;
+        var owner = Environment.GetEnvironmentVariable(MigrateCommand.OwnerVariable)
+                    ?? throw new InvalidOperationException($"infra/services up printed no {MigrateCommand.OwnerVariable}");
+        await DropSchemaAsync(Environment.GetEnvironmentVariable("ConnectionStrings__LedgerSuperuser") ?? owner, schema, ct);
+        await MigrateCommand.MigrateAsync(owner, schema, LiveEdit.Ledger.Storage.LedgerSchema.UserOf(appConnection), ct);
         var address = new Uri($"http://127.0.0.1:{FreePort()}");
         var app = InferenceApp.Build(["--urls", address.ToString().TrimEnd('/')], b =>
         {
@@ -51,14 +55,17 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
     }
 
     /// <summary>Runs infra/services up and takes the settings it prints into this process.</summary>
-    public static void ServicesUp()
+    public static void ServicesUp() => TakeServicesSettings("up");
+
+    /// <summary>Runs infra/services <paramref name="verb"/> (up or env) and takes the settings it prints into this process.</summary>
+    public static void TakeServicesSettings(string verb)
     {
         var script = ServicesCommand.FindScript() ?? throw new InvalidOperationException("infra/services not found; run from inside the repository");
-        var start = new ProcessStartInfo("bash", [script, "up"]) { RedirectStandardOutput = true, UseShellExecute = false };
+        var start = new ProcessStartInfo("bash", [script, verb]) { RedirectStandardOutput = true, UseShellExecute = false };
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"infra/services up failed (exit {process.ExitCode})");
+        if (process.ExitCode != 0) throw new InvalidOperationException($"infra/services {verb} failed (exit {process.ExitCode})");
         foreach (var line in output.Split('\n'))
         {
             // export Name='value'
@@ -68,7 +75,7 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
             Environment.SetEnvironmentVariable(text[7..eq], text[(eq + 1)..].Trim('\''));
         }
         if (Environment.GetEnvironmentVariable("ConnectionStrings__Ledger") is null)
-            throw new InvalidOperationException("infra/services up printed no ConnectionStrings__Ledger");
+            throw new InvalidOperationException($"infra/services {verb} printed no ConnectionStrings__Ledger");
     }
 
     private static async Task DropSchemaAsync(string connectionString, string schema, CancellationToken ct)

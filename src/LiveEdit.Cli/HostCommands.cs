@@ -11,21 +11,42 @@ internal static class HostCommands
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen (loopback by default).", DefaultValueFactory = _ => HostClient.DefaultUrl };
         var command = new Command("serve", "Run the inference host (HTTP API; workers in-process unless Workers__InProcess=false).") { urls };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(async (parse, ct) => await RunGuardedAsync("serve", async () =>
         {
-            return await RunGuardedAsync("serve", () => InferenceApp.RunAsync(InferenceApp.Build(["--urls", parse.GetValue(urls)!]), ct));
-        });
+            await UseLocalServicesUnlessConfiguredAsync("serve", migrate: true, ct);
+            var app = InferenceApp.Build(["--urls", parse.GetValue(urls)!]);
+            await InferenceApp.RunAsync(app, ct);
+        }));
         return command;
     }
 
     public static Command CreateWorker()
     {
         var command = new Command("worker", "Run an expert worker (RabbitMQ transport by default; settings from the environment).");
-        command.SetAction(async (parse, ct) =>
+        command.SetAction(async (parse, ct) => await RunGuardedAsync("worker", async () =>
         {
-            return await RunGuardedAsync("worker", () => WorkerApp.RunAsync(WorkerApp.Build([]), ct));
-        });
+            await UseLocalServicesUnlessConfiguredAsync("worker", migrate: false, ct);
+            var host = WorkerApp.Build([]);
+            await WorkerApp.RunAsync(host, ct);
+        }));
         return command;
+    }
+
+    /// <summary>
+    /// With no ledger configured in the environment, takes this machine's services (infra/services env: the
+    /// application role, schema 'ledger') and, for <c>serve</c>, migrates that schema as the owner first, so
+    /// <c>./liveedit serve</c> runs as a deployment does. A configured environment is used as it is.
+    /// </summary>
+    private static async Task UseLocalServicesUnlessConfiguredAsync(string name, bool migrate, CancellationToken ct)
+    {
+        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(MigrateCommand.AppVariable))) return;
+        EmbeddedSystem.TakeServicesSettings("env");
+        var schema = Environment.GetEnvironmentVariable("Ledger__Schema") is { Length: > 0 } s ? s : LiveEdit.Ledger.LedgerStore.DefaultSchema;
+        Environment.SetEnvironmentVariable("Ledger__Schema", schema);
+        Console.Error.WriteLine($"liveedit {name}: using this machine's services (infra/services env), ledger schema '{schema}'");
+        if (migrate)
+            await MigrateCommand.MigrateAsync(Environment.GetEnvironmentVariable(MigrateCommand.OwnerVariable)!, schema,
+                LiveEdit.Ledger.Storage.LedgerSchema.UserOf(Environment.GetEnvironmentVariable(MigrateCommand.AppVariable)!), ct);
     }
 
     private static async Task<int> RunGuardedAsync(string name, Func<Task> run)
@@ -35,9 +56,9 @@ internal static class HostCommands
             await run();
             return 0;
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or Npgsql.NpgsqlException)
         {
-            Console.Error.WriteLine($"liveedit {name}: {e.Message}");
+            Console.Error.WriteLine($"liveedit {name}: {(e is Npgsql.PostgresException p ? p.MessageText : e.Message)}");
             return 1;
         }
     }

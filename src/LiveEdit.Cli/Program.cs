@@ -15,5 +15,7 @@ root.Subcommands.Add(EditCommands.CreateDiff());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
-root.Subcommands.Add(LedgerCommands.Create());
+var ledger = LedgerCommands.Create();
+root.Subcommands.Add(ledger);
+MigrateCommand.AttachTo(root);
 return await root.Parse(args).InvokeAsync();

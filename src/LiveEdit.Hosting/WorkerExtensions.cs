@@ -6,6 +6,7 @@ using LiveEdit.Hosting.VisualKeys;
 using LiveEdit.Ledger;
 using JasperFx.Events.Daemon;
 using MassTransit;
+using Marten;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -19,20 +20,27 @@ public static class WorkerExtensions
     /// <c>Ledger:ChainKey</c> or <c>Ledger:ChainKeyFile</c>, required outside Development), with the
     /// async daemon when <paramref name="runDaemon"/> (the process that runs the workers runs the index projection).
     /// </summary>
-    public static IServiceCollection AddLedgerFromConfiguration(this IServiceCollection services, IConfiguration configuration, bool runDaemon)
+    /// <remarks>
+    /// Outside development (<paramref name="environment"/>) the connection string and schema must be given and
+    /// Marten creates no schema objects: the owner role migrates (see <see cref="Startup.LedgerStartup"/>).
+    /// </remarks>
+    public static IServiceCollection AddLedgerFromConfiguration(this IServiceCollection services, IConfiguration configuration, bool runDaemon,
+        Microsoft.Extensions.Hosting.IHostEnvironment? environment = null)
     {
-        var connection = configuration.GetConnectionString("Ledger")
-                         ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (see infra/services env).");
+        var ledgerSettings = Startup.LedgerStartup.Read(configuration, environment);
+        var connection = ledgerSettings.ConnectionString;
         var policyText = configuration["Ledger:ApprovalPolicy"] ?? nameof(ApprovalPolicy.FourEyes);
         if (!Enum.TryParse<ApprovalPolicy>(policyText, ignoreCase: true, out var policy))
             throw new InvalidOperationException($"Ledger:ApprovalPolicy must be AutoApprove or FourEyes, not '{policyText}'.");
-        var schema = configuration["Ledger:Schema"] is { Length: > 0 } s ? s : LedgerStore.DefaultSchema;
-        var chainKey = LedgerChainKey.FromConfiguration(configuration, IsDevelopment(configuration), Console.Error.WriteLine);
+        var schema = ledgerSettings.Schema;
+        var chainKey = LedgerChainKey.FromConfiguration(configuration, environment?.IsDevelopment() ?? IsDevelopment(configuration), Console.Error.WriteLine);
         var marten = services.AddLedger(connection, o =>
         {
             o.Policy = policy;
             o.ChainKey = chainKey;
         }, schema);
+        services.AddSingleton(ledgerSettings);
+        if (!ledgerSettings.AutoMigrate) services.ConfigureMarten(o => o.AutoCreateSchemaObjects = JasperFx.AutoCreate.None);
         if (runDaemon) marten.AddAsyncDaemon(DaemonMode.Solo);
         services.AddSingleton(TimeProvider.System);
         return services;

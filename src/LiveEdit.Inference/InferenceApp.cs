@@ -36,7 +36,7 @@ public static class InferenceApp
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
         builder.Services.AddHealthChecks().AddCheck<ChainHealthCheck>("chain", tags: ["ready"]);
 
-        builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess);
+        builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess, builder.Environment);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer();
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
@@ -62,7 +62,7 @@ public static class InferenceApp
         return app;
     }
 
-    /// <summary>Waits for PostgreSQL (and RabbitMQ when configured), creates the ledger's schema, then runs.</summary>
+    /// <summary>Waits for PostgreSQL (and RabbitMQ when configured), checks the ledger's schema (creates it in development), then runs.</summary>
     public static async Task RunAsync(WebApplication app, CancellationToken ct = default)
     {
         await PrepareAsync(app, ct);
@@ -77,6 +77,6 @@ public static class InferenceApp
         await StartupGuard.WaitForPostgresAsync(configuration.GetConnectionString("Ledger")!, patience, ct);
         if (configuration.ReadTransportKind() == TransportKind.RabbitMq)
             await StartupGuard.WaitForRabbitMqAsync(configuration.ReadRabbitMqUri(), patience, ct);
-        await app.Services.GetRequiredService<EditLedger>().EnsureSchemaAsync(ct);
+        await LedgerStartup.PrepareSchemaAsync(app.Services, ct);
     }
 }

@@ -31,7 +31,7 @@ public sealed partial class the_compose_topology
     [Fact]
     public void names_the_scaled_out_services()
     {
-        All().Select(s => s.Name).ShouldBe(["postgres", "rabbitmq", "inference", "worker"], ignoreOrder: true);
+        All().Select(s => s.Name).ShouldBe(["postgres", "rabbitmq", "migrate", "inference", "worker"], ignoreOrder: true);
     }
 
     [Fact]
@@ -55,7 +55,7 @@ public sealed partial class the_compose_topology
         {
             File.Exists(Path.Combine(RepositoryRoot.Path, project)).ShouldBeTrue($"service {name}: project {project} does not exist");
         }
-        BuiltServices().Count().ShouldBe(2);
+        BuiltServices().Count().ShouldBe(3);
     }
 
     [Fact]
@@ -93,7 +93,14 @@ public sealed partial class the_compose_topology
         {
             var environment = (YamlMappingNode)All().Single(s => s.Name == name).Body.Children[new YamlScalarNode("environment")];
             string Value(string key) => ((YamlScalarNode)environment.Children[new YamlScalarNode(key)]).Value!;
+            if (name == "migrate")
+            {
+                Value("ConnectionStrings__LedgerOwner").ShouldContain("Host=postgres;");
+                Value("ConnectionStrings__LedgerOwner").ShouldContain("Username=liveedit_owner;");
+                continue;
+            }
             Value("ConnectionStrings__Ledger").ShouldContain("Host=postgres;");
+            Value("ConnectionStrings__Ledger").ShouldContain("Username=liveedit_app;", Case.Sensitive, $"service {name} connects as the application role");
             Value("ConnectionStrings__RabbitMq").ShouldContain("@rabbitmq:");
         }
     }

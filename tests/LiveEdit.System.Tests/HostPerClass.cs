@@ -14,7 +14,7 @@ public abstract class HostPerClass(PostgresFixture postgres) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var schema = await postgres.CreateSchemaAsync(GetType());
+        var schema = await Settings.MigrateAsync(postgres, GetType());
         Host = await RunningHost.StartAsync(Configure(postgres, schema));
     }
 

@@ -13,7 +13,7 @@ public abstract class SchemaPerClass(PostgresFixture postgres) : IAsyncLifetime
     /// <summary>Queue-name prefix, so workers of other classes never take this class's messages.</summary>
     protected string Prefix { get; } = $"t{Guid.NewGuid():N}"[..12] + "-";
 
-    public async Task InitializeAsync() => Schema = await Postgres.CreateSchemaAsync(GetType());
+    public async Task InitializeAsync() => Schema = await Settings.MigrateAsync(Postgres, GetType());
 
     public Task DisposeAsync() => Task.CompletedTask;
 }

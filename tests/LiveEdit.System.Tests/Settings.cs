@@ -2,12 +2,24 @@ using LiveEdit.Testing;
 
 namespace LiveEdit.System.Tests;
 
-/// <summary>Host and worker settings for one test class: its own ledger schema and its own queue names.</summary>
+/// <summary>
+/// Host and worker settings for one test class: its own ledger schema and its own queue names. The hosts run as a
+/// deployment does: connected as the application role, over a schema the owner role migrated (<see cref="MigrateAsync"/>).
+/// </summary>
 internal static class Settings
 {
+    /// <summary>Creates the class's schema (plus <paramref name="suffix"/>) as the owner role and migrates it; returns its name.</summary>
+    public static async Task<string> MigrateAsync(PostgresFixture postgres, Type testClass, string suffix = "")
+    {
+        var schema = await postgres.CreateOwnedSchemaAsync(testClass, suffix);
+        await using var store = LiveEdit.Ledger.LedgerStore.Create(postgres.OwnerConnectionString, schema);
+        await new LiveEdit.Ledger.EditLedger(store).MigrateAsync(postgres.AppRole);
+        return schema;
+    }
+
     public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new()
     {
-        ["ConnectionStrings:Ledger"] = postgres.ConnectionString,
+        ["ConnectionStrings:Ledger"] = postgres.AppConnectionString,
         ["Ledger:Schema"] = schema,
         ["Ledger:ApprovalPolicy"] = policy,
         ["Transport:Kind"] = "InMemory",
@@ -18,7 +30,7 @@ internal static class Settings
 
     public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new()
     {
-        ["ConnectionStrings:Ledger"] = postgres.ConnectionString,
+        ["ConnectionStrings:Ledger"] = postgres.AppConnectionString,
         ["ConnectionStrings:RabbitMq"] = broker.ToString(),
         ["Ledger:Schema"] = schema,
         ["Ledger:ApprovalPolicy"] = policy,
@@ -30,7 +42,7 @@ internal static class Settings
     public static Dictionary<string, string> RabbitWorker(PostgresFixture postgres, string schema, Uri broker, string prefix, string workerId,
         string policy = "AutoApprove", TimeSpan? delayBeforeRecord = null, TimeSpan? reconcileEvery = null, TimeSpan? pendingAfter = null) => new()
     {
-        ["ConnectionStrings__Ledger"] = postgres.ConnectionString,
+        ["ConnectionStrings__Ledger"] = postgres.AppConnectionString,
         ["ConnectionStrings__RabbitMq"] = broker.ToString(),
         ["Ledger__Schema"] = schema,
         ["Ledger__ApprovalPolicy"] = policy,

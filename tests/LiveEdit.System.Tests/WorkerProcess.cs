@@ -22,7 +22,11 @@ public sealed class WorkerProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static WorkerProcess Start(IDictionary<string, string> environment)
+    /// <summary>The exit code, once <see cref="HasExited"/>.</summary>
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Starts the worker with <paramref name="environment"/> set and the variables named in <paramref name="unset"/> removed.</summary>
+    public static WorkerProcess Start(IDictionary<string, string> environment, IEnumerable<string>? unset = null)
     {
         var dll = BuiltProgram.Worker;
         var start = new ProcessStartInfo("dotnet", [dll])
@@ -37,6 +41,7 @@ public sealed class WorkerProcess : IDisposable
         start.Environment["Logging__Console__FormatterName"] = "simple";
         start.Environment["Ledger__ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
         foreach (var (key, value) in environment) start.Environment[key] = value;
+        foreach (var key in unset ?? []) start.Environment.Remove(key);
         return new WorkerProcess(Process.Start(start)!);
     }
 

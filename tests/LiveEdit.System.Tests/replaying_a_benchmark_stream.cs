@@ -25,7 +25,7 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
     {
         var stream = SynthWorldStreams.Make(new SynthWorld(WorldConfig.Default), 12, seed: 5, Path.Combine(_folder, "stream"));
         var replay = new StreamReplay(stream);
-        var second = await CreateSchemaAsync(Schema + "_second");
+        var second = await Settings.MigrateAsync(Postgres, GetType(), "_second");
 
         var first = await ReplayAsync(replay, Schema, "first");
         var again = await ReplayAsync(replay, second, "second");
@@ -60,15 +60,6 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
         results.WriteTo(Path.Combine(_folder, output));
         return results;
-    }
-
-    private async Task<string> CreateSchemaAsync(string name)
-    {
-        await using var connection = new NpgsqlConnection(Postgres.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};", connection);
-        await command.ExecuteNonQueryAsync();
-        return name;
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);

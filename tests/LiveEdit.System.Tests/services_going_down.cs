@@ -15,7 +15,7 @@ public sealed class services_going_down(PostgresFixture postgres, RabbitMqFixtur
     {
         var real = new NpgsqlConnectionStringBuilder(Postgres.ConnectionString);
         await using var relay = new TcpRelay(real.Host!, real.Port);
-        var viaRelay = new NpgsqlConnectionStringBuilder(Postgres.ConnectionString) { Host = "127.0.0.1", Port = relay.Port, Pooling = false, Timeout = 3 };
+        var viaRelay = new NpgsqlConnectionStringBuilder(Postgres.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Pooling = false, Timeout = 3 };
         var settings = Settings.InMemory(Postgres, Schema);
         settings["ConnectionStrings:Ledger"] = viaRelay.ToString();
         await using var host = await RunningHost.StartAsync(settings);

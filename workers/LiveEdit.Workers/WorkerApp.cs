@@ -18,7 +18,7 @@ public static class WorkerApp
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
         builder.Services
-            .AddLedgerFromConfiguration(configuration, runDaemon: true)
+            .AddLedgerFromConfiguration(configuration, runDaemon: true, builder.Environment)
             .AddModelRuntime(configuration, ContentRoot.Find())
             .AddExpertWorkerServices(configuration)
             .AddLiveEditMessaging(configuration, bus => bus.AddExpertWorkers());
@@ -37,7 +37,7 @@ public static class WorkerApp
         return host;
     }
 
-    /// <summary>Waits for PostgreSQL and the broker (bounded), creates the ledger's schema, then runs until stopped.</summary>
+    /// <summary>Waits for PostgreSQL and the broker (bounded), checks the ledger's schema (creates it in development), then runs until stopped.</summary>
     public static async Task RunAsync(IHost host, CancellationToken ct = default)
     {
         var configuration = host.Services.GetRequiredService<IConfiguration>();
@@ -46,7 +46,7 @@ public static class WorkerApp
             ?? throw new InvalidOperationException("ConnectionStrings:Ledger is not set (see infra/services env)."), patience, ct);
         if (configuration.ReadTransportKind() == TransportKind.RabbitMq)
             await StartupGuard.WaitForRabbitMqAsync(configuration.ReadRabbitMqUri(), patience, ct);
-        await host.Services.GetRequiredService<EditLedger>().EnsureSchemaAsync(ct);
+        await LedgerStartup.PrepareSchemaAsync(host.Services, ct);
         host.Services.GetRequiredService<ModelRuntime>(); // load and check the checkpoints before taking work
         await host.RunAsync(ct);
     }
