@@ -33,7 +33,7 @@ public static class WorkerExtensions
         if (!Enum.TryParse<ApprovalPolicy>(policyText, ignoreCase: true, out var policy))
             throw new InvalidOperationException($"Ledger:ApprovalPolicy must be AutoApprove or FourEyes, not '{policyText}'.");
         var schema = ledgerSettings.Schema;
-        var chainKey = LedgerChainKey.FromConfiguration(configuration, environment?.IsDevelopment() ?? IsDevelopment(configuration), Console.Error.WriteLine);
+        var chainKey = LedgerChainKey.FromConfiguration(configuration, environment is { } env ? Microsoft.Extensions.Hosting.HostEnvironmentEnvExtensions.IsDevelopment(env) : IsDevelopment(configuration), Console.Error.WriteLine);
         var marten = services.AddLedger(connection, o =>
         {
             o.Policy = policy;
