@@ -105,7 +105,9 @@ public sealed record LedgerCheckpoint(
         }
         catch (JsonException e)
         {
-            throw new CheckpointFormatException($"not a checkpoint file: {Short(e.Message)}");
+            throw new CheckpointFormatException(e.Message.IndexOf("including:", StringComparison.Ordinal) is var at and >= 0
+                ? $"not a checkpoint file: missing field(s) {Short(e.Message[(at + 10)..].Trim().TrimEnd('.'))}"
+                : $"not a checkpoint file: invalid or unexpected JSON at {e.Path ?? "$"} (line {(e.LineNumber ?? 0) + 1})");
         }
         if (file is null) throw new CheckpointFormatException("not a checkpoint file: it is JSON null");
         if (file.Format != Format) throw new CheckpointFormatException($"format is not '{Format}'");

@@ -65,6 +65,8 @@ public sealed class LedgerCheckpoints
     {
         _ledger = ledger;
         Schema = ledger.Store.Options.Events.DatabaseSchemaName;
+        if (!System.Text.RegularExpressions.Regex.IsMatch(Schema, "^[A-Za-z_][A-Za-z0-9_]{0,62}$"))
+            throw new ArgumentException($"the ledger schema must be a plain PostgreSQL identifier to be checkpointed");
         _chain = $"{Schema}.ledger_chain";
     }
 
