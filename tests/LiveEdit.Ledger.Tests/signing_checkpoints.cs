@@ -1,11 +1,8 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Nodes;
 using LiveEdit.Ledger.Audit;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Testing;
-using Npgsql;
 using Shouldly;
 using Xunit;
 
@@ -264,55 +261,10 @@ public sealed class signing_checkpoints(PostgresFixture db) : IAsyncLifetime
         LedgerCheckpoint.Parse(await File.ReadAllTextAsync(written.Path)).Time.ShouldBe(clock.Now);
     }
 
-    /// <summary>
-    /// What an attacker with superuser rights does after changing an event: recompute every chain hash from it on with
-    /// the chain's public algorithm (the canonical record form of <c>HashChain</c>), triggers switched off.
-    /// </summary>
-    private async Task RewriteChainFromAsync(long from)
-    {
-        var rows = new List<(long Seq, string Prev, string Hash)>();
-        await using (var connection = new NpgsqlConnection(_t.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"""
-                select e.seq_id, e.id, e.stream_id, e.version, e.type, e.timestamp, e.data::text, e.is_archived, c.prev_hash
-                from {_t.Schema}.mt_events e join {_t.Schema}.ledger_chain c on c.seq_id = e.seq_id
-                where e.seq_id >= @from order by e.seq_id
-                """, connection);
-            command.Parameters.AddWithValue("from", from);
-            await using var r = await command.ExecuteReaderAsync();
-            string? prev = null;
-            while (await r.ReadAsync())
-            {
-                prev ??= r.GetString(8);
-                var canonical = string.Join('\n',
-                    prev,
-                    r.GetInt64(0).ToString(CultureInfo.InvariantCulture),
-                    r.GetGuid(1).ToString("N"),
-                    r.GetGuid(2).ToString("N"),
-                    r.GetInt64(3).ToString(CultureInfo.InvariantCulture),
-                    r.GetString(4),
-                    r.GetFieldValue<DateTime>(5).ToUniversalTime().Ticks.ToString(CultureInfo.InvariantCulture),
-                    r.GetString(6),
-                    r.IsDBNull(7) ? "null" : r.GetBoolean(7) ? "archived" : "live");
-                var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
-                rows.Add((r.GetInt64(0), prev, hash));
-                prev = hash;
-            }
-        }
-        rows.Count.ShouldBeGreaterThan(1);
-        await AsSuperuserAsync(string.Concat(rows.Select(x =>
-            $"update {_t.Schema}.ledger_chain set prev_hash = '{x.Prev}', record_hash = '{x.Hash}' where seq_id = {x.Seq};\n")));
-    }
+    private async Task RewriteChainFromAsync(long from) =>
+        (await ChainRewriter.RewriteFromAsync(_t.ConnectionString, _t.Schema, from)).ShouldBeGreaterThan(1);
 
-    private async Task AsSuperuserAsync(string sql)
-    {
-        await using var connection = new NpgsqlConnection(_t.ConnectionString);
-        await connection.OpenAsync();
-        // A superuser's way past every trigger, the insert-only guards included.
-        await using var command = new NpgsqlCommand("set session_replication_role = replica;\n" + sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
+    private Task AsSuperuserAsync(string sql) => ChainRewriter.AsSuperuserAsync(_t.ConnectionString, sql);
 
     private sealed class ManualClock(DateTimeOffset start) : TimeProvider
     {
