@@ -84,7 +84,8 @@ internal static class CheckpointCommands
     /// The checkpoint part of <c>liveedit verify</c>: one line per problem, one summary line. Returns false on any
     /// problem or when the checkpoints cannot be checked (the reason printed as one line).
     /// </summary>
-    public static async Task<bool> VerifyAsync(EditLedger ledger, string? folder, string? publicKeyPath, CancellationToken ct)
+    /// <param name="chainWalk">The chain walk <c>verify</c> has just done (so it is not done twice).</param>
+    public static async Task<bool> VerifyAsync(EditLedger ledger, LedgerVerification chainWalk, string? folder, string? publicKeyPath, CancellationToken ct)
     {
         if (folder is null && publicKeyPath is null) return true;
         var code = await Run("verify", async () =>
@@ -95,7 +96,7 @@ internal static class CheckpointCommands
                 return 2;
             }
             using var key = CheckpointPublicKey.FromPemFile(publicKeyPath);
-            var result = await new LedgerCheckpoints(ledger).VerifyCheckpointsAsync(folder, key, ct);
+            var result = await new LedgerCheckpoints(ledger).VerifyCheckpointsAsync(folder, key, chainWalk, ct);
             foreach (var p in result.Problems)
                 Console.WriteLine(p.Sequence is { } s
                     ? $"checkpoint {p.File} (sequence {s}): {p.Message}"

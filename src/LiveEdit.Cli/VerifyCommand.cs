@@ -43,7 +43,7 @@ internal static class VerifyCommand
             else
                 AnsiConsole.MarkupLineInterpolated($"hash chain: [red]broken at version {chain.FirstBreak!.Version}[/] ({chain.FirstBreak.Kind}): {chain.FirstBreak.Message}");
             var failed = !chain.IsIntact;
-            failed |= !await CheckpointCommands.VerifyAsync(ledger, parse.GetValue(checkpoints), parse.GetValue(publicKey), ct);
+            failed |= !await CheckpointCommands.VerifyAsync(ledger, chain, parse.GetValue(checkpoints), parse.GetValue(publicKey), ct);
             if (parse.GetValue(experts))
                 failed |= !await VerifyExpertsAsync(ledger, new ModelSettings
                 {

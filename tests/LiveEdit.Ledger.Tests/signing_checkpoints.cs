@@ -212,6 +212,19 @@ public sealed class signing_checkpoints(PostgresFixture db) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task checkpoints_do_not_pass_while_the_chain_walk_itself_is_broken()
+    {
+        var checkpoint = await CheckpointAsync();
+        await _t.ExecuteAsync($"update {{schema}}.mt_events set data = jsonb_set(data, '{{approvedBy}}', '\"mallory\"') where seq_id = {checkpoint.Sequence - 2}");
+
+        var result = await VerifyAsync();
+
+        result.Problems.ShouldBeEmpty("the chain entries themselves were not touched");
+        result.Chain.IsIntact.ShouldBeFalse();
+        result.IsIntact.ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task a_broken_chain_is_never_signed()
     {
         var head = await _t.Ledger.GetHeadAsync();

@@ -168,8 +168,11 @@ public sealed class LedgerCheckpoints
     /// exist with its hash; then walks the ledger's chain. Reports every problem, one per file, never skipping a
     /// file it cannot read.
     /// </summary>
+    /// <param name="chainWalk">The result of an <see cref="EditLedger.VerifyAsync"/> the caller has just run, so the
+    /// chain is not walked twice; null to walk it here.</param>
     /// <exception cref="CheckpointException">The folder does not exist or cannot be listed.</exception>
-    public async Task<CheckpointVerification> VerifyCheckpointsAsync(string folder, CheckpointPublicKey publicKey, CancellationToken ct = default)
+    public async Task<CheckpointVerification> VerifyCheckpointsAsync(
+        string folder, CheckpointPublicKey publicKey, LedgerVerification? chainWalk = null, CancellationToken ct = default)
     {
         string[] files;
         try
@@ -233,7 +236,7 @@ public sealed class LedgerCheckpoints
         if (files.Length == 0)
             problems.Add(new CheckpointProblem(folder, null, CheckpointProblemKind.NoCheckpoints, $"no checkpoint files (*.json) in '{folder}'"));
 
-        var walk = await _ledger.VerifyAsync(ct);
+        var walk = chainWalk ?? await _ledger.VerifyAsync(ct);
         return new CheckpointVerification(verified, problems, otherSchemas, walk);
     }
 
