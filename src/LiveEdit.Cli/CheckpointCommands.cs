@@ -98,9 +98,9 @@ internal static class CheckpointCommands
             using var key = CheckpointPublicKey.FromPemFile(publicKeyPath);
             var result = await new LedgerCheckpoints(ledger).VerifyCheckpointsAsync(folder, key, chainWalk, ct);
             foreach (var p in result.Problems)
-                Console.WriteLine(p.Sequence is { } s
+                Console.WriteLine(Printable(p.Sequence is { } s
                     ? $"checkpoint {p.File} (sequence {s}): {p.Message}"
-                    : $"checkpoint {p.File}: {p.Message}");
+                    : $"checkpoint {p.File}: {p.Message}"));
             if (!result.Chain.IsIntact)
                 Console.WriteLine("checkpoints: the hash chain walk is broken (see above), so the ledger does not extend them");
             var others = result.OtherSchemas > 0 ? $"; {result.OtherSchemas} of other schemas not checked" : "";
@@ -112,6 +112,10 @@ internal static class CheckpointCommands
         });
         return code == 0;
     }
+
+    // A file name in the folder is not ours to trust: never send its control characters to the terminal.
+    private static string Printable(string text) =>
+        string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     private static Option<string> SchemaOption() => new("--schema")
     {
