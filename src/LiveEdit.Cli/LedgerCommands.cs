@@ -16,7 +16,7 @@ internal static class LedgerCommands
     /// <summary>The <c>ledger</c> command group.</summary>
     public static Command Create()
     {
-        var group = new Command("ledger", "Owner's commands on the ledger database (acknowledge an incident, …).");
+        var group = new Command("ledger", "The ledger database: migrate, acknowledge an incident, sign checkpoints.");
         group.Subcommands.Add(CreateAcknowledge());
         return group;
     }

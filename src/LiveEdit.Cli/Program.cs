@@ -16,6 +16,7 @@ root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
 var ledger = LedgerCommands.Create();
+CheckpointCommands.AttachTo(ledger);
 root.Subcommands.Add(ledger);
 MigrateCommand.AttachTo(root);
 return await root.Parse(args).InvokeAsync();

@@ -19,10 +19,14 @@ internal static class VerifyCommand
         var baseFolder = new Option<string>("--base") { Description = "TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
         var editorFolder = new Option<string>("--editor") { Description = "Editor folder.", DefaultValueFactory = _ => "models/liveedit-editor" };
         var threads = new Option<int>("--threads") { Description = "Torch threads (experts are bit-exact for the thread count they were made with).", DefaultValueFactory = _ => 1 };
+        var checkpoints = CheckpointCommands.CheckpointsOption();
+        var publicKey = CheckpointCommands.PublicKeyOption();
         var command = new Command("verify", "Check the ledger's hash chain; with --experts, re-generate experts and compare their SHA-256.")
         {
             schema, experts, baseFolder, editorFolder, threads,
         };
+        command.Options.Add(checkpoints);
+        command.Options.Add(publicKey);
         command.SetAction(async (parse, ct) =>
         {
             var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger");
@@ -46,6 +50,7 @@ internal static class VerifyCommand
             var chain = await ledger.VerifyAsync(ct);
             PrintChain(chain);
             var failed = !chain.IsIntact;
+            failed |= !await CheckpointCommands.VerifyAsync(ledger, chain, parse.GetValue(checkpoints), parse.GetValue(publicKey), ct);
             if (parse.GetValue(experts))
                 failed |= !await VerifyExpertsAsync(ledger, new ModelSettings
                 {

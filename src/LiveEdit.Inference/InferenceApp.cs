@@ -1,4 +1,5 @@
 using LiveEdit.Hosting;
+using LiveEdit.Hosting.Audit;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
@@ -37,6 +38,7 @@ public static class InferenceApp
         builder.Services.AddHealthChecks().AddCheck<ChainHealthCheck>("chain", tags: ["ready"]);
 
         builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess, builder.Environment);
+        builder.Services.AddCheckpointWriter(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer();
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
