@@ -18,7 +18,36 @@ internal static class LedgerCommands
     {
         var group = new Command("ledger", "The ledger database: migrate, acknowledge an incident, sign checkpoints.");
         group.Subcommands.Add(CreateAcknowledge());
+        group.Subcommands.Add(CreateUpgradeChain());
         return group;
+    }
+
+    private static Command CreateUpgradeChain()
+    {
+        var schema = SchemaOption();
+        var command = new Command("upgrade-chain",
+            "Once, after upgrading a ledger chained by an earlier release: check its unsigned chain, then re-chain it with MACs under the chain key (as the table owner).")
+        {
+            schema,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                await using var store = OpenStore(parse.GetValue(schema));
+                var ledger = new EditLedger(store, new LedgerOptions { ChainKey = ChainKeyFromEnvironment() });
+                await ledger.EnsureSchemaAsync(ct);
+                var count = await ledger.UpgradeUnsignedChainAsync(ct);
+                Console.WriteLine(count == 0 ? "the chain is already signed; nothing to upgrade" : $"re-chained {count} events with MACs; the unsigned chain verified first");
+                return 0;
+            }
+            catch (Exception e) when (e is LedgerException or InvalidOperationException or Npgsql.PostgresException)
+            {
+                Console.Error.WriteLine($"liveedit ledger upgrade-chain: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
     }
 
     private static Command CreateAcknowledge()

@@ -572,6 +572,39 @@ public sealed class EditLedger
         return new IncidentAcknowledgement(version, acknowledged!);
     }
 
+    /// <summary>
+    /// Re-chains, with MACs under this ledger's key, a ledger whose every chain entry is in the earlier unsigned format,
+    /// after walking that chain with the earlier algorithm (refused on any break, mixed entries or unchained rows; nothing
+    /// changes then). Returns the number of entries re-chained, 0 when there is nothing to upgrade. An explicit owner's
+    /// step, never automatic: the unsigned format needs no key, so whoever rewrote it consistently would get the rewrite
+    /// signed. Run it once after upgrading, having verified the ledger with the earlier release or against a checkpoint.
+    /// Needs the table owner (the chain's insert-only trigger is disabled for the rewrite).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The unsigned chain does not verify.</exception>
+    public async Task<int> UpgradeUnsignedChainAsync(CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await using (var take = new NpgsqlCommand("select pg_advisory_lock(@k)", connection))
+        {
+            take.Parameters.AddWithValue("k", _lockKey);
+            await take.ExecuteNonQueryAsync(ct);
+        }
+        try
+        {
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            var count = await _chain.UpgradeUnsignedAsync(connection, tx, ct);
+            await tx.CommitAsync(ct);
+            return count;
+        }
+        finally
+        {
+            await using var release = new NpgsqlCommand("select pg_advisory_unlock(@k)", connection);
+            release.Parameters.AddWithValue("k", _lockKey);
+            await release.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
     /// <summary>SQL join that keeps only rows of <paramref name="alias"/> (mt_events) at a sequence the ledger chained.</summary>
     /// <remarks>On the sequence alone (a primary-key join): also matching the event id doubles the active-set query's time
     /// (the planner misjudges the two-column join) and stops no one, since whoever can replace a chained row can copy its

@@ -65,4 +65,17 @@ public sealed class a_tampered_ledger_over_http(PostgresFixture postgres) : Sche
         verify["isIntact"]!.GetValue<bool>().ShouldBeTrue(verify.ToJsonString());
         verify["acknowledged"]!.AsArray().ShouldHaveSingleItem()!["sequence"]!.GetValue<long>().ShouldBe(forged);
     }
+
+    [Fact]
+    public void a_host_without_a_chain_key_refuses_to_start_outside_development()
+    {
+        var refused = Should.Throw<InvalidOperationException>(() => LiveEdit.Inference.InferenceApp.Build(["--urls", "http://127.0.0.1:0"], b =>
+        {
+            foreach (var (key, value) in Settings.InMemory(Postgres, Schema)) b.Configuration[key] = value;
+            b.Configuration["environment"] = "Production";
+            b.Configuration["Ledger:ChainKey"] = "";
+            b.Configuration["Ledger:ChainKeyFile"] = "";
+        }));
+        refused.Message.ShouldContain("No ledger chain key");
+    }
 }

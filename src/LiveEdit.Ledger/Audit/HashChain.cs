@@ -255,6 +255,96 @@ internal sealed class HashChain(string schema, byte[] key)
         return incident;
     }
 
+    // ---------------------------------------------------------------- upgrade from the unsigned format
+
+    /// <summary>
+    /// Re-chains a ledger whose every entry is in the earlier, unsigned format (no <c>prev_seq</c>, <c>event_id</c>,
+    /// <c>mac</c>): walks it with that format's algorithm, refuses on the first break, then replaces the entries with
+    /// signed ones over the same rows. Returns the number of entries re-chained (0 when there were none to upgrade).
+    /// Disables the chain table's insert-only trigger for the rewrite: the caller must own the table.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The unsigned chain is broken, or signed and unsigned entries are mixed.</exception>
+    public async Task<int> UpgradeUnsignedAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var counts = await ScalarAsync<string>($"select count(*) filter (where mac is null) || ':' || count(*) filter (where mac is not null) from {_chain}");
+        var unsigned = long.Parse(counts.Split(':')[0], CultureInfo.InvariantCulture);
+        var signed = long.Parse(counts.Split(':')[1], CultureInfo.InvariantCulture);
+        if (unsigned == 0) return 0;
+        if (signed > 0)
+            throw new InvalidOperationException($"the chain mixes {unsigned} unsigned and {signed} signed entries: that is not a ledger of the earlier format but a tampered one; nothing was changed");
+
+        var entries = new List<(long Seq, Guid Id, string Sha256)>();
+        await using (var select = new NpgsqlCommand($"""
+            select c.seq_id, c.prev_hash, c.record_hash, {RecordColumns}
+            from {_chain} c left join {_events} e on e.seq_id = c.seq_id order by c.seq_id
+            """, connection, tx))
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+        {
+            var prev = Genesis;
+            while (await reader.ReadAsync(ct))
+            {
+                var seq = reader.GetInt64(0);
+                if (reader.IsDBNull(3)) throw new InvalidOperationException($"the unsigned chain names event {seq}, which is gone from mt_events; nothing was changed");
+                if (reader.GetString(1) != prev || UnsignedHash(prev, reader, 3) != reader.GetString(2))
+                    throw new InvalidOperationException($"the unsigned chain is broken at event {seq}; nothing was changed");
+                prev = reader.GetString(2);
+                var row = ReadRow(reader, 3);
+                entries.Add((seq, row.Id, row.Sha256));
+            }
+        }
+        var unchained = await ScalarAsync<long>($"select count(*) from {_events} e where not {IsTombstone("e")} and not exists (select 1 from {_chain} c where c.seq_id = e.seq_id)");
+        if (unchained > 0)
+            throw new InvalidOperationException($"{unchained} event(s) in mt_events are not in the unsigned chain; verify with the earlier release first; nothing was changed");
+
+        long prevSeq = 0;
+        var prevHash = Genesis;
+        var rechained = new List<Entry>();
+        foreach (var (seq, id, sha) in entries)
+        {
+            var hash = RecordHash(prevSeq, prevHash, sha);
+            rechained.Add(new Entry(seq, prevSeq, prevHash, id, hash, Mac(hash)));
+            (prevSeq, prevHash) = (seq, hash);
+        }
+        await using (var rewrite = new NpgsqlCommand($"""
+            alter table {_chain} disable trigger ledger_chain_insert_only;
+            delete from {_chain};
+            insert into {_chain} (seq_id, prev_seq, prev_hash, event_id, record_hash, mac) select * from unnest(@s, @ps, @p, @id, @h, @m);
+            alter table {_chain} enable trigger ledger_chain_insert_only;
+            """, connection, tx))
+        {
+            rewrite.Parameters.AddWithValue("s", rechained.Select(e => e.Seq).ToArray());
+            rewrite.Parameters.AddWithValue("ps", rechained.Select(e => e.PrevSeq!.Value).ToArray());
+            rewrite.Parameters.AddWithValue("p", rechained.Select(e => e.PrevHash).ToArray());
+            rewrite.Parameters.AddWithValue("id", rechained.Select(e => e.EventId!.Value).ToArray());
+            rewrite.Parameters.AddWithValue("h", rechained.Select(e => e.RecordHash).ToArray());
+            rewrite.Parameters.AddWithValue("m", rechained.Select(e => e.Mac!).ToArray());
+            await rewrite.ExecuteNonQueryAsync(ct);
+        }
+        return rechained.Count;
+
+        async Task<T> ScalarAsync<T>(string sql)
+        {
+            await using var command = new NpgsqlCommand(sql, connection, tx);
+            return (T)(await command.ExecuteScalarAsync(ct))!;
+        }
+    }
+
+    /// <summary>The earlier, unsigned format: SHA-256(prev_hash ‖ canonical row), chaining every non-tombstone row.</summary>
+    private static string UnsignedHash(string prev, NpgsqlDataReader r, int o)
+    {
+        var canonical = string.Join('\n',
+            prev,
+            r.GetInt64(o).ToString(CultureInfo.InvariantCulture),
+            r.GetGuid(o + 1).ToString("N"),
+            r.GetGuid(o + 2).ToString("N"),
+            r.GetInt64(o + 3).ToString(CultureInfo.InvariantCulture),
+            r.GetString(o + 4),
+            r.GetFieldValue<DateTime>(o + 5).ToUniversalTime().Ticks.ToString(CultureInfo.InvariantCulture),
+            r.GetString(o + 6),
+            r.IsDBNull(o + 7) ? "null" : r.GetBoolean(o + 7) ? "archived" : "live");
+        return Sha256Hex.Of(Encoding.UTF8.GetBytes(canonical));
+    }
+
     // ---------------------------------------------------------------- verification
 
     /// <summary>Walks chain, events and read models; lists every break and every acknowledged incident.</summary>
