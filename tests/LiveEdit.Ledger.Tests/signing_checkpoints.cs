@@ -275,7 +275,7 @@ public sealed class signing_checkpoints(PostgresFixture db) : IAsyncLifetime
     }
 
     private async Task RewriteChainFromAsync(long from) =>
-        (await ChainRewriter.RewriteFromAsync(_t.ConnectionString, _t.Schema, from)).ShouldBeGreaterThan(1);
+        (await ChainRewriter.RewriteFromAsync(_t.ConnectionString, _t.Schema, from, TestLedger.ChainKey)).ShouldBeGreaterThan(1);
 
     private Task AsSuperuserAsync(string sql) => ChainRewriter.AsSuperuserAsync(_t.ConnectionString, sql);
 

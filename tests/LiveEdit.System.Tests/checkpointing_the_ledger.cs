@@ -64,7 +64,7 @@ public sealed class checkpointing_the_ledger(PostgresFixture postgres) : SchemaP
 
         await ChainRewriter.AsSuperuserAsync(Postgres.ConnectionString,
             $"update {Schema}.mt_events set data = jsonb_set(data, '{{target}}', '\"forged\"') where seq_id = {head - 1}");
-        await ChainRewriter.RewriteFromAsync(Postgres.ConnectionString, Schema, head - 1);
+        await ChainRewriter.RewriteFromAsync(Postgres.ConnectionString, Schema, head - 1, Convert.FromBase64String(LiveEdit.Testing.TestChainKey.Base64));
         var caught = await Liveedit("verify", "--schema", Schema, "--checkpoints", PathOf("checkpoints"), "--public-key", PathOf("key.pub.pem"));
 
         caught.ExitCode.ShouldBe(1, caught.ToString());
