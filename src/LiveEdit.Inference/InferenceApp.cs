@@ -33,7 +33,9 @@ public static class InferenceApp
         builder.Services.AddExceptionHandler<ProblemMapping>();
         builder.Services.AddOpenApi();
         builder.Services.AddApiKeyAuth(configuration);
-        builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
+        builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])
+            .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
+            .AddCheck<ExpertStoreHealthCheck>("experts", tags: ["ready"]);
 
         builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());

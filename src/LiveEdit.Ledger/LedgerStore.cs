@@ -47,6 +47,7 @@ public static class LedgerStore
         options.Events.MapEventType<EditActivated>(EventTypeNames.Activated);
         options.Events.MapEventType<EditRetracted>(EventTypeNames.Retracted);
         options.Events.MapEventType<EditSuperseded>(EventTypeNames.Superseded);
+        options.Events.MapEventType<ExpertGenerationFailed>(EventTypeNames.GenerationFailed);
 
         options.Projections.Add<EditSummaryProjection>(ProjectionLifecycle.Inline);
         options.Projections.Add<VisualKeyIndexProjection>(ProjectionLifecycle.Async);
@@ -65,6 +66,7 @@ public static class EventTypeNames
     public const string Activated = "edit_activated";
     public const string Retracted = "edit_retracted";
     public const string Superseded = "edit_superseded";
+    public const string GenerationFailed = "expert_generation_failed";
 
     /// <summary>
     /// Marten fills the sequence numbers of a failed append (e.g. a lost concurrency race) with

@@ -20,7 +20,17 @@ public sealed class ModelRuntime : IDisposable
         Editor = editor;
         Threads = threads;
         Generator = new ExpertGenerator(model, editor);
+        TextLimits = new EditTextLimits(model.Tokenizer, model.Config.MaxLength, model.Config.VisionTokens);
     }
+
+    /// <summary>What this model can learn from an edit's text (see <see cref="CheckEditText"/>).</summary>
+    public EditTextLimits TextLimits { get; }
+
+    /// <summary>
+    /// Why <paramref name="prompt"/> → <paramref name="target"/> can never become an expert of this model (too long,
+    /// words the model cannot say), or null when it can. Checked at proposal, by the worker and by the importer.
+    /// </summary>
+    public EditTextProblem? CheckEditText(string prompt, string target) => TextLimits.Check(prompt, target);
 
     /// <summary>The frozen base VLM.</summary>
     public TinyVlm Model { get; }

@@ -8,7 +8,10 @@ namespace LiveEdit.Inference.Endpoints;
 /// <summary>Ask the edited model, now or as of a past version or time.</summary>
 public static class QueryEndpoints
 {
-    public sealed record QueryResponse(string Answer, long Version, string AsOf, IReadOnlyList<FiredEdit> Experts);
+    /// <param name="Warnings">One line per active expert left out of this answer (its blob is missing or corrupt).</param>
+    /// <param name="SkippedExperts">Those experts' edits, hashes and problem.</param>
+    public sealed record QueryResponse(string Answer, long Version, string AsOf, IReadOnlyList<FiredEdit> Experts,
+        IReadOnlyList<string> Warnings, IReadOnlyList<SkippedExpert> SkippedExperts);
 
     public static void MapQueryEndpoints(this WebApplication app)
     {
@@ -21,7 +24,7 @@ public static class QueryEndpoints
                 var bytes = await Forms.ImageAsync(form, required: false, ct);
                 var image = bytes is null ? null : runtime.ReadImage(bytes, "the uploaded image");
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
-                return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts));
+                return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped));
             })
             .RequireAuthorization(Policies.Read).DisableAntiforgery().WithTags("Query")
             .WithSummary("Answer a question about an image (multipart: image, prompt, asOf = version or ISO time)");
