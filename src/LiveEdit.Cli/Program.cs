@@ -15,4 +15,4 @@ root.Subcommands.Add(EditCommands.CreateDiff());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
-return await root.Parse(args).InvokeAsync();
+return await CliErrors.RunAsync(root, args);
