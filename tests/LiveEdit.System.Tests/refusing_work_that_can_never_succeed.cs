@@ -55,6 +55,18 @@ public sealed class refusing_work_that_can_never_succeed(PostgresFixture postgre
     }
 
     [Fact]
+    public async Task a_query_prompt_longer_than_the_model_reads_is_refused_naming_the_limit()
+    {
+        var c = Settings.Cases(1, seed: 54)[0];
+        using var client = Host.Client(RunningHost.AuditorKey);
+        using var response = await client.PostAsync("/query", RunningHost.Form(c.Edit.Image!.ToPng(), ("prompt", LongTarget)));
+        var body = await response.Content.ReadAsStringAsync();
+
+        response.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity, body);
+        body.ShouldContain("'prompt' is 42 tokens; with an image (16 tokens) the model reads at most 31 prompt tokens");
+    }
+
+    [Fact]
     public async Task an_edit_recorded_past_the_check_ends_failed_with_its_reason_and_is_not_retried()
     {
         var c = Settings.Cases(1, seed: 53)[0];

@@ -23,6 +23,8 @@ public static class QueryEndpoints
                 if (!AsOf.TryParse(asOfText, out var asOf, out var problem)) throw new RequestInputException("bad_as_of", problem!);
                 var bytes = await Forms.ImageAsync(form, required: false, ct);
                 var image = bytes is null ? null : runtime.ReadImage(bytes, "the uploaded image");
+                if (runtime.TextLimits.CheckQuery(prompt, image is not null) is { } tooLong)
+                    throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
                 return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped));
             })

@@ -68,6 +68,17 @@ public sealed class EditTextLimits
         return null;
     }
 
+    /// <summary>Why a query with <paramref name="prompt"/> cannot be answered (no room left for an answer), or null when it can.</summary>
+    public EditTextProblem? CheckQuery(string prompt, bool withImage)
+    {
+        var words = WordTokenizer.Split(prompt).Count();
+        var vision = withImage ? VisionTokens : 0;
+        var most = MaxLength - vision - 1;
+        return words > most
+            ? new("prompt", "prompt_too_long", $"'prompt' is {words} tokens; {(withImage ? $"with an image ({VisionTokens} tokens) " : "")}the model reads at most {most} prompt tokens and still answers")
+            : null;
+    }
+
     /// <summary>At most <paramref name="max"/> characters of <paramref name="text"/>, printable only (others become '?'), with "…" when cut.</summary>
     public static string Excerpt(string text, int max = 40)
     {
