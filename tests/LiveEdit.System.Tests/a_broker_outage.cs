@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Shouldly;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace LiveEdit.System.Tests;
 
@@ -20,7 +21,7 @@ namespace LiveEdit.System.Tests;
 /// finished when the broker is back.
 /// </summary>
 [Collection(SystemCollection.Name)]
-public sealed class a_broker_outage(PostgresFixture postgres, RabbitMqFixture rabbit) : SchemaPerClass(postgres)
+public sealed class a_broker_outage(PostgresFixture postgres, RabbitMqFixture rabbit, ITestOutputHelper output) : SchemaPerClass(postgres)
 {
     [Fact]
     public async Task of_40_seconds_with_13_pending_edits_costs_at_most_13_resends_and_no_proposal_waits()
@@ -36,19 +37,24 @@ public sealed class a_broker_outage(PostgresFixture postgres, RabbitMqFixture ra
         var reconciler = host.App.Services.GetServices<IHostedService>().OfType<PendingWorkReconciler>().Single();
         using var auditor = host.Client(RunningHost.AuditorKey);
 
+        // One proposal first, while the broker is up, so that the timed ones pay no start-up cost of the host.
+        var warm = await host.ProposeAsync(Settings.Cases(1, seed: 60)[0]);
+        await host.WaitForStatusAsync(warm, "Active", TimeSpan.FromSeconds(60));
+
         relay.Down();
         var outage = Stopwatch.StartNew();
         var before = reconciler.SendAttempts;
         var cases = Settings.Cases(13, seed: 61);
         var ids = new List<Guid>();
-        var slowest = TimeSpan.Zero;
+        var times = new List<double>();
         foreach (var c in cases)
         {
             var clock = Stopwatch.StartNew();
             ids.Add(await host.ProposeAsync(c));
-            slowest = clock.Elapsed > slowest ? clock.Elapsed : slowest;
+            times.Add(clock.Elapsed.TotalMilliseconds);
         }
-        slowest.ShouldBeLessThan(TimeSpan.FromSeconds(1), "a proposal never waits for the broker");
+        // Waiting for the broker cost 5 s per proposal; a shared test machine can still be slow for other reasons.
+        times.Max().ShouldBeLessThan(2_000, "a proposal never waits for the broker");
 
         await WaitAsync(async () =>
         {
@@ -60,6 +66,7 @@ public sealed class a_broker_outage(PostgresFixture postgres, RabbitMqFixture ra
         await Task.Delay(TimeSpan.FromSeconds(40) - outage.Elapsed);
         var resends = reconciler.SendAttempts - before;
         relay.Up();
+        output.WriteLine($"13 proposals during the outage: median {times.Order().ElementAt(6):F0} ms, slowest {times.Max():F0} ms; {resends} reconciler re-sends in {outage.Elapsed.TotalSeconds:F0} s");
 
         resends.ShouldBeGreaterThan(0, "pending edits were sent again during the outage");
         resends.ShouldBeLessThanOrEqualTo(13, $"{resends} re-sends for 13 pending edits in a 40 s outage");
