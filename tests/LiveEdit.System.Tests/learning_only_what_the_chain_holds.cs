@@ -50,13 +50,14 @@ public sealed class learning_only_what_the_chain_holds(PostgresFixture postgres)
     {
         var c = Settings.Cases(2, seed: 32)[0];
         var forged = Settings.Cases(2, seed: 32)[1].NewTarget;
+        // A worker fooled by the table (as before the fix) records the expert of the forged target. Made first, so that
+        // it is recorded well before the host's own worker would take the edit (the reconciler waits 5 s).
+        var fooled = await Host.Runtime.GenerateAsync(c.Edit.Image!, c.Edit.Prompt, forged);
+        var sha = await Host.Ledger.Blobs.PutAsync(fooled.ToBytes());
         var image = await Host.Ledger.Blobs.PutAsync(c.Edit.Image!.ToPng());
         var id = Guid.NewGuid();
         await Host.Ledger.ProposeAsync(new ProposeEdit(id, image, c.Edit.Prompt, c.NewTarget, "test", "alice"));
         await SetSummaryTargetAsync(id, forged);
-        // A worker fooled by the table (as before the fix) records the expert of the forged target.
-        var fooled = await Host.Runtime.GenerateAsync(c.Edit.Image!, c.Edit.Prompt, forged);
-        var sha = await Host.Ledger.Blobs.PutAsync(fooled.ToBytes());
         await Host.Ledger.RecordExpertAsync(new RecordExpert(id, sha, fooled.GeneratorSha256, fooled.BaseSha256, fooled.Rank, fooled.HiddenSize,
             "fooled-worker", 1, fooled.KeyRows, fooled.ModuleDim, fooled.VisualKey.ToArray()));
         await SetSummaryTargetAsync(id, forged); // the append rewrote the row from the chain; the insider writes it again
