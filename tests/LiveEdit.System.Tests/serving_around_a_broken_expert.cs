@@ -74,6 +74,12 @@ public sealed class serving_around_a_broken_expert(PostgresFixture postgres) : H
         verification.BrokenBlobs.ShouldContain(b => b.EditId == ids[0] && b.Role == "expert" && b.Problem == "corrupt");
         verification.BrokenBlobs.ShouldContain(b => b.EditId == ids[1] && b.Role == "expert" && b.Problem == "missing");
         verification.BrokenBlobs.Count.ShouldBe(2);
+
+        // Retracting the two edits takes their experts out of the head model: the incident closes, the host is Healthy.
+        foreach (var id in ids.Take(2)) await restarted.Ledger.RetractAsync(new LiveEdit.Ledger.Edits.RetractEdit(id, "dana", "expert blob damaged"));
+        (await restarted.QueryAsync(null, "what is the capital of ora?"))["warnings"]!.AsArray().ShouldBeEmpty();
+        using var again = await client.GetAsync("/health/ready");
+        JsonNode.Parse(await again.Content.ReadAsStringAsync())!["status"]!.GetValue<string>().ShouldBe("Healthy");
     }
 
     private static IReadOnlyList<Guid> Fired(JsonNode answer) => answer["experts"]!.AsArray().Select(e => e!["editId"]!.GetValue<Guid>()).ToList();

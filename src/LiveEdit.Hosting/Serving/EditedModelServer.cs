@@ -20,7 +20,7 @@ namespace LiveEdit.Hosting.Serving;
 /// <remarks>
 /// An active expert whose blob is missing or corrupt is an incident, not an outage: it is left out of the model, every
 /// answer of a version that holds it names it in <see cref="QueryResult.Skipped"/>, <paramref name="incidents"/> keeps
-/// it for the readiness check, and the other experts and text-only queries are served as usual. A blob that reads
+/// it for the readiness check while it is in the head model, and the other experts and text-only queries are served as usual. A blob that reads
 /// right again is fused at the next query.
 /// </remarks>
 public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8, ExpertIncidents? incidents = null) : IDisposable
@@ -79,6 +79,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         {
             var set = await ledger.GetActiveExpertsAsync(ct);
             var skipped = await LoadExpertsAsync(set, ct);
+            _incidents.Update(skipped);
             return await runtime.RunAsync(() =>
             {
                 BringHeadTo(set, skipped);
@@ -173,7 +174,6 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             {
                 var bytes = await BlobReads.GetAsync(ledger, active.ExpertSha256, ct); // verifies the hash
                 _experts[active.ExpertSha256] = Expert.FromBytes(bytes);
-                _incidents.Resolve(active.ExpertSha256);
             }
             catch (BlobNotFoundException)
             {
@@ -183,9 +183,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             {
                 problem = new SkippedExpert(active.EditId, active.ExpertSha256, "corrupt");
             }
-            if (problem is null) continue;
-            _incidents.Report(problem);
-            (skipped ??= []).Add(problem);
+            if (problem is not null) (skipped ??= []).Add(problem);
         }
         return skipped ?? (IReadOnlyList<SkippedExpert>)[];
     }

@@ -11,8 +11,9 @@ public sealed record SkippedExpert(Guid EditId, string ExpertSha256, string Prob
 }
 
 /// <summary>
-/// Expert blobs the server could not use (missing, or bytes that do not hash to their key), as last seen: an incident
-/// the readiness check reports until a read of the blob succeeds again. Thread-safe; one per host.
+/// The head model's experts the server could not use (blob missing, or bytes that do not hash to their key), as of the
+/// last time the head was brought up to date: an incident the readiness check reports until the blob reads right again
+/// or the expert leaves the head (retracted, superseded). Thread-safe; one per host.
 /// </summary>
 public sealed class ExpertIncidents
 {
@@ -22,9 +23,12 @@ public sealed class ExpertIncidents
     public IReadOnlyList<(SkippedExpert Expert, DateTimeOffset Since)> Open =>
         _open.Values.OrderBy(v => v.Since).ThenBy(v => v.Expert.EditId).ToArray();
 
-    /// <summary>Records that the expert could not be read (kept at its first sighting).</summary>
-    public void Report(SkippedExpert expert) => _open.TryAdd(expert.ExpertSha256, (expert, DateTimeOffset.UtcNow));
-
-    /// <summary>The expert's blob read and verified again.</summary>
-    public void Resolve(string expertSha256) => _open.TryRemove(expertSha256, out _);
+    /// <summary>The head's skipped experts now: new ones are opened, those no longer skipped are closed.</summary>
+    public void Update(IReadOnlyList<SkippedExpert> headSkipped)
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var expert in headSkipped) _open.TryAdd(expert.ExpertSha256, (expert, now));
+        var still = headSkipped.Select(e => e.ExpertSha256).ToHashSet(StringComparer.Ordinal);
+        foreach (var sha in _open.Keys.Where(k => !still.Contains(k)).ToArray()) _open.TryRemove(sha, out _);
+    }
 }
