@@ -20,8 +20,8 @@ namespace LiveEdit.Hosting.Serving;
 /// <remarks>
 /// An active expert whose blob is missing or corrupt is an incident, not an outage: it is left out of the model, every
 /// answer of a version that holds it names it in <see cref="QueryResult.Skipped"/>, <paramref name="incidents"/> keeps
-/// it for the readiness check while it is in the head model, and the other experts and text-only queries are served as usual. A blob that reads
-/// right again is fused at the next query.
+/// it for the readiness check while it is in the head model, and the other experts and text-only queries are served
+/// as usual. A blob that reads right again is fused at the next query.
 /// </remarks>
 public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8, ExpertIncidents? incidents = null) : IDisposable
 {
