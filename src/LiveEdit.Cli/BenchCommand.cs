@@ -1,4 +1,6 @@
 using System.CommandLine;
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Model.Vlm;
 using LiveEdit.Bench.Import;
 using LiveEdit.Bench.Streams;
 using LiveEdit.Ledger;
@@ -59,20 +61,22 @@ internal static class BenchCommand
         var layout = new Option<ExternalLayout>("--layout") { Description = "EVqa, EIc or Vlkeb.", DefaultValueFactory = _ => ExternalLayout.EVqa };
         var size = new Option<int>("--image-size") { Description = "Side the images are resized to (the model's input).", DefaultValueFactory = _ => WorldConfig.Default.ImageSize };
         var output = new Option<string>("--out") { Description = "New folder for the stream.", Required = true };
+        var model = new Option<string>("--model") { Description = "TinyVLM checkpoint whose limits every edit must fit (prompt and target length, target words).", DefaultValueFactory = _ => "models/tinyvlm" };
         var command = new Command("import", "Convert an MMEdit (E-VQA, E-IC) or VLKEB file into a stream; nothing is written unless every record is good.")
         {
-            input, images, layout, size, output,
+            input, images, layout, size, output, model,
         };
         command.SetAction(parse =>
         {
             try
             {
+                var limits = EditTextLimits.FromCheckpoint(Path.GetFullPath(parse.GetValue(model)!, ContentRoot.Find()));
                 var stream = MmEditImporter.Import(parse.GetValue(input)!, parse.GetValue(images)!, parse.GetValue(layout), parse.GetValue(size), parse.GetValue(output)!,
-                    $"liveedit bench import --layout {parse.GetValue(layout)}");
+                    $"liveedit bench import --layout {parse.GetValue(layout)}", limits);
                 AnsiConsole.MarkupLineInterpolated($"imported {stream.Cases.Count} cases into [bold]{stream.Folder}[/]");
                 return 0;
             }
-            catch (Exception e) when (e is IOException or StreamFormatException)
+            catch (Exception e) when (e is IOException or StreamFormatException or CheckpointException)
             {
                 Console.Error.WriteLine($"liveedit bench import: {e.Message}");
                 return 2;

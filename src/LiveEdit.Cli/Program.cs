@@ -19,4 +19,4 @@ var ledger = LedgerCommands.Create();
 CheckpointCommands.AttachTo(ledger);
 root.Subcommands.Add(ledger);
 MigrateCommand.AttachTo(root);
-return await root.Parse(args).InvokeAsync();
+return await CliErrors.RunAsync(root, args);

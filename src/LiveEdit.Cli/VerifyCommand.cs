@@ -6,9 +6,10 @@ using Spectre.Console;
 namespace LiveEdit.Cli;
 
 /// <summary>
-/// <c>liveedit verify</c>: walks the ledger's hash chain and lists every break and acknowledged incident; with <c>--experts</c> it also
-/// re-generates every recorded expert from its edit and the committed checkpoints and compares the SHA-256s
-/// (reproducibility across machines is checked, not assumed).
+/// <c>liveedit verify</c>: walks the ledger's hash chain and lists every break and acknowledged incident; with
+/// <c>--experts</c> it also reads and hashes every expert and image blob, and re-generates every recorded expert from
+/// its chained edit and the committed checkpoints and compares the SHA-256s (reproducibility across machines is
+/// checked, not assumed); with <c>--checkpoints</c> it proves the ledger still extends every signed checkpoint.
 /// </summary>
 internal static class VerifyCommand
 {
@@ -92,6 +93,9 @@ internal static class VerifyCommand
         AnsiConsole.MarkupLineInterpolated($"experts: {report.Identical} identical, [{(report.AllIdentical ? "green" : "red")}]{report.Different.Count} different[/], {report.OtherGenerator} made by another generator (not checked); {report.Threads} thread(s)");
         foreach (var d in report.Different)
             AnsiConsole.MarkupLineInterpolated($"  [red]edit {d.EditId}: recorded {d.RecordedSha256[..16]}…, re-generated {d.RegeneratedSha256[..16]}… (worker {d.WorkerId})[/]");
-        return report.AllIdentical;
+        AnsiConsole.MarkupLineInterpolated($"blobs: [{(report.BrokenBlobs.Count == 0 ? "green" : "red")}]{report.BrokenBlobs.Count} missing or corrupt[/] (every expert and image blob read and hashed)");
+        foreach (var b in report.BrokenBlobs)
+            AnsiConsole.MarkupLineInterpolated($"  [red]edit {b.EditId}: {b.Role} blob {b.Sha256[..16]}… is {b.Problem}{(b.ActualSha256 is { } actual ? $" (stored bytes hash to {actual[..16]}…)" : "")}[/]");
+        return report.AllIntact;
     }
 }

@@ -62,7 +62,9 @@ public static class WorkerExtensions
     /// <summary>The edited model at any version, following the ledger's head.</summary>
     public static IServiceCollection AddEditedModelServer(this IServiceCollection services)
     {
-        services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>()));
+        services.AddSingleton<ExpertIncidents>();
+        services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>(),
+            incidents: sp.GetRequiredService<ExpertIncidents>()));
         services.AddHostedService<HeadModelFollower>();
         return services;
     }

@@ -34,8 +34,10 @@ public static class InferenceApp
         builder.Services.AddExceptionHandler<ProblemMapping>();
         builder.Services.AddOpenApi();
         builder.Services.AddApiKeyAuth(configuration);
-        builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
-        builder.Services.AddHealthChecks().AddCheck<ChainHealthCheck>("chain", tags: ["ready"]);
+        builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])
+            .AddCheck<ChainHealthCheck>("chain", tags: ["ready"])
+            .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
+            .AddCheck<ExpertStoreHealthCheck>("experts", tags: ["ready"]);
 
         builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess, builder.Environment);
         builder.Services.AddCheckpointWriter(configuration);

@@ -123,6 +123,10 @@ public sealed class EditLedger
         ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now),
             token => Blobs.RequireAsync(command.ExpertSha256, "expertSha256", token), ct);
 
+    /// <summary>Records that the edit's expert can never be generated; the edit is Failed and no work is sent for it again.</summary>
+    public Task<EditCommandResult> RecordGenerationFailureAsync(RecordGenerationFailure command, long? expectedVersion = null, CancellationToken ct = default) =>
+        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now), null, ct);
+
     /// <summary>Activates an approved edit with an expert (normally done by the ledger itself).</summary>
     public Task<EditCommandResult> ActivateAsync(ActivateEdit command, long? expectedVersion = null, CancellationToken ct = default) =>
         ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now), null, ct);
@@ -333,6 +337,17 @@ public sealed class EditLedger
             .ToListAsync(ct);
     }
 
+    /// <summary>Every <see cref="ExpertGenerated"/> event in the ledger, in sequence order: the recorded experts as the chained events hold them.</summary>
+    public async Task<IReadOnlyList<ExpertGenerated>> ListRecordedExpertsAsync(CancellationToken ct = default)
+    {
+        await using var session = _store.QuerySession();
+        var events = await session.Events.QueryAllRawEvents()
+            .Where(e => e.EventTypeName == EventTypeNames.ExpertGenerated)
+            .OrderBy(e => e.Sequence)
+            .ToListAsync(ct);
+        return events.Select(e => e.Data).OfType<ExpertGenerated>().ToArray();
+    }
+
     /// <summary>Every event of an edit with its global version.</summary>
     /// <exception cref="EditNotFoundException"/>
     public async Task<IReadOnlyList<EditHistoryEntry>> GetHistoryAsync(Guid editId, CancellationToken ct = default)
@@ -487,6 +502,7 @@ public sealed class EditLedger
         EventTypeNames.Activated => LedgerChange.Activated,
         EventTypeNames.Retracted => LedgerChange.Retracted,
         EventTypeNames.Superseded => LedgerChange.Superseded,
+        EventTypeNames.GenerationFailed => LedgerChange.GenerationFailed,
         _ => throw new InvalidOperationException($"Unknown event type '{type}' in the ledger."),
     };
 

@@ -47,6 +47,7 @@ public static class LedgerStore
         options.Events.MapEventType<EditActivated>(EventTypeNames.Activated);
         options.Events.MapEventType<EditRetracted>(EventTypeNames.Retracted);
         options.Events.MapEventType<EditSuperseded>(EventTypeNames.Superseded);
+        options.Events.MapEventType<ExpertGenerationFailed>(EventTypeNames.GenerationFailed);
         options.Events.MapEventType<Audit.LedgerIncidentAcknowledged>(EventTypeNames.IncidentAcknowledged);
 
         options.Projections.Add<EditSummaryProjection>(ProjectionLifecycle.Inline);
@@ -66,6 +67,7 @@ public static class EventTypeNames
     public const string Activated = "edit_activated";
     public const string Retracted = "edit_retracted";
     public const string Superseded = "edit_superseded";
+    public const string GenerationFailed = "expert_generation_failed";
 
     /// <summary>An incident acknowledged by the database owner, on <see cref="EditLedger.IncidentStreamId"/>; never an edit event.</summary>
     public const string IncidentAcknowledged = "ledger_incident_acknowledged";

@@ -149,6 +149,56 @@ public sealed class importing_mmedit_and_vlkeb_files : IDisposable
         NothingImported();
     }
 
+    [Theory]
+    [InlineData("invalid")]
+    [InlineData("string")]
+    [InlineData("long-field-name")]
+    [InlineData("control-characters")]
+    public void a_bad_record_inside_a_large_array_is_named_with_a_short_printable_message(string kind)
+    {
+        var filler = new string('x', 400);
+        var records = Enumerable.Range(0, 3_000).Select(i =>
+        {
+            var record = Record(i);
+            record["pred"] = filler;
+            return JsonSerializer.Serialize(record);
+        }).ToList();
+        records[1] = kind switch
+        {
+            "invalid" => records[1][..30] + " } {",
+            "string" => JsonSerializer.Serialize(new string('y', 100_000)),
+            "long-field-name" => records[1][..^1] + $",\"{new string('z', 100_000)}\":\"x\"}}",
+            _ => records[1].Replace("\"plate1\"", "\"pl\\u0000ate\\u001b[31m\""),
+        };
+        var input = _temp["big.json"];
+        File.WriteAllText(input, "[\n" + string.Join(",\n", records) + "\n]");
+        new FileInfo(input).Length.ShouldBeGreaterThan(1_000_000);
+
+        var error = Should.Throw<StreamFormatException>(() => MmEditImporter.Import(input, _temp["coco"], ExternalLayout.EVqa, 32, _temp["out"]));
+
+        error.Message.ShouldContain("record 2");
+        error.Message.Length.ShouldBeLessThan(400, error.Message[..Math.Min(400, error.Message.Length)]);
+        error.Message.ShouldNotContain(filler);
+        error.Message.Any(char.IsControl).ShouldBeFalse("only printable characters");
+        NothingImported();
+    }
+
+    [Fact]
+    public void a_42_word_target_is_refused_naming_the_record_and_the_limit()
+    {
+        var records = Enumerable.Range(0, 3).Select(Record).ToList();
+        foreach (var record in records) record["alt"] = "red"; // a word the model knows
+        records[1]["alt"] = string.Join(' ', Enumerable.Repeat("the red golem of the north", 7));
+        var input = WriteArray("evqa.json", records);
+        var limits = LiveEdit.Model.Vlm.EditTextLimits.FromCheckpoint(Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "models", "tinyvlm"));
+
+        var error = Should.Throw<StreamFormatException>(() => MmEditImporter.Import(input, _temp["coco"], ExternalLayout.EVqa, 32, _temp["out"], limits: limits));
+
+        error.Message.ShouldContain("record 2");
+        error.Message.ShouldContain("'target' is 42 tokens; the model answers with at most 8");
+        NothingImported();
+    }
+
     private void NothingImported() =>
         _temp.Entries().Where(e => e.StartsWith("out") || e.StartsWith(".out")).ShouldBeEmpty("nothing is half-imported");
 }

@@ -26,6 +26,33 @@ public sealed class deciding_edit_commands
     }
 
     [Fact]
+    public void the_decision_state_carries_the_chained_prompt_and_target()
+    {
+        var s = Proposed();
+        (s.Prompt, s.Target, s.ImageSha256).ShouldBe(("prompt", "target", Hash));
+    }
+
+    [Fact]
+    public void a_failed_edit_takes_no_expert_and_no_second_failure_but_can_be_retracted()
+    {
+        var s = Proposed();
+        s = Edit.Next(s, EditDecisions.Handle(s, new RecordGenerationFailure(Id, "target_too_long", "'target' is 42 tokens", "w"), Now));
+        s.Status.ShouldBe(EditStatus.Failed);
+        Should.Throw<InvalidEditTransitionException>(() => EditDecisions.Handle(s, Expert(), Now)).Message.ShouldContain("failed");
+        Should.Throw<InvalidEditTransitionException>(() => EditDecisions.Handle(s, new RecordGenerationFailure(Id, "x", "y", "w"), Now));
+        Should.Throw<InvalidEditTransitionException>(() => EditDecisions.Handle(s, new ApproveEdit(Id, "bob"), ApprovalPolicy.FourEyes, Now));
+        Edit.Next(s, EditDecisions.Handle(s, new RetractEdit(Id, "dana", "cannot be learned"), Now)).Status.ShouldBe(EditStatus.Retracted);
+    }
+
+    [Fact]
+    public void an_edit_with_an_expert_cannot_be_recorded_as_failed()
+    {
+        var s = Edit.Next(Proposed(), EditDecisions.Handle(Proposed(), Expert(), Now));
+        Should.Throw<InvalidEditTransitionException>(() => EditDecisions.Handle(s, new RecordGenerationFailure(Id, "x", "y", "w"), Now))
+            .Message.ShouldContain("already has expert");
+    }
+
+    [Fact]
     public void approving_a_retracted_edit_is_refused()
     {
         var s = Edit.Next(Proposed(), new EditRetracted(Id, "carol", "bad", Now));

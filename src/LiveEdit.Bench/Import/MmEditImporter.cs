@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Model.Vlm;
 using LiveEdit.Model.World;
 
 namespace LiveEdit.Bench.Import;
@@ -24,7 +25,10 @@ public static class MmEditImporter
 
     /// <summary>Reads <paramref name="inputFile"/>, resolves images under <paramref name="imageRoot"/>, writes a stream to <paramref name="outputFolder"/>.</summary>
     /// <exception cref="StreamFormatException">A malformed record, a missing or unreadable image, an unknown field.</exception>
-    public static BenchStream Import(string inputFile, string imageRoot, ExternalLayout layout, int imageSize, string outputFolder, string? command = null)
+    /// <param name="limits">When given, every edit's prompt and target are checked against what the model can learn
+    /// (the same check the host makes at proposal), and a record that cannot be learned stops the import.</param>
+    public static BenchStream Import(string inputFile, string imageRoot, ExternalLayout layout, int imageSize, string outputFolder, string? command = null,
+        EditTextLimits? limits = null)
     {
         if (!File.Exists(inputFile)) throw new StreamFormatException(inputFile, null, "no such file");
         if (!Directory.Exists(imageRoot)) throw new StreamFormatException(imageRoot, null, "no such image folder");
@@ -50,6 +54,8 @@ public static class MmEditImporter
                 if (value.ValueKind != JsonValueKind.String)
                     throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' must be a string, not {value.ValueKind}");
                 var text = value.GetString()!.Trim();
+                if (text.Any(char.IsControl))
+                    throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' contains control characters: \"{EditTextLimits.Excerpt(text)}\"");
                 if (text.Length == 0) throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' is empty");
                 if (text.Length > BenchStream.MaxTextLength)
                     throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' is {text.Length} characters; at most {BenchStream.MaxTextLength}");
@@ -60,7 +66,7 @@ public static class MmEditImporter
             {
                 if (!RequiredFields.Contains(property.Name) && !IgnoredFields.Contains(property.Name))
                     throw new StreamFormatException(inputFile, line,
-                        $"{where}: unknown field '{property.Name}' (known: {string.Join(", ", RequiredFields.Concat(IgnoredFields))})");
+                        $"{where}: unknown field '{EditTextLimits.Excerpt(property.Name)}' (known: {string.Join(", ", RequiredFields.Concat(IgnoredFields))})");
             }
 
             var id = $"{source}-{i + 1:D6}";
@@ -69,7 +75,7 @@ public static class MmEditImporter
                 var relative = Field(field);
                 if (converted.TryGetValue(relative, out var existing)) return existing;
                 var path = Path.GetFullPath(Path.Combine(imageRoot, relative));
-                if (!File.Exists(path)) throw new StreamFormatException(inputFile, line, $"{where}: image '{relative}' ({field}) not found under {imageRoot}");
+                if (!File.Exists(path)) throw new StreamFormatException(inputFile, line, $"{where}: image '{EditTextLimits.Excerpt(relative, 120)}' ({field}) not found under {imageRoot}");
                 RgbImage image;
                 try
                 {
@@ -77,7 +83,7 @@ public static class MmEditImporter
                 }
                 catch (UnreadableImageException e)
                 {
-                    throw new StreamFormatException(inputFile, line, $"{where}: image '{relative}' ({field}): {e.Message}", e);
+                    throw new StreamFormatException(inputFile, line, $"{where}: image '{EditTextLimits.Excerpt(relative, 120)}' ({field}): {EditTextLimits.Excerpt(e.Message, 200)}", e);
                 }
                 var streamPath = $"{BenchStream.ImagesFolder}/{id}-{role}.png";
                 images[streamPath] = image;
@@ -86,6 +92,8 @@ public static class MmEditImporter
             }
 
             var src = Field("src");
+            if (limits?.Check(src, Field("alt")) is { } problem)
+                throw new StreamFormatException(inputFile, line, $"{where}: {problem.Message}");
             cases.Add(new BenchCase(
                 id,
                 [source],
@@ -128,7 +136,7 @@ public static class MmEditImporter
             }
             catch (JsonException e)
             {
-                throw new StreamFormatException(file, (int?)(e.LineNumber + 1), $"record {records.Count + 1} is not valid JSON: {e.Message}", e);
+                throw new StreamFormatException(file, (int?)(e.LineNumber + 1), $"record {records.Count + 1} is not valid JSON: {EditTextLimits.Excerpt(e.Message, 200)}", e);
             }
             return records;
         }
@@ -148,7 +156,7 @@ public static class MmEditImporter
             }
             catch (JsonException e)
             {
-                throw new StreamFormatException(file, lineNumber, $"record {records.Count + 1} is not valid JSON: {e.Message}", e);
+                throw new StreamFormatException(file, lineNumber, $"record {records.Count + 1} is not valid JSON: {EditTextLimits.Excerpt(e.Message, 200)}", e);
             }
         }
         return records;

@@ -6,6 +6,8 @@ using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
+using LiveEdit.Model.Vlm;
+using LiveEdit.Model.World;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 
@@ -42,10 +44,35 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         }
 
         log.LogInformation("Generating expert for edit {EditId} on {Worker}", id, worker.Id);
-        var summary = await ledger.GetEditAsync(id, ct);
-        var image = runtime.ReadImage(await BlobReads.GetAsync(ledger, summary.ImageSha256, ct), $"image {summary.ImageSha256[..12]}");
+        // Image hash, prompt and target come from the chained EditProposed event (folded into Edit), never from a
+        // projection table that no hash covers.
+        if (runtime.CheckEditText(edit.Prompt, edit.Target) is { } problem)
+        {
+            await RecordFailureAsync(id, version, problem.Code, problem.Message, ct);
+            return;
+        }
+        RgbImage image;
+        try
+        {
+            image = runtime.ReadImage(await BlobReads.GetAsync(ledger, edit.ImageSha256, ct), $"image {edit.ImageSha256[..12]}");
+        }
+        catch (UnreadableImageException e)
+        {
+            await RecordFailureAsync(id, version, "unreadable_image", EditTextLimits.Excerpt(e.Message, 200), ct);
+            return;
+        }
+        catch (BlobCorruptedException)
+        {
+            await RecordFailureAsync(id, version, "image_blob_corrupt", $"the stored image {edit.ImageSha256[..12]} does not match its SHA-256", ct);
+            return;
+        }
+        catch (BlobNotFoundException)
+        {
+            await RecordFailureAsync(id, version, "image_blob_missing", $"the image {edit.ImageSha256[..12]} is not in the blob store", ct);
+            return;
+        }
         var clock = Stopwatch.StartNew();
-        var expert = await runtime.GenerateAsync(image, summary.Prompt, summary.Target, ct);
+        var expert = await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
         var elapsed = clock.ElapsedMilliseconds;
         var expertSha = await ledger.Blobs.PutAsync(expert.ToBytes(), ct);
         if (faults.DelayBeforeRecord > TimeSpan.Zero) await Task.Delay(faults.DelayBeforeRecord, ct);
@@ -81,6 +108,17 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         }
     }
 
+    /// <summary>
+    /// A permanent error: no retry can cure it, so it is recorded in the ledger (the edit becomes Failed, with the reason)
+    /// and the message is acked. A lost race (the edit moved meanwhile) is left to the retry, which reads the edit again.
+    /// </summary>
+    private async Task RecordFailureAsync(Guid id, long version, string code, string reason, CancellationToken ct)
+    {
+        await ledger.RecordGenerationFailureAsync(new RecordGenerationFailure(id, code, reason, worker.Id), expectedVersion: version, ct);
+        log.LogWarning("Edit {EditId} can never get an expert ({Code}: {Reason}); recorded as failed by {Worker}", id, code, reason, worker.Id);
+    }
+
     /// <summary>Already has its expert, or can no longer use one.</summary>
-    private static bool NeedsNoExpert(Edit edit) => edit.HasExpert || edit.IsFinal || edit.Status == EditStatus.Superseded;
+    private static bool NeedsNoExpert(Edit edit) =>
+        edit.HasExpert || edit.IsFinal || edit.Status is EditStatus.Superseded or EditStatus.Failed;
 }

@@ -22,9 +22,30 @@ public static class MessagingExtensions
         var value = configuration.GetConnectionString("RabbitMq");
         if (string.IsNullOrWhiteSpace(value))
             throw new InvalidOperationException("Transport:Kind is RabbitMq but ConnectionStrings:RabbitMq is not set (see infra/services env).");
-        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"
-            ? uri
-            : throw new InvalidOperationException($"ConnectionStrings:RabbitMq must be an amqp:// URI, not '{value}'.");
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
+            throw new InvalidOperationException($"ConnectionStrings:RabbitMq must be an amqp:// or amqps:// URI, not '{Redacted(value)}'.");
+        return uri;
+    }
+
+    /// <summary>The URI without its password, for messages.</summary>
+    private static string Redacted(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.UserInfo.Contains(':')
+            ? value.Replace(uri.UserInfo, uri.UserInfo.Split(':')[0] + ":***", StringComparison.Ordinal)
+            : value.Length > 80 ? value[..80] + "…" : value;
+
+    /// <summary>
+    /// TLS for an <c>amqps://</c> broker (configuration <c>Transport:Tls:ServerName</c> overrides the name the
+    /// certificate must carry; the default is the URI's host). The certificate is checked against the machine's trust
+    /// store; nothing is ever sent in clear over an <c>amqps://</c> URI.
+    /// </summary>
+    public static void ConfigureTls(IRabbitMqHostConfigurator host, Uri uri, IConfiguration configuration)
+    {
+        if (uri.Scheme != "amqps") return;
+        host.UseSsl(ssl =>
+        {
+            ssl.Protocol = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+            ssl.ServerName = configuration["Transport:Tls:ServerName"] is { Length: > 0 } name ? name : uri.Host;
+        });
     }
 
     /// <summary>
@@ -36,9 +57,13 @@ public static class MessagingExtensions
     {
         var kind = configuration.ReadTransportKind();
         services.AddSingleton(QueueNames.From(configuration));
+        services.AddSingleton<ExpertWorkDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<ExpertWorkDispatcher>());
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
+            // The bus's own check stays off the readiness probe: the host's rule (broker down → Degraded) decides there.
+            bus.ConfigureHealthCheckOptions(o => o.Tags.Add("masstransit"));
             consumers?.Invoke(bus);
             if (kind == TransportKind.RabbitMq)
             {
@@ -48,10 +73,11 @@ public static class MessagingExtensions
                     var user = Uri.UnescapeDataString(uri.UserInfo.Split(':')[0]);
                     var password = uri.UserInfo.Split(':') is [_, var p] ? Uri.UnescapeDataString(p) : "guest";
                     var vhost = uri.AbsolutePath is "" or "/" ? "/" : Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
-                    cfg.Host(uri.Host, (ushort)(uri.IsDefaultPort ? 5672 : uri.Port), vhost, h =>
+                    cfg.Host(uri.Host, (ushort)(uri.IsDefaultPort ? (uri.Scheme == "amqps" ? 5671 : 5672) : uri.Port), vhost, h =>
                     {
                         h.Username(user);
                         h.Password(password);
+                        ConfigureTls(h, uri, configuration);
                     });
                     cfg.ConfigureEndpoints(context);
                 });

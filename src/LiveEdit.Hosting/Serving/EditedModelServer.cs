@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using LiveEdit.Hosting.Startup;
 using LiveEdit.Ledger;
+using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Vlm;
@@ -16,11 +17,19 @@ namespace LiveEdit.Hosting.Serving;
 /// Experts are read from the blob store once and shared. Fusion order is the activation sequence, so a version's
 /// answers never depend on what happened to the process before.
 /// </summary>
-public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8) : IDisposable
+/// <remarks>
+/// An active expert whose blob is missing or corrupt is an incident, not an outage: it is left out of the model, every
+/// answer of a version that holds it names it in <see cref="QueryResult.Skipped"/>, <paramref name="incidents"/> keeps
+/// it for the readiness check while it is in the head model, and the other experts and text-only queries are served
+/// as usual. A blob that reads right again is fused at the next query.
+/// </remarks>
+public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8, ExpertIncidents? incidents = null) : IDisposable
 {
+    private readonly ExpertIncidents _incidents = incidents ?? new ExpertIncidents();
     private readonly ConcurrentDictionary<string, Expert> _experts = new(StringComparer.Ordinal);
     private readonly EditedModel _head = new(runtime.Model, runtime.Editor);
-    private readonly Dictionary<long, EditedModel> _past = new();
+    private readonly Dictionary<long, (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)> _past = new();
+    private IReadOnlyList<SkippedExpert> _headSkipped = [];
     private readonly LinkedList<long> _pastOrder = new();
     private long _headVersion = -1;
 
@@ -39,17 +48,17 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     };
 
     /// <summary>Greedy answer to one query, with provenance.</summary>
-    public Task<QueryResult> QueryAsync(RgbImage? image, string prompt, AsOf asOf, int maxNewTokens = 8, CancellationToken ct = default) =>
-        WithModelAsync(asOf, (model, version) =>
+    public Task<QueryResult> QueryAsync(RgbImage? image, string prompt, AsOf asOf, int maxNewTokens = EditTextLimits.MaxAnswerTokens, CancellationToken ct = default) =>
+        WithModelAsync(asOf, (model, version, skipped) =>
         {
             using var scope = NewDisposeScope();
             var answer = model.Answer([new VlmExample(image?.ToTensor(), prompt)], maxNewTokens)[0];
-            return new QueryResult(answer.Text, version, answer.Experts.Select(ToFired).ToList());
+            return new QueryResult(answer.Text, version, answer.Experts.Select(ToFired).ToList(), skipped);
         }, ct);
 
     /// <summary>Teacher-forced logits of <paramref name="answer"/> after the prompt, flattened [L·V], with the version used.</summary>
     public Task<(float[] Logits, long Version)> LogitsAsync(RgbImage? image, string prompt, string answer, AsOf asOf, CancellationToken ct = default) =>
-        WithModelAsync(asOf, (model, version) =>
+        WithModelAsync(asOf, (model, version, _) =>
         {
             using var scope = NewDisposeScope();
             var inputs = runtime.Model.Prepare([new VlmExample(image?.ToTensor(), prompt, answer)]);
@@ -57,46 +66,60 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         }, ct);
 
     /// <summary>Brings the head model to the ledger's head now (queries at the head do it themselves).</summary>
-    public Task<long> SyncHeadAsync(CancellationToken ct = default) => WithModelAsync(AsOf.Now, (_, version) => version, ct);
+    public Task<long> SyncHeadAsync(CancellationToken ct = default) => WithModelAsync(AsOf.Now, (_, version, _) => version, ct);
 
     /// <summary>
     /// Runs <paramref name="work"/> under the device lock with the edited model at <paramref name="asOf"/>. The
     /// ledger is read first (no lock held); the model is brought to exactly that set inside the lock, so the
     /// version reported is the version used.
     /// </summary>
-    private async Task<T> WithModelAsync<T>(AsOf asOf, Func<EditedModel, long, T> work, CancellationToken ct)
+    private async Task<T> WithModelAsync<T>(AsOf asOf, Func<EditedModel, long, IReadOnlyList<SkippedExpert>, T> work, CancellationToken ct)
     {
         if (asOf is AsOf.Head)
         {
             var set = await ledger.GetActiveExpertsAsync(ct);
-            await LoadExpertsAsync(set, ct);
+            var skipped = await LoadExpertsAsync(set, ct);
+            _incidents.Update(skipped);
             return await runtime.RunAsync(() =>
             {
-                BringHeadTo(set);
-                return work(_head, set.Version);
+                BringHeadTo(set, skipped);
+                return work(_head, set.Version, _headSkipped);
             }, ct);
         }
 
         var version = await ResolveAsync(asOf, ct);
         ActiveExpertSet? past = null;
+        IReadOnlyList<SkippedExpert> pastSkipped = [];
         while (true)
         {
             if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(version), ct))
             {
                 past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
-                await LoadExpertsAsync(past, ct);
+                pastSkipped = await LoadExpertsAsync(past, ct);
             }
             var (done, result) = await runtime.RunAsync(() =>
-                PastModel(version, past) is { } model ? (true, work(model, version)) : (false, default(T)!), ct);
+            {
+                if (PastModel(version, past, pastSkipped) is not { } built) return (false, default(T)!);
+                try
+                {
+                    return (true, work(built.Model, version, built.Skipped));
+                }
+                finally
+                {
+                    // A past version built without an expert is not kept: once the blob is repaired, the version is built whole.
+                    if (built.Skipped.Count > 0) built.Model.Dispose();
+                }
+            }, ct);
             if (done) return result;
             // Evicted between the check and the use: read the set and build it.
         }
     }
 
     // Inside the device lock.
-    private void BringHeadTo(ActiveExpertSet set)
+    private void BringHeadTo(ActiveExpertSet set, IReadOnlyList<SkippedExpert> skipped)
     {
-        var wanted = set.Experts.ToDictionary(e => e.EditId.ToString(), e => e.ActivatedAtVersion);
+        var left = skipped.Select(s => s.EditId.ToString()).ToHashSet(StringComparer.Ordinal);
+        var wanted = set.Experts.Where(e => !left.Contains(e.EditId.ToString())).ToDictionary(e => e.EditId.ToString(), e => e.ActivatedAtVersion);
         foreach (var slot in _head.Slots)
         {
             if (!wanted.TryGetValue(slot.Id, out var order) || order != slot.Order) _head.Remove(slot.Id);
@@ -104,14 +127,15 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         var present = _head.Slots.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var expert in set.Experts)
         {
-            if (!present.Contains(expert.EditId.ToString()))
+            if (!present.Contains(expert.EditId.ToString()) && wanted.ContainsKey(expert.EditId.ToString()))
                 _head.Add(expert.EditId.ToString(), _experts[expert.ExpertSha256], expert.ActivatedAtVersion);
         }
+        _headSkipped = skipped;
         Interlocked.Exchange(ref _headVersion, set.Version);
     }
 
     // Inside the device lock. A past version's set never changes, so a cached model stays right for ever.
-    private EditedModel? PastModel(long version, ActiveExpertSet? set)
+    private (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)? PastModel(long version, ActiveExpertSet? set, IReadOnlyList<SkippedExpert> skipped)
     {
         if (_past.TryGetValue(version, out var cached))
         {
@@ -121,26 +145,47 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         }
         if (set is null) return null;
         var model = new EditedModel(runtime.Model, runtime.Editor);
-        foreach (var expert in set.Experts) model.Add(expert.EditId.ToString(), _experts[expert.ExpertSha256], expert.ActivatedAtVersion);
-        _past[version] = model;
+        var left = skipped.Select(s => s.EditId).ToHashSet();
+        foreach (var expert in set.Experts)
+        {
+            if (!left.Contains(expert.EditId)) model.Add(expert.EditId.ToString(), _experts[expert.ExpertSha256], expert.ActivatedAtVersion);
+        }
+        if (skipped.Count > 0) return (model, skipped);
+        _past[version] = (model, skipped);
         _pastOrder.AddFirst(version);
         while (_pastOrder.Count > pastVersionsCached)
         {
             var oldest = _pastOrder.Last!.Value;
             _pastOrder.RemoveLast();
-            if (_past.Remove(oldest, out var evicted)) evicted.Dispose();
+            if (_past.Remove(oldest, out var evicted)) evicted.Model.Dispose();
         }
-        return model;
+        return (model, skipped);
     }
 
-    private async Task LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
+    /// <summary>Reads the set's experts not yet in memory; returns those whose blob is missing or corrupt.</summary>
+    private async Task<IReadOnlyList<SkippedExpert>> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
     {
+        List<SkippedExpert>? skipped = null;
         foreach (var active in set.Experts)
         {
             if (_experts.ContainsKey(active.ExpertSha256)) continue;
-            var bytes = await BlobReads.GetAsync(ledger, active.ExpertSha256, ct); // verifies the hash
-            _experts[active.ExpertSha256] = Expert.FromBytes(bytes);
+            SkippedExpert? problem = null;
+            try
+            {
+                var bytes = await BlobReads.GetAsync(ledger, active.ExpertSha256, ct); // verifies the hash
+                _experts[active.ExpertSha256] = Expert.FromBytes(bytes);
+            }
+            catch (BlobNotFoundException)
+            {
+                problem = new SkippedExpert(active.EditId, active.ExpertSha256, "missing");
+            }
+            catch (BlobCorruptedException)
+            {
+                problem = new SkippedExpert(active.EditId, active.ExpertSha256, "corrupt");
+            }
+            if (problem is not null) (skipped ??= []).Add(problem);
         }
+        return skipped ?? (IReadOnlyList<SkippedExpert>)[];
     }
 
     private static FiredEdit ToFired(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
@@ -148,6 +193,6 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     public void Dispose()
     {
         _head.Dispose();
-        foreach (var model in _past.Values) model.Dispose();
+        foreach (var (model, _) in _past.Values) model.Dispose();
     }
 }

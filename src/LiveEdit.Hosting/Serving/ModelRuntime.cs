@@ -20,7 +20,17 @@ public sealed class ModelRuntime : IDisposable
         Editor = editor;
         Threads = threads;
         Generator = new ExpertGenerator(model, editor);
+        TextLimits = new EditTextLimits(model.Tokenizer, model.Config.MaxLength, model.Config.VisionTokens);
     }
+
+    /// <summary>What this model can learn from an edit's text (see <see cref="CheckEditText"/>).</summary>
+    public EditTextLimits TextLimits { get; }
+
+    /// <summary>
+    /// Why <paramref name="prompt"/> → <paramref name="target"/> can never become an expert of this model (too long,
+    /// words the model cannot say), or null when it can. Checked at proposal, by the worker and by the importer.
+    /// </summary>
+    public EditTextProblem? CheckEditText(string prompt, string target) => TextLimits.Check(prompt, target);
 
     /// <summary>The frozen base VLM.</summary>
     public TinyVlm Model { get; }
@@ -46,7 +56,11 @@ public sealed class ModelRuntime : IDisposable
         if (!string.Equals(file.Provenance.BaseWeightsSha256, model.WeightsSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidOperationException(
                 $"editor '{settings.EditorFolder}' was trained for base model {file.Provenance.BaseWeightsSha256[..12]}, not {model.WeightsSha256[..12]} ('{settings.BaseFolder}')");
-        return new ModelRuntime(model, editor.Freeze(), settings.Threads);
+        var frozen = editor.Freeze();
+        // Both hashes are computed lazily with temporary tensors: compute them here, once, before any other thread can
+        // use the modules (a first read from a verification running beside a generation would touch them concurrently).
+        _ = frozen.GeneratorSha256;
+        return new ModelRuntime(model, frozen, settings.Threads);
     }
 
     /// <summary>Decodes an uploaded image and brings it to the model's input size.</summary>

@@ -1,7 +1,14 @@
 namespace LiveEdit.Hosting.Serving;
 
-/// <summary>An answer and how it was made: the model version, and the experts that fired with their weights.</summary>
-public sealed record QueryResult(string Answer, long Version, IReadOnlyList<FiredEdit> Experts);
+/// <summary>
+/// An answer and how it was made: the model version, the experts that fired with their weights, and the active experts
+/// left out because their blob is missing or corrupt (an incident: the answer is not the recorded model's).
+/// </summary>
+public sealed record QueryResult(string Answer, long Version, IReadOnlyList<FiredEdit> Experts, IReadOnlyList<SkippedExpert> Skipped)
+{
+    /// <summary>One line per skipped expert.</summary>
+    public IReadOnlyList<string> Warnings => Skipped.Select(s => s.Warning).ToArray();
+}
 
 /// <summary>An edit whose expert passed the hard filter for the query, with its routing weight.</summary>
 public sealed record FiredEdit(Guid EditId, float Weight, float VisualSimilarity, float Threshold, float TextScore);

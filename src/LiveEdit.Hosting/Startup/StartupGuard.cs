@@ -49,7 +49,7 @@ public static class StartupGuard
             await Pipeline(patience).ExecuteAsync(async ct =>
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync(broker.Host, broker.IsDefaultPort ? 5672 : broker.Port, ct);
+                await client.ConnectAsync(broker.Host, broker.IsDefaultPort ? (broker.Scheme == "amqps" ? 5671 : 5672) : broker.Port, ct);
             }, cancellationToken);
         }
         catch (Exception e) when (e is SocketException or Polly.Timeout.TimeoutRejectedException)

@@ -55,13 +55,15 @@ public static class EditEndpoints
             .RequireAuthorization(Policies.Read).WithSummary("Edits, newest first");
     }
 
-    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ISendEndpointProvider send, QueueNames queues,
+    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ExpertWorkDispatcher dispatcher,
         ILogger<EditAccepted> log, CancellationToken ct)
     {
         var form = await Forms.ReadFormAsync(http.Request, ct);
         // Everything is checked before anything is stored: bad input leaves the ledger and the blob store as they were.
         var prompt = Forms.Required(form, "prompt", EditLimits.MaxPromptLength);
         var target = Forms.Required(form, "target", EditLimits.MaxTargetLength);
+        if (runtime.CheckEditText(prompt, target) is { } textProblem)
+            throw new RequestInputException(textProblem.Code, textProblem.Message, StatusCodes.Status422UnprocessableEntity);
         var rationale = Forms.Optional(form, "rationale", EditLimits.MaxRationaleLength) ?? "";
         var tags = form["tags"].SelectMany(t => (t ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         Guid? supersedes = null;
@@ -73,18 +75,9 @@ public static class EditEndpoints
 
         var imageSha = await ledger.Blobs.PutAsync(image, ct);
         var result = await ledger.ProposeAsync(new ProposeEdit(Guid.NewGuid(), imageSha, prompt, target, rationale, http.Actor(), tags, supersedes), ct);
-        try
-        {
-            var endpoint = await send.GetSendEndpoint(queues.GenerateExpertAddress);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            await endpoint.Send(new GenerateExpert(result.EditId), timeout.Token);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            // The proposal is recorded; the reconciler will send the work when the broker is back.
-            log.LogWarning("Edit {EditId} recorded, but its expert work could not be sent now ({Message}); the reconciler will retry", result.EditId, e.Message);
-        }
+        // The ledger is the outbox: the work is sent in the background, and the reconciler resends what did not go out.
+        if (!dispatcher.Notify(result.EditId))
+            log.LogWarning("Edit {EditId} recorded; the send queue is full, the reconciler will send its expert work", result.EditId);
         var status = result.Events.Any(e => e is EditApproved) ? "approved" : "proposed";
         return Results.Accepted($"/edits/{result.EditId}", new EditAccepted(result.EditId, result.LedgerVersion, status, imageSha));
     }

@@ -535,6 +535,7 @@ internal sealed class HashChain(string schema, byte[] key)
                 EventTypeNames.Approved => s with { Status = EditStatus.Approved },
                 EventTypeNames.Rejected => s with { Status = EditStatus.Rejected },
                 EventTypeNames.ExpertGenerated => s with { ExpertSha256 = Text("expertSha256") },
+                EventTypeNames.GenerationFailed => s with { Status = EditStatus.Failed },
                 EventTypeNames.Activated => s with { Status = EditStatus.Active, ActivatedAtVersion = seq },
                 EventTypeNames.Retracted => s with { Status = EditStatus.Retracted, RemovedAtVersion = s.ActivatedAtVersion is not null ? s.RemovedAtVersion ?? seq : s.RemovedAtVersion },
                 EventTypeNames.Superseded => s with { Status = EditStatus.Superseded, RemovedAtVersion = s.ActivatedAtVersion is not null ? s.RemovedAtVersion ?? seq : s.RemovedAtVersion },

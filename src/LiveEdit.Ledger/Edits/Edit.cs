@@ -15,15 +15,21 @@ public enum EditStatus
     Retracted,
     /// <summary>Replaced by a later edit; final unless retracted.</summary>
     Superseded,
+    /// <summary>Its expert can never be generated (a permanent error, recorded with the reason); final unless retracted.</summary>
+    Failed,
 }
 
 /// <summary>
 /// The state of one edit that the decisions in <see cref="EditDecisions"/> need. Immutable; built by
 /// folding the edit's events with <see cref="Create"/> and <see cref="Apply(EditApproved, Edit)"/>.
 /// </summary>
+/// <param name="Prompt">The prompt as chained in <c>EditProposed</c>: what the expert is generated from.</param>
+/// <param name="Target">The target as chained in <c>EditProposed</c>: what the expert learns.</param>
 public sealed record Edit(
     Guid Id,
     string ImageSha256,
+    string Prompt,
+    string Target,
     string ProposedBy,
     Guid? Supersedes,
     EditStatus Status,
@@ -37,7 +43,7 @@ public sealed record Edit(
     public bool IsFinal => Status is EditStatus.Rejected or EditStatus.Retracted;
 
     public static Edit Create(EditProposed e) =>
-        new(e.EditId, e.ImageSha256, e.ProposedBy, e.Supersedes, EditStatus.Proposed, false, null);
+        new(e.EditId, e.ImageSha256, e.Prompt, e.Target, e.ProposedBy, e.Supersedes, EditStatus.Proposed, false, null);
 
     public static Edit Apply(EditApproved e, Edit s) => s with { IsApproved = true, Status = EditStatus.Approved };
     public static Edit Apply(EditRejected e, Edit s) => s with { Status = EditStatus.Rejected };
@@ -45,6 +51,7 @@ public sealed record Edit(
     public static Edit Apply(EditActivated e, Edit s) => s with { Status = EditStatus.Active };
     public static Edit Apply(EditRetracted e, Edit s) => s with { Status = EditStatus.Retracted };
     public static Edit Apply(EditSuperseded e, Edit s) => s with { Status = EditStatus.Superseded };
+    public static Edit Apply(ExpertGenerationFailed e, Edit s) => s with { Status = EditStatus.Failed };
 
     /// <summary>Folds one event into the state; <paramref name="state"/> is null before the first event.</summary>
     public static Edit Next(Edit? state, object @event) => (state, @event) switch
@@ -56,6 +63,7 @@ public sealed record Edit(
         (not null, EditActivated e) => Apply(e, state),
         (not null, EditRetracted e) => Apply(e, state),
         (not null, EditSuperseded e) => Apply(e, state),
+        (not null, ExpertGenerationFailed e) => Apply(e, state),
         _ => throw new InvalidOperationException($"Event {@event.GetType().Name} cannot apply to {(state is null ? "a new edit" : $"edit {state.Id}")}."),
     };
 

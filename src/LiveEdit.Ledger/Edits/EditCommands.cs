@@ -33,6 +33,9 @@ public sealed record RecordExpert(
     int KeyDim,
     float[] VisualKey);
 
+/// <summary>Record that the edit's expert can never be generated (a permanent error met by a worker).</summary>
+public sealed record RecordGenerationFailure(Guid EditId, string Code, string Reason, string WorkerId);
+
 /// <summary>Activate an approved edit that has its expert (the ledger also does this by itself).</summary>
 public sealed record ActivateEdit(Guid EditId);
 

@@ -63,6 +63,16 @@ public static class EditDecisions
             c.DurationMs, c.KeyRows, c.KeyDim, (float[])c.VisualKey.Clone(), now);
     }
 
+    public static ExpertGenerationFailed Handle(Edit s, RecordGenerationFailure c, DateTimeOffset now)
+    {
+        RequireText(c.Code, "code", EditLimits.MaxTagLength);
+        RequireText(c.Reason, "reason", EditLimits.MaxRationaleLength);
+        RequireText(c.WorkerId, "workerId", EditLimits.MaxActorLength);
+        if (s.HasExpert) throw Transition(s, "record a generation failure for", $"it already has expert {s.ExpertSha256}");
+        if (s.Status is not (EditStatus.Proposed or EditStatus.Approved)) throw Transition(s, "record a generation failure for", $"it is {s.Status.ToString().ToLowerInvariant()}");
+        return new ExpertGenerationFailed(s.Id, c.Code.Trim(), c.Reason, c.WorkerId.Trim(), now);
+    }
+
     public static EditActivated Handle(Edit s, ActivateEdit c, DateTimeOffset now)
     {
         if (s.Status == EditStatus.Active) throw Transition(s, "activate", "it is already active");

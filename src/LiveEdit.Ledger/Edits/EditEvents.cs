@@ -55,3 +55,12 @@ public sealed record EditRetracted(Guid EditId, string RetractedBy, string Reaso
 /// leaves the model in the same transaction so that both experts never fire together.
 /// </summary>
 public sealed record EditSuperseded(Guid EditId, Guid SupersededBy, DateTimeOffset SupersededAt);
+
+/// <summary>
+/// A worker met an error that no retry can cure (the edit's text does not fit the model, its image cannot be decoded,
+/// its target holds words the model cannot say). The edit is <see cref="EditStatus.Failed"/> from this event on and
+/// no work is sent for it again.
+/// </summary>
+/// <param name="Code">Stable code of the failure, e.g. <c>target_too_long</c>, <c>unreadable_image</c>.</param>
+/// <param name="Reason">One line for people: what was wrong, with at most a short excerpt of the input.</param>
+public sealed record ExpertGenerationFailed(Guid EditId, string Code, string Reason, string WorkerId, DateTimeOffset FailedAt);

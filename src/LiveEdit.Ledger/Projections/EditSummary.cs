@@ -58,6 +58,7 @@ public sealed class EditSummaryProjection : SingleStreamProjection<EditSummary, 
                 Status = EditStatus.Superseded, SupersededBy = x.SupersededBy, UpdatedAt = x.SupersededAt,
                 RemovedAtVersion = snapshot.ActivatedAtVersion is not null ? snapshot.RemovedAtVersion ?? e.Sequence : snapshot.RemovedAtVersion,
             },
+            (not null, ExpertGenerationFailed f) => snapshot with { Status = EditStatus.Failed, Reason = $"{f.Code}: {f.Reason}", WorkerId = f.WorkerId, UpdatedAt = f.FailedAt },
             _ => snapshot,
         };
         return s is null ? null : s with { Version = e.Version };

@@ -21,6 +21,8 @@ public enum LedgerChange
     Activated,
     Retracted,
     Superseded,
+    /// <summary>A worker recorded that the edit's expert can never be generated.</summary>
+    GenerationFailed,
 }
 
 /// <summary>One version of the ledger: the event with this global sequence.</summary>
