@@ -25,7 +25,7 @@ public sealed class checkpointing_the_ledger(PostgresFixture postgres) : SchemaP
 
     private async Task<EditLedger> LedgerWithEditsAsync(Marten.DocumentStore store, int edits)
     {
-        var ledger = new EditLedger(store);
+        var ledger = new EditLedger(store, new LedgerOptions { ChainKey = Convert.FromBase64String(LiveEdit.Testing.TestChainKey.Base64) });
         await ledger.EnsureSchemaAsync();
         await ProposeAsync(ledger, edits);
         return ledger;
@@ -175,6 +175,8 @@ public sealed class checkpointing_the_ledger(PostgresFixture postgres) : SchemaP
         new[] { BuiltProgram.Cli }.Concat(args).ToList().ForEach(start.ArgumentList.Add);
         start.Environment["ConnectionStrings__Ledger"] = Postgres.ConnectionString;
         start.Environment["Ledger__Schema"] = Schema;
+        start.Environment["Ledger__ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
+        start.Environment.Remove("Ledger__ChainKeyFile");
         start.Environment.Remove(CheckpointSigner.EnvironmentVariable);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
