@@ -31,7 +31,8 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
         var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Ledger")!;
         await DropSchemaAsync(connection, schema, ct);
         var address = new Uri($"http://127.0.0.1:{FreePort()}");
-        var app = InferenceApp.Build(["--urls", address.ToString().TrimEnd('/')], b =>
+        // A development run on this machine: the development keys (dev-proposer-key, …) are accepted.
+        var app = InferenceApp.Build(["--urls", address.ToString().TrimEnd('/'), "--environment", "Development"], b =>
         {
             b.Configuration["Ledger:Schema"] = schema;
             b.Configuration["Ledger:ApprovalPolicy"] = policy;

@@ -10,12 +10,21 @@ namespace LiveEdit.Inference.Errors;
 /// Turns the errors the ledger, the model and the database report into problem-details responses
 /// (DESIGN.md §7): input → 400/422, unknown → 404, conflict → 409, too large → 413, database down → 503.
 /// </summary>
-public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<ProblemMapping> log) : IExceptionHandler
+public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<ProblemMapping> log, IHostEnvironment environment) : IExceptionHandler
 {
+    /// <summary>Longest <c>detail</c> a response carries.</summary>
+    public const int MaxDetail = 600;
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         var (status, title, code) = Classify(exception);
-        if (status >= 500) log.LogError(exception, "{Title}", title);
+        var trace = System.Diagnostics.Activity.Current?.Id ?? context.TraceIdentifier;
+        if (status >= 500) log.LogError(exception, "{Title} (trace {Trace})", title, trace);
+        // Only errors the host classified carry their message; an unexpected one may hold SQL or internals, which
+        // only a Development run shows.
+        var detail = status == StatusCodes.Status500InternalServerError && !environment.IsDevelopment()
+            ? $"an unexpected error; the host's log has it under trace id {trace}"
+            : Printable.Escape(Detail(exception), MaxDetail);
         context.Response.StatusCode = status;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
@@ -25,9 +34,9 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
             {
                 Status = status,
                 Title = title,
-                Detail = exception.Message,
+                Detail = detail,
                 Type = $"https://liveedit.local/problems/{code}",
-                Extensions = { ["code"] = code },
+                Extensions = { ["code"] = code, ["traceId"] = trace },
             },
         });
     }
@@ -36,8 +45,12 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
     public static (int Status, string Title, string Code) Classify(Exception exception) => exception switch
     {
         LedgerException e => (e.HttpStatus, Title(e.Kind), e.Code),
+        UnreadableImageException { UnsupportedFormat: true } => (StatusCodes.Status415UnsupportedMediaType, "The image format is not accepted", "unsupported_image_format"),
+        UnreadableImageException { TooLarge: true } => (StatusCodes.Status422UnprocessableEntity, "The image is too large to decode", "image_too_large"),
         UnreadableImageException => (StatusCodes.Status422UnprocessableEntity, "The image cannot be read", "unreadable_image"),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => (StatusCodes.Status413PayloadTooLarge, "The request is too large", "too_large"),
+        BadHttpRequestException { InnerException: System.Text.Json.JsonException } => (StatusCodes.Status400BadRequest, "The request is malformed", "bad_json"),
+        BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } => (StatusCodes.Status415UnsupportedMediaType, "The content type is not supported", "unsupported_media_type"),
         BadHttpRequestException e => (e.StatusCode, "The request is malformed", "bad_request"),
         RequestInputException e => (e.Status, "The request is invalid", e.Code),
         NpgsqlException or SocketException or TimeoutException =>
@@ -45,6 +58,22 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
         InvalidOperationException { InnerException: NpgsqlException or SocketException } =>
             (StatusCodes.Status503ServiceUnavailable, "The ledger database is unavailable; try again shortly", "ledger_unavailable"),
         _ => (StatusCodes.Status500InternalServerError, "Unexpected error", "internal"),
+    };
+
+    /// <summary>The message a client sees: the host's own words, never a parser's or a driver's.</summary>
+    private static string Detail(Exception exception) => exception switch
+    {
+        BadHttpRequestException { InnerException: System.Text.Json.JsonException } => "the body is not valid JSON of the expected shape (e.g. {\"reason\": \"…\"})",
+        BadHttpRequestException { StatusCode: StatusCodes.Status415UnsupportedMediaType } => "send the body as application/json",
+        BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => exception.Message,
+        BadHttpRequestException e when System.Text.RegularExpressions.Regex.Match(e.Message, "^Failed to bind parameter \"[^\"]* (\\w+)\"") is { Success: true } m =>
+            $"'{m.Groups[1].Value}' has a value of the wrong type",
+        BadHttpRequestException e when System.Text.RegularExpressions.Regex.Match(e.Message, "^Required parameter \"[^\"]* (\\w+)\"") is { Success: true } m =>
+            $"'{m.Groups[1].Value}' is required",
+        BadHttpRequestException => "the request is malformed",
+        NpgsqlException or SocketException or TimeoutException or InvalidOperationException { InnerException: NpgsqlException or SocketException } =>
+            "the ledger database did not answer",
+        _ => exception.Message,
     };
 
     private static string Title(LedgerErrorKind kind) => kind switch
