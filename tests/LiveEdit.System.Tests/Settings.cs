@@ -5,7 +5,7 @@ namespace LiveEdit.System.Tests;
 /// <summary>Host and worker settings for one test class: its own ledger schema and its own queue names.</summary>
 internal static class Settings
 {
-    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new()
+    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new Dictionary<string, string?>
     {
         ["ConnectionStrings:Ledger"] = postgres.ConnectionString,
         ["Ledger:Schema"] = schema,
@@ -32,7 +32,7 @@ internal static class Settings
         return settings;
     }
 
-    public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new()
+    public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new Dictionary<string, string?>
     {
         ["ConnectionStrings:Ledger"] = postgres.ConnectionString,
         ["ConnectionStrings:RabbitMq"] = broker.ToString(),

@@ -41,6 +41,28 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
         });
     }
 
+    /// <summary>
+    /// Gives a problem the host wrote without an exception (status-code pages: 401, 403, 404, 405, 415 from binding) a
+    /// stable code and a detail too, so every problem body has the same shape.
+    /// </summary>
+    public static void AddCode(ProblemDetailsContext context)
+    {
+        var problem = context.ProblemDetails;
+        if (problem.Extensions.ContainsKey("code")) return;
+        var status = problem.Status ?? context.HttpContext.Response.StatusCode;
+        var (code, detail) = status switch
+        {
+            StatusCodes.Status401Unauthorized => ("unauthorized", "send a valid API key in the X-Api-Key header"),
+            StatusCodes.Status403Forbidden => ("forbidden", "this API key's role may not do this"),
+            StatusCodes.Status404NotFound => ("not_found", "no such resource"),
+            StatusCodes.Status405MethodNotAllowed => ("method_not_allowed", "this resource does not take this method"),
+            StatusCodes.Status415UnsupportedMediaType => ("unsupported_media_type", "send the body as application/json"),
+            _ => ("http_" + status, problem.Title ?? "the request failed"),
+        };
+        problem.Extensions["code"] = code;
+        problem.Detail ??= detail;
+    }
+
     /// <summary>Status, title and stable code for an exception.</summary>
     public static (int Status, string Title, string Code) Classify(Exception exception) => exception switch
     {
