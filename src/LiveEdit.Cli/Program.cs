@@ -15,4 +15,5 @@ root.Subcommands.Add(EditCommands.CreateDiff());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
+root.Subcommands.Add(AuthCommands.Create());
 return await root.Parse(args).InvokeAsync();

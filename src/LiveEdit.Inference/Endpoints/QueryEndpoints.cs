@@ -30,11 +30,23 @@ public static class QueryEndpoints
                 }
                 var bytes = await Forms.ImageAsync(form, required: false, ct);
                 var image = bytes is null ? null : await images.DecodeAsync(runtime, bytes, "the uploaded image", http, ct);
+                RequireRoomToAnswer(runtime, prompt, withImage: image is not null);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
                 return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts));
             })
             .RequireAuthorization(Policies.Read).DisableAntiforgery().WithTags("Query")
             .WithSummary("Answer a question about an image (multipart: image, prompt, asOf = version or ISO-8601 time with Z or offset)");
+    }
+
+    /// <summary>The model reads vision tokens, the prompt and the answer in one sequence; a prompt that leaves no room is refused.</summary>
+    private static void RequireRoomToAnswer(ModelRuntime runtime, string prompt, bool withImage)
+    {
+        var config = runtime.Model.Config;
+        var room = config.MaxLength - (withImage ? config.VisionTokens : 0) - 1;
+        var tokens = runtime.Model.Tokenizer.Encode(prompt).Length;
+        if (tokens > room)
+            throw new RequestInputException("prompt_too_long",
+                $"'prompt' is {tokens} tokens; the model reads at most {room} prompt tokens {(withImage ? "with an image" : "without an image")}");
     }
 
     /// <summary>An <c>asOf</c> the ledger has not reached yet is refused, not answered from the head.</summary>

@@ -52,7 +52,7 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
         var status = problem.Status ?? context.HttpContext.Response.StatusCode;
         var (code, detail) = status switch
         {
-            StatusCodes.Status401Unauthorized => ("unauthorized", "send a valid API key in the X-Api-Key header"),
+            StatusCodes.Status401Unauthorized => ("unauthorized", "the host knows no such API key"),
             StatusCodes.Status403Forbidden => ("forbidden", "this API key's role may not do this"),
             StatusCodes.Status404NotFound => ("not_found", "no such resource"),
             StatusCodes.Status405MethodNotAllowed => ("method_not_allowed", "this resource does not take this method"),
