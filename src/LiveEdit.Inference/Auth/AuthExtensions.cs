@@ -35,9 +35,9 @@ public static class AuthExtensions
         if (context.Request.Headers.ContainsKey(ApiKeyAuthentication.Header)
             && context.RequestServices.GetRequiredService<FailedAuthenticationLimiter>().IsBlocked(FailedAuthenticationLimiter.ClientOf(context)))
         {
-            context.Response.Headers.RetryAfter = "1";
             throw new RequestInputException("too_many_failed_authentications",
-                "too many failed authentications from this address; wait a second", StatusCodes.Status429TooManyRequests);
+                "too many failed authentications from this address; wait a second", StatusCodes.Status429TooManyRequests,
+                headers: new Dictionary<string, string> { ["Retry-After"] = "1" });
         }
         await next(context);
     });

@@ -31,13 +31,13 @@ public static class EditEndpoints
         edits.MapPost("/", ProposeAsync).RequireAuthorization(Policies.Propose).DisableAntiforgery()
             .WithSummary("Propose an edit (multipart: image, prompt, target, rationale, tags, supersedes; header Idempotency-Key makes a retry safe)");
         edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await DecideAsync(http, ledger, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct), bus, ct))
+                await DecideAsync(http, ledger, bus, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct))
             .RequireAuthorization(Policies.Approve).WithSummary("Approve an edit (four-eyes: not your own; If-Match: the edit's ETag)");
         edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await DecideAsync(http, ledger, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct), bus, ct))
+                await DecideAsync(http, ledger, bus, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
             .RequireAuthorization(Policies.Approve).WithSummary("Reject an edit that is not active (If-Match: the edit's ETag)");
         edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await DecideAsync(http, ledger, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct), bus, ct))
+                await DecideAsync(http, ledger, bus, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
             .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it (If-Match: the edit's ETag)");
         edits.MapGet("/{id:guid}", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
@@ -169,10 +169,10 @@ public static class EditEndpoints
     /// Runs a state change. With <c>If-Match</c> the caller's version must be the edit's (else 412 with the current
     /// one); without it the change is decided on the freshest state (see <see cref="OnFreshStateAsync"/>).
     /// </summary>
-    private static async Task<EditCommandResult> DecideAsync(HttpContext http, EditLedger ledger, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
+    private static async Task<IResult> DecideAsync(HttpContext http, EditLedger ledger, IPublishEndpoint bus, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
     {
         var ifMatch = http.Request.Headers.IfMatch;
-        if (ifMatch.Count == 0) return await OnFreshStateAsync(() => command(null));
+        if (ifMatch.Count == 0) return await RespondAsync(await OnFreshStateAsync(() => command(null)), bus, ct);
         var text = ifMatch.ToString().Trim();
         if (text.StartsWith("W/", StringComparison.Ordinal)) text = text[2..];
         if (!long.TryParse(text.Trim('"'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expected))
@@ -180,15 +180,18 @@ public static class EditEndpoints
         var (_, current) = await ledger.LoadAsync(id, ct);
         try
         {
-            if (current == expected) return await command(expected);
+            if (current == expected) return await RespondAsync(await command(expected), bus, ct);
         }
         catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException)
         {
             (_, current) = await ledger.LoadAsync(id, ct);
         }
+        // Answered here, not thrown: the exception handler clears ETag from error responses.
         http.Response.Headers.ETag = ETag(current);
-        throw new RequestInputException("version_mismatch",
-            $"edit {id} is at version {current}, not {expected}; read it again (GET /edits/{id}) and decide on what it is now", StatusCodes.Status412PreconditionFailed);
+        return Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The edit has changed",
+            detail: $"edit {id} is at version {current}, not {expected}; read it again (GET /edits/{id}) and decide on what it is now",
+            type: "https://liveedit.local/problems/version_mismatch",
+            extensions: new Dictionary<string, object?> { ["code"] = "version_mismatch", ["currentVersion"] = current });
     }
 
     /// <summary>

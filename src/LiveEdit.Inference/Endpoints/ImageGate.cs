@@ -21,8 +21,8 @@ public sealed class ImageGate(IConfiguration configuration) : IDisposable
         ImageHeader.Check(bytes, source);
         if (!await _slots.WaitAsync(_wait, ct))
         {
-            http.Response.Headers.RetryAfter = "1";
-            throw new RequestInputException("decoder_busy", "every image decoder is busy; retry in a second", StatusCodes.Status503ServiceUnavailable);
+            throw new RequestInputException("decoder_busy", "every image decoder is busy; retry in a second", StatusCodes.Status503ServiceUnavailable,
+                headers: new Dictionary<string, string> { ["Retry-After"] = "1" });
         }
         try
         {

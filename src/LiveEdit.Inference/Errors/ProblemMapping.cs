@@ -26,6 +26,12 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
             ? $"an unexpected error; the host's log has it under trace id {trace}"
             : Printable.Escape(Detail(exception), MaxDetail);
         context.Response.StatusCode = status;
+        var extensions = new Dictionary<string, object?> { ["code"] = code, ["traceId"] = trace };
+        if (exception is RequestInputException input)
+        {
+            foreach (var (name, value) in input.Headers) context.Response.Headers[name] = value;
+            foreach (var (name, value) in input.Extensions) extensions[name] = value;
+        }
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
@@ -36,7 +42,7 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
                 Title = title,
                 Detail = detail,
                 Type = $"https://liveedit.local/problems/{code}",
-                Extensions = { ["code"] = code, ["traceId"] = trace },
+                Extensions = extensions,
             },
         });
     }
@@ -109,8 +115,15 @@ public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<Prob
 }
 
 /// <summary>Bad request input found by the host itself (missing form field, bad asOf, oversized file).</summary>
-public sealed class RequestInputException(string code, string message, int status = StatusCodes.Status400BadRequest) : Exception(message)
+public sealed class RequestInputException(string code, string message, int status = StatusCodes.Status400BadRequest,
+    IReadOnlyDictionary<string, string>? headers = null, IReadOnlyDictionary<string, object>? extensions = null) : Exception(message)
 {
     public string Code { get; } = code;
     public int Status { get; } = status;
+
+    /// <summary>Response headers the answer carries (Retry-After, ETag); set here because the error path clears earlier ones.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; } = headers ?? new Dictionary<string, string>();
+
+    /// <summary>Extra members of the problem body.</summary>
+    public IReadOnlyDictionary<string, object> Extensions { get; } = extensions ?? new Dictionary<string, object>();
 }
