@@ -42,6 +42,13 @@ public sealed class changing_edits_safely(PostgresFixture postgres) : HostPerCla
         (await Host.Ledger.GetHeadAsync()).ShouldBe(head, "a retry appends nothing");
         (await Host.Ledger.ListEditsAsync()).Count.ShouldBe(1);
 
+        // A retry after the edit was approved still gets the first answer, not the edit's later state.
+        using (var approver = Host.Client(RunningHost.ApproverKey))
+            (await approver.PostAsync($"/edits/{id}/approve", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var (_, late) = await ProposeAsync(RunningHost.ProposerKey, key, c, c.NewTarget);
+        late!["version"]!.GetValue<long>().ShouldBe(first["version"]!.GetValue<long>());
+        late["status"]!.GetValue<string>().ShouldBe("proposed");
+
         var (otherStatus, other) = await ProposeAsync(RunningHost.ProposerKey, key, c, c.NewTarget + "x");
         otherStatus.ShouldBe(HttpStatusCode.Conflict);
         other!["code"]!.GetValue<string>().ShouldBe("idempotency_key_reused");

@@ -156,10 +156,12 @@ public static class EditEndpoints
         if (!same)
             throw new RequestInputException("idempotency_key_reused",
                 $"this {IdempotencyKeyHeader} was used for another proposal (edit {existing.Id}); use a new key for a new proposal", StatusCodes.Status409Conflict);
+        // Answer as the first attempt did: its append held the proposal and, under auto-approval, the approval in the
+        // same transaction (same timestamp); later decisions are not part of that answer.
         var history = await ledger.GetHistoryAsync(existing.Id, ct);
-        var status = history.Any(h => h.Event is EditApproved) ? "approved" : "proposed";
-        var proposedAt = history.Where(h => h.Event is EditApproved or EditProposed).Max(h => h.Version);
-        return Results.Accepted($"/edits/{existing.Id}", new EditAccepted(existing.Id, proposedAt, status, existing.ImageSha256));
+        var autoApproved = history.Count > 1 && history[1].Event is EditApproved && history[1].Timestamp == history[0].Timestamp;
+        var answered = autoApproved ? history[1] : history[0];
+        return Results.Accepted($"/edits/{existing.Id}", new EditAccepted(existing.Id, answered.Version, autoApproved ? "approved" : "proposed", existing.ImageSha256));
     }
 
     /// <summary>An edit's stream version as an entity tag.</summary>
