@@ -75,6 +75,14 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
 
     private static MultipartFormDataContent WithImage(byte[] image, string prompt = "what is it?", string target = "zorvan") => Fields(image, ("prompt", prompt), ("target", target));
 
+    /// <summary>A valid PNG no test has stored: a request that wrote its blob before refusing would change the blob count.</summary>
+    private static byte[] FreshPng()
+    {
+        var pixels = new byte[32 * 32 * 3];
+        Random.Shared.NextBytes(pixels);
+        return new LiveEdit.Model.World.RgbImage(32, 32, pixels).ToPng();
+    }
+
     private const string Boundary = "liveedit-boundary";
     private const string Prompt = "what is this creature called?";
 
@@ -126,6 +134,9 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
         ["a PNG bomb of 8192×8192 16-bit pixels"] = _ => Propose(WithImage(HostileImages.PngBomb), 422, "image_too_large"),
         ["a truncated PNG"] = f => Propose(WithImage(f.Png[..(f.Png.Length - 20)]), 422, "unreadable_image"),
         ["a PNG cut inside its header"] = f => Propose(WithImage(f.Png[..20]), 422, "unreadable_image"),
+        ["33 tags, with an image the store does not hold yet"] = _ => Propose(Fields(FreshPng(), ("prompt", Prompt), ("target", "zorvan"),
+            ("tags", string.Join(',', Enumerable.Range(0, 33).Select(i => $"t{i}")))), 400, "invalid_input"),
+        ["an Idempotency-Key reused with another image"] = f => Propose(WithImage(FreshPng(), Prompt, "zorvan"), 409, "idempotency_key_reused", ("Idempotency-Key", f.IdempotencyKey)),
         ["supersedes that is not a GUID"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("supersedes", "not-a-guid")), 400, "bad_supersedes"),
         ["supersedes an unknown edit"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("supersedes", Guid.NewGuid().ToString())), 404, "edit_not_found"),
         ["an Idempotency-Key with a space"] = f => Propose(WithImage(f.Png), 400, "bad_idempotency_key", ("Idempotency-Key", "a b")),
