@@ -79,7 +79,7 @@ public static class EditEndpoints
         if (Forms.Optional(form, "supersedes", 64) is { } text)
             supersedes = Guid.TryParse(text, out var older) ? older : throw new RequestInputException("bad_supersedes", $"supersedes '{Printable.Excerpt(text)}' is not an edit id");
         var image = (await Forms.ImageAsync(form, required: true, ct))!;
-        await images.DecodeAsync(runtime, image, "the uploaded image", http, ct); // header checks, then a bounded decode: 413/415/422/503
+        await images.DecodeAsync(runtime, image, "the uploaded image", ct); // header checks, then a bounded decode: 413/415/422/503
         var imageSha = LiveEdit.Ledger.Sha256Hex.Of(image);
         var editId = idempotencyKey is null ? Guid.NewGuid() : IdempotentEditId(http.Actor(), idempotencyKey);
         var command = new ProposeEdit(editId, imageSha, prompt, target, rationale, http.Actor(), tags, supersedes);

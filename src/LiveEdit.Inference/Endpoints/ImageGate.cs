@@ -16,7 +16,7 @@ public sealed class ImageGate(IConfiguration configuration) : IDisposable
     private readonly TimeSpan _wait = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("Images:DecodeWaitMilliseconds", 2_000)));
 
     /// <summary>The image at the model's input size; throws <see cref="UnreadableImageException"/> (415/422) or 503 when saturated.</summary>
-    public async Task<RgbImage> DecodeAsync(ModelRuntime runtime, byte[] bytes, string source, HttpContext http, CancellationToken ct)
+    public async Task<RgbImage> DecodeAsync(ModelRuntime runtime, byte[] bytes, string source, CancellationToken ct)
     {
         ImageHeader.Check(bytes, source);
         if (!await _slots.WaitAsync(_wait, ct))

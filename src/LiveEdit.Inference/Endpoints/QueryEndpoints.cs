@@ -29,7 +29,7 @@ public static class QueryEndpoints
                     await RequireReachedAsync(asOf, ledger, ct);
                 }
                 var bytes = await Forms.ImageAsync(form, required: false, ct);
-                var image = bytes is null ? null : await images.DecodeAsync(runtime, bytes, "the uploaded image", http, ct);
+                var image = bytes is null ? null : await images.DecodeAsync(runtime, bytes, "the uploaded image", ct);
                 RequireRoomToAnswer(runtime, prompt, withImage: image is not null);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
                 return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts));
