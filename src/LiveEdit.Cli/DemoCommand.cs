@@ -157,7 +157,7 @@ internal static class DemoCommand
         var verify = await carol.VerifyAsync(ct);
         var chain = verify["isIntact"]!.GetValue<bool>() ? "[green]intact[/]" : $"[red]broken: {Markup.Escape(verify["firstBreak"]!.ToJsonString())}[/]";
         AnsiConsole.MarkupLine($"hash chain over {verify["eventsChecked"]} events: {chain}");
-        AnsiConsole.MarkupLineInterpolated($"The demo ledger stays in schema 'demo'. To look around: Ledger__Schema=demo ./liveedit serve, then ./liveedit edit show {ids[^1]} --api-key dev-auditor-key");
+        AnsiConsole.MarkupLineInterpolated($"The demo ledger stays in schema 'demo'. To look around: Ledger__Schema=demo ./liveedit serve --development, then ./liveedit edit show {ids[^1]} --api-key dev-auditor-key");
     }
 
     private static string Mark(JsonNode answer, string expected)

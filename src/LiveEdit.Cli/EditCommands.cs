@@ -58,6 +58,9 @@ internal static class EditCommands
         return command;
     }
 
+    /// <summary>Stored text as it may be shown on a terminal: control characters and escape sequences made visible.</summary>
+    internal static string Shown(JsonNode? node) => LiveEdit.Inference.Errors.Printable.Escape(node?.ToString());
+
     private static Command Show()
     {
         var host = new HostOptions();
@@ -69,7 +72,7 @@ internal static class EditCommands
             using var client = host.Client(parse);
             var result = await client.ShowAsync(parse.GetValue(id), ct);
             var edit = result["edit"]!;
-            AnsiConsole.MarkupLineInterpolated($"[bold]{edit["id"]}[/] {edit["status"]}: \"{edit["prompt"]}\" → \"{edit["target"]}\" (by {edit["proposedBy"]})");
+            AnsiConsole.MarkupLineInterpolated($"[bold]{edit["id"]}[/] {edit["status"]}: \"{Shown(edit["prompt"])}\" → \"{Shown(edit["target"])}\" (by {Shown(edit["proposedBy"])})");
             var table = new Table().AddColumns("version", "time", "event", "detail");
             foreach (var h in result["history"]!.AsArray())
                 table.AddRow(h!["version"]!.ToString(), h["timestamp"]!.ToString(), h["type"]!.ToString(), Markup.Escape(h["event"]!.ToJsonString()));
@@ -91,8 +94,8 @@ internal static class EditCommands
             var result = await client.ListAsync(parse.GetValue(status), parse.GetValue(take), ct);
             var table = new Table().AddColumn(IdColumn("edit")).AddColumns("status", "prompt", "target", "proposed by", "active from");
             foreach (var e in result.AsArray())
-                table.AddRow(e!["id"]!.ToString(), e["status"]!.ToString(), Markup.Escape(e["prompt"]!.ToString()), Markup.Escape(e["target"]!.ToString()),
-                    e["proposedBy"]!.ToString(), e["activatedAtVersion"]?.ToString() ?? "");
+                table.AddRow(e!["id"]!.ToString(), e["status"]!.ToString(), Markup.Escape(Shown(e["prompt"])), Markup.Escape(Shown(e["target"])),
+                    Markup.Escape(Shown(e["proposedBy"])), e["activatedAtVersion"]?.ToString() ?? "");
             AnsiConsole.Write(table);
         }));
         return command;
@@ -112,7 +115,7 @@ internal static class EditCommands
             var path = parse.GetValue(image);
             if (path is not null && !File.Exists(path)) throw new HostCallException($"image file '{path}' does not exist");
             var result = await client.QueryAsync(path is null ? null : File.ReadAllBytes(path), parse.GetValue(prompt)!, parse.GetValue(asOf), ct);
-            AnsiConsole.MarkupLineInterpolated($"[bold]{result["answer"]}[/]  (version {result["version"]})");
+            AnsiConsole.MarkupLineInterpolated($"[bold]{Shown(result["answer"])}[/]  (version {result["version"]})");
             foreach (var e in result["experts"]!.AsArray())
                 AnsiConsole.MarkupLineInterpolated($"  expert of edit {e!["editId"]} weight {e["weight"]!.GetValue<float>():F3}");
         }));

@@ -35,7 +35,8 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
         await DropSchemaAsync(Environment.GetEnvironmentVariable("ConnectionStrings__LedgerSuperuser") ?? owner, schema, ct);
         await MigrateCommand.MigrateAsync(owner, schema, LiveEdit.Ledger.Storage.LedgerSchema.UserOf(appConnection), ct);
         var address = new Uri($"http://127.0.0.1:{FreePort()}");
-        var app = InferenceApp.Build(["--urls", address.ToString().TrimEnd('/')], b =>
+        // A development run on this machine: the development keys (dev-proposer-key, …) are accepted.
+        var app = InferenceApp.Build(["--urls", address.ToString().TrimEnd('/'), "--environment", "Development"], b =>
         {
             b.Configuration["Ledger:Schema"] = schema;
             b.Configuration["Ledger:ApprovalPolicy"] = policy;

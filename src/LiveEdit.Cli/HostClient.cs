@@ -23,19 +23,38 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
         return ProposeAsync(File.ReadAllBytes(imagePath), Path.GetFileName(imagePath), prompt, target, rationale, tags, supersedes, ct);
     }
 
+    /// <summary>
+    /// Proposes an edit with a fresh Idempotency-Key, retrying (same key) when the host cannot be reached or answers
+    /// 502/503/504: a retry of a proposal the host did record returns that edit instead of making a second one.
+    /// </summary>
     public async Task<JsonNode> ProposeAsync(byte[] image, string fileName, string prompt, string target, string rationale, IEnumerable<string>? tags = null, Guid? supersedes = null, CancellationToken ct = default)
     {
-        using var form = new MultipartFormDataContent
+        var tagList = tags?.ToList();
+        var idempotencyKey = Guid.NewGuid().ToString();
+        for (var attempt = 1; ; attempt++)
         {
-            { new ByteArrayContent(image) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", fileName },
-            { new StringContent(prompt), "prompt" },
-            { new StringContent(target), "target" },
-            { new StringContent(rationale), "rationale" },
-        };
-        if (tags is not null) form.Add(new StringContent(string.Join(',', tags)), "tags");
-        if (supersedes is { } s) form.Add(new StringContent(s.ToString()), "supersedes");
-        return await SendAsync(HttpMethod.Post, "/edits", form, ct);
+            using var form = new MultipartFormDataContent
+            {
+                { new ByteArrayContent(image) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", fileName },
+                { new StringContent(prompt), "prompt" },
+                { new StringContent(target), "target" },
+                { new StringContent(rationale), "rationale" },
+            };
+            if (tagList is not null) form.Add(new StringContent(string.Join(',', tagList)), "tags");
+            if (supersedes is { } s) form.Add(new StringContent(s.ToString()), "supersedes");
+            try
+            {
+                return await SendAsync(HttpMethod.Post, "/edits", form, ct, ("Idempotency-Key", idempotencyKey));
+            }
+            catch (HostCallException e) when (attempt < ProposeAttempts && e.Status is null or 502 or 503 or 504)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500 * attempt), ct);
+            }
+        }
     }
+
+    /// <summary>Tries of one proposal (the first and its retries).</summary>
+    public const int ProposeAttempts = 3;
 
     public Task<JsonNode> ApproveAsync(Guid id, CancellationToken ct = default) => SendAsync(HttpMethod.Post, $"/edits/{id}/approve", null, ct);
     public Task<JsonNode> RejectAsync(Guid id, string reason, CancellationToken ct = default) => SendAsync(HttpMethod.Post, $"/edits/{id}/reject", JsonContent.Create(new { reason }), ct);
@@ -72,10 +91,11 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
         }
     }
 
-    private async Task<JsonNode> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    private async Task<JsonNode> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct, params (string Name, string Value)[] headers)
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         request.Headers.Add("X-Api-Key", apiKey);
+        foreach (var (name, value) in headers) request.Headers.Add(name, value);
         HttpResponseMessage response;
         try
         {

@@ -10,12 +10,16 @@ internal static class HostCommands
     public static Command CreateServe()
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen (loopback by default).", DefaultValueFactory = _ => HostClient.DefaultUrl };
-        var command = new Command("serve", "Run the inference host (HTTP API; workers in-process unless Workers__InProcess=false).") { urls };
+        var development = new Option<bool>("--development")
+        {
+            Description = "A development run on this machine: with no keys configured, the development keys (dev-proposer-key, …) are accepted.",
+        };
+        var command = new Command("serve", "Run the inference host (HTTP API; workers in-process unless Workers__InProcess=false).") { urls, development };
         command.SetAction(async (parse, ct) => await RunGuardedAsync("serve", async () =>
         {
             await UseLocalServicesUnlessConfiguredAsync("serve", migrate: true, ct);
-            var app = InferenceApp.Build(["--urls", parse.GetValue(urls)!]);
-            await InferenceApp.RunAsync(app, ct);
+            string[] args = parse.GetValue(development) ? ["--urls", parse.GetValue(urls)!, "--environment", "Development"] : ["--urls", parse.GetValue(urls)!];
+            await InferenceApp.RunAsync(InferenceApp.Build(args), ct);
         }));
         return command;
     }

@@ -19,4 +19,5 @@ var ledger = LedgerCommands.Create();
 CheckpointCommands.AttachTo(ledger);
 root.Subcommands.Add(ledger);
 MigrateCommand.AttachTo(root);
+root.Subcommands.Add(AuthCommands.Create());
 return await CliErrors.RunAsync(root, args);

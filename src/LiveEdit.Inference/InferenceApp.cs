@@ -28,12 +28,21 @@ public static class InferenceApp
         var workersInProcess = configuration.GetValue("Workers:InProcess", true);
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxRequestBytes);
-        builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = MaxRequestBytes);
+        builder.Services.Configure<FormOptions>(o =>
+        {
+            o.MultipartBodyLengthLimit = MaxRequestBytes;
+            Forms.Limit(o);
+        });
+        // A body that does not bind (bad JSON, wrong content type) reaches ProblemMapping as an exception in every environment.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        // One line per failed authentication (FailedAuthenticationLimiter's), not the handler's own as well.
+        builder.Logging.AddFilter(typeof(ApiKeyAuthentication).FullName, LogLevel.Warning);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemMapping.AddCode);
         builder.Services.AddExceptionHandler<ProblemMapping>();
         builder.Services.AddOpenApi();
-        builder.Services.AddApiKeyAuth(configuration);
+        builder.Services.AddSingleton<ImageGate>();
+        builder.Services.AddApiKeyAuth(configuration, builder.Environment.IsDevelopment());
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])
             .AddCheck<ChainHealthCheck>("chain", tags: ["ready"])
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
@@ -56,6 +65,7 @@ public static class InferenceApp
             await next(context);
         });
         app.UseStatusCodePages();
+        app.UseFailedAuthenticationLimit();
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapOpenApi();

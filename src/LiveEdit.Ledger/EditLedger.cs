@@ -322,6 +322,18 @@ public sealed class EditLedger
         return await query.OrderByDescending(x => x.ProposedAt).Skip(skip).Take(take).ToListAsync(ct);
     }
 
+    /// <summary>Summaries of the edits one user proposed (all edits when <paramref name="proposedBy"/> is null), newest first.</summary>
+    public async Task<IReadOnlyList<EditSummary>> ListEditsAsync(EditStatus? status, string? proposedBy, int skip = 0, int take = 100, CancellationToken ct = default)
+    {
+        if (proposedBy is null) return await ListEditsAsync(status, skip, take, ct);
+        if (take is < 1 or > 10_000) throw new InvalidEditInputException("take", "must be in 1..10000.");
+        if (skip < 0) throw new InvalidEditInputException("skip", "must not be negative.");
+        await using var session = _store.QuerySession();
+        IQueryable<EditSummary> query = session.Query<EditSummary>().Where(x => x.ProposedBy == proposedBy);
+        if (status is { } wanted) query = query.Where(x => x.Status == wanted);
+        return await query.OrderByDescending(x => x.ProposedAt).Skip(skip).Take(take).ToListAsync(ct);
+    }
+
     /// <summary>
     /// Edits that still need an expert (proposed or approved, none recorded), oldest first: what a
     /// reconciler re-publishes when a generation message was lost.

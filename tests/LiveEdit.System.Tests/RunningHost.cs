@@ -31,13 +31,16 @@ public sealed class RunningHost : IAsyncDisposable
     public EditedModelServer Server => App.Services.GetRequiredService<EditedModelServer>();
     public ModelRuntime Runtime => App.Services.GetRequiredService<ModelRuntime>();
 
-    public static async Task<RunningHost> StartAsync(IDictionary<string, string?> settings)
+    public static async Task<RunningHost> StartAsync(IDictionary<string, string?> settings, string urls = "http://127.0.0.1:0", string? environment = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
-        var app = InferenceApp.Build(["--urls", "http://127.0.0.1:0"], b =>
+        string[] args = environment is null ? ["--urls", urls] : ["--urls", urls, "--environment", environment];
+        var app = InferenceApp.Build(args, b =>
         {
             b.Configuration["Logging:LogLevel:Default"] = "Warning";
             b.Configuration["Ledger:ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
             foreach (var (key, value) in settings) b.Configuration[key] = value;
+            configure?.Invoke(b);
         });
         await InferenceApp.PrepareAsync(app);
         await app.StartAsync();

@@ -17,7 +17,7 @@ internal static class Settings
         return schema;
     }
 
-    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new()
+    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new Dictionary<string, string?>
     {
         ["ConnectionStrings:Ledger"] = postgres.AppConnectionString,
         ["Ledger:Schema"] = schema,
@@ -26,9 +26,25 @@ internal static class Settings
         ["Workers:InProcess"] = "true",
         ["Workers:Reconciler:Every"] = "00:00:01",
         ["Workers:Reconciler:PendingAfter"] = "00:00:05",
-    };
+    }.WithKeys();
 
-    public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new()
+    /// <summary>
+    /// The four test keys (the development keys' secrets, alice/bob/carol/dana) configured as SHA-256 hashes, as a
+    /// production host takes them: the test hosts do not run in the Development environment.
+    /// </summary>
+    public static Dictionary<string, string?> WithKeys(this Dictionary<string, string?> settings)
+    {
+        var keys = LiveEdit.Inference.Auth.DevelopmentKeys.All;
+        for (var i = 0; i < keys.Count; i++)
+        {
+            settings[$"Auth:Keys:{i}:User"] = keys[i].User;
+            settings[$"Auth:Keys:{i}:Roles:0"] = keys[i].Role;
+            settings[$"Auth:Keys:{i}:Sha256"] = LiveEdit.Inference.Auth.ApiKeyOptions.Hash(keys[i].Secret);
+        }
+        return settings;
+    }
+
+    public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new Dictionary<string, string?>
     {
         ["ConnectionStrings:Ledger"] = postgres.AppConnectionString,
         ["ConnectionStrings:RabbitMq"] = broker.ToString(),
@@ -37,7 +53,7 @@ internal static class Settings
         ["Transport:Kind"] = "RabbitMq",
         ["Transport:QueuePrefix"] = prefix,
         ["Workers:InProcess"] = "false",
-    };
+    }.WithKeys();
 
     public static Dictionary<string, string> RabbitWorker(PostgresFixture postgres, string schema, Uri broker, string prefix, string workerId,
         string policy = "AutoApprove", TimeSpan? delayBeforeRecord = null, TimeSpan? reconcileEvery = null, TimeSpan? pendingAfter = null) => new()

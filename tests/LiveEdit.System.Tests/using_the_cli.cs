@@ -85,6 +85,36 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
         (await Host.Ledger.GetEditAsync(waiting)).Status.ToString().ShouldBe("Proposed");
     }
 
+    [Fact]
+    public async Task stored_control_characters_and_terminal_escapes_are_printed_visibly_not_obeyed()
+    {
+        // Text from before the host refused control characters, or written past it: the CLI must not let it drive the terminal.
+        var c = Settings.Cases(1, seed: 23)[0];
+        var sha = await Host.Ledger.Blobs.PutAsync(c.Edit.Image!.ToPng());
+        var id = Guid.NewGuid();
+        await Host.Ledger.ProposeAsync(new LiveEdit.Ledger.Edits.ProposeEdit(id, sha, "what\u001b[2J is this?", "zor\u001b]0;owned\u0007van", "why", "mallory\u001b[8m"));
+
+        foreach (var shown in new[] { await Liveedit(RunningHost.AuditorKey, "edit", "show", id.ToString()), await Liveedit(RunningHost.AuditorKey, "edit", "list") })
+        {
+            shown.Out.ShouldNotContain("\u001b", Case.Sensitive, shown.ToString());
+            shown.Out.ShouldNotContain("\u0007", Case.Sensitive, shown.ToString());
+            shown.Out.ShouldContain("\\u001b", Case.Sensitive, shown.ToString());
+        }
+        (await Liveedit(RunningHost.AuditorKey, "edit", "show", id.ToString())).Out.ShouldContain("\"zor\\u001b]0;owned\\u0007van\"");
+    }
+
+    [Fact]
+    public async Task propose_sends_an_idempotency_key_and_auth_hash_key_prints_the_sha256()
+    {
+        var c = Settings.Cases(1, seed: 24)[0];
+        var proposed = await Liveedit(RunningHost.ProposerKey, "edit", "propose", "--image", Png(c.Edit.Image!, "idem.png"), "--prompt", c.Edit.Prompt, "--target", c.NewTarget);
+        var id = Guid.Parse(Regex.Match(proposed.Out, @"^edit (\S+) ", RegexOptions.Multiline).Groups[1].Value);
+        id.Version.ShouldBe(5, "the host derives the edit id from the caller and the Idempotency-Key the CLI sent");
+
+        var hashed = await Liveedit(null, "auth", "hash-key", "a-long-operator-secret-0f3e9");
+        hashed.Out.Trim().ShouldBe(LiveEdit.Inference.Auth.ApiKeyOptions.Hash("a-long-operator-secret-0f3e9"));
+    }
+
     /// <summary>Runs a command that must fail: its exit code, its one-line message on stderr, nothing on stdout, the ledger where it was.</summary>
     private async Task Refused(int exitCode, string message, string? apiKey, params string[] args)
     {
@@ -102,7 +132,8 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
     private async Task<CliResult> Liveedit(string? apiKey, string[] args, bool expectSuccess)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        List<string> arguments = [BuiltProgram.Cli, .. args, "--url", Host.Address.ToString(), .. apiKey is null ? [] : new[] { "--api-key", apiKey }];
+        var local = args[0] == "auth"; // commands that talk to no host take no --url
+        List<string> arguments = [BuiltProgram.Cli, .. args, .. local ? [] : new[] { "--url", Host.Address.ToString() }, .. apiKey is null ? [] : new[] { "--api-key", apiKey }];
         arguments.ForEach(start.ArgumentList.Add);
         // A key or address in the caller's environment must not stand in for what the test passes.
         start.Environment.Remove("LIVEEDIT_API_KEY");

@@ -19,6 +19,9 @@ public abstract record AsOf
     /// <summary>The head.</summary>
     public static AsOf Now { get; } = new Head();
 
+    private static readonly System.Text.RegularExpressions.Regex IsoTime = new(
+        @"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,7})?)?(Z|[+-]\d{2}:\d{2})$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
     /// <summary>
     /// Parses <c>asOf</c>: empty → head, an integer → sequence, an ISO-8601 date/time (with offset or Z) →
     /// timestamp. Returns false with a reason otherwise.
@@ -34,12 +37,14 @@ public abstract record AsOf
             asOf = new Sequence(version);
             return true;
         }
-        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var moment))
+        // ISO-8601 with an explicit zone only: "03/01/2026" means different days in different places.
+        if (IsoTime.IsMatch(text)
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal, out var moment))
         {
             asOf = new Timestamp(moment);
             return true;
         }
-        problem = $"asOf '{text}' is neither a version number nor an ISO-8601 time (e.g. 2026-03-01T00:00:00Z)";
+        problem = $"asOf '{(text.Length > 40 ? text[..40] + "…" : text)}' is neither a version number nor an ISO-8601 time with Z or an offset (e.g. 2026-03-01T00:00:00Z)";
         return false;
     }
 }

@@ -7,30 +7,36 @@ using Microsoft.Extensions.Options;
 
 namespace LiveEdit.Inference.Auth;
 
-/// <summary>Authenticates the <c>X-Api-Key</c> header against <see cref="ApiKeyOptions"/>.</summary>
+/// <summary>Authenticates the <c>X-Api-Key</c> header against the SHA-256 hashes of <see cref="ApiKeyOptions"/>.</summary>
 public sealed class ApiKeyAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    IOptions<ApiKeyOptions> keys) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    IOptions<ApiKeyOptions> keys,
+    FailedAuthenticationLimiter failures) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string Header = "X-Api-Key";
+
+    private readonly ILogger _failures = logger.CreateLogger("LiveEdit.Inference.Auth.FailedAuthentication");
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         if (!Request.Headers.TryGetValue(Header, out var values) || values.Count == 0)
             return Task.FromResult(AuthenticateResult.NoResult());
-        var presented = Encoding.UTF8.GetBytes(values[0] ?? "");
+        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(values[0] ?? ""));
         foreach (var key in keys.Value.Keys)
         {
-            // Constant-time comparison: the time taken says nothing about how much of a key matched.
-            if (!CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(key.Key))) continue;
+            // Constant-time comparison of hashes: the time taken says nothing about which key came close.
+            if (!CryptographicOperations.FixedTimeEquals(presented, Convert.FromHexString(key.Sha256))) continue;
             var claims = new List<Claim> { new(ClaimTypes.Name, key.User) };
             claims.AddRange(key.Roles.Select(r => new Claim(ClaimTypes.Role, r)));
             var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
             return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
         }
+        var client = FailedAuthenticationLimiter.ClientOf(Context);
+        failures.RecordFailure(client);
+        _failures.LogWarning("Authentication failed: unknown API key from {Client}", client);
         return Task.FromResult(AuthenticateResult.Fail("unknown API key"));
     }
 }

@@ -3,7 +3,7 @@ namespace LiveEdit.Inference.Auth;
 /// <summary>The roles an API key can hold (configuration <c>Auth:Keys</c>).</summary>
 public static class Roles
 {
-    /// <summary>Proposes edits; can query.</summary>
+    /// <summary>Proposes edits; queries the head; reads its own edits only.</summary>
     public const string Proposer = "proposer";
 
     /// <summary>Approves or rejects edits; can query.</summary>
@@ -21,7 +21,11 @@ public static class Roles
 /// <summary>Authorisation policy names used by the endpoints.</summary>
 public static class Policies
 {
+    /// <summary>Every role: query the head, read the head version, list and read own edits.</summary>
     public const string Read = "read";
+
+    /// <summary>Approver, auditor, admin: every edit with its history, versions, diffs, active sets, past-version queries.</summary>
+    public const string ReadAll = "read-all";
     public const string Propose = "propose";
     public const string Approve = "approve";
     public const string Retract = "retract";

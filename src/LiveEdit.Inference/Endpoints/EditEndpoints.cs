@@ -19,67 +19,174 @@ public static class EditEndpoints
     public sealed record HistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, string Type, object Event);
     public sealed record EditWithHistory(object Edit, IReadOnlyList<HistoryEntry> History);
 
+    /// <summary>Request header that makes <c>POST /edits</c> safe to retry.</summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    private static readonly IReadOnlySet<string> ProposeFields = new HashSet<string>(["prompt", "target", "rationale", "tags", "supersedes"], StringComparer.Ordinal);
+
     public static void MapEditEndpoints(this WebApplication app)
     {
         var edits = app.MapGroup("/edits").WithTags("Edits");
 
         edits.MapPost("/", ProposeAsync).RequireAuthorization(Policies.Propose).DisableAntiforgery()
-            .WithSummary("Propose an edit (multipart: image, prompt, target, rationale, tags, supersedes)");
+            .WithSummary("Propose an edit (multipart: image, prompt, target, rationale, tags, supersedes; header Idempotency-Key makes a retry safe)");
         edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await OnFreshStateAsync(() => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), ct: ct)), bus, ct))
-            .RequireAuthorization(Policies.Approve).WithSummary("Approve an edit (four-eyes: not your own)");
+                await DecideAsync(http, ledger, bus, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct))
+            .RequireAuthorization(Policies.Approve).WithSummary("Approve an edit (four-eyes: not your own; If-Match: the edit's ETag)");
         edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await OnFreshStateAsync(() => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), ct: ct)), bus, ct))
-            .RequireAuthorization(Policies.Approve).WithSummary("Reject an edit that is not active");
+                await DecideAsync(http, ledger, bus, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
+            .RequireAuthorization(Policies.Approve).WithSummary("Reject an edit that is not active (If-Match: the edit's ETag)");
         edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await RespondAsync(await OnFreshStateAsync(() => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), ct: ct)), bus, ct))
-            .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it");
-        edits.MapGet("/{id:guid}", async (Guid id, EditLedger ledger, CancellationToken ct) =>
+                await DecideAsync(http, ledger, bus, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
+            .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it (If-Match: the edit's ETag)");
+        edits.MapGet("/{id:guid}", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
                 var summary = await ledger.GetEditAsync(id, ct);
+                // A proposer reads its own edits only; to anyone else the edit does not exist.
+                if (!http.ReadsAll() && summary.ProposedBy != http.Actor()) throw new LiveEdit.Ledger.Errors.EditNotFoundException(id);
                 var history = await ledger.GetHistoryAsync(id, ct);
+                http.Response.Headers.ETag = ETag(history[^1].StreamVersion);
                 return Results.Ok(new EditWithHistory(summary, history.Select(h => new HistoryEntry(h.Version, h.StreamVersion, h.Timestamp, h.Event.GetType().Name, h.Event)).ToList()));
             })
-            .RequireAuthorization(Policies.Read).WithSummary("An edit with its full history");
-        edits.MapGet("/", async (string? status, int? skip, int? take, EditLedger ledger, CancellationToken ct) =>
+            .RequireAuthorization(Policies.Read).WithSummary("An edit with its full history (ETag: its stream version)");
+        edits.MapGet("/", async (string? status, int? skip, int? take, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
                 EditStatus? wanted = null;
                 if (!string.IsNullOrEmpty(status))
                 {
-                    if (!Enum.TryParse<EditStatus>(status, ignoreCase: true, out var parsed))
-                        throw new RequestInputException("bad_status", $"status '{status}' is not one of {string.Join(", ", Enum.GetNames<EditStatus>())}");
+                    if (!Enum.TryParse<EditStatus>(status, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
+                        throw new RequestInputException("bad_status", $"status '{Printable.Excerpt(status)}' is not one of {string.Join(", ", Enum.GetNames<EditStatus>())}");
                     wanted = parsed;
                 }
-                return Results.Ok(await ledger.ListEditsAsync(wanted, skip ?? 0, take ?? 100, ct));
+                var proposedBy = http.ReadsAll() ? null : http.Actor();
+                return Results.Ok(await ledger.ListEditsAsync(wanted, proposedBy, skip ?? 0, take ?? 100, ct));
             })
-            .RequireAuthorization(Policies.Read).WithSummary("Edits, newest first");
+            .RequireAuthorization(Policies.Read).WithSummary("Edits, newest first (a proposer sees its own)");
     }
 
-    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ExpertWorkDispatcher dispatcher,
+    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ImageGate images, ExpertWorkDispatcher dispatcher,
         ILogger<EditAccepted> log, CancellationToken ct)
     {
-        var form = await Forms.ReadFormAsync(http.Request, ct);
+        var idempotencyKey = ReadIdempotencyKey(http.Request);
+        var form = await Forms.ReadFormAsync(http.Request, ProposeFields, ct);
         // Everything is checked before anything is stored: bad input leaves the ledger and the blob store as they were.
         var prompt = Forms.Required(form, "prompt", EditLimits.MaxPromptLength);
         var target = Forms.Required(form, "target", EditLimits.MaxTargetLength);
         if (runtime.CheckEditText(prompt, target) is { } textProblem)
             throw new RequestInputException(textProblem.Code, textProblem.Message, StatusCodes.Status422UnprocessableEntity);
-        var rationale = Forms.Optional(form, "rationale", EditLimits.MaxRationaleLength) ?? "";
-        var tags = form["tags"].SelectMany(t => (t ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        var rationale = Forms.Optional(form, "rationale", EditLimits.MaxRationaleLength, allowedControls: "\n\r\t") ?? "";
+        var tags = form["tags"].SelectMany(t => (t ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(t => Forms.Text("tags", t, EditLimits.MaxTagLength)).ToList();
         Guid? supersedes = null;
         if (Forms.Optional(form, "supersedes", 64) is { } text)
-            supersedes = Guid.TryParse(text, out var older) ? older : throw new RequestInputException("bad_supersedes", $"supersedes '{text}' is not an edit id");
+            supersedes = Guid.TryParse(text, out var older) ? older : throw new RequestInputException("bad_supersedes", $"supersedes '{Printable.Excerpt(text)}' is not an edit id");
         var image = (await Forms.ImageAsync(form, required: true, ct))!;
-        runtime.ReadImage(image, "the uploaded image"); // throws UnreadableImageException → 422
+        await images.DecodeAsync(runtime, image, "the uploaded image", ct); // header checks, then a bounded decode: 413/415/422/503
+        var imageSha = LiveEdit.Ledger.Sha256Hex.Of(image);
+        var editId = idempotencyKey is null ? Guid.NewGuid() : IdempotentEditId(http.Actor(), idempotencyKey);
+        var command = new ProposeEdit(editId, imageSha, prompt, target, rationale, http.Actor(), tags, supersedes);
+        EditDecisions.Handle(command, DateTimeOffset.UtcNow); // the ledger's own checks, before the blob is stored
         if (supersedes is { } id) await ledger.GetEditAsync(id, ct);
+        if (idempotencyKey is not null && await ExistingProposalAsync(ledger, command, ct) is { } replay) return replay;
 
-        var imageSha = await ledger.Blobs.PutAsync(image, ct);
-        var result = await ledger.ProposeAsync(new ProposeEdit(Guid.NewGuid(), imageSha, prompt, target, rationale, http.Actor(), tags, supersedes), ct);
+        await ledger.Blobs.PutAsync(image, ct);
+        EditCommandResult result;
+        try
+        {
+            result = await ledger.ProposeAsync(command, ct);
+        }
+        catch (LiveEdit.Ledger.Errors.EditAlreadyExistsException) when (idempotencyKey is not null)
+        {
+            // A retry raced its own first attempt: answer as that attempt did.
+            return await ExistingProposalAsync(ledger, command, ct) ?? throw new InvalidOperationException("edit vanished after a conflict");
+        }
         // The ledger is the outbox: the work is sent in the background, and the reconciler resends what did not go out.
         if (!dispatcher.Notify(result.EditId))
             log.LogWarning("Edit {EditId} recorded; the send queue is full, the reconciler will send its expert work", result.EditId);
         var status = result.Events.Any(e => e is EditApproved) ? "approved" : "proposed";
         return Results.Accepted($"/edits/{result.EditId}", new EditAccepted(result.EditId, result.LedgerVersion, status, imageSha));
+    }
+
+    private static string? ReadIdempotencyKey(HttpRequest request)
+    {
+        var values = request.Headers[IdempotencyKeyHeader];
+        if (values.Count == 0) return null;
+        if (values.Count > 1) throw new RequestInputException("duplicate_field", $"'{IdempotencyKeyHeader}' is given {values.Count} times; give it once");
+        var key = values[0] ?? "";
+        if (key.Length is < 1 or > 200 || key.Any(c => c is < '!' or > '~'))
+            throw new RequestInputException("bad_idempotency_key", $"'{IdempotencyKeyHeader}' must be 1 to 200 printable ASCII characters without spaces");
+        return key;
+    }
+
+    /// <summary>
+    /// The edit id an idempotency key stands for: a name-based (version 5 style) UUID from SHA-256 of the caller and the
+    /// key, so a retry addresses the same stream and the ledger itself refuses a second proposal.
+    /// </summary>
+    public static Guid IdempotentEditId(string actor, string key)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"liveedit-idempotency\n{actor}\n{key}"));
+        var bytes = hash[..16];
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x50);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+        return new Guid(bytes, bigEndian: true);
+    }
+
+    /// <summary>For a retried proposal: 202 with the edit it made, or 409 when the key was used for another proposal; null when none exists.</summary>
+    private static async Task<IResult?> ExistingProposalAsync(EditLedger ledger, ProposeEdit command, CancellationToken ct)
+    {
+        EditProposed existing;
+        try
+        {
+            existing = await ledger.GetProposalAsync(command.EditId, ct); // the chained proposal, not the projection
+        }
+        catch (LiveEdit.Ledger.Errors.EditNotFoundException)
+        {
+            return null;
+        }
+        var same = existing.ImageSha256 == command.ImageSha256 && existing.Prompt == command.Prompt && existing.Target == command.Target
+            && existing.Rationale == command.Rationale && existing.Supersedes == command.Supersedes
+            && existing.ProposedBy == command.ProposedBy && existing.Tags.SequenceEqual(command.Tags ?? []);
+        if (!same)
+            throw new RequestInputException("idempotency_key_reused",
+                $"this {IdempotencyKeyHeader} was used for another proposal (edit {existing.EditId}); use a new key for a new proposal", StatusCodes.Status409Conflict);
+        // Answer as the first attempt did: its append held the proposal and, under auto-approval, the approval in the
+        // same transaction (same timestamp); later decisions are not part of that answer.
+        var history = await ledger.GetHistoryAsync(existing.EditId, ct);
+        var autoApproved = history.Count > 1 && history[1].Event is EditApproved && history[1].Timestamp == history[0].Timestamp;
+        var answered = autoApproved ? history[1] : history[0];
+        return Results.Accepted($"/edits/{existing.EditId}", new EditAccepted(existing.EditId, answered.Version, autoApproved ? "approved" : "proposed", existing.ImageSha256));
+    }
+
+    /// <summary>An edit's stream version as an entity tag.</summary>
+    public static string ETag(long streamVersion) => $"\"{streamVersion}\"";
+
+    /// <summary>
+    /// Runs a state change. With <c>If-Match</c> the caller's version must be the edit's (else 412 with the current
+    /// one); without it the change is decided on the freshest state (see <see cref="OnFreshStateAsync"/>).
+    /// </summary>
+    private static async Task<IResult> DecideAsync(HttpContext http, EditLedger ledger, IPublishEndpoint bus, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
+    {
+        var ifMatch = http.Request.Headers.IfMatch;
+        if (ifMatch.Count == 0) return await RespondAsync(await OnFreshStateAsync(() => command(null)), bus, ct);
+        var text = ifMatch.ToString().Trim();
+        if (text.StartsWith("W/", StringComparison.Ordinal)) text = text[2..];
+        if (!long.TryParse(text.Trim('"'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expected))
+            throw new RequestInputException("bad_if_match", $"If-Match '{Printable.Excerpt(ifMatch.ToString())}' is not an edit version (the ETag of GET /edits/{id}, e.g. \"3\")");
+        var (_, current) = await ledger.LoadAsync(id, ct);
+        try
+        {
+            if (current == expected) return await RespondAsync(await command(expected), bus, ct);
+        }
+        catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException)
+        {
+            (_, current) = await ledger.LoadAsync(id, ct);
+        }
+        // Answered here, not thrown: the exception handler clears ETag from error responses.
+        http.Response.Headers.ETag = ETag(current);
+        return Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The edit has changed",
+            detail: $"edit {id} is at version {current}, not {expected}; read it again (GET /edits/{id}) and decide on what it is now",
+            type: "https://liveedit.local/problems/version_mismatch",
+            extensions: new Dictionary<string, object?> { ["code"] = "version_mismatch", ["currentVersion"] = current });
     }
 
     /// <summary>
@@ -103,8 +210,7 @@ public static class EditEndpoints
 
     private static string RequireReason(DecisionBody? body) =>
         string.IsNullOrWhiteSpace(body?.Reason) ? throw new RequestInputException("missing_reason", "a 'reason' is required")
-        : body.Reason.Length > EditLimits.MaxRationaleLength ? throw new RequestInputException("field_too_long", $"'reason' is longer than {EditLimits.MaxRationaleLength} characters")
-        : body.Reason;
+        : Forms.Text("reason", body.Reason, EditLimits.MaxRationaleLength, allowedControls: "\n\r\t");
 
     private static async Task<IResult> RespondAsync(EditCommandResult result, IPublishEndpoint bus, CancellationToken ct)
     {

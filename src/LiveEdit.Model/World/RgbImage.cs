@@ -7,9 +7,6 @@ namespace LiveEdit.Model.World;
 /// <summary>An 8-bit RGB image, row-major, 3 bytes a pixel: what SynthWorld renders and what a user gives.</summary>
 public sealed class RgbImage
 {
-    /// <summary>Largest side accepted from a file (a decompression bomb guard).</summary>
-    public const int MaxSide = 8192;
-
     /// <summary>Wraps pixel bytes (length must be width × height × 3).</summary>
     public RgbImage(int width, int height, byte[] pixels)
     {
@@ -58,25 +55,13 @@ public sealed class RgbImage
     public void SavePng(string path) => File.WriteAllBytes(path, ToPng());
 
     /// <summary>
-    /// Decodes an image file's bytes (PNG, or JPEG/BMP/GIF which the decoder also reads) to RGB.
+    /// Decodes a PNG or JPEG file's bytes to RGB, after <see cref="ImageHeader.Check"/> has read its header: another
+    /// format, too many pixels or decoded bytes, or a file cut short is refused before the decoder sees it.
     /// Throws <see cref="UnreadableImageException"/> for anything that is not a decodable image.
     /// </summary>
     public static RgbImage Decode(byte[] bytes, string source = "image")
     {
-        if (bytes.Length == 0) throw new UnreadableImageException(source, "the file is empty");
-        ImageInfo? info;
-        try
-        {
-            using var probe = new MemoryStream(bytes, writable: false);
-            info = ImageInfo.FromStream(probe);
-        }
-        catch (Exception e)
-        {
-            throw new UnreadableImageException(source, "it is not a PNG or another image format this reader knows", e);
-        }
-        if (info is null) throw new UnreadableImageException(source, "it is not a PNG or another image format this reader knows");
-        if (info.Value.Width > MaxSide || info.Value.Height > MaxSide)
-            throw new UnreadableImageException(source, $"it is {info.Value.Width}×{info.Value.Height}; the largest side accepted is {MaxSide}");
+        ImageHeader.Check(bytes, source);
         try
         {
             var result = ImageResult.FromMemory(bytes, StbImageSharp.ColorComponents.RedGreenBlue);
@@ -87,7 +72,8 @@ public sealed class RgbImage
         catch (UnreadableImageException) { throw; }
         catch (Exception e)
         {
-            throw new UnreadableImageException(source, $"the image data is truncated or corrupt ({e.Message})", e);
+            // The decoder's own message is not shown: it may quote the file's bytes.
+            throw new UnreadableImageException(source, "the image data is truncated or corrupt", e);
         }
     }
 
@@ -147,12 +133,20 @@ public sealed class RgbImage
 /// <summary>A file or byte array that is not a readable image; the message says why and what to do.</summary>
 public sealed class UnreadableImageException : Exception
 {
-    public UnreadableImageException(string source, string reason, Exception? inner = null)
-        : base($"cannot read image '{source}': {reason}. Give a PNG (or JPEG/BMP) file.", inner)
+    public UnreadableImageException(string source, string reason, Exception? inner = null, bool unsupportedFormat = false, bool tooLarge = false)
+        : base($"cannot read image '{source}': {reason}. Give a PNG or JPEG file.", inner)
     {
         ImageSource = source;
         Reason = reason;
+        UnsupportedFormat = unsupportedFormat;
+        TooLarge = tooLarge;
     }
+
+    /// <summary>The file is an image in a format that is not accepted (BMP, GIF, …).</summary>
+    public bool UnsupportedFormat { get; }
+
+    /// <summary>The image would decode to more pixels or bytes than accepted.</summary>
+    public bool TooLarge { get; }
 
     /// <summary>The path or label of the input.</summary>
     public string ImageSource { get; }
