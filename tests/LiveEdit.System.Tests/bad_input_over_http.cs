@@ -142,7 +142,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
         ["an Idempotency-Key with a space"] = f => Propose(WithImage(f.Png), 400, "bad_idempotency_key", ("Idempotency-Key", "a b")),
         ["an Idempotency-Key reused for another proposal"] = f => Propose(WithImage(f.Png, Prompt, "another-target"), 409, "idempotency_key_reused", ("Idempotency-Key", f.IdempotencyKey)),
         ["a query prompt one character too long"] = _ => Query(Fields(null, ("prompt", new string('q', EditLimits.MaxPromptLength + 1))), 400, "field_too_long"),
-        ["a query prompt of 300 words"] = _ => Query(Fields(null, ("prompt", string.Join(' ', Enumerable.Repeat("what", 300)))), 400, "prompt_too_long"),
+        ["a query prompt of 300 words"] = _ => Query(Fields(null, ("prompt", string.Join(' ', Enumerable.Repeat("what", 300)))), 422, "prompt_too_long"),
         ["NUL in a query prompt"] = _ => Query(Fields(null, ("prompt", "what\0")), 400, "control_character"),
         ["asOf a version the ledger has not reached"] = _ => Query(Fields(null, ("prompt", Prompt), ("asOf", "999999")), 422, "as_of_in_future"),
         ["asOf a time in the future"] = _ => Query(Fields(null, ("prompt", Prompt), ("asOf", "2999-01-01T00:00:00Z")), 422, "as_of_in_future"),
