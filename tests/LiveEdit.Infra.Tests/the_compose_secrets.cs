@@ -19,6 +19,7 @@ public sealed class the_compose_secrets
         ["LIVEEDIT_PG_APP_PASSWORD"] = "4pp2222",
         ["LIVEEDIT_RABBITMQ_PASSWORD"] = "r4bb1t3333",
         ["LIVEEDIT_CHAIN_KEY_FILE"] = "/srv/liveedit/ledger-chain.key",
+        ["LIVEEDIT_API_KEYS_FILE"] = "/srv/liveedit/keys.json",
     };
 
     private static (int ExitCode, string Output) Config(IReadOnlyDictionary<string, string> environment)
@@ -63,6 +64,7 @@ public sealed class the_compose_secrets
         output.ShouldContain("Username=liveedit_owner;Password=0wn3r1111;");
         output.ShouldContain("amqp://liveedit:r4bb1t3333@rabbitmq:5672/");
         output.ShouldContain("/srv/liveedit/ledger-chain.key:/run/secrets/ledger-chain.key:ro");
+        output.ShouldContain("/srv/liveedit/keys.json:/run/secrets/liveedit-keys.json:ro");
         output.ShouldNotContain("Password=liveedit;");
     }
 
@@ -72,6 +74,7 @@ public sealed class the_compose_secrets
     [InlineData("LIVEEDIT_PG_APP_PASSWORD")]
     [InlineData("LIVEEDIT_RABBITMQ_PASSWORD")]
     [InlineData("LIVEEDIT_CHAIN_KEY_FILE")]
+    [InlineData("LIVEEDIT_API_KEYS_FILE")]
     public void is_refused_naming_the_missing_secret(string missing)
     {
         var (exitCode, output) = Config(Secrets.Where(kv => kv.Key != missing).ToDictionary());
