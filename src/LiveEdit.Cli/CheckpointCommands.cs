@@ -56,7 +56,7 @@ internal static class CheckpointCommands
             using var signer = parse.GetValue(key) is { } path ? CheckpointSigner.FromPemFile(path) : CheckpointSigner.FromEnvironment();
             if (ConnectionString("ledger checkpoint") is not { } connection) return 2;
             await using var store = LedgerStore.Create(connection, parse.GetValue(schema)!);
-            var checkpoints = new LedgerCheckpoints(new EditLedger(store));
+            var checkpoints = new LedgerCheckpoints(new EditLedger(store, new LedgerOptions { ChainKey = LedgerCommands.ChainKeyFromEnvironment() }));
             var checkpoint = await checkpoints.CreateAsync(signer, ct: ct);
             var written = await LedgerCheckpoints.WriteAsync(checkpoint, parse.GetValue(output)!, ct);
             if (written.AlreadyExisted)

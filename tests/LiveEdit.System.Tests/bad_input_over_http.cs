@@ -73,7 +73,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
         return content;
     }
 
-    private static MultipartFormDataContent WithImage(byte[] image, string prompt = "what is it?", string target = "zorvan") => Fields(image, ("prompt", prompt), ("target", target));
+    private static MultipartFormDataContent WithImage(byte[] image, string prompt = "what is it?", string target = "babro") => Fields(image, ("prompt", prompt), ("target", target));
 
     /// <summary>A valid PNG no test has stored: a request that wrote its blob before refusing would change the blob count.</summary>
     private static byte[] FreshPng()
@@ -92,30 +92,30 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
     /// </summary>
     private static readonly Dictionary<string, Func<Fixture, (string Key, string Method, string Path, HttpContent? Body, (string, string)[] Headers, int Status, string Code)>> BadRequests = new()
     {
-        ["NUL in the prompt"] = f => Propose(Fields(f.Png, ("prompt", "what\0is it?"), ("target", "zorvan")), 400, "control_character"),
+        ["NUL in the prompt"] = f => Propose(Fields(f.Png, ("prompt", "what\0is it?"), ("target", "babro")), 400, "control_character"),
         ["NUL in the target"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zor\0van")), 400, "control_character"),
-        ["a terminal escape in the target"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "\u001b[2J\u001b[31mzorvan")), 400, "control_character"),
-        ["NUL in the rationale"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("rationale", "because\0")), 400, "control_character"),
-        ["NUL in a tag"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("tags", "a,b\0c")), 400, "control_character"),
-        ["a bell in the prompt"] = f => Propose(Fields(f.Png, ("prompt", "ring\a"), ("target", "zorvan")), 400, "control_character"),
-        ["a C1 control in the prompt"] = f => Propose(Fields(f.Png, ("prompt", "csi\u009b31m"), ("target", "zorvan")), 400, "control_character"),
+        ["a terminal escape in the target"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "\u001b[2J\u001b[31mbabro")), 400, "control_character"),
+        ["NUL in the rationale"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("rationale", "because\0")), 400, "control_character"),
+        ["NUL in a tag"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("tags", "a,b\0c")), 400, "control_character"),
+        ["a bell in the prompt"] = f => Propose(Fields(f.Png, ("prompt", "ring\a"), ("target", "babro")), 400, "control_character"),
+        ["a C1 control in the prompt"] = f => Propose(Fields(f.Png, ("prompt", "csi\u009b31m"), ("target", "babro")), 400, "control_character"),
         ["a newline in the target"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zor\nvan")), 400, "control_character"),
-        ["an empty prompt"] = f => Propose(Fields(f.Png, ("prompt", ""), ("target", "zorvan")), 400, "missing_field"),
+        ["an empty prompt"] = f => Propose(Fields(f.Png, ("prompt", ""), ("target", "babro")), 400, "missing_field"),
         ["no target"] = f => Propose(Fields(f.Png, ("prompt", Prompt)), 400, "missing_field"),
-        ["a prompt one character too long"] = f => Propose(Fields(f.Png, ("prompt", new string('a', EditLimits.MaxPromptLength + 1)), ("target", "zorvan")), 400, "field_too_long"),
+        ["a prompt one character too long"] = f => Propose(Fields(f.Png, ("prompt", new string('a', EditLimits.MaxPromptLength + 1)), ("target", "babro")), 400, "field_too_long"),
         ["a target one character too long"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", new string('z', EditLimits.MaxTargetLength + 1))), 400, "field_too_long"),
-        ["a 70 KB rationale"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("rationale", new string('r', 70_000))), 400, "field_too_long"),
-        ["a 70 KB form field name"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), (new string('n', 70_000), "x")), 400, "malformed_form"),
+        ["a 70 KB rationale"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("rationale", new string('r', 70_000))), 400, "field_too_long"),
+        ["a 70 KB form field name"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), (new string('n', 70_000), "x")), 400, "malformed_form"),
         ["100 form values"] = f => Propose(Fields(f.Png, Enumerable.Range(0, 100).Select(i => ("tags", $"t{i}")).ToArray()), 400, "malformed_form"),
-        ["the prompt twice"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("prompt", "other"), ("target", "zorvan")), 400, "duplicate_field"),
-        ["the target twice"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("target", "other")), 400, "duplicate_field"),
+        ["the prompt twice"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("prompt", "other"), ("target", "babro")), 400, "duplicate_field"),
+        ["the target twice"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("target", "other")), 400, "duplicate_field"),
         ["two images"] = f =>
         {
             var form = WithImage(f.Png);
             form.Add(new ByteArrayContent(f.Png) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", "second.png");
             return Propose(form, 400, "duplicate_field");
         },
-        ["an unknown field"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("approvedBy", "me")), 400, "unknown_field"),
+        ["an unknown field"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("approvedBy", "me")), 400, "unknown_field"),
         ["2,000 form values"] = f => Propose(Fields(f.Png, Enumerable.Range(0, 2_000).Select(i => ("tags", $"t{i}")).ToArray()), 400, "malformed_form"),
         ["multipart without a boundary"] = _ => Propose(Raw("multipart/form-data", "--x\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nhi\r\n--x--\r\n"), 400, "malformed_form"),
         ["a 200-character boundary"] = _ =>
@@ -125,8 +125,8 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
         },
         ["a truncated multipart body"] = _ => Propose(Raw($"multipart/form-data; boundary={Boundary}",
             $"--{Boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nwhat is it?\r\n--{Boundary}\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\nzor"), 400, "malformed_form"),
-        ["JSON instead of a form"] = _ => Propose(JsonContent.Create(new { prompt = Prompt, target = "zorvan" }), 415, "not_a_form"),
-        ["no image"] = _ => Propose(Fields(null, ("prompt", Prompt), ("target", "zorvan")), 400, "missing_image"),
+        ["JSON instead of a form"] = _ => Propose(JsonContent.Create(new { prompt = Prompt, target = "babro" }), 415, "not_a_form"),
+        ["no image"] = _ => Propose(Fields(null, ("prompt", Prompt), ("target", "babro")), 400, "missing_image"),
         ["an empty image"] = _ => Propose(WithImage([]), 400, "empty_image"),
         ["text as the image"] = _ => Propose(WithImage("GIF? no, text"u8.ToArray()), 422, "unreadable_image"),
         ["a 70-byte BMP claiming 8000×8000"] = _ => Propose(WithImage(HostileImages.TruncatedBmp()), 415, "unsupported_image_format"),
@@ -134,13 +134,13 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
         ["a PNG bomb of 8192×8192 16-bit pixels"] = _ => Propose(WithImage(HostileImages.PngBomb), 422, "image_too_large"),
         ["a truncated PNG"] = f => Propose(WithImage(f.Png[..(f.Png.Length - 20)]), 422, "unreadable_image"),
         ["a PNG cut inside its header"] = f => Propose(WithImage(f.Png[..20]), 422, "unreadable_image"),
-        ["33 tags, with an image the store does not hold yet"] = _ => Propose(Fields(FreshPng(), ("prompt", Prompt), ("target", "zorvan"),
+        ["33 tags, with an image the store does not hold yet"] = _ => Propose(Fields(FreshPng(), ("prompt", Prompt), ("target", "babro"),
             ("tags", string.Join(',', Enumerable.Range(0, 33).Select(i => $"t{i}")))), 400, "invalid_input"),
-        ["an Idempotency-Key reused with another image"] = f => Propose(WithImage(FreshPng(), Prompt, "zorvan"), 409, "idempotency_key_reused", ("Idempotency-Key", f.IdempotencyKey)),
-        ["supersedes that is not a GUID"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("supersedes", "not-a-guid")), 400, "bad_supersedes"),
-        ["supersedes an unknown edit"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "zorvan"), ("supersedes", Guid.NewGuid().ToString())), 404, "edit_not_found"),
+        ["an Idempotency-Key reused with another image"] = f => Propose(WithImage(FreshPng(), Prompt, "babro"), 409, "idempotency_key_reused", ("Idempotency-Key", f.IdempotencyKey)),
+        ["supersedes that is not a GUID"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("supersedes", "not-a-guid")), 400, "bad_supersedes"),
+        ["supersedes an unknown edit"] = f => Propose(Fields(f.Png, ("prompt", Prompt), ("target", "babro"), ("supersedes", Guid.NewGuid().ToString())), 404, "edit_not_found"),
         ["an Idempotency-Key with a space"] = f => Propose(WithImage(f.Png), 400, "bad_idempotency_key", ("Idempotency-Key", "a b")),
-        ["an Idempotency-Key reused for another proposal"] = f => Propose(WithImage(f.Png, Prompt, "another-target"), 409, "idempotency_key_reused", ("Idempotency-Key", f.IdempotencyKey)),
+        ["an Idempotency-Key reused for another proposal"] = f => Propose(WithImage(f.Png, Prompt, "bagan"), 409, "idempotency_key_reused", ("Idempotency-Key", f.IdempotencyKey)),
         ["a query prompt one character too long"] = _ => Query(Fields(null, ("prompt", new string('q', EditLimits.MaxPromptLength + 1))), 400, "field_too_long"),
         ["a query prompt of 300 words"] = _ => Query(Fields(null, ("prompt", string.Join(' ', Enumerable.Repeat("what", 300)))), 422, "prompt_too_long"),
         ["NUL in a query prompt"] = _ => Query(Fields(null, ("prompt", "what\0")), 400, "control_character"),

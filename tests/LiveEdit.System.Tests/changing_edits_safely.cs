@@ -49,7 +49,8 @@ public sealed class changing_edits_safely(PostgresFixture postgres) : HostPerCla
         late!["version"]!.GetValue<long>().ShouldBe(first["version"]!.GetValue<long>());
         late["status"]!.GetValue<string>().ShouldBe("proposed");
 
-        var (otherStatus, other) = await ProposeAsync(RunningHost.ProposerKey, key, c, c.NewTarget + "x");
+        var otherTarget = Settings.Cases(8, seed: 77).Select(x => x.NewTarget).First(t => t != c.NewTarget); // another word the model knows
+        var (otherStatus, other) = await ProposeAsync(RunningHost.ProposerKey, key, c, otherTarget);
         otherStatus.ShouldBe(HttpStatusCode.Conflict);
         other!["code"]!.GetValue<string>().ShouldBe("idempotency_key_reused");
 

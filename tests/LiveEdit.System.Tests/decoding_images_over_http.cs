@@ -29,7 +29,7 @@ public sealed class decoding_images_over_http(PostgresFixture postgres) : HostPe
         {
             { new ByteArrayContent(jpeg) { Headers = { ContentType = new MediaTypeHeaderValue("image/jpeg") } }, "image", "phone.jpg" },
             { new StringContent("what is this creature called?"), "prompt" },
-            { new StringContent("zorvan"), "target" },
+            { new StringContent("babro"), "target" },
         };
         using var response = await client.PostAsync("/edits", form);
         response.StatusCode.ShouldBe(HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());

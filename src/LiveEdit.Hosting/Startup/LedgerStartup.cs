@@ -9,7 +9,7 @@ namespace LiveEdit.Hosting.Startup;
 /// <summary>Where a host's ledger lives and whether the host may create its schema.</summary>
 /// <param name="ConnectionString">The ledger database, as the application role.</param>
 /// <param name="Schema">The ledger's PostgreSQL schema.</param>
-/// <param name="AutoMigrate">True in development (or with <c>Ledger:AutoMigrate=true</c>): the host creates the schema itself.</param>
+/// <param name="AutoMigrate">True with <c>Ledger:AutoMigrate=true</c>: the host creates the schema itself (it must connect as a role that may).</param>
 public sealed record LedgerSettings(string ConnectionString, string Schema, bool AutoMigrate);
 
 /// <summary>
@@ -41,14 +41,15 @@ public static class LedgerStartup
             schema = LedgerStore.DefaultSchema;
         }
         LedgerSchema.RequireIdentifier(schema, "Ledger:Schema");
-        var autoMigrate = configuration.GetValue<bool?>(AutoMigrateKey) ?? development;
+        // Only when asked: a development host usually connects as the application role, which may not change the schema.
+        var autoMigrate = configuration.GetValue<bool?>(AutoMigrateKey) ?? false;
         if (configuration["Ledger:ChainKeyFile"] is { Length: > 0 } keyFile && !File.Exists(keyFile))
             throw new InvalidOperationException($"Ledger:ChainKeyFile names '{keyFile}', which does not exist.");
         return new LedgerSettings(connection, schema, autoMigrate);
     }
 
     /// <summary>
-    /// At start-up: in development creates or updates the schema (as whatever role the host connects as);
+    /// At start-up: with <c>Ledger:AutoMigrate</c> creates or updates the schema (as whatever role the host connects as);
     /// otherwise checks that the owner has created it, and fails with the command that does when not.
     /// </summary>
     public static async Task PrepareSchemaAsync(IServiceProvider services, CancellationToken ct = default)
