@@ -24,25 +24,25 @@ public sealed class acknowledging_an_incident_from_the_cli(PostgresFixture postg
         var forged = await ForgeRowAsync(await ledger.GetHeadAsync());
 
         var broken = await LiveeditAsync("verify", "--schema", Schema);
-        broken.Exit.ShouldBe(1, broken.ToString());
+        broken.ExitCode.ShouldBe(1, broken.ToString());
         broken.Out.ShouldContain($"version {forged}");
         broken.Out.ShouldContain("RecordUnchained");
 
         var acknowledged = await LiveeditAsync("ledger", "acknowledge", forged.ToString(), "--reason", "drill", "--by", "dba", "--schema", Schema);
-        acknowledged.Exit.ShouldBe(0, acknowledged.ToString());
+        acknowledged.ExitCode.ShouldBe(0, acknowledged.ToString());
         acknowledged.Out.ShouldContain($"foreign row at {forged}");
 
         var again = await LiveeditAsync("ledger", "acknowledge", forged.ToString(), "--reason", "drill", "--schema", Schema);
-        again.Exit.ShouldBe(1, again.ToString());
+        again.ExitCode.ShouldBe(1, again.ToString());
         again.Error.Trim().Split('\n').ShouldHaveSingleItem().ShouldContain("already acknowledged");
 
         var intact = await LiveeditAsync("verify", "--schema", Schema);
-        intact.Exit.ShouldBe(0, intact.ToString());
+        intact.ExitCode.ShouldBe(0, intact.ToString());
         intact.Out.ShouldContain("intact");
         intact.Out.ShouldContain($"version {forged} foreign row, acknowledged at version");
 
         var keyless = await LiveeditAsync(["verify", "--schema", Schema], withKey: false);
-        keyless.Exit.ShouldBe(2, keyless.ToString());
+        keyless.ExitCode.ShouldBe(2, keyless.ToString());
         keyless.Error.ShouldContain("Ledger__ChainKeyFile");
         keyless.Error.ShouldNotContain("   at ");
     }
@@ -60,29 +60,14 @@ public sealed class acknowledging_an_incident_from_the_cli(PostgresFixture postg
         return (long)(await insert.ExecuteScalarAsync())!;
     }
 
-    private Task<Run> LiveeditAsync(params string[] args) => LiveeditAsync(args, withKey: true);
+    private Task<CliResult> LiveeditAsync(params string[] args) => LiveeditAsync(args, withKey: true);
 
-    private async Task<Run> LiveeditAsync(string[] args, bool withKey)
+    private Task<CliResult> LiveeditAsync(string[] args, bool withKey) => CliProcess.RunAsync(args, new Dictionary<string, string?>
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(BuiltProgram.Cli);
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.Environment["ConnectionStrings__Ledger"] = Postgres.ConnectionString;
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["COLUMNS"] = "400";
-        start.Environment.Remove("Ledger__ChainKeyFile");
-        if (withKey) start.Environment["Ledger__ChainKey"] = TestChainKey.Base64;
-        else start.Environment.Remove("Ledger__ChainKey");
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(patience.Token);
-        return new Run(args, process.ExitCode, await stdout, await stderr);
-    }
-
-    private sealed record Run(string[] Args, int Exit, string Out, string Error)
-    {
-        public override string ToString() => $"liveedit {string.Join(' ', Args)} → exit {Exit}\nstdout:\n{Out}\nstderr:\n{Error}";
-    }
+        ["ConnectionStrings__Ledger"] = Postgres.ConnectionString,
+        ["DOTNET_ENVIRONMENT"] = "Production",
+        ["COLUMNS"] = "400",
+        ["Ledger__ChainKeyFile"] = null,
+        ["Ledger__ChainKey"] = withKey ? TestChainKey.Base64 : null,
+    });
 }

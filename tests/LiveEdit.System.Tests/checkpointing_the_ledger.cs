@@ -171,33 +171,12 @@ public sealed class checkpointing_the_ledger(PostgresFixture postgres) : SchemaP
     }
 
     /// <summary>Runs <c>dotnet liveedit.dll args</c> against this class's schema.</summary>
-    private async Task<CliResult> Liveedit(params string[] args)
+    private Task<CliResult> Liveedit(params string[] args) => CliProcess.RunAsync(args, new Dictionary<string, string?>
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        new[] { BuiltProgram.Cli }.Concat(args).ToList().ForEach(start.ArgumentList.Add);
-        start.Environment["ConnectionStrings__Ledger"] = Postgres.ConnectionString;
-        start.Environment["Ledger__Schema"] = Schema;
-        start.Environment["Ledger__ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
-        start.Environment.Remove("Ledger__ChainKeyFile");
-        start.Environment.Remove(CheckpointSigner.EnvironmentVariable);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(patience.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"liveedit {string.Join(' ', args)} did not exit within 60 s:\n{await stdout}\n{await stderr}");
-        }
-        return new CliResult(args, process.ExitCode, await stdout, await stderr);
-    }
-
-    private sealed record CliResult(string[] Args, int ExitCode, string Out, string Error)
-    {
-        public override string ToString() => $"liveedit {string.Join(' ', Args)} → exit {ExitCode}\nstdout:\n{Out}\nstderr:\n{Error}";
-    }
+        ["ConnectionStrings__Ledger"] = Postgres.ConnectionString,
+        ["Ledger__Schema"] = Schema,
+        ["Ledger__ChainKey"] = LiveEdit.Testing.TestChainKey.Base64,
+        ["Ledger__ChainKeyFile"] = null,
+        [CheckpointSigner.EnvironmentVariable] = null,
+    });
 }

@@ -66,19 +66,8 @@ public sealed class failing_clearly_on_the_command_line
 
     private static async Task<(int Exit, string Out, string Error)> RunAsync(Dictionary<string, string> environment, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            WorkingDirectory = LiveEdit.Testing.RepositoryRoot.Path,
-        };
-        start.ArgumentList.Add(BuiltProgram.Cli);
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        foreach (var (key, value) in environment) start.Environment[key] = value;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await process.WaitForExitAsync(patience.Token);
-        return (process.ExitCode, await stdout, await stderr);
+        var result = await CliProcess.RunAsync(args, environment.ToDictionary(kv => kv.Key, kv => (string?)kv.Value),
+            workingDirectory: LiveEdit.Testing.RepositoryRoot.Path, patience: TimeSpan.FromSeconds(90));
+        return (result.ExitCode, result.Out, result.Error);
     }
 }

@@ -131,27 +131,10 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
     /// <summary>Runs <c>dotnet liveedit.dll args --url host [--api-key key]</c> and returns what the user would see.</summary>
     private async Task<CliResult> Liveedit(string? apiKey, string[] args, bool expectSuccess)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var local = args[0] == "auth"; // commands that talk to no host take no --url
-        List<string> arguments = [BuiltProgram.Cli, .. args, .. local ? [] : new[] { "--url", Host.Address.ToString() }, .. apiKey is null ? [] : new[] { "--api-key", apiKey }];
-        arguments.ForEach(start.ArgumentList.Add);
+        List<string> arguments = [.. args, .. local ? [] : new[] { "--url", Host.Address.ToString() }, .. apiKey is null ? [] : new[] { "--api-key", apiKey }];
         // A key or address in the caller's environment must not stand in for what the test passes.
-        start.Environment.Remove("LIVEEDIT_API_KEY");
-        start.Environment.Remove("LIVEEDIT_URL");
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(patience.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"liveedit {string.Join(' ', args)} did not exit within 60 s:\n{await stdout}\n{await stderr}");
-        }
-        var result = new CliResult(args, process.ExitCode, await stdout, await stderr);
+        var result = await CliProcess.RunAsync(arguments, new Dictionary<string, string?> { ["LIVEEDIT_API_KEY"] = null, ["LIVEEDIT_URL"] = null }, shownArgs: args);
         if (expectSuccess) result.ExitCode.ShouldBe(0, result.ToString());
         return result;
     }
@@ -196,8 +179,4 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
 
     public void Dispose() => _images.Delete(recursive: true);
 
-    private sealed record CliResult(string[] Args, int ExitCode, string Out, string Error)
-    {
-        public override string ToString() => $"liveedit {string.Join(' ', Args)} → exit {ExitCode}\nstdout:\n{Out}\nstderr:\n{Error}";
-    }
 }
