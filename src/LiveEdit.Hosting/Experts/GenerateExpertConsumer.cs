@@ -101,11 +101,6 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         }
         log.LogInformation("Expert {Expert} for edit {EditId} in {Ms} ms by {Worker}", expertSha[..12], id, elapsed, worker.Id);
 
-        foreach (var @event in result.Events)
-        {
-            if (@event is EditActivated)
-                await context.Publish(new ExpertActivated(id, expertSha, result.LedgerVersion), ct);
-        }
     }
 
     /// <summary>

@@ -30,14 +30,14 @@ public static class EditEndpoints
 
         edits.MapPost("/", ProposeAsync).RequireAuthorization(Policies.Propose).DisableAntiforgery()
             .WithSummary("Propose an edit (multipart: image, prompt, target, rationale, tags, supersedes; header Idempotency-Key makes a retry safe)");
-        edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await DecideAsync(http, ledger, bus, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct))
+        edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
+                await DecideAsync(http, ledger, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct))
             .RequireAuthorization(Policies.Approve).WithSummary("Approve an edit (four-eyes: not your own; If-Match: the edit's ETag)");
-        edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await DecideAsync(http, ledger, bus, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
+        edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, CancellationToken ct) =>
+                await DecideAsync(http, ledger, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
             .RequireAuthorization(Policies.Approve).WithSummary("Reject an edit that is not active (If-Match: the edit's ETag)");
-        edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPublishEndpoint bus, CancellationToken ct) =>
-                await DecideAsync(http, ledger, bus, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
+        edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, CancellationToken ct) =>
+                await DecideAsync(http, ledger, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
             .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it (If-Match: the edit's ETag)");
         edits.MapGet("/{id:guid}", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
@@ -164,10 +164,10 @@ public static class EditEndpoints
     /// Runs a state change. With <c>If-Match</c> the caller's version must be the edit's (else 412 with the current
     /// one); without it the change is decided on the freshest state (see <see cref="OnFreshStateAsync"/>).
     /// </summary>
-    private static async Task<IResult> DecideAsync(HttpContext http, EditLedger ledger, IPublishEndpoint bus, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
+    private static async Task<IResult> DecideAsync(HttpContext http, EditLedger ledger, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
     {
         var ifMatch = http.Request.Headers.IfMatch;
-        if (ifMatch.Count == 0) return await RespondAsync(await OnFreshStateAsync(() => command(null)), bus, ct);
+        if (ifMatch.Count == 0) return Respond(await OnFreshStateAsync(() => command(null)));
         var text = ifMatch.ToString().Trim();
         if (text.StartsWith("W/", StringComparison.Ordinal)) text = text[2..];
         if (!long.TryParse(text.Trim('"'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expected))
@@ -175,7 +175,7 @@ public static class EditEndpoints
         var (_, current) = await ledger.LoadAsync(id, ct);
         try
         {
-            if (current == expected) return await RespondAsync(await command(expected), bus, ct);
+            if (current == expected) return Respond(await command(expected));
         }
         catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException)
         {
@@ -212,22 +212,9 @@ public static class EditEndpoints
         string.IsNullOrWhiteSpace(body?.Reason) ? throw new RequestInputException("missing_reason", "a 'reason' is required")
         : Forms.Text("reason", body.Reason, EditLimits.MaxRationaleLength, allowedControls: "\n\r\t");
 
-    private static async Task<IResult> RespondAsync(EditCommandResult result, IPublishEndpoint bus, CancellationToken ct)
+    // The ledger is the truth: other hosts follow it, so a decision waits for no broker.
+    private static IResult Respond(EditCommandResult result)
     {
-        // Notices are hints for other hosts (the ledger is the truth): a broker that is down must not fail a recorded command.
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            foreach (var e in result.Events)
-            {
-                if (e is EditActivated activated) await bus.Publish(new ExpertActivated(result.EditId, activated.ExpertSha256, result.LedgerVersion), timeout.Token);
-                if (e is EditRetracted) await bus.Publish(new ExpertRetracted(result.EditId, result.LedgerVersion), timeout.Token);
-            }
-        }
-        catch (Exception) when (!ct.IsCancellationRequested)
-        {
-        }
         return Results.Ok(new CommandResponse(result.EditId, result.LedgerVersion, result.Events.Select(e => e.GetType().Name).ToList()));
     }
 }
