@@ -281,16 +281,15 @@ public sealed class EditLedger
         await using var session = _store.QuerySession();
         var events = await session.Events.FetchStreamAsync(editId, token: ct);
         if (events.Count == 0) throw new EditNotFoundException(editId);
-        var chained = new HashSet<(long, Guid)>();
+        IReadOnlySet<long> authentic;
         await using (var connection = Connect())
         {
             await connection.OpenAsync(ct);
-            await using var command = new NpgsqlCommand($"select seq_id, event_id from {_schema}.ledger_chain where seq_id = any(@s)", connection);
-            command.Parameters.AddWithValue("s", events.Select(e => e.Sequence).ToArray());
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct)) chained.Add((reader.GetInt64(0), reader.GetGuid(1)));
+            // Only rows whose chain entry carries this ledger's MAC for that very row: a row inserted with a
+            // home-made chain entry (a forged approval, say) never reaches a decision.
+            authentic = await _chain.AuthenticAsync(connection, events.Select(e => e.Sequence).ToArray(), ct);
         }
-        var kept = events.Where(e => chained.Contains((e.Sequence, e.Id))).ToArray();
+        var kept = events.Where(e => authentic.Contains(e.Sequence)).ToArray();
         if (kept.Length == 0 || kept[0].Data is not EditProposed) throw new EditNotFoundException(editId);
         return (kept, events[^1].Version);
     }
@@ -452,22 +451,27 @@ public sealed class EditLedger
 
     private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand($"""
-            select a.stream_id, a.data->>'expertSha256', a.seq_id, a.timestamp
+        // Activations and removals up to the version, chained; then only those whose chain entry is authentic (a
+        // row inserted with a home-made chain entry must not add or remove an expert).
+        var rows = new List<(long Seq, Guid Stream, string Type, string? Expert, DateTime Timestamp)>();
+        await using (var command = new NpgsqlCommand($"""
+            select a.seq_id, a.stream_id, a.type, a.data->>'expertSha256', a.timestamp
             from {_events} a {Chained("a")}
-            where a.type = '{EventTypeNames.Activated}' and a.seq_id <= @v
-              and not exists (
-                select 1 from {_events} r {Chained("r")}
-                where r.stream_id = a.stream_id and r.seq_id <= @v
-                  and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
+            where a.seq_id <= @v and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
             order by a.seq_id
-            """, connection);
-        command.Parameters.AddWithValue("v", version);
-        var experts = new List<ActiveExpert>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-            experts.Add(new ActiveExpert(reader.GetGuid(0), reader.GetString(1), reader.GetInt64(2),
-                new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero)));
+            """, connection))
+        {
+            command.Parameters.AddWithValue("v", version);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                rows.Add((reader.GetInt64(0), reader.GetGuid(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+        }
+        var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
+        var removed = rows.Where(r => r.Type != EventTypeNames.Activated && authentic.Contains(r.Seq)).Select(r => r.Stream).ToHashSet();
+        var experts = rows
+            .Where(r => r.Type == EventTypeNames.Activated && r.Expert is not null && authentic.Contains(r.Seq) && !removed.Contains(r.Stream))
+            .Select(r => new ActiveExpert(r.Stream, r.Expert!, r.Seq, new DateTimeOffset(r.Timestamp, TimeSpan.Zero)))
+            .ToArray();
         return new ActiveExpertSet(version, experts);
     }
 

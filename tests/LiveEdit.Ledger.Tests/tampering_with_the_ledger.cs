@@ -229,10 +229,16 @@ public sealed class tampering_with_the_ledger(PostgresFixture db) : IAsyncLifeti
     }
 
     [Fact]
-    public async Task a_forged_event_with_a_correctly_computed_chain_entry_but_no_valid_mac_is_caught()
+    public async Task a_forged_event_with_a_correctly_computed_chain_entry_but_no_valid_mac_is_caught_and_changes_nothing()
     {
         var forged = await ForgeRetractionAsync(_active);
         await ForgeChainEntryAsync(forged, LedgerChainKey.NewRandom());
+
+        // Reads that decide the model take only entries with this ledger's MAC: the forged retraction removes nothing.
+        (await _t.Ledger.GetActiveExpertsAsync()).EditIds.ShouldContain(_active);
+        (await _t.Ledger.GetActiveExpertsAsync(forged)).EditIds.ShouldContain(_active);
+        (await _t.Ledger.LoadAsync(_active)).Edit.Status.ShouldBe(EditStatus.Active);
+        (await _t.Ledger.GetHistoryAsync(_active)).ShouldNotContain(h => h.Version == forged);
 
         var verification = await _t.Ledger.VerifyAsync();
         verification.Breaks.ShouldContain(b => b.Version == forged && b.Kind == ChainBreakKind.MacInvalid);

@@ -135,6 +135,38 @@ internal sealed class HashChain(string schema, byte[] key)
         return entries[^1].Seq;
     }
 
+    // Sequences whose entry was found authentic; rows are insert-only for the application role, so a
+    // sequence, once authentic, stays so unless a superuser rewrites it (which verify reports).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, bool> _authentic = new();
+
+    /// <summary>
+    /// Of <paramref name="sequences"/>, those whose chain entry was written with this ledger's chain key for the row
+    /// that is there now: valid MAC, same event id, and a record hash that binds the row's content. A row someone
+    /// inserted together with a chain entry of their own (anyone who may insert but holds no key) is left out.
+    /// </summary>
+    public async Task<IReadOnlySet<long>> AuthenticAsync(NpgsqlConnection connection, IReadOnlyCollection<long> sequences, CancellationToken ct)
+    {
+        var result = new HashSet<long>(sequences.Where(_authentic.ContainsKey));
+        var unknown = sequences.Where(q => !result.Contains(q)).Distinct().ToArray();
+        if (unknown.Length == 0) return result;
+        await using var select = new NpgsqlCommand($"""
+            select c.seq_id, c.prev_seq, c.prev_hash, c.event_id, c.record_hash, c.mac, {RecordColumns}
+            from {_chain} c join {_events} e on e.seq_id = c.seq_id
+            where c.seq_id = any(@s)
+            """, connection);
+        select.Parameters.AddWithValue("s", unknown);
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var entry = ReadEntry(reader);
+            var row = ReadRow(reader, 6);
+            if (!MacValid(entry) || entry.EventId != row.Id || RecordHash(entry.PrevSeq ?? 0, entry.PrevHash, row.Sha256) != entry.RecordHash) continue;
+            _authentic.TryAdd(entry.Seq, true);
+            result.Add(entry.Seq);
+        }
+        return result;
+    }
+
     /// <summary>The append preconditions without appending: null when an append would be accepted, else why not.</summary>
     public async Task<ChainRefusedException?> CheckHeadAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
     {
