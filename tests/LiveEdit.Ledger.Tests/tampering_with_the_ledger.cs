@@ -251,6 +251,24 @@ public sealed class tampering_with_the_ledger(PostgresFixture db) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task a_foreign_row_dressed_as_a_tombstone_is_refused_and_can_be_acknowledged()
+    {
+        // Type and payload of Marten's filler, but not Marten's: the append check and acknowledge must agree on it.
+        await _t.ExecuteAsync($$"""
+            insert into {schema}.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, is_archived)
+            values (nextval('{schema}.mt_events_sequence'), gen_random_uuid(), '{{_active}}',
+                    (select max(version) + 1 from {schema}.mt_events where stream_id = '{{_active}}'),
+                    '{}'::jsonb, 'tombstone', now(), '*DEFAULT*', 'Mallory.Filler, Mallory', false);
+            """);
+        var forged = await _t.ScalarAsync<long>("select max(seq_id) from {schema}.mt_events");
+        var propose = await PreparedProposalAsync();
+
+        (await Should.ThrowAsync<ChainRefusedException>(propose)).Sequence.ShouldBe(forged);
+        await _t.Ledger.AcknowledgeIncidentAsync(forged, "an inserted row dressed as a tombstone", "olga");
+        await propose();
+    }
+
+    [Fact]
     public async Task a_changed_summary_row_is_named()
     {
         await _t.ExecuteAsync($$"""update {schema}.mt_doc_editsummary set data = jsonb_set(data, '{target}', '"mallory"') where id = '{{_active}}'""");

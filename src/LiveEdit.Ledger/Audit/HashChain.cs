@@ -272,10 +272,18 @@ internal sealed class HashChain(string schema, byte[] key)
         }
         var rows = await ReadRowsAsync(connection, tx, $"e.seq_id = {sequence}", ct);
         var row = rows.Count == 0 ? null : rows[0];
+        // The same test as the append check: what it refuses as foreign can be acknowledged, and only that.
+        var tombstone = false;
+        if (row is not null)
+        {
+            await using var test = new NpgsqlCommand($"select {IsTombstone("e")} from {_events} e where e.seq_id = @s", connection, tx);
+            test.Parameters.AddWithValue("s", sequence);
+            tombstone = (bool)(await test.ExecuteScalarAsync(ct))!;
+        }
         (string Kind, string Sha, Guid? Stream) incident = (entry, row) switch
         {
             (null, null) => throw new InvalidEditInputException("sequence", $"nothing to acknowledge at {sequence}: no event and no chain entry there."),
-            (null, { Type: EventTypeNames.MartenTombstone } r) when r.Data == "{}" =>
+            (null, not null) when tombstone =>
                 throw new InvalidEditInputException("sequence", $"nothing to acknowledge at {sequence}: it is a Marten tombstone (a normal gap)."),
             (null, { } r) => (IncidentKinds.Foreign, r.Sha256, r.StreamId),
             (not null, null) => (IncidentKinds.Deleted, "", null),
