@@ -84,6 +84,95 @@ public sealed class checking_images_before_decoding(ITestOutputHelper output)
         jpegPeak.ShouldBeLessThan(4 * ImageHeader.MaxDecodedBytes);
     }
 
+    [Fact]
+    public void a_png_whose_image_data_inflates_past_its_header_is_refused_after_inflating_little_more_than_the_header_allows()
+    {
+        // 16×16 RGB needs 16 × (1 + 48) = 784 inflated bytes; this IDAT inflates to 200 MB.
+        var bomb = HostileImages.IdatBomb(16, 16, 200_000_000);
+        bomb.Length.ShouldBeLessThan(1_000_000);
+        var (error, elapsed, allocated) = Measure(() => Should.Throw<UnreadableImageException>(() => RgbImage.Decode(bomb, "idat-bomb.png")), out var peak);
+        output.WriteLine($"IDAT bomb ({bomb.Length:N0} bytes, 16×16 RGB header, IDAT inflating to 200 MB) refused in {elapsed.TotalMilliseconds:0.0} ms, {allocated:N0} bytes allocated, private memory peak +{peak / 1e6:0} MB: {error.Message}");
+        error.TooLarge.ShouldBeTrue();
+        error.Reason.ShouldContain("inflates to more than");
+        // Inflating all 200 MB takes far longer and allocates them; stopping after the first buffer takes milliseconds.
+        elapsed.ShouldBeLessThan(TimeSpan.FromMilliseconds(150));
+        allocated.ShouldBeLessThan(1_000_000);
+        peak.ShouldBeLessThan(50_000_000);
+
+        // The same header with data a few bytes longer than it allows is refused too; exactly its size is not.
+        ImageHeader.InflatedPngData(HostileImages.IdatBomb(16, 16, 784)).ShouldBe(784);
+        Should.Throw<UnreadableImageException>(() => ImageHeader.InflatedPngData(HostileImages.IdatBomb(16, 16, 784 + ImageHeader.InflateSlack + 1))).TooLarge.ShouldBeTrue();
+    }
+
+    [Fact]
+    public void a_png_whose_compressed_data_is_corrupt_is_refused_as_unreadable()
+    {
+        var png = new RgbImage(32, 32, Noise(32 * 32 * 3)).ToPng();
+        var idat = png.AsSpan().IndexOf("IDAT"u8);
+        png[idat + 4] = 0x00; // the zlib header's first byte: no longer deflate
+        var error = Should.Throw<UnreadableImageException>(() => RgbImage.Decode(png, "corrupt.png"));
+        error.TooLarge.ShouldBeFalse();
+        error.Reason.ShouldContain("corrupt");
+    }
+
+    [Fact]
+    public void ordinary_and_interlaced_pngs_are_still_accepted()
+    {
+        var pixels = Noise(300 * 200 * 3);
+        var png = new RgbImage(300, 200, pixels).ToPng();
+        ImageHeader.InflatedPngData(png).ShouldBe(200 * (1 + 300 * 3));
+        RgbImage.Decode(png, "ordinary.png").Pixels.ShouldBe(pixels);
+
+        // Adam7 needs more filter bytes than the non-interlaced size (2,812 rows here, not 1,500): the limit counts them.
+        var interlaced = HostileImages.InterlacedZeroPng(2000, 1500);
+        ImageHeader.InflatedPngData(interlaced).ShouldBeGreaterThan(1500L * (1 + 2000 * 3) + ImageHeader.InflateSlack);
+        var decoded = RgbImage.Decode(interlaced, "interlaced.png");
+        decoded.Width.ShouldBe(2000);
+        decoded.Height.ShouldBe(1500);
+    }
+
+    [Fact]
+    public void a_progressive_jpeg_with_200_scans_is_refused_from_its_header_and_an_ordinary_jpeg_is_not()
+    {
+        var bomb = HostileImages.ProgressiveScanBomb(6000, 6000, 200);
+        bomb.Length.ShouldBeLessThan(20_000);
+        var (error, elapsed, allocated) = Measure(() => Should.Throw<UnreadableImageException>(() => RgbImage.Decode(bomb, "scans.jpg")));
+        output.WriteLine($"progressive JPEG ({bomb.Length:N0} bytes, 6000×6000, 200 scans) refused in {elapsed.TotalMilliseconds:0.0} ms, {allocated:N0} bytes allocated: {error.Message}");
+        error.TooLarge.ShouldBeTrue();
+        error.Reason.ShouldContain($"at most {ImageHeader.MaxJpegScans} are accepted");
+        elapsed.ShouldBeLessThan(TimeSpan.FromMilliseconds(500));
+
+        Should.NotThrow(() => ImageHeader.Check(HostileImages.ProgressiveScanBomb(6000, 6000, ImageHeader.MaxJpegScans)));
+        var jpeg = Jpeg(640, 480);
+        RgbImage.Decode(jpeg, "ordinary.jpg").Width.ShouldBe(640);
+    }
+
+    [Fact]
+    public void the_inflate_pass_costs_little_next_to_the_decode()
+    {
+        foreach (var (width, height, colourType) in new[] { (4000, 3000, 2), (8000, 5000, 6) })
+        {
+            var png = HostileImages.ZeroPng(width, height, 8, colourType);
+            var best = TimeSpan.MaxValue;
+            long inflated = 0;
+            for (var i = 0; i < 3; i++)
+            {
+                var (count, elapsed, _) = Measure(() => ImageHeader.InflatedPngData(png));
+                inflated = count;
+                if (elapsed < best) best = elapsed;
+            }
+            output.WriteLine($"{width}×{height} {(colourType == 6 ? "RGBA" : "RGB")} PNG ({png.Length:N0} bytes, {inflated / 1e6:0} MB inflated): inflate pass {best.TotalMilliseconds:0} ms (best of 3)");
+            best.ShouldBeLessThan(TimeSpan.FromSeconds(2));
+        }
+
+        // Zeros inflate unusually fast; a photo-like 12 MP PNG (gradients, written by StbImageWriteSharp) is the realistic case.
+        var photo = Gradient(4000, 3000);
+        var (_, inflateTime, _) = Measure(() => ImageHeader.InflatedPngData(photo));
+        var (_, decodeTime, _) = Measure(() => RgbImage.Decode(photo, "photo.png"));
+        output.WriteLine($"4000×3000 gradient RGB PNG ({photo.Length:N0} bytes): inflate pass {inflateTime.TotalMilliseconds:0} ms, whole decode (pass included) {decodeTime.TotalMilliseconds:0} ms");
+        inflateTime.ShouldBeLessThan(decodeTime);
+    }
+
     /// <summary>Time, managed bytes allocated, and the peak growth of the process's private memory (sampled every 2 ms, native buffers included).</summary>
     private static (T Result, TimeSpan Elapsed, long Allocated) Measure<T>(Func<T> run) => Measure(run, out _);
 
@@ -125,8 +214,23 @@ public sealed class checking_images_before_decoding(ITestOutputHelper output)
         return bytes;
     }
 
+    /// <summary>A PNG of the same gradients as <see cref="Jpeg"/>, written by StbImageWriteSharp.</summary>
+    private static byte[] Gradient(int width, int height)
+    {
+        using var stream = new MemoryStream();
+        new ImageWriter().WritePng(GradientPixels(width, height), width, height, ColorComponents.RedGreenBlue, stream);
+        return stream.ToArray();
+    }
+
     /// <summary>A JPEG of smooth gradients (what a photo compresses like), written by StbImageWriteSharp.</summary>
     public static byte[] Jpeg(int width, int height)
+    {
+        using var stream = new MemoryStream();
+        new ImageWriter().WriteJpg(GradientPixels(width, height), width, height, ColorComponents.RedGreenBlue, stream, 90);
+        return stream.ToArray();
+    }
+
+    private static byte[] GradientPixels(int width, int height)
     {
         var pixels = new byte[width * height * 3];
         for (var y = 0; y < height; y++)
@@ -137,8 +241,6 @@ public sealed class checking_images_before_decoding(ITestOutputHelper output)
             pixels[p + 1] = (byte)(y * 255 / height);
             pixels[p + 2] = (byte)((x + y) % 256);
         }
-        using var stream = new MemoryStream();
-        new ImageWriter().WriteJpg(pixels, width, height, ColorComponents.RedGreenBlue, stream, 90);
-        return stream.ToArray();
+        return pixels;
     }
 }

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Compression;
 
 namespace LiveEdit.Model.World;
 
@@ -22,6 +24,12 @@ public sealed record ImageHeader(ImageFormat Format, int Width, int Height, int 
 
     /// <summary>Most bytes of decoded samples (width × height × channels × bytes per sample): 40 MP of 8-bit RGBA.</summary>
     public const long MaxDecodedBytes = MaxPixels * 4;
+
+    /// <summary>Most scans (SOS segments) a JPEG may have: each costs the decoder a pass over the whole frame; ordinary progressive files have about 10.</summary>
+    public const int MaxJpegScans = 64;
+
+    /// <summary>Inflated bytes a PNG's image data may hold beyond the exact size its header implies.</summary>
+    public const int InflateSlack = 1024;
 
     /// <summary>The allowed formats, for messages.</summary>
     public const string AllowedFormats = "PNG or JPEG";
@@ -122,9 +130,136 @@ public sealed record ImageHeader(ImageFormat Format, int Width, int Height, int 
             }
             offset += 2 + length;
         }
+        // Walk the rest of the segments counting scans (SOS), skipping each scan's entropy-coded data: a progressive
+        // frame costs the decoder a pass over every pixel per scan. Running off the end is left to the EOI check below.
+        var scans = 0;
+        while (offset + 4 <= b.Length && b[offset] == 0xFF)
+        {
+            var marker = b[offset + 1];
+            if (marker == 0xFF) { offset++; continue; }
+            if (marker == 0xD9) break;
+            if (marker is 0xD8 or 0x01 or >= 0xD0 and <= 0xD7) { offset += 2; continue; }
+            var length = BinaryPrimitives.ReadUInt16BigEndian(b[(offset + 2)..(offset + 4)]);
+            if (length < 2 || offset + 2 + length > b.Length) throw new UnreadableImageException(source, $"the JPEG file is truncated: a segment at byte {offset} runs past its end");
+            offset += 2 + length;
+            if (marker != 0xDA) continue;
+            if (++scans > MaxJpegScans)
+                throw new UnreadableImageException(source, $"the JPEG file has more than {MaxJpegScans} scans; at most {MaxJpegScans} are accepted", tooLarge: true);
+            offset = EndOfEntropyCodedData(b, offset);
+        }
         // A JPEG ends with EOI (FF D9); allow a little padding after it.
         var tail = b[Math.Max(offset, b.Length - 1024)..];
         if (tail.IndexOf(new byte[] { 0xFF, 0xD9 }) < 0) throw new UnreadableImageException(source, $"the JPEG file is truncated at byte {b.Length} (no end-of-image marker)");
         return header;
+    }
+
+    /// <summary>The offset of the marker that ends the entropy-coded data starting at <paramref name="offset"/>: an FF not followed by 00 (stuffing) or a restart marker (D0–D7); the file's length when there is none.</summary>
+    private static int EndOfEntropyCodedData(ReadOnlySpan<byte> b, int offset)
+    {
+        while (offset < b.Length)
+        {
+            var next = b[offset..].IndexOf((byte)0xFF);
+            if (next < 0 || offset + next + 1 >= b.Length) return b.Length;
+            offset += next;
+            var following = b[offset + 1];
+            if (following != 0x00 && following is not (>= 0xD0 and <= 0xD7)) return offset;
+            offset += 2;
+        }
+        return b.Length;
+    }
+
+    /// <summary>
+    /// The PNG decoder inflates every IDAT byte whatever the header says, so a few megabytes of compressed zeros
+    /// behind a 16×16 header would inflate to gigabytes. This inflates the image data (into a small reused buffer,
+    /// output discarded) and refuses it as soon as it exceeds what the header implies — for each row a filter byte
+    /// and ⌈width × channels × bit depth / 8⌉ bytes, summed exactly over the seven Adam7 passes when interlaced —
+    /// plus <see cref="InflateSlack"/> bytes. Corrupt zlib data is refused as unreadable. Call it after
+    /// <see cref="Check"/> accepted <paramref name="png"/>; it returns the number of inflated bytes.
+    /// </summary>
+    public static long InflatedPngData(ReadOnlyMemory<byte> png, string source = "image")
+    {
+        var b = png.Span;
+        if (!IsPng(b) || b.Length < 8 + 25) throw new UnreadableImageException(source, "its PNG header (IHDR) is missing or cut short");
+        var width = BinaryPrimitives.ReadUInt32BigEndian(b[16..20]);
+        var height = BinaryPrimitives.ReadUInt32BigEndian(b[20..24]);
+        var depth = b[24];
+        var samples = b[25] switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, 6 => 4, _ => 0 };
+        var interlaced = b[28] != 0;
+        var bitsPerPixel = (long)samples * depth;
+        long RowsBytes(long passWidth, long passHeight) => passWidth == 0 || passHeight == 0 ? 0 : passHeight * (1 + (passWidth * bitsPerPixel + 7) / 8);
+        long expected;
+        if (!interlaced) expected = RowsBytes(width, height);
+        else
+        {
+            expected = 0;
+            foreach (var (x0, y0, dx, dy) in Adam7)
+                expected += RowsBytes(width > x0 ? (width - x0 + dx - 1) / dx : 0, height > y0 ? (height - y0 + dy - 1) / dy : 0);
+        }
+        var limit = expected + InflateSlack;
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            using var zlib = new ZLibStream(new IdatStream(png), CompressionMode.Decompress);
+            long inflated = 0;
+            int read;
+            while ((read = zlib.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                inflated += read;
+                if (inflated > limit)
+                    throw new UnreadableImageException(source,
+                        $"its compressed image data inflates to more than {limit:N0} bytes, the most its {width}×{height} header allows", tooLarge: true);
+            }
+            return inflated;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new UnreadableImageException(source, "its compressed image data (IDAT) is corrupt", e);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static readonly (uint X0, uint Y0, uint Dx, uint Dy)[] Adam7 =
+        [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)];
+
+    /// <summary>The concatenated data of a PNG's IDAT chunks, read in place, walking the chunks (already checked to lie within the file) as it goes.</summary>
+    private sealed class IdatStream(ReadOnlyMemory<byte> png) : Stream
+    {
+        private int _chunk = 8;   // offset of the chunk whose data is being read
+        private int _position;    // next byte to read
+        private int _end;         // end of the current chunk's data
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> destination)
+        {
+            var b = png.Span;
+            while (_position == _end)
+            {
+                if (_chunk + 12 > b.Length) return 0;
+                var length = BinaryPrimitives.ReadUInt32BigEndian(b[_chunk..(_chunk + 4)]);
+                var type = b[(_chunk + 4)..(_chunk + 8)];
+                if (type.SequenceEqual("IEND"u8) || length > (uint)(b.Length - _chunk - 12)) return 0;
+                var start = _chunk + 8;
+                _chunk = start + (int)length + 4;
+                if (type.SequenceEqual("IDAT"u8)) { _position = start; _end = start + (int)length; }
+            }
+            var n = Math.Min(destination.Length, _end - _position);
+            b[_position..(_position + n)].CopyTo(destination);
+            _position += n;
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -56,12 +56,15 @@ public sealed class RgbImage
 
     /// <summary>
     /// Decodes a PNG or JPEG file's bytes to RGB, after <see cref="ImageHeader.Check"/> has read its header: another
-    /// format, too many pixels or decoded bytes, or a file cut short is refused before the decoder sees it.
+    /// format, too many pixels or decoded bytes, a file cut short or a JPEG with too many scans is refused before the
+    /// decoder sees it; a PNG's image data is then inflated once, discarding the output, and refused as soon as it
+    /// holds more than the header implies (<see cref="ImageHeader.InflatedPngData"/>).
     /// Throws <see cref="UnreadableImageException"/> for anything that is not a decodable image.
     /// </summary>
     public static RgbImage Decode(byte[] bytes, string source = "image")
     {
-        ImageHeader.Check(bytes, source);
+        var header = ImageHeader.Check(bytes, source);
+        if (header.Format == ImageFormat.Png) ImageHeader.InflatedPngData(bytes, source);
         try
         {
             var result = ImageResult.FromMemory(bytes, StbImageSharp.ColorComponents.RedGreenBlue);
