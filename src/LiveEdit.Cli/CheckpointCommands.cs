@@ -117,11 +117,7 @@ internal static class CheckpointCommands
     private static string Printable(string text) =>
         string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
-    private static Option<string> SchemaOption() => new("--schema")
-    {
-        Description = "Ledger schema (default: Ledger__Schema, else ledger).",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("Ledger__Schema") is { Length: > 0 } s ? s : LedgerStore.DefaultSchema,
-    };
+    private static Option<string> SchemaOption() => LedgerCommands.SchemaOption();
 
     private static string? ConnectionString(string name)
     {

@@ -73,6 +73,8 @@ internal static class EditCommands
             var result = await client.ShowAsync(parse.GetValue(id), ct);
             var edit = result["edit"]!;
             AnsiConsole.MarkupLineInterpolated($"[bold]{edit["id"]}[/] {edit["status"]}: \"{Shown(edit["prompt"])}\" → \"{Shown(edit["target"])}\" (by {Shown(edit["proposedBy"])})");
+            if (result["projectionMismatch"]?.GetValue<bool>() == true)
+                AnsiConsole.MarkupLineInterpolated($"[red]warning:[/] the stored summary disagrees with the chain in {LiveEdit.Inference.Errors.Printable.Escape(string.Join(", ", result["mismatchedFields"]?.AsArray().Select(f => f?.ToString()) ?? []))}; shown are the chain's values (run liveedit verify)");
             var table = new Table().AddColumns("version", "time", "event", "detail");
             foreach (var h in result["history"]!.AsArray())
                 table.AddRow(h!["version"]!.ToString(), h["timestamp"]!.ToString(), h["type"]!.ToString(), Markup.Escape(h["event"]!.ToJsonString()));

@@ -15,7 +15,7 @@ internal static class VerifyCommand
 {
     public static Command Create()
     {
-        var schema = new Option<string>("--schema") { Description = "Ledger schema.", DefaultValueFactory = _ => LedgerStore.DefaultSchema };
+        var schema = LedgerCommands.SchemaOption(); // default: Ledger__Schema, else ledger (as every ledger command)
         var experts = new Option<bool>("--experts") { Description = "Also re-generate every expert and compare hashes." };
         var baseFolder = new Option<string>("--base") { Description = "TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
         var editorFolder = new Option<string>("--editor") { Description = "Editor folder.", DefaultValueFactory = _ => "models/liveedit-editor" };

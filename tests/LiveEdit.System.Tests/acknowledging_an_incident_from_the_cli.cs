@@ -47,6 +47,30 @@ public sealed class acknowledging_an_incident_from_the_cli(PostgresFixture postg
         keyless.Error.ShouldNotContain("   at ");
     }
 
+    [Fact]
+    public async Task verify_without_schema_reads_the_schema_of_Ledger__Schema()
+    {
+        await using var store = LedgerStore.Create(Postgres.ConnectionString, Schema);
+        var ledger = new EditLedger(store, new LedgerOptions { ChainKey = Convert.FromBase64String(TestChainKey.Base64) });
+        await ledger.EnsureSchemaAsync();
+        var image = await ledger.Blobs.PutAsync(Encoding.UTF8.GetBytes("schema image"));
+        await ledger.ProposeAsync(new ProposeEdit(Guid.NewGuid(), image, "What is shown?", "a dog", "", "alice"));
+
+        var named = await LiveeditAsync("verify", "--schema", Schema);
+        named.Out.ShouldContain($"head {await ledger.GetHeadAsync()}", Case.Sensitive, named.ToString());
+        var fromEnvironment = await CliProcess.RunAsync(["verify"], new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Ledger"] = Postgres.ConnectionString,
+            ["DOTNET_ENVIRONMENT"] = "Production",
+            ["COLUMNS"] = "400",
+            ["Ledger__ChainKeyFile"] = null,
+            ["Ledger__ChainKey"] = TestChainKey.Base64,
+            ["Ledger__Schema"] = Schema,
+        });
+        fromEnvironment.ExitCode.ShouldBe(named.ExitCode, fromEnvironment.ToString());
+        fromEnvironment.Out.ShouldBe(named.Out, "without --schema, verify reads the schema that Ledger__Schema names");
+    }
+
     private async Task<long> ForgeRowAsync(long copyOf)
     {
         await using var connection = new NpgsqlConnection(Postgres.ConnectionString);

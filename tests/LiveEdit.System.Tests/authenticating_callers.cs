@@ -63,6 +63,36 @@ public sealed class authenticating_callers(PostgresFixture postgres) : SchemaPer
     }
 
     [Fact]
+    public void the_hash_of_the_empty_string_is_refused_as_a_configured_key()
+    {
+        var settings = NoKeys();
+        settings["Auth:Keys:0:User"] = "olga";
+        settings["Auth:Keys:0:Roles:0"] = "admin";
+        settings["Auth:Keys:0:Sha256"] = ApiKeyOptions.Hash(""); // printf %s "$UNSET" | sha256sum
+        Should.Throw<InvalidOperationException>(() => InferenceApp.Build(["--urls", "http://127.0.0.1:0", "--environment", "Production"],
+                b => { foreach (var (k, v) in settings) b.Configuration[k] = v; }))
+            .Message.ShouldContain("SHA-256 of the empty string");
+    }
+
+    [Fact]
+    public async Task an_empty_or_blank_key_is_no_key_it_gets_401_and_is_not_counted_as_a_guess()
+    {
+        var settings = OneOperatorKey();
+        settings["Auth:FailureBurst"] = "3";
+        settings["Auth:FailuresPerSecond"] = "1";
+        await using var host = await RunningHost.StartAsync(settings, environment: "Production");
+        using var client = new HttpClient { BaseAddress = host.Address };
+        for (var i = 0; i < 10; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/ledger/head");
+            request.Headers.TryAddWithoutValidation("X-Api-Key", i % 2 == 0 ? "" : "   ");
+            using var response = await client.SendAsync(request);
+            response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized, $"request {i}");
+        }
+        (await HeadAsync(host, OperatorKey)).ShouldBe(HttpStatusCode.OK, "blank keys are not guesses: the client is not throttled");
+    }
+
+    [Fact]
     public async Task outside_development_no_development_key_authenticates_and_a_configured_hash_does()
     {
         await using var host = await RunningHost.StartAsync(OneOperatorKey(), environment: "Production");

@@ -75,11 +75,19 @@ public sealed class changing_edits_safely(PostgresFixture postgres) : HostPerCla
         etag.ShouldBe("\"2\"", "proposed, then its expert recorded");
         var head = await Host.Ledger.GetHeadAsync();
 
+        // If-Match compares strongly: the same version as a weak tag does not match.
+        using var weak = new HttpRequestMessage(HttpMethod.Post, $"/edits/{id}/approve");
+        weak.Headers.TryAddWithoutValidation("If-Match", $"W/{etag}");
+        using var weakRefused = await approver.SendAsync(weak);
+        weakRefused.StatusCode.ShouldBe(HttpStatusCode.PreconditionFailed, await weakRefused.Content.ReadAsStringAsync());
+        (await weakRefused.Content.ReadAsStringAsync()).ShouldContain("weak entity tag");
+        (await Host.Ledger.GetHeadAsync()).ShouldBe(head);
+
         using var stale = new HttpRequestMessage(HttpMethod.Post, $"/edits/{id}/approve") { Headers = { { "If-Match", "\"1\"" } } };
         using var refused = await approver.SendAsync(stale);
         refused.StatusCode.ShouldBe(HttpStatusCode.PreconditionFailed);
         refused.Headers.ETag!.Tag.ShouldBe(etag);
-        (await refused.Content.ReadAsStringAsync()).ShouldContain("is at version 2, not 1");
+        (await refused.Content.ReadAsStringAsync()).ShouldContain("is at version 2, but If-Match expected version 1");
         (await Host.Ledger.GetHeadAsync()).ShouldBe(head);
 
         using var current = new HttpRequestMessage(HttpMethod.Post, $"/edits/{id}/approve") { Headers = { { "If-Match", etag } } };
@@ -127,6 +135,74 @@ public sealed class changing_edits_safely(PostgresFixture postgres) : HostPerCla
         }
         (await Host.Client(RunningHost.ApproverKey).GetAsync("/ledger/verify")).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         (await Host.Client(RunningHost.AuditorKey).GetAsync("/ledger/verify")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task a_proposer_supersedes_only_its_own_edits_and_another_users_id_answers_as_a_missing_one()
+    {
+        var cases = Settings.Cases(3, seed: 34);
+        var mine = await Host.ProposeAsync(cases[0], RunningHost.ProposerKey);
+        var theirs = await Host.ProposeAsync(cases[1], RunningHost.AdminKey);
+        await WaitForExpertAsync(mine);
+        await WaitForExpertAsync(theirs);
+        var head = await Host.Ledger.GetHeadAsync();
+
+        async Task<(HttpStatusCode Status, JsonNode? Body)> SupersedeAsync(string key, Guid older)
+        {
+            using var client = Host.Client(key);
+            var c = cases[2];
+            using var response = await client.PostAsync("/edits", RunningHost.Form(c.Edit.Image!.ToPng(),
+                ("prompt", c.Edit.Prompt), ("target", c.NewTarget), ("supersedes", older.ToString())));
+            var text = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
+        }
+
+        var (otherStatus, other) = await SupersedeAsync(RunningHost.ProposerKey, theirs);
+        var (missingStatus, missing) = await SupersedeAsync(RunningHost.ProposerKey, Guid.NewGuid());
+        otherStatus.ShouldBe(HttpStatusCode.NotFound, other?.ToJsonString());
+        missingStatus.ShouldBe(HttpStatusCode.NotFound, missing?.ToJsonString());
+        other!["code"]!.GetValue<string>().ShouldBe("edit_not_found");
+        missing!["code"]!.GetValue<string>().ShouldBe("edit_not_found");
+        other["title"]?.ToJsonString().ShouldBe(missing["title"]?.ToJsonString());
+        (await Host.Ledger.GetHeadAsync()).ShouldBe(head, "a refused proposal stores nothing");
+
+        var (ownStatus, own) = await SupersedeAsync(RunningHost.ProposerKey, mine);
+        ownStatus.ShouldBe(HttpStatusCode.Accepted, own?.ToJsonString());
+        var (adminStatus, admin) = await SupersedeAsync(RunningHost.AdminKey, mine);
+        adminStatus.ShouldBe(HttpStatusCode.Accepted, admin?.ToJsonString());
+    }
+
+    [Fact]
+    public async Task a_reviewer_is_shown_the_chained_proposal_and_told_when_the_summary_row_was_changed()
+    {
+        var c = Settings.Cases(1, seed: 35)[0];
+        var id = await Host.ProposeAsync(c);
+        await WaitForExpertAsync(id);
+        var proposal = await Host.Ledger.GetProposalAsync(id);
+        using var approver = Host.Client(RunningHost.ApproverKey);
+
+        var before = JsonNode.Parse(await approver.GetStringAsync($"/edits/{id}"))!;
+        before["projectionMismatch"]!.GetValue<bool>().ShouldBeFalse();
+        before["edit"]!["target"]!.GetValue<string>().ShouldBe(proposal.Target);
+
+        // An insider with the application role (here the superuser) rewrites the summary row, not the chain.
+        await using (var connection = new Npgsql.NpgsqlConnection(Postgres.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var update = new Npgsql.NpgsqlCommand(
+                $"update {Schema}.mt_doc_editsummary set data = jsonb_set(jsonb_set(data, '{{target}}', '\"a harmless word\"'), '{{rationale}}', '\"reviewed already\"') where id = @id",
+                connection);
+            update.Parameters.AddWithValue("id", id);
+            (await update.ExecuteNonQueryAsync()).ShouldBe(1);
+        }
+        (await Host.Ledger.GetEditAsync(id)).Target.ShouldBe("a harmless word", "the row was changed");
+
+        var after = JsonNode.Parse(await approver.GetStringAsync($"/edits/{id}"))!;
+        after["edit"]!["target"]!.GetValue<string>().ShouldBe(proposal.Target);
+        after["edit"]!["rationale"]!.GetValue<string>().ShouldBe(proposal.Rationale);
+        after["edit"]!["prompt"]!.GetValue<string>().ShouldBe(proposal.Prompt);
+        after["projectionMismatch"]!.GetValue<bool>().ShouldBeTrue(after.ToJsonString());
+        after["mismatchedFields"]!.AsArray().Select(f => f!.GetValue<string>()).ShouldBe(["target", "rationale"], ignoreOrder: true);
     }
 
     private async Task WaitForExpertAsync(Guid id)

@@ -104,6 +104,27 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
     }
 
     [Fact]
+    public async Task edit_show_prints_the_chained_proposal_and_warns_when_the_summary_row_was_changed()
+    {
+        var c = Settings.Cases(1, seed: 24)[0];
+        var sha = await Host.Ledger.Blobs.PutAsync(c.Edit.Image!.ToPng());
+        var id = Guid.NewGuid();
+        await Host.Ledger.ProposeAsync(new LiveEdit.Ledger.Edits.ProposeEdit(id, sha, "what is this?", "zorvan", "why", "alice"));
+        await using (var connection = new Npgsql.NpgsqlConnection(Postgres.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var update = new Npgsql.NpgsqlCommand(
+                $"update {Schema}.mt_doc_editsummary set data = jsonb_set(data, '{{target}}', '\"harmless\"') where id = @id", connection);
+            update.Parameters.AddWithValue("id", id);
+            (await update.ExecuteNonQueryAsync()).ShouldBe(1);
+        }
+
+        var shown = await Liveedit(RunningHost.AuditorKey, "edit", "show", id.ToString());
+        shown.Out.ShouldContain("→ \"zorvan\"", Case.Sensitive, shown.ToString());
+        shown.Out.ShouldContain("warning: the stored summary disagrees with the chain in target", Case.Sensitive, shown.ToString());
+    }
+
+    [Fact]
     public async Task propose_sends_an_idempotency_key_and_auth_hash_key_prints_the_sha256()
     {
         var c = Settings.Cases(1, seed: 24)[0];

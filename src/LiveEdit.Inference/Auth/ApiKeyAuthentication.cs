@@ -24,6 +24,9 @@ public sealed class ApiKeyAuthentication(
     {
         if (!Request.Headers.TryGetValue(Header, out var values) || values.Count == 0)
             return Task.FromResult(AuthenticateResult.NoResult());
+        // An empty or blank key is no key: it never authenticates (even against a configured hash of the empty
+        // string) and, like a missing header, gets 401 without counting against the client's failure budget.
+        if (string.IsNullOrWhiteSpace(values[0])) return Task.FromResult(AuthenticateResult.NoResult());
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(values[0] ?? ""));
         foreach (var key in keys.Value.Keys)
         {

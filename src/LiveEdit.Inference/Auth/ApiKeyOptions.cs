@@ -44,6 +44,9 @@ public sealed class ApiKeyOptions
     /// <summary>Whether the key set is the built-in development set (only in the Development environment).</summary>
     public bool IsDevelopmentSet { get; private set; }
 
+    /// <summary>SHA-256 of the empty string: the hash of a key made from an unset variable, refused at start.</summary>
+    public const string EmptyKeyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
     /// <summary>SHA-256 of a secret as lower-case hex, the form <see cref="ApiKey.Sha256"/> takes.</summary>
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
@@ -88,7 +91,7 @@ public sealed class ApiKeyOptions
         }
     }
 
-    /// <summary>Throws with a clear message when a key is raw, not a SHA-256, duplicated, nameless or has an unknown role.</summary>
+    /// <summary>Throws with a clear message when a key is raw, not a SHA-256, the hash of the empty string, duplicated, nameless or has an unknown role.</summary>
     public void Validate()
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -100,6 +103,10 @@ public sealed class ApiKeyOptions
             var hash = key.Sha256.Trim().ToLowerInvariant();
             if (hash.Length != 64 || !hash.All(Uri.IsHexDigit))
                 throw new InvalidOperationException($"Auth:Keys: user '{key.User}' needs Sha256, the 64 hex digits of the key's SHA-256 (`liveedit auth hash-key`).");
+            if (hash == EmptyKeyHash)
+                throw new InvalidOperationException(
+                    $"Auth:Keys: the Sha256 of user '{key.User}' is the SHA-256 of the empty string (e3b0c442…b855), so the key it was made from " +
+                    "was empty (an unset variable?). Hash the real key with `liveedit auth hash-key`; an empty X-Api-Key never authenticates.");
             key.Sha256 = hash;
             if (!seen.Add(hash)) throw new InvalidOperationException($"Auth:Keys: the key of user '{key.User}' is used twice.");
             if (key.Roles.Count == 0) throw new InvalidOperationException($"Auth:Keys: user '{key.User}' has no role.");

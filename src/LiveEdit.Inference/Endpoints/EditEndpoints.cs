@@ -5,6 +5,7 @@ using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Errors;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
+using LiveEdit.Ledger.Projections;
 using LiveEdit.Ledger.Versions;
 using MassTransit;
 
@@ -17,7 +18,9 @@ public static class EditEndpoints
     public sealed record DecisionBody(string? Reason);
     public sealed record CommandResponse(Guid EditId, long Version, IReadOnlyList<string> Events);
     public sealed record HistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, string Type, object Event);
-    public sealed record EditWithHistory(object Edit, IReadOnlyList<HistoryEntry> History);
+    /// <param name="ProjectionMismatch">True when the stored summary row disagrees with the chain (the values shown are the chain's).</param>
+    /// <param name="MismatchedFields">The summary's fields that disagree with the chain, when any do.</param>
+    public sealed record EditWithHistory(object Edit, IReadOnlyList<HistoryEntry> History, bool ProjectionMismatch = false, IReadOnlyList<string>? MismatchedFields = null);
 
     /// <summary>Request header that makes <c>POST /edits</c> safe to retry.</summary>
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -41,12 +44,18 @@ public static class EditEndpoints
             .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it (If-Match: the edit's ETag)");
         edits.MapGet("/{id:guid}", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
-                var summary = await ledger.GetEditAsync(id, ct);
+                // What a reviewer decides on comes from the chain, not from the summary row (which the application role
+                // can update): the proposal's text, image hash, proposer, tags and supersedes, and the folded status.
+                var proposal = await ledger.GetProposalAsync(id, ct);
                 // A proposer reads its own edits only; to anyone else the edit does not exist.
-                if (!http.ReadsAll() && summary.ProposedBy != http.Actor()) throw new LiveEdit.Ledger.Errors.EditNotFoundException(id);
+                if (!http.ReadsAll() && proposal.ProposedBy != http.Actor()) throw new LiveEdit.Ledger.Errors.EditNotFoundException(id);
+                var (state, _) = await ledger.LoadAsync(id, ct);
+                var summary = await ledger.GetEditAsync(id, ct);
+                var (shown, mismatched) = FromChain(summary, proposal, state);
                 var history = await ledger.GetHistoryAsync(id, ct);
                 http.Response.Headers.ETag = ETag(history[^1].StreamVersion);
-                return Results.Ok(new EditWithHistory(summary, history.Select(h => new HistoryEntry(h.Version, h.StreamVersion, h.Timestamp, h.Event.GetType().Name, h.Event)).ToList()));
+                return Results.Ok(new EditWithHistory(shown, history.Select(h => new HistoryEntry(h.Version, h.StreamVersion, h.Timestamp, h.Event.GetType().Name, h.Event)).ToList(),
+                    mismatched.Count > 0, mismatched.Count > 0 ? mismatched : null));
             })
             .RequireAuthorization(Policies.Read).WithSummary("An edit with its full history (ETag: its stream version)");
         edits.MapGet("/", async (string? status, int? skip, int? take, HttpContext http, EditLedger ledger, CancellationToken ct) =>
@@ -62,6 +71,30 @@ public static class EditEndpoints
                 return Results.Ok(await ledger.ListEditsAsync(wanted, proposedBy, skip ?? 0, take ?? 100, ct));
             })
             .RequireAuthorization(Policies.Read).WithSummary("Edits, newest first (a proposer sees its own)");
+    }
+
+    /// <summary>The summary with the chain's values over its own, and the names of the fields where they differed.</summary>
+    private static (EditSummary Shown, List<string> Mismatched) FromChain(EditSummary summary, EditProposed proposal, Edit state)
+    {
+        var mismatched = new List<string>();
+        void Check(string field, bool same)
+        {
+            if (!same) mismatched.Add(field);
+        }
+        Check("prompt", summary.Prompt == proposal.Prompt);
+        Check("target", summary.Target == proposal.Target);
+        Check("rationale", summary.Rationale == proposal.Rationale);
+        Check("imageSha256", summary.ImageSha256 == proposal.ImageSha256);
+        Check("proposedBy", summary.ProposedBy == proposal.ProposedBy);
+        Check("tags", (summary.Tags ?? []).SequenceEqual(proposal.Tags ?? []));
+        Check("supersedes", summary.Supersedes == proposal.Supersedes);
+        Check("status", summary.Status == state.Status);
+        var shown = summary with
+        {
+            Prompt = proposal.Prompt, Target = proposal.Target, Rationale = proposal.Rationale, ImageSha256 = proposal.ImageSha256,
+            ProposedBy = proposal.ProposedBy, Tags = proposal.Tags ?? [], Supersedes = proposal.Supersedes, Status = state.Status,
+        };
+        return (shown, mismatched);
     }
 
     private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ImageGate images, ExpertWorkDispatcher dispatcher,
@@ -86,7 +119,13 @@ public static class EditEndpoints
         var editId = idempotencyKey is null ? Guid.NewGuid() : IdempotentEditId(http.Actor(), idempotencyKey);
         var command = new ProposeEdit(editId, imageSha, prompt, target, rationale, http.Actor(), tags, supersedes);
         EditDecisions.Handle(command, DateTimeOffset.UtcNow); // the ledger's own checks, before the blob is stored
-        if (supersedes is { } id) await ledger.GetEditAsync(id, ct);
+        if (supersedes is { } id)
+        {
+            // The chained proposal, not the summary row. A caller who cannot read every edit supersedes only its own:
+            // another user's edit answers as a missing one does (404 edit_not_found), so ids cannot be probed.
+            var older = await ledger.GetProposalAsync(id, ct);
+            if (!http.ReadsAll() && older.ProposedBy != http.Actor()) throw new LiveEdit.Ledger.Errors.EditNotFoundException(id);
+        }
         if (idempotencyKey is not null && await ExistingProposalAsync(ledger, command, ct) is { } replay) return replay;
 
         await ledger.Blobs.PutAsync(image, ct);
@@ -169,22 +208,31 @@ public static class EditEndpoints
         var ifMatch = http.Request.Headers.IfMatch;
         if (ifMatch.Count == 0) return Respond(await OnFreshStateAsync(() => command(null)));
         var text = ifMatch.ToString().Trim();
-        if (text.StartsWith("W/", StringComparison.Ordinal)) text = text[2..];
+        // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches, so it is answered 412 below.
+        var weak = text.StartsWith("W/", StringComparison.Ordinal);
+        if (weak) text = text[2..];
         if (!long.TryParse(text.Trim('"'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expected))
             throw new RequestInputException("bad_if_match", $"If-Match '{Printable.Excerpt(ifMatch.ToString())}' is not an edit version (the ETag of GET /edits/{id}, e.g. \"3\")");
         var (_, current) = await ledger.LoadAsync(id, ct);
-        try
+        for (var attempt = 0; !weak && current == expected; attempt++)
         {
-            if (current == expected) return Respond(await command(expected));
-        }
-        catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException)
-        {
-            (_, current) = await ledger.LoadAsync(id, ct);
+            try
+            {
+                return Respond(await command(expected));
+            }
+            catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException) when (attempt < 4)
+            {
+                // Another writer won: usually on this edit (then it has moved on and the caller's version no longer
+                // holds), but it may have been on the edit this one supersedes, and then the caller's version still holds.
+                (_, current) = await ledger.LoadAsync(id, ct);
+            }
         }
         // Answered here, not thrown: the exception handler clears ETag from error responses.
         http.Response.Headers.ETag = ETag(current);
         return Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The edit has changed",
-            detail: $"edit {id} is at version {current}, not {expected}; read it again (GET /edits/{id}) and decide on what it is now",
+            detail: weak
+                ? $"If-Match {Printable.Excerpt(ifMatch.ToString())} is a weak entity tag, and a decision needs a strong one: send the ETag of GET /edits/{id} as it is (edit {id} is now at version {current})"
+                : $"edit {id} is at version {current}, but If-Match expected version {expected}; read it again (GET /edits/{id}) and decide on what it is now",
             type: "https://liveedit.local/problems/version_mismatch",
             extensions: new Dictionary<string, object?> { ["code"] = "version_mismatch", ["currentVersion"] = current });
     }
