@@ -152,6 +152,8 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
         ["asOf from a proposer"] = _ => ("dev-proposer-key", "POST", "/query", Fields(null, ("prompt", Prompt), ("asOf", "1")), [], 403, "forbidden_as_of"),
         ["a BMP to the query"] = _ => Query(Fields(HostileImages.TruncatedBmp(), ("prompt", Prompt)), 415, "unsupported_image_format"),
         ["a PNG bomb to the query"] = _ => Query(Fields(HostileImages.PngBomb, ("prompt", Prompt)), 422, "image_too_large"),
+        ["a 16×16 PNG whose data inflates to 200 MB"] = _ => Query(Fields(HostileImages.IdatBomb(16, 16, 200L << 20), ("prompt", Prompt)), 422, "image_too_large"),
+        ["a progressive JPEG of 200 scans"] = _ => Propose(WithImage(HostileImages.ProgressiveScanBomb(6000, 6000, 200)), 422, "image_too_large"),
         ["a rejection with broken JSON"] = f => Decide("reject", f, Raw("application/json", "{\"reason\": "), 400, "bad_json"),
         ["a rejection as text/plain"] = f => Decide("reject", f, Raw("text/plain", "because"), 415, "unsupported_media_type"),
         ["a rejection without a reason"] = f => Decide("reject", f, JsonContent.Create(new { reason = "" }), 400, "missing_reason"),
