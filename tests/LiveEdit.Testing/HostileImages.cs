@@ -23,17 +23,7 @@ public static class HostileImages
             var row = new byte[rowBytes];
             for (var y = 0; y < height; y++) zlib.Write(row);
         }
-        using var png = new MemoryStream();
-        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(0), (uint)width);
-        BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), (uint)height);
-        ihdr[8] = (byte)bitDepth;
-        ihdr[9] = (byte)colourType;
-        Chunk(png, "IHDR", ihdr);
-        Chunk(png, "IDAT", data.ToArray());
-        Chunk(png, "IEND", []);
-        return png.ToArray();
+        return Png(width, height, bitDepth, colourType, interlaced: false, data.ToArray());
     }
 
     /// <summary>
