@@ -8,7 +8,7 @@ namespace LiveEdit.Inference.Errors;
 
 /// <summary>
 /// Turns the errors the ledger, the model and the database report into problem-details responses
-/// (DESIGN.md §7): input → 400/422, unknown → 404, conflict → 409, too large → 413, database down → 503.
+/// (docs/design.md): input → 400/422, unknown → 404, conflict → 409, too large → 413, database down → 503.
 /// </summary>
 public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<ProblemMapping> log, IHostEnvironment environment) : IExceptionHandler
 {

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Baselines;
 
 /// <summary>
-/// A baseline editor (DESIGN.md §5.4) that applies edits one after another to a frozen base VLM and answers with
+/// A baseline editor (docs/method.md) that applies edits one after another to a frozen base VLM and answers with
 /// everything applied so far. Unlike LiveEdit's experts, an edit cannot be taken back one at a time: only
 /// <see cref="Reset"/> returns to the base model. Deterministic for a fixed thread count; not thread-safe; while it
 /// exists it owns the base model (FT-L changes the model's weights in place and restores them on Reset/Dispose).

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
-/// Multi-head cross-attention CA(q, y) = softmax(q W_q (y W_k)ᵀ / √d_head) · y W_v (DESIGN.md §5.2),
+/// Multi-head cross-attention CA(q, y) = softmax(q W_q (y W_k)ᵀ / √d_head) · y W_v (docs/method.md),
 /// with an optional key mask so that a batch of ranges of different lengths can share one call.
 /// </summary>
 /// <remarks>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
-/// The frozen base model plus a set of experts (DESIGN.md §5.2): at layer l_e, each input with an image keeps the
+/// The frozen base model plus a set of experts (docs/method.md): at layer l_e, each input with an image keeps the
 /// experts that pass the visual hard filter, weighs them by soft routing and adds their fused residual; inputs with
 /// no image run the base model untouched. Experts are keyed by an id and fused in a fixed order (their
 /// <c>order</c>, then id), so results do not depend on the history of adds and removes. Adding or removing an expert

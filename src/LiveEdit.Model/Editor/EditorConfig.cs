@@ -5,7 +5,7 @@ using LiveEdit.Model.Vlm;
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
-/// Sizes of the LiveEdit editor (DESIGN.md §5.2; official config keys in brackets).
+/// Sizes of the LiveEdit editor (docs/method.md; official config keys in brackets).
 /// </summary>
 /// <param name="HiddenSize">d, the VLM width at layer l_e [llm_mid_dim].</param>
 /// <param name="VisionTokens">N_v, rows of the vision sentinel Ξ.</param>

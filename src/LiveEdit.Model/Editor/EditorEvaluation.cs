@@ -99,7 +99,7 @@ public sealed record QueryCost(int Experts, double MedianMs, double P95Ms, doubl
 public sealed record LatencyBreakdown(int Experts, double BaseForwardMs, double ForwardMs, double RoutingMs, double KeysMs, double MeanSurvivors);
 
 /// <summary>
-/// Evaluation on edit cases (DESIGN.md §5.4): experts are generated once per case (a pure function of the edit), then
+/// Evaluation on edit cases (docs/method.md): experts are generated once per case (a pure function of the edit), then
 /// activated per protocol — lifelong (one stream, no reset, metrics at checkpoints over all edits so far) or the
 /// paper's chunks (T edits, test the chunk, reset).
 /// </summary>

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Editor;
 
-/// <summary>Editor training settings (DESIGN.md §5.2; official defaults: Adam lr 1e-4, ×0.1 after lr_cut_it, all λ = 1).</summary>
+/// <summary>Editor training settings (docs/method.md; official defaults: Adam lr 1e-4, ×0.1 after lr_cut_it, all λ = 1).</summary>
 /// <param name="BatchSize">Edit cases per step; their experts are the pool that random mixing draws from.</param>
 /// <param name="LearningRate">Adam learning rate (the paper's 1e-4 is for a 7B LM; a tiny editor trains faster with more).</param>
 /// <param name="DecayAt">Fraction of the steps after which the learning rate is multiplied by 0.1.</param>
@@ -61,7 +61,7 @@ public sealed record EditorTrainingProgress(int Step, int Steps, EditorLosses Lo
 
 /// <summary>
 /// Trains the editor (extractors, sentinel, generators, fusion norm) on edit cases with the frozen base model, with
-/// the losses of DESIGN.md §5.2. Seeded: the cases of step t and the random expert mixing of step t depend only on
+/// the losses of docs/method.md. Seeded: the cases of step t and the random expert mixing of step t depend only on
 /// (seed, t), so a resumed run continues exactly as an uninterrupted one.
 /// </summary>
 public sealed class EditorTrainer

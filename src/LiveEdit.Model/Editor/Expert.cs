@@ -5,7 +5,7 @@ using System.Text;
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
-/// One edit's expert (DESIGN.md §5.2): low-rank factors U, V ∈ R^{r×d}, visual key φ̂ and text key ψ̂ ∈ R^{k×d_m},
+/// One edit's expert (docs/method.md): low-rank factors U, V ∈ R^{r×d}, visual key φ̂ and text key ψ̂ ∈ R^{k×d_m},
 /// with the SHA-256s of the base model and of the generator that made it. Immutable.
 /// </summary>
 /// <remarks>

@@ -6,7 +6,7 @@ namespace LiveEdit.Model.Editor;
 
 /// <summary>
 /// One of the two expert generators: U_e (or V_e) = s·CA(Φ, LN(h_v⊕h_p⊕h_o)) ∈ R^{r×d},
-/// s = 1/(lora_scale·√r) (DESIGN.md §5.2; official <c>LowRankGenerator</c>).
+/// s = 1/(lora_scale·√r) (docs/method.md; official <c>LowRankGenerator</c>).
 /// </summary>
 public sealed class LowRankGenerator : nn.Module
 {

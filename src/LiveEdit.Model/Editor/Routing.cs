@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
-/// The routing and fusion equations of DESIGN.md §5.2 as pure tensor functions (any float dtype), shared by
+/// The routing and fusion equations of docs/method.md as pure tensor functions (any float dtype), shared by
 /// inference, training and the float64 reference tests.
 /// </summary>
 public static class Routing

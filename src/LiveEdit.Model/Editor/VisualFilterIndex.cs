@@ -8,7 +8,7 @@ namespace LiveEdit.Model.Editor;
 
 /// <summary>
 /// The active experts' visual keys φ̂_e, flattened to [E, k·d_m], for the hard filter sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ)
-/// (DESIGN.md §5.2). Each similarity is one float64 dot product in a fixed order, scaled and rounded once to
+/// (docs/method.md). Each similarity is one float64 dot product in a fixed order, scaled and rounded once to
 /// float32, so an expert's score never depends on which other experts are active or scored alongside it.
 /// </summary>
 /// <remarks>

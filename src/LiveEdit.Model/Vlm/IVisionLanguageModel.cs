@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Vlm;
 
 /// <summary>
-/// What LiveEdit needs from a frozen decoder-style VLM (DESIGN.md §5.1). TinyVLM implements it; a
+/// What LiveEdit needs from a frozen decoder-style VLM (docs/method.md). TinyVLM implements it; a
 /// LLaVA-style model (CLIP ViT + projector + Llama from a safetensors folder) can implement it later.
 /// The layout of one sequence is [vision tokens][prompt tokens][answer tokens][padding]: inputs with no
 /// image have <see cref="VlmInputs.VisionCount"/> 0. All tensors follow the TorchSharp dispose-scope rules:

@@ -4,7 +4,7 @@ namespace LiveEdit.Model.World;
 public sealed record NamedColour(string Word, byte[] Rgb);
 
 /// <summary>
-/// SynthWorld (DESIGN.md §5.4): a procedural world a small VLM can learn. Entities have a visual identity
+/// SynthWorld (docs/method.md): a procedural world a small VLM can learn. Entities have a visual identity
 /// (shape, body colour, pattern colour, pattern, eyes) and facts (name, category, home, owner, colour); families
 /// share shape and colours and differ only in pattern, on purpose. Lands carry text-only facts. Everything is a
 /// pure function of <see cref="WorldConfig"/>: the same config gives the same world, the same renderings and the

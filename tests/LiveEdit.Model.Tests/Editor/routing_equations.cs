@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Tests.Editor;
 
-/// <summary>Each equation of DESIGN.md §5.2 against a straightforward float64 loop.</summary>
+/// <summary>Each equation of docs/method.md against a straightforward float64 loop.</summary>
 [Collection(EditorCollection.Name)]
 public sealed class routing_equations
 {
