@@ -17,7 +17,8 @@ public sealed class LedgerHealthCheck(EditLedger ledger) : IHealthCheck
         }
         catch (Exception e)
         {
-            return HealthCheckResult.Unhealthy("ledger database unavailable: " + e.Message);
+            // The unauthenticated body names the cause, not the driver's message (the health service logs the exception).
+            return HealthCheckResult.Unhealthy("the ledger database does not answer", e);
         }
     }
 }
