@@ -114,8 +114,7 @@ internal static class CheckpointCommands
     }
 
     // A file name in the folder is not ours to trust: never send its control characters to the terminal.
-    private static string Printable(string text) =>
-        string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+    private static string Printable(string text) => LiveEdit.Model.Text.Printable.Escape(text);
 
     private static Option<string> SchemaOption() => LedgerCommands.SchemaOption();
 

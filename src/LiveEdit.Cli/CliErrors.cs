@@ -64,7 +64,7 @@ internal static class CliErrors
         };
     }
 
-    private static string Excerpt(string message) => EditTextLimits.Excerpt(message.ReplaceLineEndings(" "), 300);
+    private static string Excerpt(string message) => LiveEdit.Model.Text.Printable.Excerpt(message.ReplaceLineEndings(" "), 300);
 
     private static Exception Innermost(Exception e)
     {

@@ -59,7 +59,7 @@ internal static class EditCommands
     }
 
     /// <summary>Stored text as it may be shown on a terminal: control characters and escape sequences made visible.</summary>
-    internal static string Shown(JsonNode? node) => LiveEdit.Inference.Errors.Printable.Escape(node?.ToString());
+    internal static string Shown(JsonNode? node) => LiveEdit.Model.Text.Printable.Escape(node?.ToString());
 
     private static Command Show()
     {
@@ -74,7 +74,7 @@ internal static class EditCommands
             var edit = result["edit"]!;
             AnsiConsole.MarkupLineInterpolated($"[bold]{edit["id"]}[/] {edit["status"]}: \"{Shown(edit["prompt"])}\" → \"{Shown(edit["target"])}\" (by {Shown(edit["proposedBy"])})");
             if (result["projectionMismatch"]?.GetValue<bool>() == true)
-                AnsiConsole.MarkupLineInterpolated($"[red]warning:[/] the stored summary disagrees with the chain in {LiveEdit.Inference.Errors.Printable.Escape(string.Join(", ", result["mismatchedFields"]?.AsArray().Select(f => f?.ToString()) ?? []))}; shown are the chain's values (run liveedit verify)");
+                AnsiConsole.MarkupLineInterpolated($"[red]warning:[/] the stored summary disagrees with the chain in {LiveEdit.Model.Text.Printable.Escape(string.Join(", ", result["mismatchedFields"]?.AsArray().Select(f => f?.ToString()) ?? []))}; shown are the chain's values (run liveedit verify)");
             var table = new Table().AddColumns("version", "time", "event", "detail");
             foreach (var h in result["history"]!.AsArray())
                 table.AddRow(h!["version"]!.ToString(), h["timestamp"]!.ToString(), h["type"]!.ToString(), Markup.Escape(h["event"]!.ToJsonString()));

@@ -55,7 +55,7 @@ public static class MmEditImporter
                     throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' must be a string, not {value.ValueKind}");
                 var text = value.GetString()!.Trim();
                 if (text.Any(char.IsControl))
-                    throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' contains control characters: \"{EditTextLimits.Excerpt(text)}\"");
+                    throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' contains control characters: \"{LiveEdit.Model.Text.Printable.Excerpt(text)}\"");
                 if (text.Length == 0) throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' is empty");
                 if (text.Length > BenchStream.MaxTextLength)
                     throw new StreamFormatException(inputFile, line, $"{where}: field '{name}' is {text.Length} characters; at most {BenchStream.MaxTextLength}");
@@ -66,7 +66,7 @@ public static class MmEditImporter
             {
                 if (!RequiredFields.Contains(property.Name) && !IgnoredFields.Contains(property.Name))
                     throw new StreamFormatException(inputFile, line,
-                        $"{where}: unknown field '{EditTextLimits.Excerpt(property.Name)}' (known: {string.Join(", ", RequiredFields.Concat(IgnoredFields))})");
+                        $"{where}: unknown field '{LiveEdit.Model.Text.Printable.Excerpt(property.Name)}' (known: {string.Join(", ", RequiredFields.Concat(IgnoredFields))})");
             }
 
             var id = $"{source}-{i + 1:D6}";
@@ -75,7 +75,7 @@ public static class MmEditImporter
                 var relative = Field(field);
                 if (converted.TryGetValue(relative, out var existing)) return existing;
                 var path = Path.GetFullPath(Path.Combine(imageRoot, relative));
-                if (!File.Exists(path)) throw new StreamFormatException(inputFile, line, $"{where}: image '{EditTextLimits.Excerpt(relative, 120)}' ({field}) not found under {imageRoot}");
+                if (!File.Exists(path)) throw new StreamFormatException(inputFile, line, $"{where}: image '{LiveEdit.Model.Text.Printable.Excerpt(relative, 120)}' ({field}) not found under {imageRoot}");
                 RgbImage image;
                 try
                 {
@@ -83,7 +83,7 @@ public static class MmEditImporter
                 }
                 catch (UnreadableImageException e)
                 {
-                    throw new StreamFormatException(inputFile, line, $"{where}: image '{EditTextLimits.Excerpt(relative, 120)}' ({field}): {EditTextLimits.Excerpt(e.Message, 200)}", e);
+                    throw new StreamFormatException(inputFile, line, $"{where}: image '{LiveEdit.Model.Text.Printable.Excerpt(relative, 120)}' ({field}): {LiveEdit.Model.Text.Printable.Excerpt(e.Message, 200)}", e);
                 }
                 var streamPath = $"{BenchStream.ImagesFolder}/{id}-{role}.png";
                 images[streamPath] = image;
@@ -136,7 +136,7 @@ public static class MmEditImporter
             }
             catch (JsonException e)
             {
-                throw new StreamFormatException(file, (int?)(e.LineNumber + 1), $"record {records.Count + 1} is not valid JSON: {EditTextLimits.Excerpt(e.Message, 200)}", e);
+                throw new StreamFormatException(file, (int?)(e.LineNumber + 1), $"record {records.Count + 1} is not valid JSON: {LiveEdit.Model.Text.Printable.Excerpt(e.Message, 200)}", e);
             }
             return records;
         }
@@ -156,7 +156,7 @@ public static class MmEditImporter
             }
             catch (JsonException e)
             {
-                throw new StreamFormatException(file, lineNumber, $"record {records.Count + 1} is not valid JSON: {EditTextLimits.Excerpt(e.Message, 200)}", e);
+                throw new StreamFormatException(file, lineNumber, $"record {records.Count + 1} is not valid JSON: {LiveEdit.Model.Text.Printable.Excerpt(e.Message, 200)}", e);
             }
         }
         return records;

@@ -205,7 +205,7 @@ public sealed class StreamReplay(BenchStream stream)
             var status = edit["edit"]?["status"]?.GetValue<string>() ?? "";
             if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return edit;
             if (status.Equals("failed", StringComparison.OrdinalIgnoreCase))
-                throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Vlm.EditTextLimits.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
+                throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Text.Printable.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
             if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
             await Task.Delay(100, ct);
         }

@@ -58,7 +58,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         }
         catch (UnreadableImageException e)
         {
-            await RecordFailureAsync(id, version, "unreadable_image", EditTextLimits.Excerpt(e.Message, 200), ct);
+            await RecordFailureAsync(id, version, "unreadable_image", LiveEdit.Model.Text.Printable.Excerpt(e.Message, 200), ct);
             return;
         }
         catch (BlobCorruptedException)

@@ -1,3 +1,4 @@
+using LiveEdit.Model.Text;
 using LiveEdit.Contracts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;

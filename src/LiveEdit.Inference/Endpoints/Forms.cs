@@ -1,3 +1,4 @@
+using LiveEdit.Model.Text;
 using LiveEdit.Inference.Errors;
 using Microsoft.AspNetCore.Http.Features;
 

@@ -1,3 +1,4 @@
+using LiveEdit.Model.Text;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Errors;

@@ -1,3 +1,4 @@
+using LiveEdit.Model.Text;
 using System.Net.Sockets;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Model.World;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace LiveEdit.Inference.Errors;
+namespace LiveEdit.Model.Text;
 
 /// <summary>Text that is safe to show: control characters and terminal escapes made visible, length bounded.</summary>
 public static class Printable

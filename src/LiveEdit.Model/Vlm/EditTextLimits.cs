@@ -60,7 +60,7 @@ public sealed class EditTextLimits
         var unknown = targetWords.Where(w => !_tokenizer.Covers(w)).Distinct(StringComparer.Ordinal).ToArray();
         if (unknown.Length > 0)
             return new("target", "target_unknown_words",
-                $"'target' contains words the model cannot express: {Excerpt(string.Join(", ", unknown.Take(5)))}{(unknown.Length > 5 ? $" (and {unknown.Length - 5} more)" : "")}");
+                $"'target' contains words the model cannot express: {Text.Printable.Excerpt(string.Join(", ", unknown.Take(5)))}{(unknown.Length > 5 ? $" (and {unknown.Length - 5} more)" : "")}");
         var length = VisionTokens + promptWords.Length + targetWords.Length + 1;
         if (length > MaxLength)
             return new("prompt", "edit_too_long",
@@ -77,21 +77,5 @@ public sealed class EditTextLimits
         return words > most
             ? new("prompt", "prompt_too_long", $"'prompt' is {words} tokens; {(withImage ? $"with an image ({VisionTokens} tokens) " : "")}the model reads at most {most} prompt tokens and still answers")
             : null;
-    }
-
-    /// <summary>At most <paramref name="max"/> characters of <paramref name="text"/>, printable only (others become '?'), with "…" when cut.</summary>
-    public static string Excerpt(string text, int max = 40)
-    {
-        var builder = new StringBuilder(Math.Min(text.Length, max) + 1);
-        foreach (var c in text)
-        {
-            if (builder.Length == max)
-            {
-                builder.Append('…');
-                break;
-            }
-            builder.Append(char.IsControl(c) || char.IsSurrogate(c) || c is '\u2028' or '\u2029' or '\u200e' or '\u200f' or '\u202a' or '\u202b' or '\u202c' or '\u202d' or '\u202e' ? '?' : c);
-        }
-        return builder.ToString();
     }
 }
