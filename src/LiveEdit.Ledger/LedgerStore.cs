@@ -23,6 +23,8 @@ public static class LedgerStore
         DocumentStore.For(options =>
         {
             options.ConfigureLedger(connectionString, schema);
+            // A store made here runs no daemon of its own: the host that runs the workers runs the async index.
+            options.Projections.AsyncMode = JasperFx.Events.Daemon.DaemonMode.ExternallyManaged;
             configure?.Invoke(options);
         });
 
