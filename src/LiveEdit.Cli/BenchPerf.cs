@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace LiveEdit.Cli;
 
 /// <summary>
-/// <c>liveedit bench perf</c>: the performance figures of issue 7, each with machine and date. The work is
+/// <c>liveedit bench perf</c>: the performance figures (expert generation, propose→active, query latency, past-version rebuild), each with machine and date. The work is
 /// <see cref="PerfBench"/>'s (tested end to end); this is the wiring: options, the embedded system per transport
 /// (services up, a fresh ledger schema), perf.json and perf.md, the console.
 /// </summary>

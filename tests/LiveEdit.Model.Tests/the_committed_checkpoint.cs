@@ -44,7 +44,7 @@ public sealed class the_committed_checkpoint(ITestOutputHelper output)
         var image = TinyVlmEvaluation.ExactMatch(model, world.EvalImageQuestions(240, heldOutParaphrase: false, seed: 11));
         var paraphrase = TinyVlmEvaluation.ExactMatch(model, world.EvalImageQuestions(240, heldOutParaphrase: true, seed: 11));
         var text = TinyVlmEvaluation.ExactMatch(model, world.EvalTextQuestions(heldOutParaphrase: false));
-        // Perception of unnamed looks (no target in issue 4; 70.5 % on the training command's sample, chance about 17 %):
+        // Perception of unnamed looks (no accuracy target; 70.5 % on the training command's sample, chance about 17 %):
         // the perception-trained checkpoint sees what the visual hard filter needs.
         var perception = TinyVlmEvaluation.ExactMatch(model, world.EvalLookQuestions(240, heldOutParaphrase: false, seed: 11));
         output.WriteLine($"image {image:P2}, paraphrase {paraphrase:P2}, text {text:P2}, perception {perception:P2}");

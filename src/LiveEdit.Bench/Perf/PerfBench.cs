@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace LiveEdit.Bench.Perf;
 
 /// <summary>
-/// <c>liveedit bench perf</c>: the performance figures of issue 7, each with machine and date. Expert generation per
+/// <c>liveedit bench perf</c>: the performance figures, each with machine and date. Expert generation per
 /// edit; propose→active latency through the whole system (HTTP, worker, ledger) on each transport, by replaying a
 /// SynthWorld stream with <see cref="StreamReplay"/>; greedy query latency with 0…100,000 active experts, best of two
 /// passes (<see cref="EditorEvaluation.Cost"/>); and the time to rebuild a past version from the ledger, cold (a new

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seventh session: a keys-only editor with the committed refinement and margin, lifelong@1000 on both splits.
+# a keys-only editor with the committed refinement and margin, lifelong@1000 on both splits.
 set -e
 cd "$(git rev-parse --show-toplevel)"
 C="${LIVEEDIT:-./liveedit}"

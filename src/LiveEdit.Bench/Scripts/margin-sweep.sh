@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seventh session: hard-filter margin sweep (our extension) on an editor, lifelong@1000, editor-training split.
+# hard-filter margin sweep (our extension) on an editor, lifelong@1000, editor-training split.
 # usage: runs/margin-sweep.sh BASE EDITOR TAG SPLIT margins...
 set -e
 cd "$(git rev-parse --show-toplevel)"

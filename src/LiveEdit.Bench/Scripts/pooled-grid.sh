@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ninth session: lifelong@1000 pooled over several streams (eval editor --seeds) for a grid of filter calibrations.
+# lifelong@1000 pooled over several streams (eval editor --seeds) for a grid of filter calibrations.
 # usage: [BASE=folder] [RUNS=runs/s9] pooled-grid.sh EDITOR PREFIX SEEDS "λ m [band];λ m [band];..."
 #        (band 2 unless given, K 8, bank 1024; writes $RUNS/PREFIX-lλ-mm, or PREFIX-lλ-mm-bB for another band;
 #        BASE defaults to models/tinyvlm)

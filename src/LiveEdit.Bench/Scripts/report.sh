@@ -2,7 +2,7 @@
 # The 1,000-edit report with the models in models/ (LiveEdit through the ledger, its two ablations, the baselines).
 # usage: report.sh TAG   (LiveEdit's outputs in runs/bench-run-1000-TAG and runs/le-1000-TAG; the stream in
 # runs/stream-1000-s6c, the baselines in runs/baselines-1000-<first 8 hex of the base's weights SHA-256>, made once per base)
-# The seventh session ran it as `report.sh s6c`, the eighth as `report.sh s8`, the ninth as `report.sh s9`.
+# TAG names the run folders.
 set -e
 cd "$(git rev-parse --show-toplevel)"
 eval "$(infra/services env)"

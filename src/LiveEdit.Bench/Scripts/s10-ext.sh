@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tenth session, protocol addendum: the extended calibration grid for runs/s10/TAGr (after s10-grid.sh TAG).
+# the extended calibration grid for runs/s10/TAGr (after s10-grid.sh TAG).
 # usage: s10-ext.sh TAG [part: a|b|all]   (a: band 2 and band 3; b: bands 4 and 0; lets two cores share it)
 set -e
 cd "$(git rev-parse --show-toplevel)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tenth session: refinement on a copy of runs/s10/TAG, the median hubness offset on the --seed 3 stream, then the
+# refinement on a copy of runs/s10/TAG, the median hubness offset on the --seed 3 stream, then the
 # protocol's validation grid (pooled streams 0-3) on the new base. usage: s10-grid.sh TAG [which: all|l0|l05]
 set -e
 cd "$(git rev-parse --show-toplevel)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tenth session: the base with 20,000 vision-pretraining steps, then the committed editor's recipe on it
+# the base with 20,000 vision-pretraining steps, then the committed editor's recipe on it
 # (first training, then two keys-only look-pair passes, seeds 1 and 2). Writes runs/s10/.
 set -e
 cd "$(git rev-parse --show-toplevel)"

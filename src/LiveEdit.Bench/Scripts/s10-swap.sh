@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tenth session: put the new base (runs/s10/base/model) and a chosen editor into models/, with
+# put the new base (runs/s10/base/model) and a chosen editor into models/, with
 # its calibration. usage: s10-swap.sh EDITOR_FOLDER LAMBDA MARGIN BAND
 set -e
 cd "$(git rev-parse --show-toplevel)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seventh session: editor on the 30 % perception base in its own frames (runs/base-s6c/model).
+# editor on the 30 % perception base in its own frames (runs/base-s6c/model).
 set -e
 cd "$(git rev-parse --show-toplevel)"
 C="${LIVEEDIT:-./liveedit}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Eighth session: refinement, training-split margin rule (0 / 0.25 / 0.5, 300 cases), then the validation stream
+# refinement, training-split margin rule (0 / 0.25 / 0.5, 300 cases), then the validation stream
 # (evaluation split, --seed 3, 500 cases) with the chosen margin.
 # usage: s8-eval.sh TAG   (waits for runs/s8/TAG/editor.json)
 set -e

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Eighth and ninth sessions: keys-only look-pair fine-tunes, 6,000 steps from an editor (INIT, default the committed one).
+# keys-only look-pair fine-tunes, 6,000 steps from an editor (INIT, default the committed one).
 # usage: [INIT=folder] [SEED=n] [RUNS=runs/s8] s8-train.sh TAG [extra train editor switches]   (writes $RUNS/TAG)
 cd "$(git rev-parse --show-toplevel)"
 C="${LIVEEDIT:-./liveedit}"

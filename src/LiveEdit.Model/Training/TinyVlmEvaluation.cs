@@ -15,7 +15,7 @@ namespace LiveEdit.Model.Training;
 public sealed record TinyVlmScores(double ImageExactMatch, double ParaphraseExactMatch, double TextExactMatch, double TextParaphraseExactMatch, int ImageCount, int TextCount,
     double LookExactMatch, double LookParaphraseExactMatch)
 {
-    /// <summary>Issue 4's targets: 95 % / 93 % / 95 %.</summary>
+    /// <summary>The base model's accuracy targets: 95 % / 93 % / 95 %.</summary>
     public bool MeetsTargets => ImageExactMatch >= 0.95 && ParaphraseExactMatch >= 0.93 && TextExactMatch >= 0.95;
 }
 
