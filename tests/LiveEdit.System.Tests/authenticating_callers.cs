@@ -144,7 +144,9 @@ public sealed class authenticating_callers(PostgresFixture postgres) : SchemaPer
             throttled.Headers.RetryAfter.ShouldNotBeNull();
         }
 
-        var failures = logs.Lines.Where(l => l.Message.Contains("authenticat", StringComparison.OrdinalIgnoreCase) || l.Message.Contains("API key", StringComparison.OrdinalIgnoreCase)).ToList();
+        // Marten's own lines can name this class's schema (t_authenticating_callers): they are not about keys.
+        var failures = logs.Lines.Where(l => !l.Category.StartsWith("Marten", StringComparison.Ordinal)
+            && (l.Message.Contains("authenticat", StringComparison.OrdinalIgnoreCase) || l.Message.Contains("API key", StringComparison.OrdinalIgnoreCase))).ToList();
         failures.Count.ShouldBe(statuses.Count(s => s == HttpStatusCode.Unauthorized), string.Join("\n", failures.Select(f => $"{f.Category}: {f.Message}")));
         failures.ShouldAllBe(f => f.Exception == null && !f.Message.Contains("guess-number"));
 
