@@ -1,10 +1,10 @@
 using System.CommandLine;
-using LiveEdit.Hosting.Serving;
-using LiveEdit.Model.Vlm;
 using LiveEdit.Bench.Import;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Hosting.Serving;
 using LiveEdit.Ledger;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Vlm;
+using LiveEdit.Research.World;
 using Spectre.Console;
 
 namespace LiveEdit.Cli;
@@ -20,7 +20,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Ledger());
         bench.Subcommands.Add(BenchLoad.Create());
         bench.Subcommands.Add(BenchRun.Create());
-        bench.Subcommands.Add(BenchBaselines.Create());
+        bench.Subcommands.Add(Research.BenchBaselines.Create());
         bench.Subcommands.Add(BenchReportCommand.Create());
         bench.Subcommands.Add(BenchPerf.Create());
         return bench;

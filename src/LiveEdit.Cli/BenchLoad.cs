@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using LiveEdit.Model.World;
+using LiveEdit.Research.World;
 using Spectre.Console;
 
 namespace LiveEdit.Cli;

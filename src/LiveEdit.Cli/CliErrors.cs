@@ -3,8 +3,8 @@ using System.Net.Sockets;
 using LiveEdit.Bench.Replay;
 using LiveEdit.Bench.Streams;
 using LiveEdit.Ledger.Errors;
+using LiveEdit.Model.Images;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
 using Npgsql;
 
 namespace LiveEdit.Cli;

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
+using LiveEdit.Research.World;
 using Spectre.Console;
 
 namespace LiveEdit.Cli;

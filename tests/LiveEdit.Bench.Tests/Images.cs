@@ -1,4 +1,4 @@
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 
 namespace LiveEdit.Bench.Tests;
 

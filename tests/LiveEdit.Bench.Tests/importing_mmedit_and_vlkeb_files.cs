@@ -1,7 +1,7 @@
 using System.Text.Json;
 using LiveEdit.Bench.Import;
 using LiveEdit.Bench.Streams;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 using Shouldly;
 using Xunit;
 

@@ -1,5 +1,5 @@
 using LiveEdit.Bench.Streams;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 using Shouldly;
 using Xunit;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 using LiveEdit.Testing;
 using Shouldly;
 using StbImageWriteSharp;

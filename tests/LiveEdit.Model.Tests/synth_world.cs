@@ -1,4 +1,4 @@
-using LiveEdit.Model.World;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 

@@ -1,8 +1,8 @@
-using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Runtime;
-using LiveEdit.Model.Training;
+using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
+using LiveEdit.Research.Training;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 using Xunit.Abstractions;

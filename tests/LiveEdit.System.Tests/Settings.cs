@@ -1,3 +1,4 @@
+using LiveEdit.Research.World;
 using LiveEdit.Testing;
 
 namespace LiveEdit.System.Tests;
@@ -71,6 +72,6 @@ internal static class Settings
     };
 
     /// <summary>SynthWorld edit cases the tests edit with (evaluation split, fixed seed).</summary>
-    public static IReadOnlyList<LiveEdit.Model.World.EditCase> Cases(int count, int seed = 11) =>
-        new LiveEdit.Model.World.SynthWorld(LiveEdit.Model.World.WorldConfig.Default).EditCases(LiveEdit.Model.World.EditSplit.EditorEval, count, seed);
+    public static IReadOnlyList<LiveEdit.Research.World.EditCase> Cases(int count, int seed = 11) =>
+        new LiveEdit.Research.World.SynthWorld(LiveEdit.Research.World.WorldConfig.Default).EditCases(LiveEdit.Research.World.EditSplit.EditorEval, count, seed);
 }

@@ -4,6 +4,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using LiveEdit.Ledger.Edits;
+using LiveEdit.Model.Images;
+using LiveEdit.Research.World;
 using LiveEdit.Testing;
 using Npgsql;
 using Shouldly;
@@ -14,7 +16,7 @@ namespace LiveEdit.System.Tests;
 [Collection(SystemCollection.Name)]
 public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass(postgres)
 {
-    private readonly LiveEdit.Model.World.EditCase _case = Settings.Cases(1, seed: 15)[0];
+    private readonly LiveEdit.Research.World.EditCase _case = Settings.Cases(1, seed: 15)[0];
 
     protected override Dictionary<string, string?> Configure(PostgresFixture postgres, string schema) =>
         Settings.InMemory(postgres, schema, policy: "FourEyes");
@@ -80,7 +82,7 @@ public sealed class bad_input_over_http(PostgresFixture postgres) : HostPerClass
     {
         var pixels = new byte[32 * 32 * 3];
         Random.Shared.NextBytes(pixels);
-        return new LiveEdit.Model.World.RgbImage(32, 32, pixels).ToPng();
+        return new LiveEdit.Model.Images.RgbImage(32, 32, pixels).ToPng();
     }
 
     private const string Boundary = "liveedit-boundary";

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using LiveEdit.Research.World;
 using LiveEdit.Testing;
 using Shouldly;
 using Xunit;
@@ -14,7 +15,7 @@ public sealed class changing_edits_safely(PostgresFixture postgres) : HostPerCla
     protected override Dictionary<string, string?> Configure(PostgresFixture postgres, string schema) =>
         Settings.InMemory(postgres, schema, policy: "FourEyes");
 
-    private async Task<(HttpStatusCode Status, JsonNode? Body)> ProposeAsync(string key, string? idempotencyKey, LiveEdit.Model.World.EditCase c, string target)
+    private async Task<(HttpStatusCode Status, JsonNode? Body)> ProposeAsync(string key, string? idempotencyKey, LiveEdit.Research.World.EditCase c, string target)
     {
         using var client = Host.Client(key);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/edits") { Content = RunningHost.Form(c.Edit.Image!.ToPng(), ("prompt", c.Edit.Prompt), ("target", target), ("tags", "a,b")) };

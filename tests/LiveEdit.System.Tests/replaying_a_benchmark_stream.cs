@@ -1,6 +1,6 @@
 using LiveEdit.Bench.Replay;
 using LiveEdit.Bench.Streams;
-using LiveEdit.Model.World;
+using LiveEdit.Research.World;
 using LiveEdit.Testing;
 using Npgsql;
 using Shouldly;

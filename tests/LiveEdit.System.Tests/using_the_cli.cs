@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 using LiveEdit.Testing;
 using Shouldly;
 using Xunit;

@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Model.Images;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
 
 namespace LiveEdit.Bench.Import;
 

@@ -5,7 +5,9 @@ using LiveEdit.Bench.Streams;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Ledger;
 using LiveEdit.Model.Editor;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
+using LiveEdit.Research.Editing;
+using LiveEdit.Research.World;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LiveEdit.Bench.Perf;

@@ -1,6 +1,7 @@
-using LiveEdit.Model.Editor;
 using System.Globalization;
 using System.Text;
+using LiveEdit.Model.Editor;
+using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Bench.Perf;
 

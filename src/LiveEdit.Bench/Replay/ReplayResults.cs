@@ -1,5 +1,5 @@
 using System.Text;
-using LiveEdit.Model.Editor;
+using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Bench.Replay;
 

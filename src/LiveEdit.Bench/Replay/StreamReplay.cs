@@ -9,6 +9,7 @@ using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
 using LiveEdit.Ledger;
 using LiveEdit.Model.Editor;
+using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Bench.Replay;
 

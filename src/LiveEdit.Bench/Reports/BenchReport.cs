@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using LiveEdit.Model.Editor;
+using LiveEdit.Research.Editing;
 using ScottPlot;
 
 namespace LiveEdit.Bench.Reports;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 
 namespace LiveEdit.Bench.Streams;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
-using LiveEdit.Model.Editor;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
+using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Bench.Streams;
 

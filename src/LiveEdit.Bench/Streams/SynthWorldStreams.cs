@@ -1,4 +1,5 @@
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
+using LiveEdit.Research.World;
 
 namespace LiveEdit.Bench.Streams;
 

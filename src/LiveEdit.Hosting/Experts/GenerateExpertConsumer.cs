@@ -6,8 +6,8 @@ using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
+using LiveEdit.Model.Images;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 

@@ -1,6 +1,6 @@
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Ledger.Errors;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 using MassTransit;
 
 namespace LiveEdit.Hosting.Experts;

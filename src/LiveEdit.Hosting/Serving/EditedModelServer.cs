@@ -5,8 +5,8 @@ using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
 using static TorchSharp.torch;
+using LiveEdit.Model.Images;
 
 namespace LiveEdit.Hosting.Serving;
 

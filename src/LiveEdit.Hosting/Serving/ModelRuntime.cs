@@ -1,7 +1,7 @@
 using LiveEdit.Model.Editor;
+using LiveEdit.Model.Images;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
 
 namespace LiveEdit.Hosting.Serving;
 

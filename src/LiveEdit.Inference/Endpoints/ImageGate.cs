@@ -1,6 +1,6 @@
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Errors;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
 
 namespace LiveEdit.Inference.Endpoints;
 

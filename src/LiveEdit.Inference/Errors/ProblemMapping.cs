@@ -1,7 +1,7 @@
-using LiveEdit.Model.Text;
 using System.Net.Sockets;
 using LiveEdit.Ledger.Errors;
-using LiveEdit.Model.World;
+using LiveEdit.Model.Images;
+using LiveEdit.Model.Text;
 using Microsoft.AspNetCore.Diagnostics;
 using Npgsql;
 

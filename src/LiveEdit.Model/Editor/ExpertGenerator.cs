@@ -1,4 +1,3 @@
-using LiveEdit.Model.Training;
 using LiveEdit.Model.Vlm;
 using TorchSharp;
 using static TorchSharp.torch;

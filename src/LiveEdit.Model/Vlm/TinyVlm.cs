@@ -3,6 +3,7 @@ using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using LiveEdit.Model.Images;
 
 namespace LiveEdit.Model.Vlm;
 
@@ -74,8 +75,8 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
     /// <summary>Sizes.</summary>
     public TinyVlmConfig Config { get; }
 
-    /// <summary>The vision encoder (for perception pretraining, <see cref="Training.VisionPretrainer"/>).</summary>
-    internal VisionEncoder Vision => vision;
+    /// <summary>The vision encoder (for perception pretraining, the lab's vision pretraining).</summary>
+    public VisionEncoder Vision => vision;
 
     /// <summary>The word tokenizer fitted to the world.</summary>
     public WordTokenizer Tokenizer { get; }
@@ -88,7 +89,7 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
     public string WeightsSha256 => _weightsSha256 ??= Convert.ToHexStringLower(SHA256.HashData(WeightBytes()));
 
     /// <summary>Forgets the cached hash (the trainer calls it after changing weights).</summary>
-    internal void WeightsChanged() => _weightsSha256 = null;
+    public void WeightsChanged() => _weightsSha256 = null;
 
     /// <summary>The bytes <see cref="Save"/> writes to weights.bin.</summary>
     public byte[] WeightBytes()
@@ -291,7 +292,7 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 }
 
 /// <summary>checkpoint.json: the SHA-256 of each checkpoint file, checked on load.</summary>

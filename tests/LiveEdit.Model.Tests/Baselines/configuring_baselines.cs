@@ -1,4 +1,4 @@
-using LiveEdit.Model.Baselines;
+using LiveEdit.Research.Baselines;
 using Shouldly;
 using Xunit;
 

@@ -2,6 +2,7 @@ using LiveEdit.Model.Editor;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
+using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Editor;
 

@@ -3,6 +3,7 @@ using LiveEdit.Model.Vlm;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Editor;
 

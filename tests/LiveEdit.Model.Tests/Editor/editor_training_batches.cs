@@ -3,6 +3,8 @@ using LiveEdit.Model.Runtime;
 using Shouldly;
 using Xunit;
 using static TorchSharp.torch;
+using LiveEdit.Research.Editing;
+using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Editor;
 

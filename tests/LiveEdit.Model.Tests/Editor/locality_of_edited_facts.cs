@@ -2,6 +2,7 @@ using LiveEdit.Model.Editor;
 using Shouldly;
 using Xunit;
 using static TorchSharp.torch;
+using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Model.Tests.Editor;
 

@@ -4,6 +4,8 @@ using Shouldly;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using LiveEdit.Research.Editing;
+using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Editor;
 

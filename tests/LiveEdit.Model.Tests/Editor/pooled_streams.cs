@@ -1,4 +1,4 @@
-using LiveEdit.Model.Editor;
+using LiveEdit.Research.Editing;
 using Shouldly;
 using Xunit;
 

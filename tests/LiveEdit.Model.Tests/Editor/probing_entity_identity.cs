@@ -1,7 +1,7 @@
-using LiveEdit.Model.Editor;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
+using LiveEdit.Research.Editing;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 
