@@ -39,8 +39,7 @@ public sealed class FilterBank
         this.thresholds = thresholds;
         KeyRows = keyRows;
         ModuleDim = moduleDim;
-        // Eq. sim(a, b) = (1/k) Σ_i ⟨a_i, b_i⟩ / √d_m, as in VisualFilterIndex
-        scale = 1.0 / (keyRows * Math.Sqrt(moduleDim));
+        scale = KeySimilarity.Scale(keyRows, moduleDim);
         Sha256 = ComputeSha();
     }
 
@@ -92,7 +91,7 @@ public sealed class FilterBank
         if (topK < 1 || topK > Count) throw new ArgumentException($"top K must be within 1..{Count}, not {topK}");
         var excess = new double[Count];
         for (var b = 0; b < Count; b++)
-            excess[b] = (float)(VisualFilterIndex.Dot(keys.AsSpan(b * Dim, Dim), expertKey) * scale) - (double)thresholds[b];
+            excess[b] = KeySimilarity.Exact(keys.AsSpan(b * Dim, Dim), expertKey, scale) - (double)thresholds[b];
         Array.Sort(excess);
         var sum = 0.0;
         for (var j = Count - topK; j < Count; j++) sum += excess[j];                           // ascending: the top K last

@@ -8,27 +8,11 @@ namespace LiveEdit.Model.Editor;
 /// </summary>
 public static class Routing
 {
-    /// <summary>
-    /// sim(a, b) = mean over the k rows of ⟨a_i, b_i⟩ / √d_m, all pairs: a [B, k, d_m], b [E, k, d_m] → [B, E].
-    /// One matmul over the flattened keys: Σ_i⟨a_i, b_i⟩ = ⟨vec a, vec b⟩.
-    /// </summary>
-    public static Tensor Similarity(Tensor a, Tensor b)
-    {
-        using var scope = NewDisposeScope();
-        long k = a.shape[1], dm = a.shape[2];
-        // Eq. sim(a, b) = (1/k) Σ_i ⟨a_i, b_i⟩ / √d_m
-        var sim = matmul(a.reshape(a.shape[0], k * dm), b.reshape(b.shape[0], k * dm).t()) * (1.0 / (k * Math.Sqrt(dm)));
-        return sim.MoveToOuterDisposeScope();
-    }
+    /// <summary>sim(a, b) for all pairs: a [B, k, d_m], b [E, k, d_m] → [B, E] (<see cref="KeySimilarity.AllPairs"/>).</summary>
+    public static Tensor Similarity(Tensor a, Tensor b) => KeySimilarity.AllPairs(a, b);
 
-    /// <summary>sim(a_j, b_j) row by row: a, b [B, k, d_m] → [B].</summary>
-    public static Tensor PairSimilarity(Tensor a, Tensor b)
-    {
-        using var scope = NewDisposeScope();
-        long k = a.shape[1], dm = a.shape[2];
-        var sim = (a * b).sum([1, 2]) * (1.0 / (k * Math.Sqrt(dm)));
-        return sim.MoveToOuterDisposeScope();
-    }
+    /// <summary>sim(a_j, b_j) row by row: a, b [B, k, d_m] → [B] (<see cref="KeySimilarity.RowWise"/>).</summary>
+    public static Tensor PairSimilarity(Tensor a, Tensor b) => KeySimilarity.RowWise(a, b);
 
     /// <summary>
     /// Hard filter: keep e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ). <paramref name="visual"/> [B, E],

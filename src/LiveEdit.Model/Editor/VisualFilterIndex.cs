@@ -17,7 +17,7 @@ namespace LiveEdit.Model.Editor;
 /// bound (plus a tolerance far above float rounding) is not above the threshold cannot pass: it is skipped without
 /// its exact score. The survivors and their scores are exactly those of scoring every expert.
 /// </remarks>
-public sealed class VisualFilterIndex
+public sealed class VisualFilterIndex : IVisualKeyIndex
 {
     /// <summary>Dimensions of the bound's basis.</summary>
     public const int BoundRank = 48;
@@ -52,8 +52,7 @@ public sealed class VisualFilterIndex
         if (basis is not null && basis.Dim != Dim) throw new ArgumentException($"the basis has dimension {basis.Dim}, not {Dim}");
         this.keys = keys;
         Count = count;
-        // Eq. sim(a, b) = (1/k) Σ_i ⟨a_i, b_i⟩ / √d_m
-        scale = 1.0 / (keyRows * Math.Sqrt(moduleDim));
+        scale = KeySimilarity.Scale(keyRows, moduleDim);
         Basis = count == 0 ? null : basis;
         if (Basis is null) return;
         terms ??= Basis.Terms(keys, count);
@@ -79,8 +78,7 @@ public sealed class VisualFilterIndex
     internal int LastScored { get; private set; }
 
     /// <summary>sim(q, φ̂_e) for a flattened query key q [k·d_m].</summary>
-    public float Similarity(ReadOnlySpan<float> query, int expert) =>
-        (float)(Dot(query, keys.AsSpan(expert * Dim, Dim)) * scale);
+    public float Similarity(ReadOnlySpan<float> query, int expert) => KeySimilarity.Exact(query, keys.AsSpan(expert * Dim, Dim), scale);
 
     /// <summary>sim(q, φ̂_e) for every expert, in index order.</summary>
     public float[] Similarities(ReadOnlySpan<float> query)
@@ -119,11 +117,11 @@ public sealed class VisualFilterIndex
         // |q_⊥|² = |q|² − |Pq|² (P's rows are orthonormal up to float rounding, ≈1e-7: the error in |q_⊥| stays near
         // 3e-4·|q| even when q lies almost in P's span, far inside the tolerance below).
         var broadcast = new Vector256<float>[rank];                     // (Pq)_j in every lane
-        var squaredQuery = Dot(query, query);
+        var squaredQuery = KeySimilarity.Dot(query, query);
         var squaredProjection = 0.0;
         for (var j = 0; j < rank; j++)
         {
-            var projected = Dot(query, Basis.Rows.AsSpan(j * Dim, Dim));
+            var projected = KeySimilarity.Dot(query, Basis.Rows.AsSpan(j * Dim, Dim));
             squaredProjection += projected * projected;
             broadcast[j] = Vector256.Create((float)projected);
         }
@@ -156,27 +154,6 @@ public sealed class VisualFilterIndex
         }
         LastScored = scored;
         return result;
-    }
-
-    /// <summary>⟨a, b⟩ in float64 (products of floats are exact in float64), always summed in the same order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        var n = a.Length;
-        if (b.Length != n) throw new ArgumentException("lengths differ");
-        Vector256<double> low = Vector256<double>.Zero, high = Vector256<double>.Zero;
-        var i = 0;
-        for (; i + 8 <= n; i += 8)
-        {
-            var (al, ah) = Vector256.Widen(Vector256.Create(a.Slice(i, 8)));
-            var (bl, bh) = Vector256.Widen(Vector256.Create(b.Slice(i, 8)));
-            low += al * bl;
-            high += ah * bh;
-        }
-        var v = low + high;
-        var sum = (v[0] + v[2]) + (v[1] + v[3]);
-        for (; i < n; i++) sum += (double)a[i] * b[i];
-        return sum;
     }
 }
 

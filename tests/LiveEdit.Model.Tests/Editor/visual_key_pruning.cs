@@ -163,7 +163,7 @@ public sealed class visual_key_pruning
         for (var e = 0; e < 1500; e++)
         {
             var q = e % queries.Count;
-            var self = VisualFilterIndex.Dot(visual.AsSpan(q * dim, dim), visual.AsSpan(q * dim, dim)) * scale;
+            var self = KeySimilarity.Dot(visual.AsSpan(q * dim, dim), visual.AsSpan(q * dim, dim)) * scale;
             var beta = thresholds[q] / self * (0.6 + 0.8 * random.NextDouble());
             var key = new float[dim];
             var spread = Math.Sqrt(self / scale / dim);
