@@ -8,7 +8,7 @@ namespace LiveEdit.Infra.Tests;
 
 /// <summary>
 /// The broker infra/services starts knows one user, with the installation's own password: the well-known
-/// guest/guest and the old fixed liveedit/liveedit are refused, even from loopback.
+/// guest/guest and a fixed liveedit/liveedit are refused, even from loopback.
 /// </summary>
 [Collection(Collections.RabbitMq)]
 public sealed class the_shared_rabbitmq_users(RabbitMqFixture rabbit)

@@ -64,8 +64,7 @@ public sealed class training_tiny_vlm(ITestOutputHelper output)
 
         var scores = TinyVlmEvaluation.Evaluate(trainer.Model, trainer.World, imageQuestions: 160);
         output.WriteLine($"{MicroSteps} steps in {seconds:F1} s, last loss {last.Loss:F3}; {scores}");
-        // Sized to train in under a minute on the 2-core machine (41 s measured under load, BENCHMARKS.md);
-        // the time is reported, not asserted (BENCHMARKS.md: no test asserts a time).
+        // Sized to train in under a minute on a 2-core machine; the time is reported, not asserted (no test asserts a time).
         last.Loss.ShouldBeLessThan(0.5);
         scores.ImageExactMatch.ShouldBeGreaterThanOrEqualTo(MicroImageTarget, "held-out renderings of known entities");
         scores.TextExactMatch.ShouldBeGreaterThanOrEqualTo(MicroTextTarget, "text-only facts");

@@ -50,7 +50,7 @@ public sealed class learning_only_what_the_chain_holds(PostgresFixture postgres)
     {
         var c = Settings.Cases(2, seed: 32)[0];
         var forged = Settings.Cases(2, seed: 32)[1].NewTarget;
-        // A worker fooled by the table (as before the fix) records the expert of the forged target. Made first, so that
+        // A worker fooled by the table (one that reads the projection row) records the expert of the forged target. Made first, so that
         // it is recorded well before the host's own worker would take the edit (the reconciler waits 5 s).
         var fooled = await Host.Runtime.GenerateAsync(c.Edit.Image!, c.Edit.Prompt, forged);
         var sha = await Host.Ledger.Blobs.PutAsync(fooled.ToBytes());

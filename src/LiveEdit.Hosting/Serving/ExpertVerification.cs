@@ -32,8 +32,8 @@ public sealed record ExpertVerificationReport(int Identical, IReadOnlyList<Exper
 /// <summary>
 /// Checks every recorded expert against the chained events: the stored expert blob is read and hashed against the
 /// SHA-256 in <c>ExpertGenerated</c>, and the expert is re-generated from the image, prompt and target of the chained
-/// <c>EditProposed</c> (never from a projection row) and compared by SHA-256 (docs/design.md: reproducibility across
-/// machines is stated, not assumed). Reads only; changes nothing.
+/// <c>EditProposed</c> (never from a projection row) and compared by SHA-256 (docs/determinism.md: reproducibility across
+/// machines is checked, not assumed). Reads only; changes nothing.
 /// </summary>
 public static class ExpertVerification
 {

@@ -9,7 +9,7 @@ namespace LiveEdit.Inference.Errors;
 
 /// <summary>
 /// Turns the errors the ledger, the model and the database report into problem-details responses
-/// (docs/design.md): input → 400/422, unknown → 404, conflict → 409, too large → 413, database down → 503.
+/// (docs/architecture.md): input → 400/422, unknown → 404, conflict → 409, too large → 413, database down → 503.
 /// </summary>
 public sealed class ProblemMapping(IProblemDetailsService problems, ILogger<ProblemMapping> log, IHostEnvironment environment) : IExceptionHandler
 {

@@ -2,7 +2,7 @@ namespace LiveEdit.Research.Baselines;
 
 /// <summary>GRACE-style codebook settings (Hartvigsen et al., 2023, adapted to a VLM's edit layer).
 /// Defaults: chosen on the editor-training split (disjoint from evaluation) as the smallest setting with which a single
-/// edit sticks (chunks T=1: Rel ≥ 98 % over 50 edits); see BENCHMARKS.md.
+/// edit sticks (chunks T=1: Rel ≥ 98 % over 50 edits).
 /// </summary>
 /// <param name="Epsilon">ε_init, the deferral radius a new entry starts with: Euclidean distance between keys (the
 /// last prompt token's hidden state at l_e). An input whose nearest key is farther than that key's radius is left to

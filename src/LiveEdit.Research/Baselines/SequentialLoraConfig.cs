@@ -2,7 +2,7 @@ namespace LiveEdit.Research.Baselines;
 
 /// <summary>Sequential LoRA settings: one low-rank residual at layer l_e shared by every edit of the stream.
 /// Defaults: chosen on the editor-training split (disjoint from evaluation) as the smallest setting with which a single
-/// edit sticks (chunks T=1: Rel ≥ 98 % over 50 edits); see BENCHMARKS.md.
+/// edit sticks (chunks T=1: Rel ≥ 98 % over 50 edits).
 /// </summary>
 /// <param name="Rank">r of the residual h·A·B (A: [d, r], B: [r, d]); LiveEdit's experts have rank 4 too.</param>
 /// <param name="Steps">Adam steps per edit (at most); a fresh Adam per edit, the LoRA weights carry over.</param>

@@ -67,8 +67,8 @@ public static class QuestionTemplates
 
     /// <summary>
     /// Perception question paraphrases per look attribute. They use only "what / which / how many" frames, never the
-    /// "tell me …" frames of the entity questions: sharing those frames taught the held-out "tell me the name of this …"
-    /// to answer with colours (a base trained that way scored 53 % on it; BENCHMARKS.md). The last one is held out.
+    /// "tell me …" frames of the entity questions: shared frames teach the held-out "tell me the name of this …" to
+    /// answer with colours. The last one is held out.
     /// </summary>
     public static readonly IReadOnlyDictionary<LookAttribute, string[]> Look = new Dictionary<LookAttribute, string[]>
     {
