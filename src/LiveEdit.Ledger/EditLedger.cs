@@ -423,26 +423,6 @@ public sealed class EditLedger
     public async Task<ActiveExpertSet> GetActiveExpertsAsync(DateTimeOffset asOf, CancellationToken ct = default) =>
         await GetActiveExpertsAsync(await GetVersionAtAsync(asOf, ct), ct);
 
-    /// <summary>
-    /// The active set at <paramref name="version"/> read from the inline <see cref="EditSummary"/> documents
-    /// instead of the raw events. Same result; kept for comparison and benchmarks.
-    /// </summary>
-    public async Task<ActiveExpertSet> GetActiveExpertsFromSummariesAsync(long version, CancellationToken ct = default)
-    {
-        await using (var connection = Connect())
-        {
-            await connection.OpenAsync(ct);
-            await RequireVersionAsync(connection, version, ct);
-        }
-        await using var session = _store.QuerySession();
-        var rows = await session.Query<EditSummary>()
-            .Where(x => x.ActivatedAtVersion != null && x.ActivatedAtVersion <= version && (x.RemovedAtVersion == null || x.RemovedAtVersion > version))
-            .OrderBy(x => x.ActivatedAtVersion)
-            .Select(x => new { x.Id, x.ExpertSha256, x.ActivatedAtVersion, x.ActivatedAt })
-            .ToListAsync(ct);
-        return new ActiveExpertSet(version, rows.Select(r => new ActiveExpert(r.Id, r.ExpertSha256!, r.ActivatedAtVersion!.Value, r.ActivatedAt!.Value)).ToArray());
-    }
-
     private async Task RequireVersionAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
         var head = await HeadAsync(connection, ct);
@@ -537,13 +517,6 @@ public sealed class EditLedger
         return new VersionDiff(from, to,
             after.Experts.Where(e => !beforeIds.Contains(e.EditId)).ToArray(),
             before.Experts.Where(e => !afterIds.Contains(e.EditId)).ToArray());
-    }
-
-    /// <summary>The visual-key index as last written by the async daemon (may lag the head; see <see cref="VisualKeyIndex.LastVersion"/>).</summary>
-    public async Task<VisualKeyIndex?> GetVisualKeyIndexAsync(CancellationToken ct = default)
-    {
-        await using var session = _store.QuerySession();
-        return await session.LoadAsync<VisualKeyIndex>(VisualKeyIndex.DocumentId, ct);
     }
 
     // ---------------------------------------------------------------- audit
