@@ -11,10 +11,10 @@ using Xunit;
 namespace LiveEdit.Ledger.Tests;
 
 /// <summary>
-/// A ledger schema made when the ledger also kept an asynchronous visual-key index document (table
-/// <c>mt_doc_visualkeyindex</c>, its functions, a daemon progress row) and an index on the summaries' activation
-/// version. The ledger no longer configures either: the owner's migration leaves the orphan objects where they are, and
-/// the application role appends, time-travels and verifies as before.
+/// A ledger schema that holds the objects of a visual-key index document (table <c>mt_doc_visualkeyindex</c>, a
+/// daemon progress row) and an index on the summaries' activation version, neither of which the ledger configures:
+/// the owner's migration leaves the orphan table where it is, and the application role appends, time-travels and
+/// verifies as on a new schema.
 /// </summary>
 [Collection(Collections.Postgres)]
 public sealed class migrating_a_ledger_with_a_retired_projection(PostgresFixture db) : IAsyncLifetime
