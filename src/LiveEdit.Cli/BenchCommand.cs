@@ -89,7 +89,7 @@ internal static class BenchCommand
     {
         var edits = new Option<int>("--edits") { Description = "Edits whose full lifecycle is appended.", DefaultValueFactory = _ => 10_000 };
         var writers = new Option<int>("--writers") { Description = "Concurrent writers.", DefaultValueFactory = _ => 4 };
-        var schema = new Option<string>("--schema") { Description = "Schema used (dropped and re-created).", DefaultValueFactory = _ => "ledger_bench" };
+        var schema = new Option<string?>("--schema") { Description = LiveEdit.Bench.Ledger.LedgerBench.SchemaDescription };
         var command = new Command("ledger", "Append N edits' lifecycles; measure append rate, active-set reads, verification and size (needs ConnectionStrings__Ledger; run `liveedit services up`).")
         {
             edits, writers, schema,
@@ -104,7 +104,7 @@ internal static class BenchCommand
                 Console.Error.WriteLine("liveedit bench ledger: ConnectionStrings__LedgerOwner is not set; run: eval \"$(infra/services env)\"");
                 return 2;
             }
-            var result = await LedgerBenchmark.RunAsync(connection, parse.GetValue(edits), Console.Out, parse.GetValue(schema)!, parse.GetValue(writers), ct);
+            var result = await LiveEdit.Bench.Ledger.LedgerBench.RunAsync(connection, parse.GetValue(edits), Console.Out, parse.GetValue(schema), parse.GetValue(writers), ct);
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });

@@ -48,7 +48,7 @@ public static class InferenceApp
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
             .AddCheck<ExpertStoreHealthCheck>("experts", tags: ["ready"]);
 
-        builder.Services.AddLedgerFromConfiguration(configuration, runDaemon: workersInProcess, builder.Environment);
+        builder.Services.AddLedgerFromConfiguration(configuration, builder.Environment);
         builder.Services.AddCheckpointWriter(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer();

@@ -3,13 +3,13 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace LiveEdit.Ledger;
 
-/// <summary>Wiring for hosts: <c>services.AddLedger(connectionString, o => o.Policy = ApprovalPolicy.FourEyes).AddAsyncDaemon(DaemonMode.Solo);</c></summary>
+/// <summary>Wiring for hosts: <c>services.AddLedger(connectionString, o => o.Policy = ApprovalPolicy.FourEyes);</c></summary>
 public static class LedgerServiceCollectionExtensions
 {
     /// <summary>
     /// Registers Marten configured for the ledger and a singleton <see cref="EditLedger"/>. Returns Marten's
-    /// configuration expression so a worker host can chain <c>.AddAsyncDaemon(DaemonMode.Solo)</c> to run
-    /// the visual-key index projection. Call <see cref="EditLedger.EnsureSchemaAsync"/> once at start-up.
+    /// configuration expression for further Marten settings. Call <see cref="EditLedger.EnsureSchemaAsync"/>
+    /// (or, in a deployment, <see cref="EditLedger.MigrateAsync"/> as the owner) once before use.
     /// </summary>
     public static MartenServiceCollectionExtensions.MartenConfigurationExpression AddLedger(
         this IServiceCollection services, string connectionString, Action<LedgerOptions>? configure = null, string schema = LedgerStore.DefaultSchema)

@@ -10,8 +10,8 @@ namespace LiveEdit.Ledger;
 
 /// <summary>
 /// Marten configuration of the ledger: one schema holding the events (one stream per edit, Guid ids),
-/// the inline <see cref="EditSummary"/> projection, the async <see cref="VisualKeyIndex"/> projection,
-/// and (created by <see cref="EditLedger.EnsureSchemaAsync"/>) the blob and hash-chain tables.
+/// the inline <see cref="EditSummary"/> projection, and (created by <see cref="EditLedger.EnsureSchemaAsync"/>)
+/// the blob and hash-chain tables. The ledger has no asynchronous projection: nothing needs Marten's daemon.
 /// </summary>
 public static class LedgerStore
 {
@@ -23,8 +23,6 @@ public static class LedgerStore
         DocumentStore.For(options =>
         {
             options.ConfigureLedger(connectionString, schema);
-            // A store made here runs no daemon of its own: the host that runs the workers runs the async index.
-            options.Projections.AsyncMode = JasperFx.Events.Daemon.DaemonMode.ExternallyManaged;
             configure?.Invoke(options);
         });
 
@@ -53,8 +51,6 @@ public static class LedgerStore
         options.Events.MapEventType<Audit.LedgerIncidentAcknowledged>(EventTypeNames.IncidentAcknowledged);
 
         options.Projections.Add<EditSummaryProjection>(ProjectionLifecycle.Inline);
-        options.Projections.Add<VisualKeyIndexProjection>(ProjectionLifecycle.Async);
-        options.Schema.For<EditSummary>().Index(x => x.ActivatedAtVersion);
         return options;
     }
 }

@@ -34,12 +34,21 @@ public sealed class travelling_through_versions(PostgresFixture db) : IAsyncLife
         (await Ledger.GetActiveExpertsAsync(afterB)).EditIds.ShouldBe([a, b]);
         (await Ledger.GetActiveExpertsAsync(head)).EditIds.ShouldBe([a, d, c]);
         (await Ledger.GetActiveExpertsAsync()).ShouldBeEquivalentTo(await Ledger.GetActiveExpertsAsync(head));
-        (await Ledger.GetActiveExpertsFromSummariesAsync(afterB)).Experts.ShouldBe((await Ledger.GetActiveExpertsAsync(afterB)).Experts);
-        (await Ledger.GetActiveExpertsFromSummariesAsync(head)).Experts.ShouldBe((await Ledger.GetActiveExpertsAsync(head)).Experts);
+        (await Ledger.GetActiveExpertsAsync(afterB)).Experts.ShouldBe([await ActivatedAsync(a), await ActivatedAsync(b)]);
+        (await Ledger.GetActiveExpertsAsync(head)).Experts.ShouldBe([await ActivatedAsync(a), await ActivatedAsync(d), await ActivatedAsync(c)]);
 
         var active = await Ledger.GetActiveExpertsAsync(head);
         active.Experts.Select(e => e.ExpertSha256).ShouldAllBe(h => Sha256Hex.IsValid(h));
         active.Experts.Select(e => e.ActivatedAtVersion).ShouldBeInOrder();
+    }
+
+    /// <summary>The expert an edit's own history says it activated with: its recorded expert, at its activation's version and time.</summary>
+    private async Task<ActiveExpert> ActivatedAsync(Guid editId)
+    {
+        var history = await Ledger.GetHistoryAsync(editId);
+        var expert = history.Select(h => h.Event).OfType<ExpertGenerated>().Single();
+        var activation = history.Single(h => h.Event is EditActivated);
+        return new ActiveExpert(editId, expert.ExpertSha256, activation.Version, activation.Timestamp);
     }
 
     [Fact]

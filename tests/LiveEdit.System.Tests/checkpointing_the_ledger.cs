@@ -157,7 +157,7 @@ public sealed class checkpointing_the_ledger(PostgresFixture postgres) : SchemaP
             ["Ledger:Schema"] = Schema,
         });
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddLedgerFromConfiguration(builder.Configuration, runDaemon: false);
+        builder.Services.AddLedgerFromConfiguration(builder.Configuration);
         builder.Services.AddCheckpointWriter(builder.Configuration);
         return builder.Build();
     }

@@ -1,6 +1,7 @@
 using LiveEdit.Hosting;
 using LiveEdit.Hosting.Experts;
 using MassTransit;
+using LiveEdit.Contracts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
@@ -8,7 +9,7 @@ using LiveEdit.Ledger;
 
 namespace LiveEdit.Workers;
 
-/// <summary>The worker host: expert generation and index rebuild consumers, the async daemon, the reconciler.</summary>
+/// <summary>The worker host: the expert generation consumer and the reconciler.</summary>
 public static class WorkerApp
 {
     public static IHost Build(string[] args, Action<HostApplicationBuilder>? configure = null)
@@ -18,7 +19,7 @@ public static class WorkerApp
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
         builder.Services
-            .AddLedgerFromConfiguration(configuration, runDaemon: true, builder.Environment)
+            .AddLedgerFromConfiguration(configuration, builder.Environment)
             .AddModelRuntime(configuration, ContentRoot.Find())
             .AddExpertWorkerServices(configuration)
             .AddLiveEditMessaging(configuration, bus => bus.AddExpertWorkers());

@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LiveEdit.Bench.Streams;
 using LiveEdit.Hosting.Serving;
-using LiveEdit.Hosting.Startup;
+using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
 using LiveEdit.Model.Editor;
 using LiveEdit.Research.Editing;
@@ -124,7 +124,7 @@ public sealed class StreamReplay(BenchStream stream)
             foreach (var a in set.Experts)
             {
                 if (!caseOf.ContainsKey(a.EditId)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
-                if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await BlobReads.GetAsync(ledger, a.ExpertSha256, ct));
+                if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(a.ExpertSha256, ct));
             }
             var metrics = await runtime.RunAsync(() =>
             {
@@ -153,7 +153,7 @@ public sealed class StreamReplay(BenchStream stream)
             for (var i = 0; i < byCase.Length; i++)
             {
                 var sha = edits.ExpertSha256s[i] ?? throw new ReplayException($"case {stream.Cases[i].Id} has no expert in the ledger");
-                if (!experts.TryGetValue(sha, out var expert)) experts[sha] = expert = Expert.FromBytes(await BlobReads.GetAsync(ledger, sha, ct));
+                if (!experts.TryGetValue(sha, out var expert)) experts[sha] = expert = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(sha, ct));
                 byCase[i] = expert;
             }
             var fromLedger = new EditorEvaluation(runtime.Model, runtime.Editor, samples) { ExpertSource = i => byCase[i] };

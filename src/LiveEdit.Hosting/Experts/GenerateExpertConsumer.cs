@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using LiveEdit.Contracts;
 using LiveEdit.Hosting.Serving;
-using LiveEdit.Hosting.Startup;
+using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Errors;
@@ -54,7 +54,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         RgbImage image;
         try
         {
-            image = runtime.ReadImage(await BlobReads.GetAsync(ledger, edit.ImageSha256, ct), $"image {edit.ImageSha256[..12]}");
+            image = runtime.ReadImage(await ledger.Blobs.GetWithRetriesAsync(edit.ImageSha256, ct), $"image {edit.ImageSha256[..12]}");
         }
         catch (UnreadableImageException e)
         {

@@ -1,4 +1,4 @@
-using LiveEdit.Hosting.Messaging;
+using LiveEdit.Contracts;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Model.Images;
 using MassTransit;

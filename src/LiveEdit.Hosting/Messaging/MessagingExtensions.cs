@@ -1,3 +1,5 @@
+using LiveEdit.Contracts;
+using LiveEdit.Hosting.Experts;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,6 +16,15 @@ public static class MessagingExtensions
         return Enum.TryParse<TransportKind>(value, ignoreCase: true, out var kind)
             ? kind
             : throw new InvalidOperationException($"Transport:Kind must be InMemory or RabbitMq, not '{value}'.");
+    }
+
+    /// <summary>The deployment's queue names: <c>Transport:QueuePrefix</c> (default none) before each.</summary>
+    public static QueueNames ReadQueueNames(this IConfiguration configuration)
+    {
+        var prefix = configuration["Transport:QueuePrefix"] ?? "";
+        return QueueNames.IsValidPrefix(prefix)
+            ? new QueueNames(prefix)
+            : throw new InvalidOperationException($"Transport:QueuePrefix '{prefix}' may hold only letters, digits, '-', '_' and '.'.");
     }
 
     /// <summary>The broker URI from <c>ConnectionStrings:RabbitMq</c>, required when the transport is RabbitMQ.</summary>
@@ -56,7 +67,7 @@ public static class MessagingExtensions
         Action<IBusRegistrationConfigurator>? consumers = null)
     {
         var kind = configuration.ReadTransportKind();
-        services.AddSingleton(QueueNames.From(configuration));
+        services.AddSingleton(configuration.ReadQueueNames());
         services.AddSingleton<ExpertWorkDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<ExpertWorkDispatcher>());
         services.AddMassTransit(bus =>
@@ -89,4 +100,8 @@ public static class MessagingExtensions
         });
         return services;
     }
+
+    /// <summary>The expert worker's consumers with their endpoint definitions (pass to <see cref="AddLiveEditMessaging"/>).</summary>
+    public static void AddExpertWorkers(this IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<GenerateExpertConsumer, GenerateExpertConsumerDefinition>();
 }

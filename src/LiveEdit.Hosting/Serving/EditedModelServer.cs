@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using LiveEdit.Hosting.Startup;
+using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
@@ -172,7 +172,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             SkippedExpert? problem = null;
             try
             {
-                var bytes = await BlobReads.GetAsync(ledger, active.ExpertSha256, ct); // verifies the hash
+                var bytes = await ledger.Blobs.GetWithRetriesAsync(active.ExpertSha256, ct); // verifies the hash
                 _experts[active.ExpertSha256] = Expert.FromBytes(bytes);
             }
             catch (BlobNotFoundException)

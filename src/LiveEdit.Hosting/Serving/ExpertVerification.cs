@@ -1,5 +1,5 @@
 using LiveEdit.Ledger;
-using LiveEdit.Hosting.Startup;
+using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger.Errors;
 
 namespace LiveEdit.Hosting.Serving;
@@ -70,7 +70,7 @@ public static class ExpertVerification
     {
         try
         {
-            return await BlobReads.GetAsync(ledger, sha256, ct); // re-hashes the stored bytes
+            return await ledger.Blobs.GetWithRetriesAsync(sha256, ct); // re-hashes the stored bytes
         }
         catch (BlobNotFoundException)
         {

@@ -23,8 +23,8 @@ public sealed record EditRejected(Guid EditId, string RejectedBy, string Reason,
 
 /// <summary>
 /// A worker generated the edit's expert. The expert's bytes are in the blob store under
-/// <paramref name="ExpertSha256"/>; the visual key (k×d_m floats, row-major) travels inline so that
-/// the visual-key index is a pure projection of events.
+/// <paramref name="ExpertSha256"/>; its visual key (k×d_m floats, row-major) is recorded inline as well, so
+/// the chain itself holds the key each expert is filtered by.
 /// </summary>
 public sealed record ExpertGenerated(
     Guid EditId,

@@ -1,30 +1,30 @@
 using LiveEdit.Hosting.Experts;
-using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Reconciliation;
 using LiveEdit.Hosting.Serving;
-using LiveEdit.Hosting.VisualKeys;
 using LiveEdit.Ledger;
-using JasperFx.Events.Daemon;
-using MassTransit;
 using Marten;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LiveEdit.Hosting;
 
-/// <summary>Wiring shared by the worker host and the inference host (which runs the workers in-process by default).</summary>
-public static class WorkerExtensions
+/// <summary>
+/// The services both hosts are built from: the ledger, the model runtime, the edited model that follows the ledger,
+/// and what the expert worker needs besides its consumers. The inference host takes them all (it runs the workers
+/// in-process by default); the worker host takes all but the edited model. The transport and the consumers are
+/// wired by <see cref="Messaging.MessagingExtensions"/>.
+/// </summary>
+public static class LiveEditServiceCollectionExtensions
 {
     /// <summary>
     /// The ledger (Marten, approval policy from <c>Ledger:ApprovalPolicy</c>, schema <c>Ledger:Schema</c>, chain key from
-    /// <c>Ledger:ChainKey</c> or <c>Ledger:ChainKeyFile</c>, required outside Development), with the
-    /// async daemon when <paramref name="runDaemon"/> (the process that runs the workers runs the index projection).
+    /// <c>Ledger:ChainKey</c> or <c>Ledger:ChainKeyFile</c>, required outside Development).
     /// </summary>
     /// <remarks>
     /// Outside development (<paramref name="environment"/>) the connection string and schema must be given and
     /// Marten creates no schema objects: the owner role migrates (see <see cref="Startup.LedgerStartup"/>).
     /// </remarks>
-    public static IServiceCollection AddLedgerFromConfiguration(this IServiceCollection services, IConfiguration configuration, bool runDaemon,
+    public static IServiceCollection AddLedgerFromConfiguration(this IServiceCollection services, IConfiguration configuration,
         Microsoft.Extensions.Hosting.IHostEnvironment? environment = null)
     {
         var ledgerSettings = Startup.LedgerStartup.Read(configuration, environment);
@@ -34,14 +34,13 @@ public static class WorkerExtensions
             throw new InvalidOperationException($"Ledger:ApprovalPolicy must be AutoApprove or FourEyes, not '{policyText}'.");
         var schema = ledgerSettings.Schema;
         var chainKey = LedgerChainKey.FromConfiguration(configuration, environment is { } env ? Microsoft.Extensions.Hosting.HostEnvironmentEnvExtensions.IsDevelopment(env) : IsDevelopment(configuration), Console.Error.WriteLine);
-        var marten = services.AddLedger(connection, o =>
+        services.AddLedger(connection, o =>
         {
             o.Policy = policy;
             o.ChainKey = chainKey;
         }, schema);
         services.AddSingleton(ledgerSettings);
         if (!ledgerSettings.AutoMigrate) services.ConfigureMarten(o => o.AutoCreateSchemaObjects = JasperFx.AutoCreate.None);
-        if (runDaemon) marten.AddAsyncDaemon(DaemonMode.Solo);
         services.AddSingleton(TimeProvider.System);
         return services;
     }
@@ -69,14 +68,7 @@ public static class WorkerExtensions
         return services;
     }
 
-    /// <summary>The expert worker: consumers, their definitions and the reconciler.</summary>
-    public static void AddExpertWorkers(this IBusRegistrationConfigurator bus)
-    {
-        bus.AddConsumer<GenerateExpertConsumer, GenerateExpertConsumerDefinition>();
-        bus.AddConsumer<RebuildVisualKeyIndexConsumer, RebuildVisualKeyIndexConsumerDefinition>();
-    }
-
-    /// <summary>Services the expert worker needs besides its consumers.</summary>
+    /// <summary>What the expert worker needs besides its consumers (<see cref="Messaging.MessagingExtensions.AddExpertWorkers"/>): its identity, fault injection and the reconciler.</summary>
     public static IServiceCollection AddExpertWorkerServices(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(WorkerIdentity.From(configuration));

@@ -1,15 +1,15 @@
-using LiveEdit.Ledger;
+using LiveEdit.Ledger.Blobs;
 using Npgsql;
 using Polly;
 using Polly.Retry;
 
-namespace LiveEdit.Hosting.Startup;
+namespace LiveEdit.Hosting.Storage;
 
 /// <summary>
 /// Blob reads (images, experts) retried on transient database failures: a dropped connection or a
 /// restarting server costs a moment, not a failed query or a failed message. A hash mismatch is never retried.
 /// </summary>
-public static class BlobReads
+public static class BlobStoreRetries
 {
     private static readonly ResiliencePipeline Pipeline = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
@@ -21,7 +21,7 @@ public static class BlobReads
         })
         .Build();
 
-    /// <summary>Reads and verifies a blob, retrying transient failures.</summary>
-    public static ValueTask<byte[]> GetAsync(EditLedger ledger, string sha256, CancellationToken ct) =>
-        Pipeline.ExecuteAsync(async token => await ledger.Blobs.GetAsync(sha256, token), ct);
+    /// <summary>Reads and verifies a blob (<see cref="BlobStore.GetAsync"/>), retrying transient failures.</summary>
+    public static ValueTask<byte[]> GetWithRetriesAsync(this BlobStore blobs, string sha256, CancellationToken ct) =>
+        Pipeline.ExecuteAsync(async token => await blobs.GetAsync(sha256, token), ct);
 }

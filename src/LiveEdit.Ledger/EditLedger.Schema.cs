@@ -1,0 +1,33 @@
+using LiveEdit.Ledger.Audit;
+using LiveEdit.Ledger.Blobs;
+using Npgsql;
+
+namespace LiveEdit.Ledger;
+
+// Schema: creating and migrating the ledger's tables, triggers and grants.
+public sealed partial class EditLedger
+{
+    /// <summary>Creates Marten's tables and the ledger's blob and chain tables if missing. Idempotent.</summary>
+    public async Task EnsureSchemaAsync(CancellationToken ct = default)
+    {
+        await _store.Storage.ApplyAllConfiguredChangesToDatabaseAsync(JasperFx.AutoCreate.CreateOrUpdate);
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema), connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Creates or updates every object of the ledger (connected as the owner role), adds the insert-only triggers
+    /// on events, chain and blobs, and grants <paramref name="appRole"/> (when given) what serving needs: no
+    /// UPDATE, DELETE or TRUNCATE on those tables. Idempotent. See <see cref="Storage.LedgerSchema"/>.
+    /// </summary>
+    public async Task MigrateAsync(string? appRole, CancellationToken ct = default)
+    {
+        await EnsureSchemaAsync(ct);
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(Storage.LedgerSchema.ProtectionSql(_schema, appRole), connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,160 @@
+using LiveEdit.Ledger.Errors;
+using LiveEdit.Ledger.Versions;
+using Npgsql;
+
+namespace LiveEdit.Ledger;
+
+// Versions and time travel: the head, the version at a time, the active expert set at any version (the one
+// road every reader takes: chained, authenticated activations and removals), the versions list and diffs.
+public sealed partial class EditLedger
+{
+    /// <summary>The current model version: the global sequence of the last event (0 for an empty ledger).</summary>
+    public async Task<long> GetHeadAsync(CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        return await HeadAsync(connection, ct);
+    }
+
+    private async Task<long> HeadAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        // Only chained events are versions: the chain's primary key answers this without reading mt_events.
+        await using var command = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {_schema}.ledger_chain", connection);
+        return (long)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>The version in force at <paramref name="asOf"/>: the last event at or before it.</summary>
+    /// <exception cref="VersionBeforeFirstEventException"/>
+    public async Task<long> GetVersionAtAsync(DateTimeOffset asOf, CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            $"select (select max(e.seq_id) from {_events} e {Chained("e")} where e.timestamp <= @t), (select min(e.timestamp) from {_events} e {Chained("e")})", connection);
+        command.Parameters.AddWithValue("t", asOf.ToUniversalTime());
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        if (reader.IsDBNull(0))
+            throw new VersionBeforeFirstEventException(asOf, reader.IsDBNull(1) ? null : new DateTimeOffset(reader.GetFieldValue<DateTime>(1), TimeSpan.Zero));
+        return reader.GetInt64(0);
+    }
+
+    /// <summary>The active expert set at the head.</summary>
+    public async Task<ActiveExpertSet> GetActiveExpertsAsync(CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        return await ActiveAtAsync(connection, await HeadAsync(connection, ct), ct);
+    }
+
+    /// <summary>The active expert set at version <paramref name="version"/>, in activation order; the same however many events follow.</summary>
+    /// <exception cref="VersionOutOfRangeException"/>
+    public async Task<ActiveExpertSet> GetActiveExpertsAsync(long version, CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await RequireVersionAsync(connection, version, ct);
+        return await ActiveAtAsync(connection, version, ct);
+    }
+
+    /// <summary>The active expert set in force at <paramref name="asOf"/>.</summary>
+    /// <exception cref="VersionBeforeFirstEventException"/>
+    public async Task<ActiveExpertSet> GetActiveExpertsAsync(DateTimeOffset asOf, CancellationToken ct = default) =>
+        await GetActiveExpertsAsync(await GetVersionAtAsync(asOf, ct), ct);
+
+    private async Task RequireVersionAsync(NpgsqlConnection connection, long version, CancellationToken ct)
+    {
+        var head = await HeadAsync(connection, ct);
+        if (version < 0 || version > head) throw new VersionOutOfRangeException(version, head);
+    }
+
+    private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
+    {
+        // Activations and removals up to the version, chained; then only those whose chain entry is authentic (a
+        // row inserted with a home-made chain entry must not add or remove an expert).
+        var rows = new List<(long Seq, Guid Stream, string Type, string? Expert, DateTime Timestamp)>();
+        await using (var command = new NpgsqlCommand($"""
+            select a.seq_id, a.stream_id, a.type, a.data->>'expertSha256', a.timestamp
+            from {_events} a {Chained("a")}
+            where a.seq_id <= @v and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
+            order by a.seq_id
+            """, connection))
+        {
+            command.Parameters.AddWithValue("v", version);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                rows.Add((reader.GetInt64(0), reader.GetGuid(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+        }
+        var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
+        var removed = rows.Where(r => r.Type != EventTypeNames.Activated && authentic.Contains(r.Seq)).Select(r => r.Stream).ToHashSet();
+        var experts = rows
+            .Where(r => r.Type == EventTypeNames.Activated && r.Expert is not null && authentic.Contains(r.Seq) && !removed.Contains(r.Stream))
+            .Select(r => new ActiveExpert(r.Stream, r.Expert!, r.Seq, new DateTimeOffset(r.Timestamp, TimeSpan.Zero)))
+            .ToArray();
+        return new ActiveExpertSet(version, experts);
+    }
+
+    /// <summary>Versions after <paramref name="after"/>, oldest first, with what changed at each.</summary>
+    /// <param name="modelChangesOnly">Only versions at which the active expert set changed.</param>
+    public async Task<IReadOnlyList<LedgerVersion>> ListVersionsAsync(long after = 0, int limit = 1_000, bool modelChangesOnly = false, CancellationToken ct = default)
+    {
+        if (limit is < 1 or > 100_000) throw new InvalidEditInputException("limit", "must be in 1..100000.");
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand($"""
+            select * from (
+              select e.seq_id, e.timestamp, e.stream_id, e.type,
+                     e.type = '{EventTypeNames.Activated}'
+                     or (e.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
+                         and exists (select 1 from {_events} a {Chained("a")} where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
+                         and not exists (select 1 from {_events} r {Chained("r")} where r.stream_id = e.stream_id and r.seq_id < e.seq_id
+                                         and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
+              from {_events} e {Chained("e")}
+              where e.seq_id > @after and e.type <> '{EventTypeNames.IncidentAcknowledged}'
+                and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
+            ) v
+            where not @only or v.changes_model
+            order by v.seq_id
+            limit @limit
+            """, connection);
+        command.Parameters.AddWithValue("after", after);
+        command.Parameters.AddWithValue("only", modelChangesOnly);
+        command.Parameters.AddWithValue("limit", limit);
+        var versions = new List<LedgerVersion>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            versions.Add(new LedgerVersion(reader.GetInt64(0), new DateTimeOffset(reader.GetFieldValue<DateTime>(1), TimeSpan.Zero),
+                reader.GetGuid(2), ChangeOf(reader.GetString(3)), reader.GetBoolean(4)));
+        return versions;
+    }
+
+    private static LedgerChange ChangeOf(string type) => type switch
+    {
+        EventTypeNames.Proposed => LedgerChange.Proposed,
+        EventTypeNames.Approved => LedgerChange.Approved,
+        EventTypeNames.Rejected => LedgerChange.Rejected,
+        EventTypeNames.ExpertGenerated => LedgerChange.ExpertGenerated,
+        EventTypeNames.Activated => LedgerChange.Activated,
+        EventTypeNames.Retracted => LedgerChange.Retracted,
+        EventTypeNames.Superseded => LedgerChange.Superseded,
+        EventTypeNames.GenerationFailed => LedgerChange.GenerationFailed,
+        _ => throw new InvalidOperationException($"Unknown event type '{type}' in the ledger."),
+    };
+
+    /// <summary>What changed in the active set between two versions.</summary>
+    /// <exception cref="VersionOutOfRangeException"/>
+    public async Task<VersionDiff> DiffAsync(long from, long to, CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        await RequireVersionAsync(connection, from, ct);
+        await RequireVersionAsync(connection, to, ct);
+        var before = await ActiveAtAsync(connection, from, ct);
+        var after = await ActiveAtAsync(connection, to, ct);
+        var beforeIds = before.Experts.Select(e => e.EditId).ToHashSet();
+        var afterIds = after.Experts.Select(e => e.EditId).ToHashSet();
+        return new VersionDiff(from, to,
+            after.Experts.Where(e => !beforeIds.Contains(e.EditId)).ToArray(),
+            before.Experts.Where(e => !afterIds.Contains(e.EditId)).ToArray());
+    }
+}
