@@ -11,8 +11,9 @@ namespace LiveEdit.Model.Runtime;
 /// the vision encoder that is every single-image forward (three convolutions of fewer than 20,480 input values each).
 /// The first question initialises NNPACK; on a CPU it does not support (no AVX2/FMA3) libtorch 2.10 then logs
 /// "Could not initialize NNPACK! Reason: Unsupported hardware." on every later question too, three lines per image.
-/// Switched off, the question is never asked. No result changes: NNPACK would only run for a batch of 16 or more,
-/// and for such a batch of our strided float convolutions mkldnn is always chosen first.
+/// Switched off, the question is never asked. No result changes: NNPACK computes none of the encoder's convolutions
+/// (they are strided, and at the batch sizes where libtorch would consider NNPACK it picks mkldnn first); the tests
+/// compare the committed model's logits bit for bit with the switch on and off.
 /// </remarks>
 public static class Nnpack
 {
