@@ -167,5 +167,5 @@ internal static class DemoCommand
         return text == expected ? $"[green]{Markup.Escape(text)}[/]" : $"[red]{Markup.Escape(text)}[/]";
     }
 
-    private static void Rule(string title) => AnsiConsole.Write(new Rule($"[bold]{Markup.Escape(title)}[/]").LeftJustified());
+    private static void Rule(string title) => RedirectedOutput.WriteRule(new Rule($"[bold]{Markup.Escape(title)}[/]").LeftJustified());
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Spectre.Console;
 
 namespace LiveEdit.Cli;
 
@@ -34,9 +33,6 @@ internal sealed class HostOptions
     /// <summary>Runs a host call, printing one line and returning a non-zero exit code on failure.</summary>
     public static async Task<int> RunAsync(string name, Func<Task> body)
     {
-        // A pipe or a file has no width, and Spectre then assumes 80 columns: tables would break ids and times across
-        // lines, and `liveedit edit list | grep <id>` would find nothing. Let a row be as wide as it needs.
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 1_000;
         try
         {
             await body();

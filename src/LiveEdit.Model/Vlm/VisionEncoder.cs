@@ -1,3 +1,4 @@
+using LiveEdit.Model.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,6 +18,10 @@ public sealed class VisionEncoder : nn.Module<Tensor, Tensor>
     private readonly Parameter positions;
     private readonly ModuleList<TransformerBlock> blocks;
     private readonly LayerNorm ln_out;
+
+    // Without this, every single-image forward on a CPU that NNPACK does not support prints libtorch's NNPACK notice
+    // three times (see Nnpack); results are the same either way.
+    static VisionEncoder() => Nnpack.Disable();
 
     public VisionEncoder(TinyVlmConfig config) : base(nameof(VisionEncoder))
     {
