@@ -84,6 +84,17 @@ public static class ApiDescription
                 schema.Type = JsonSchemaType.Object;
                 schema.AdditionalProperties = new OpenApiSchema();
             }
+            // A nullable property whose type is a named schema is written as a bare reference, which says "never null".
+            if (context.JsonTypeInfo.Kind == System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object && schema.Properties is { } properties)
+            {
+                foreach (var property in context.JsonTypeInfo.Properties)
+                {
+                    if (property.AttributeProvider is not System.Reflection.PropertyInfo info || new System.Reflection.NullabilityInfoContext().Create(info).ReadState != System.Reflection.NullabilityState.Nullable) continue;
+                    // Before references are made, a named schema is inline and carries its future name as x-schema-id.
+                    if (properties.TryGetValue(property.Name, out var named) && IsNamed(named))
+                        properties[property.Name] = new OpenApiSchema { OneOf = [new OpenApiSchema { Type = JsonSchemaType.Null }, named] };
+                }
+            }
             // The query's image is optional: a text-only question.
             if (type == typeof(QueryEndpoints.QueryForm)) schema.Required?.Remove("image");
             if (type != typeof(ProblemDetails)) return Task.CompletedTask;
@@ -111,6 +122,11 @@ public static class ApiDescription
             return Task.CompletedTask;
         });
     });
+
+    private static bool IsNamed(IOpenApiSchema schema) =>
+        schema is OpenApiSchemaReference
+        || schema is OpenApiSchema { Metadata: { } metadata } named && metadata.TryGetValue("x-schema-id", out var id) && id is string { Length: > 0 }
+            && (named.Type is not { } type || !type.HasFlag(JsonSchemaType.Null));
 
     /// <summary>
     /// Requires a key allowed by <paramref name="policy"/>, and documents what that adds to every answer: 401 (no or an
