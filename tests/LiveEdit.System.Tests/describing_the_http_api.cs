@@ -69,6 +69,7 @@ public sealed class describing_the_http_api(PostgresFixture postgres) : HostPerC
         answer!["experts"]!.AsArray().Count.ShouldBeGreaterThan(0, "the edit's own question fires its expert, so the answer lists one");
         await SendAsync(RunningHost.ProposerKey, HttpMethod.Post, "/query", "/query", 403, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("asOf", "1")));
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 422, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("asOf", "999999")));
+        await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 404, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("asOf", "2001-01-01T00:00:00Z")));
 
         await SendAsync(null, HttpMethod.Get, "/ledger/head", "/ledger/head", 401);
         await SendAsync(RunningHost.ProposerKey, HttpMethod.Get, "/ledger/head", "/ledger/head", 200);
@@ -76,7 +77,9 @@ public sealed class describing_the_http_api(PostgresFixture postgres) : HostPerC
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/versions?after=x", "/ledger/versions", 400);
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/diff?from=0", "/ledger/diff", 200);
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/diff", "/ledger/diff", 400);
+        await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/diff?from=999999", "/ledger/diff", 404);
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/active", "/ledger/active", 200);
+        await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/active?version=-1", "/ledger/active", 404);
         await SendAsync(RunningHost.ProposerKey, HttpMethod.Get, "/ledger/verify", "/ledger/verify", 403);
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/verify", "/ledger/verify", 200);
 

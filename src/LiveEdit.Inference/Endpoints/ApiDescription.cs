@@ -144,6 +144,21 @@ public static class ApiDescription
         return builder;
     }
 
+    /// <summary>
+    /// Documents a multipart form the operation reads itself, field by field. Not <c>Accepts&lt;T&gt;()</c>: that metadata
+    /// also makes routing refuse other content types before the handler, whose own 415 names the problem better.
+    /// </summary>
+    public static TBuilder DescribesForm<TForm, TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddOpenApiOperationTransformer(async (operation, context, ct) =>
+        {
+            var schema = await context.GetOrCreateSchemaAsync(typeof(TForm), cancellationToken: ct);
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = true,
+                Content = new Dictionary<string, OpenApiMediaType> { ["multipart/form-data"] = new() { Schema = schema } },
+            };
+        });
+
     /// <summary>Documents a request header the operation reads itself (not through parameter binding).</summary>
     public static TBuilder DocumentsHeader<TBuilder>(this TBuilder builder, string name, string description) where TBuilder : IEndpointConventionBuilder =>
         builder.AddOpenApiOperationTransformer((operation, _, _) =>

@@ -36,7 +36,7 @@ public static class EditEndpoints
     /// <param name="Rationale">Why the model should change.</param>
     /// <param name="Tags">Comma-separated tags (the field may also be repeated).</param>
     /// <param name="Supersedes">The id of an earlier edit this one replaces.</param>
-    public sealed record ProposeEditForm(IFormFile Image, string Prompt, string Target, string? Rationale, string? Tags, Guid? Supersedes);
+    public sealed record ProposeEditForm(IFormFile Image, string Prompt, string Target, string? Rationale = null, string? Tags = null, Guid? Supersedes = null);
 
     public static void MapEditEndpoints(this WebApplication app)
     {
@@ -46,7 +46,7 @@ public static class EditEndpoints
             .WithName("ProposeEdit").WithSummary("Propose an edit")
             .WithDescription("Multipart form: image, prompt, target, rationale, tags, supersedes. The edit is recorded in the ledger and its expert is generated " +
                 "in the background: 202 with the edit's id and ledger version. The same Idempotency-Key from the same caller answers as the first attempt did.")
-            .Accepts<ProposeEditForm>("multipart/form-data")
+            .DescribesForm<ProposeEditForm, RouteHandlerBuilder>()
             .DocumentsHeader(IdempotencyKeyHeader, "1 to 200 printable ASCII characters without spaces: a retry with the same key and the same proposal answers as the first attempt; with another proposal, 409.")
             .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity);

@@ -28,12 +28,12 @@ public static class LedgerEndpoints
                 TypedResults.Ok(await l.DiffAsync(from ?? throw new RequestInputException("missing_from", "'from' is required"),
                     to ?? await l.GetHeadAsync(ct), ct)))
             .RequireKey(Policies.ReadAll).WithName("DiffLedgerVersions").WithSummary("Edits that became active or left the model between two versions")
-            .WithDescription("`from` is required; `to` defaults to the head.")
-            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity);
+            .WithDescription("`from` is required; `to` defaults to the head. A version outside 0..head is 404 version_out_of_range.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
         ledger.MapGet("/active", async Task<Ok<ActiveExpertSet>> (long? version, EditLedger l, CancellationToken ct) =>
                 TypedResults.Ok(version is { } v ? await l.GetActiveExpertsAsync(v, ct) : await l.GetActiveExpertsAsync(ct)))
             .RequireKey(Policies.ReadAll).WithName("GetActiveExperts").WithSummary("The active expert set at a version (default: head)")
-            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status422UnprocessableEntity);
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
         ledger.MapGet("/verify", async Task<Ok<LedgerVerification>> (EditLedger l, CancellationToken ct) => TypedResults.Ok(await l.VerifyAsync(ct)))
             .RequireKey(Policies.Audit).WithName("VerifyLedger").WithSummary("Audit the ledger")
             .WithDescription("Walks the hash chain and the read models; lists every break and every acknowledged incident.");

@@ -20,7 +20,7 @@ public static class QueryEndpoints
     /// <param name="Image">The picture the question is about (optional: a text-only question).</param>
     /// <param name="Prompt">The question.</param>
     /// <param name="AsOf">A past ledger version (a number) or time (ISO-8601 with Z or an offset); the head when left out.</param>
-    public sealed record QueryForm(IFormFile Image, string Prompt, string? AsOf);
+    public sealed record QueryForm(IFormFile Image, string Prompt, string? AsOf = null);
 
     private static readonly IReadOnlySet<string> Fields = new HashSet<string>(["prompt", "asOf"], StringComparer.Ordinal);
 
@@ -49,10 +49,10 @@ public static class QueryEndpoints
             .RequireKey(Policies.Read).DisableAntiforgery().WithTags("Query").WithName("Query")
             .WithSummary("Answer a question about an image")
             .WithDescription("Multipart form: image, prompt, asOf (a version, or an ISO-8601 time with Z or an offset). The answer names the version it was made at and the experts that took part. " +
-                "A past version needs an approver, auditor or admin key (403 forbidden_as_of for a proposer).")
-            .Accepts<QueryForm>("multipart/form-data")
-            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status413PayloadTooLarge, StatusCodes.Status415UnsupportedMediaType,
-                StatusCodes.Status422UnprocessableEntity);
+                "A past version needs an approver, auditor or admin key (403 forbidden_as_of for a proposer); a time before the first event is 404, a version or time after the head 422.")
+            .DescribesForm<QueryForm, RouteHandlerBuilder>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity);
     }
 
     /// <summary>An <c>asOf</c> the ledger has not reached yet is refused, not answered from the head.</summary>
