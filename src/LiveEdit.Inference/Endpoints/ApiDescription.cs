@@ -101,14 +101,14 @@ public static class ApiDescription
             schema.Description = "An error: RFC 9457 problem details with the host's stable `code` and the `traceId` its log files it under.";
             schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
             // The host fills these four in every problem it writes (ProblemMapping), so they are never null.
-            schema.Properties["type"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A URI naming the problem; ends with `code`." };
+            schema.Properties["type"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A URI naming the kind of problem: https://liveedit.local/problems/{code} for the host's own errors, the RFC 9110 section for a bare status (401, 403, 404, 405, 415)." };
             schema.Properties["title"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "A short, human-readable summary of the problem." };
             schema.Properties["status"] = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Description = "The HTTP status code." };
             schema.Properties["detail"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "What went wrong with this request, naming the field concerned." };
             schema.Properties["code"] = new OpenApiSchema
             {
                 Type = JsonSchemaType.String,
-                Description = "Stable snake_case identifier of the error (e.g. `missing_field`, `edit_not_found`, `version_mismatch`); `type` ends with it.",
+                Description = "Stable snake_case identifier of the error (e.g. `missing_field`, `edit_not_found`, `version_mismatch`, `unauthorized`): what clients branch on.",
             };
             schema.Properties["traceId"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "The request's trace id, as the host's log records it." };
             schema.Properties["currentVersion"] = new OpenApiSchema
