@@ -37,10 +37,15 @@ public static class InferenceApp
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         // One line per failed authentication (FailedAuthenticationLimiter's), not the handler's own as well.
         builder.Logging.AddFilter(typeof(ApiKeyAuthentication).FullName, LogLevel.Warning);
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+            // Numbers are numbers: no body takes one as a string, and the OpenAPI document then types them as numbers only.
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemMapping.AddCode);
         builder.Services.AddExceptionHandler<ProblemMapping>();
-        builder.Services.AddOpenApi();
+        builder.Services.AddApiDescription();
         builder.Services.AddSingleton<ImageGate>();
         builder.Services.AddApiKeyAuth(configuration, builder.Environment.IsDevelopment());
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])

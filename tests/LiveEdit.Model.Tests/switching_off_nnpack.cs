@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Runtime;
+using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Vlm;
-using LiveEdit.Model.World;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 using Xunit.Abstractions;

@@ -53,7 +53,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         {
             using var scope = NewDisposeScope();
             var answer = model.Answer([new VlmExample(image?.ToTensor(), prompt)], maxNewTokens)[0];
-            return new QueryResult(answer.Text, version, answer.Experts.Select(ToFired).ToList(), skipped);
+            return new QueryResult(answer.Text, version, answer.Experts.Select(InAnswer).ToList(), skipped);
         }, ct);
 
     /// <summary>Teacher-forced logits of <paramref name="answer"/> after the prompt, flattened [L·V], with the version used.</summary>
@@ -188,7 +188,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         return skipped ?? (IReadOnlyList<SkippedExpert>)[];
     }
 
-    private static FiredEdit ToFired(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
+    private static ExpertInAnswer InAnswer(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
 
     public void Dispose()
     {

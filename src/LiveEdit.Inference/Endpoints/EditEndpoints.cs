@@ -1,4 +1,3 @@
-using LiveEdit.Model.Text;
 using LiveEdit.Contracts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
@@ -8,7 +7,9 @@ using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Projections;
 using LiveEdit.Ledger.Versions;
+using LiveEdit.Model.Text;
 using MassTransit;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace LiveEdit.Inference.Endpoints;
 
@@ -21,29 +22,50 @@ public static class EditEndpoints
     public sealed record HistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, string Type, object Event);
     /// <param name="ProjectionMismatch">True when the stored summary row disagrees with the chain (the values shown are the chain's).</param>
     /// <param name="MismatchedFields">The summary's fields that disagree with the chain, when any do.</param>
-    public sealed record EditWithHistory(object Edit, IReadOnlyList<HistoryEntry> History, bool ProjectionMismatch = false, IReadOnlyList<string>? MismatchedFields = null);
+    public sealed record EditWithHistory(EditSummary Edit, IReadOnlyList<HistoryEntry> History, bool ProjectionMismatch = false, IReadOnlyList<string>? MismatchedFields = null);
 
     /// <summary>Request header that makes <c>POST /edits</c> safe to retry.</summary>
     public const string IdempotencyKeyHeader = "Idempotency-Key";
 
     private static readonly IReadOnlySet<string> ProposeFields = new HashSet<string>(["prompt", "target", "rationale", "tags", "supersedes"], StringComparer.Ordinal);
 
+    /// <summary>The multipart form of <c>POST /edits</c> (read by the handler itself, field by field, with its own errors).</summary>
+    /// <param name="Image">The picture the edit is about (PNG, JPEG or BMP).</param>
+    /// <param name="Prompt">The question, as the model will be asked it.</param>
+    /// <param name="Target">The answer the model should give from now on.</param>
+    /// <param name="Rationale">Why the model should change.</param>
+    /// <param name="Tags">Comma-separated tags (the field may also be repeated).</param>
+    /// <param name="Supersedes">The id of an earlier edit this one replaces.</param>
+    public sealed record ProposeEditForm(IFormFile Image, string Prompt, string Target, string? Rationale = null, string? Tags = null, Guid? Supersedes = null);
+
     public static void MapEditEndpoints(this WebApplication app)
     {
         var edits = app.MapGroup("/edits").WithTags("Edits");
 
-        edits.MapPost("/", ProposeAsync).RequireAuthorization(Policies.Propose).DisableAntiforgery()
-            .WithSummary("Propose an edit (multipart: image, prompt, target, rationale, tags, supersedes; header Idempotency-Key makes a retry safe)");
+        edits.MapPost("/", ProposeAsync).RequireKey(Policies.Propose).DisableAntiforgery()
+            .WithName("ProposeEdit").WithSummary("Propose an edit")
+            .WithDescription("Multipart form: image, prompt, target, rationale, tags, supersedes. The edit is recorded in the ledger and its expert is generated " +
+                "in the background: 202 with the edit's id and ledger version. The same Idempotency-Key from the same caller answers as the first attempt did.")
+            .DescribesForm<ProposeEditForm, RouteHandlerBuilder>()
+            .DocumentsHeader(IdempotencyKeyHeader, "1 to 200 printable ASCII characters without spaces: a retry with the same key and the same proposal answers as the first attempt; with another proposal, 409.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity);
         edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
                 await DecideAsync(http, ledger, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct))
-            .RequireAuthorization(Policies.Approve).WithSummary("Approve an edit (four-eyes: not your own; If-Match: the edit's ETag)");
+            .RequireKey(Policies.Approve).WithName("ApproveEdit").WithSummary("Approve an edit")
+            .WithDescription("Four-eyes: not one's own proposal. With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
+            .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems();
         edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, CancellationToken ct) =>
                 await DecideAsync(http, ledger, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
-            .RequireAuthorization(Policies.Approve).WithSummary("Reject an edit that is not active (If-Match: the edit's ETag)");
+            .RequireKey(Policies.Approve).WithName("RejectEdit").WithSummary("Reject an edit that is not active")
+            .WithDescription("JSON body with the reason. With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
+            .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
         edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, CancellationToken ct) =>
                 await DecideAsync(http, ledger, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
-            .RequireAuthorization(Policies.Retract).WithSummary("Retract an edit; the model is again what it was without it (If-Match: the edit's ETag)");
-        edits.MapGet("/{id:guid}", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
+            .RequireKey(Policies.Retract).WithName("RetractEdit").WithSummary("Retract an edit")
+            .WithDescription("The model is again what it was without the edit. JSON body with the reason. With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
+            .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
+        edits.MapGet("/{id:guid}", async Task<Ok<EditWithHistory>> (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
                 // What a reviewer decides on comes from the chain, not from the summary row (which the application role
                 // can update): the proposal's text, image hash, proposer, tags and supersedes, and the folded status.
@@ -55,11 +77,13 @@ public static class EditEndpoints
                 var (shown, mismatched) = FromChain(summary, proposal, state);
                 var history = await ledger.GetHistoryAsync(id, ct);
                 http.Response.Headers.ETag = ETag(history[^1].StreamVersion);
-                return Results.Ok(new EditWithHistory(shown, history.Select(h => new HistoryEntry(h.Version, h.StreamVersion, h.Timestamp, h.Event.GetType().Name, h.Event)).ToList(),
+                return TypedResults.Ok(new EditWithHistory(shown, history.Select(h => new HistoryEntry(h.Version, h.StreamVersion, h.Timestamp, h.Event.GetType().Name, h.Event)).ToList(),
                     mismatched.Count > 0, mismatched.Count > 0 ? mismatched : null));
             })
-            .RequireAuthorization(Policies.Read).WithSummary("An edit with its full history (ETag: its stream version)");
-        edits.MapGet("/", async (string? status, int? skip, int? take, HttpContext http, EditLedger ledger, CancellationToken ct) =>
+            .RequireKey(Policies.Read).WithName("GetEdit").WithSummary("An edit with its full history")
+            .WithDescription("The proposal and status as the chain holds them; the ETag header is the edit's stream version, for If-Match. A proposer reads its own edits only (404 for others).")
+            .ProducesProblems(StatusCodes.Status404NotFound);
+        edits.MapGet("/", async Task<Ok<IReadOnlyList<EditSummary>>> (string? status, int? skip, int? take, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
                 EditStatus? wanted = null;
                 if (!string.IsNullOrEmpty(status))
@@ -69,10 +93,19 @@ public static class EditEndpoints
                     wanted = parsed;
                 }
                 var proposedBy = http.ReadsAll() ? null : http.Actor();
-                return Results.Ok(await ledger.ListEditsAsync(wanted, proposedBy, skip ?? 0, take ?? 100, ct));
+                return TypedResults.Ok(await ledger.ListEditsAsync(wanted, proposedBy, skip ?? 0, take ?? 100, ct));
             })
-            .RequireAuthorization(Policies.Read).WithSummary("Edits, newest first (a proposer sees its own)");
+            .RequireKey(Policies.Read).WithName("ListEdits").WithSummary("Edits, newest first")
+            .WithDescription("Filtered by status when given, paged by skip and take. A proposer sees its own edits.")
+            .ProducesProblems(StatusCodes.Status400BadRequest);
     }
+
+    private const string IfMatchDescription = "The edit's ETag from GET /edits/{id} (a strong tag, e.g. \"3\"): the decision is made only if the edit is still at that version, else 412 with its current version.";
+
+    /// <summary>What a decision on an edit can be refused with besides the key's own answers.</summary>
+    private static RouteHandlerBuilder DecisionProblems(this RouteHandlerBuilder builder) =>
+        builder.ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict,
+            StatusCodes.Status412PreconditionFailed, StatusCodes.Status422UnprocessableEntity);
 
     /// <summary>The summary with the chain's values over its own, and the names of the fields where they differed.</summary>
     private static (EditSummary Shown, List<string> Mismatched) FromChain(EditSummary summary, EditProposed proposal, Edit state)
@@ -98,7 +131,7 @@ public static class EditEndpoints
         return (shown, mismatched);
     }
 
-    private static async Task<IResult> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ImageGate images, ExpertWorkDispatcher dispatcher,
+    private static async Task<Accepted<EditAccepted>> ProposeAsync(HttpContext http, EditLedger ledger, ModelRuntime runtime, ImageGate images, ExpertWorkDispatcher dispatcher,
         ILogger<EditAccepted> log, CancellationToken ct)
     {
         var idempotencyKey = ReadIdempotencyKey(http.Request);
@@ -144,7 +177,7 @@ public static class EditEndpoints
         if (!dispatcher.Notify(result.EditId))
             log.LogWarning("Edit {EditId} recorded; the send queue is full, the reconciler will send its expert work", result.EditId);
         var status = result.Events.Any(e => e is EditApproved) ? "approved" : "proposed";
-        return Results.Accepted($"/edits/{result.EditId}", new EditAccepted(result.EditId, result.LedgerVersion, status, imageSha));
+        return TypedResults.Accepted($"/edits/{result.EditId}", new EditAccepted(result.EditId, result.LedgerVersion, status, imageSha));
     }
 
     private static string? ReadIdempotencyKey(HttpRequest request)
@@ -172,7 +205,7 @@ public static class EditEndpoints
     }
 
     /// <summary>For a retried proposal: 202 with the edit it made, or 409 when the key was used for another proposal; null when none exists.</summary>
-    private static async Task<IResult?> ExistingProposalAsync(EditLedger ledger, ProposeEdit command, CancellationToken ct)
+    private static async Task<Accepted<EditAccepted>?> ExistingProposalAsync(EditLedger ledger, ProposeEdit command, CancellationToken ct)
     {
         EditProposed existing;
         try
@@ -194,7 +227,7 @@ public static class EditEndpoints
         var history = await ledger.GetHistoryAsync(existing.EditId, ct);
         var autoApproved = history.Count > 1 && history[1].Event is EditApproved && history[1].Timestamp == history[0].Timestamp;
         var answered = autoApproved ? history[1] : history[0];
-        return Results.Accepted($"/edits/{existing.EditId}", new EditAccepted(existing.EditId, answered.Version, autoApproved ? "approved" : "proposed", existing.ImageSha256));
+        return TypedResults.Accepted($"/edits/{existing.EditId}", new EditAccepted(existing.EditId, answered.Version, autoApproved ? "approved" : "proposed", existing.ImageSha256));
     }
 
     /// <summary>An edit's stream version as an entity tag.</summary>
@@ -204,7 +237,7 @@ public static class EditEndpoints
     /// Runs a state change. With <c>If-Match</c> the caller's version must be the edit's (else 412 with the current
     /// one); without it the change is decided on the freshest state (see <see cref="OnFreshStateAsync"/>).
     /// </summary>
-    private static async Task<IResult> DecideAsync(HttpContext http, EditLedger ledger, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
+    private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> DecideAsync(HttpContext http, EditLedger ledger, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
     {
         var ifMatch = http.Request.Headers.IfMatch;
         if (ifMatch.Count == 0) return Respond(await OnFreshStateAsync(() => command(null)));
@@ -230,7 +263,7 @@ public static class EditEndpoints
         }
         // Answered here, not thrown: the exception handler clears ETag from error responses.
         http.Response.Headers.ETag = ETag(current);
-        return Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The edit has changed",
+        return TypedResults.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The edit has changed",
             detail: weak
                 ? $"If-Match {Printable.Excerpt(ifMatch.ToString())} is a weak entity tag, and a decision needs a strong one: send the ETag of GET /edits/{id} as it is (edit {id} is now at version {current})"
                 : $"edit {id} is at version {current}, but If-Match expected version {expected}; read it again (GET /edits/{id}) and decide on what it is now",
@@ -262,8 +295,8 @@ public static class EditEndpoints
         : Forms.Text("reason", body.Reason, EditLimits.MaxRationaleLength, allowedControls: "\n\r\t");
 
     // The ledger is the truth: other hosts follow it, so a decision waits for no broker.
-    private static IResult Respond(EditCommandResult result)
+    private static Ok<CommandResponse> Respond(EditCommandResult result)
     {
-        return Results.Ok(new CommandResponse(result.EditId, result.LedgerVersion, result.Events.Select(e => e.GetType().Name).ToList()));
+        return TypedResults.Ok(new CommandResponse(result.EditId, result.LedgerVersion, result.Events.Select(e => e.GetType().Name).ToList()));
     }
 }

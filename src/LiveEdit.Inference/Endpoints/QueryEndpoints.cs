@@ -1,9 +1,10 @@
-using LiveEdit.Model.Text;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Errors;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
+using LiveEdit.Model.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace LiveEdit.Inference.Endpoints;
 
@@ -12,14 +13,20 @@ public static class QueryEndpoints
 {
     /// <param name="Warnings">One line per active expert left out of this answer (its blob is missing or corrupt).</param>
     /// <param name="SkippedExperts">Those experts' edits, hashes and problem.</param>
-    public sealed record QueryResponse(string Answer, long Version, string AsOf, IReadOnlyList<FiredEdit> Experts,
+    public sealed record QueryResponse(string Answer, long Version, string AsOf, IReadOnlyList<ExpertInAnswer> Experts,
         IReadOnlyList<string> Warnings, IReadOnlyList<SkippedExpert> SkippedExperts);
+
+    /// <summary>The multipart form of <c>POST /query</c> (read by the handler itself, field by field, with its own errors).</summary>
+    /// <param name="Image">The picture the question is about (optional: a text-only question).</param>
+    /// <param name="Prompt">The question.</param>
+    /// <param name="AsOf">A past ledger version (a number) or time (ISO-8601 with Z or an offset); the head when left out.</param>
+    public sealed record QueryForm(IFormFile Image, string Prompt, string? AsOf = null);
 
     private static readonly IReadOnlySet<string> Fields = new HashSet<string>(["prompt", "asOf"], StringComparer.Ordinal);
 
     public static void MapQueryEndpoints(this WebApplication app)
     {
-        app.MapPost("/query", async (HttpContext http, EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger, CancellationToken ct) =>
+        app.MapPost("/query", async Task<Ok<QueryResponse>> (HttpContext http, EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger, CancellationToken ct) =>
             {
                 var form = await Forms.ReadFormAsync(http.Request, Fields, ct);
                 var prompt = Forms.Required(form, "prompt", EditLimits.MaxPromptLength);
@@ -37,10 +44,15 @@ public static class QueryEndpoints
                 if (runtime.TextLimits.CheckQuery(prompt, image is not null) is { } tooLong)
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
-                return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped));
+                return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped));
             })
-            .RequireAuthorization(Policies.Read).DisableAntiforgery().WithTags("Query")
-            .WithSummary("Answer a question about an image (multipart: image, prompt, asOf = version or ISO-8601 time with Z or offset)");
+            .RequireKey(Policies.Read).DisableAntiforgery().WithTags("Query").WithName("Query")
+            .WithSummary("Answer a question about an image")
+            .WithDescription("Multipart form: image, prompt, asOf (a version, or an ISO-8601 time with Z or an offset). The answer names the version it was made at and the experts that took part. " +
+                "A past version needs an approver, auditor or admin key (403 forbidden_as_of for a proposer); a time before the first event is 404, a version or time after the head 422.")
+            .DescribesForm<QueryForm, RouteHandlerBuilder>()
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity);
     }
 
     /// <summary>An <c>asOf</c> the ledger has not reached yet is refused, not answered from the head.</summary>

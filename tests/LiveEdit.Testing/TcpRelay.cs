@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace LiveEdit.System.Tests;
+namespace LiveEdit.Testing;
 
 /// <summary>
 /// A loopback TCP relay in front of a real server, to take that server "down" for a client and bring it back
@@ -17,6 +17,7 @@ public sealed class TcpRelay : IAsyncDisposable
     private readonly List<TcpClient> _open = [];
     private readonly Task _accepting;
     private volatile bool _down;
+    private int _refused;
 
     public TcpRelay(string targetHost, int targetPort)
     {
@@ -27,6 +28,9 @@ public sealed class TcpRelay : IAsyncDisposable
     }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Connections closed on arrival while down: how often a client has tried and failed.</summary>
+    public int Refused => Volatile.Read(ref _refused);
 
     /// <summary>Cuts every relayed connection and refuses new ones until <see cref="Up"/>.</summary>
     public void Down()
@@ -56,6 +60,7 @@ public sealed class TcpRelay : IAsyncDisposable
             }
             if (_down)
             {
+                Interlocked.Increment(ref _refused);
                 client.Dispose();
                 continue;
             }
