@@ -25,7 +25,7 @@ namespace LiveEdit.Ledger;
 /// version; a writer that lost a race gets <see cref="ConcurrencyConflictException"/>. Any
 /// <see cref="LedgerException"/> from a command means nothing was written.
 /// </remarks>
-public sealed class EditLedger
+public sealed partial class EditLedger
 {
     private readonly IDocumentStore _store;
     private readonly LedgerOptions _options;
@@ -277,7 +277,7 @@ public sealed class EditLedger
     /// <summary>The chained events of an edit's stream, and the stream's last version (chained or not).</summary>
     private async Task<(IReadOnlyList<IEvent> Events, long Version)> FetchChainedStreamAsync(Guid editId, CancellationToken ct)
     {
-        if (editId == IncidentStreamId) throw new EditNotFoundException(editId);
+        if (editId == IncidentStreamId || editId == RoutingPolicyStreamId) throw new EditNotFoundException(editId);
         await using var session = _store.QuerySession();
         var events = await session.Events.FetchStreamAsync(editId, token: ct);
         if (events.Count == 0) throw new EditNotFoundException(editId);
@@ -485,14 +485,14 @@ public sealed class EditLedger
         await using var command = new NpgsqlCommand($"""
             select * from (
               select e.seq_id, e.timestamp, e.stream_id, e.type,
-                     e.type = '{EventTypeNames.Activated}'
+                     e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.RoutingPolicySet}')
                      or (e.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
                          and exists (select 1 from {_events} a {Chained("a")} where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
                          and not exists (select 1 from {_events} r {Chained("r")} where r.stream_id = e.stream_id and r.seq_id < e.seq_id
                                          and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
               from {_events} e {Chained("e")}
               where e.seq_id > @after and e.type <> '{EventTypeNames.IncidentAcknowledged}'
-                and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
+                and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}', '{EventTypeNames.RoutingPolicySet}'))
             ) v
             where not @only or v.changes_model
             order by v.seq_id
@@ -519,6 +519,7 @@ public sealed class EditLedger
         EventTypeNames.Retracted => LedgerChange.Retracted,
         EventTypeNames.Superseded => LedgerChange.Superseded,
         EventTypeNames.GenerationFailed => LedgerChange.GenerationFailed,
+        EventTypeNames.RoutingPolicySet => LedgerChange.RoutingPolicySet,
         _ => throw new InvalidOperationException($"Unknown event type '{type}' in the ledger."),
     };
 
@@ -534,9 +535,14 @@ public sealed class EditLedger
         var after = await ActiveAtAsync(connection, to, ct);
         var beforeIds = before.Experts.Select(e => e.EditId).ToHashSet();
         var afterIds = after.Experts.Select(e => e.EditId).ToHashSet();
+        var policies = await ReadPoliciesAsync(connection, null, ct);
         return new VersionDiff(from, to,
             after.Experts.Where(e => !beforeIds.Contains(e.EditId)).ToArray(),
-            before.Experts.Where(e => !afterIds.Contains(e.EditId)).ToArray());
+            before.Experts.Where(e => !afterIds.Contains(e.EditId)).ToArray())
+        {
+            PolicyFrom = PolicyAt(policies, from),
+            PolicyTo = PolicyAt(policies, to),
+        };
     }
 
     /// <summary>The visual-key index as last written by the async daemon (may lag the head; see <see cref="VisualKeyIndex.LastVersion"/>).</summary>

@@ -13,7 +13,11 @@ public static class QueryEndpoints
     /// <param name="Warnings">One line per active expert left out of this answer (its blob is missing or corrupt).</param>
     /// <param name="SkippedExperts">Those experts' edits, hashes and problem.</param>
     public sealed record QueryResponse(string Answer, long Version, string AsOf, IReadOnlyList<FiredEdit> Experts,
-        IReadOnlyList<string> Warnings, IReadOnlyList<SkippedExpert> SkippedExperts);
+        IReadOnlyList<string> Warnings, IReadOnlyList<SkippedExpert> SkippedExperts)
+    {
+        /// <summary>SHA-256 of the routing policy the answer was routed with (GET /routing-policy lists them).</summary>
+        public string RoutingPolicySha256 { get; init; } = "";
+    }
 
     private static readonly IReadOnlySet<string> Fields = new HashSet<string>(["prompt", "asOf"], StringComparer.Ordinal);
 
@@ -37,7 +41,8 @@ public static class QueryEndpoints
                 if (runtime.TextLimits.CheckQuery(prompt, image is not null) is { } tooLong)
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
-                return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped));
+                return Results.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped)
+                    { RoutingPolicySha256 = result.RoutingPolicySha256 });
             })
             .RequireAuthorization(Policies.Read).DisableAntiforgery().WithTags("Query")
             .WithSummary("Answer a question about an image (multipart: image, prompt, asOf = version or ISO-8601 time with Z or offset)");

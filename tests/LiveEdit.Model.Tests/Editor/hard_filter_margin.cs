@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Tests.Editor;
 
 /// <summary>
-/// The hard filter's margin (our extension, <see cref="EditorConfig.FilterMargin"/>): keep e iff
+/// The hard filter's margin (our extension, <see cref="RoutingPolicy.Margin"/>): keep e iff
 /// sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin; 0 is the paper's filter and leaves an editor's hash as it was.
 /// </summary>
 [Collection(EditorCollection.Name)]
