@@ -73,6 +73,7 @@ public static class InferenceApp
         app.MapEditEndpoints();
         app.MapQueryEndpoints();
         app.MapLedgerEndpoints();
+        app.MapRoutingPolicyEndpoints();
         return app;
     }
 
