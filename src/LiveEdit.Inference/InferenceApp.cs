@@ -93,5 +93,7 @@ public static class InferenceApp
         if (configuration.ReadTransportKind() == TransportKind.RabbitMq)
             await StartupGuard.WaitForRabbitMqAsync(configuration.ReadRabbitMqUri(), patience, ct);
         await LedgerStartup.PrepareSchemaAsync(app.Services, ct);
+        // Before the first request: a ledger with no routing-policy event gets its inception policy (docs/routing-policy.md).
+        if (app.Services.GetService<LiveEdit.Hosting.Serving.RoutingPolicies>() is { } policies) await policies.EnsureRecordedAsync(ct);
     }
 }

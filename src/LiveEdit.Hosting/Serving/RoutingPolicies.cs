@@ -53,8 +53,17 @@ public sealed class RoutingPolicies(EditLedger ledger, EditorModules editor, str
         if ((await ledger.ListRoutingPoliciesAsync(ct)).Count == 0)
         {
             var policy = await InceptionPolicyAsync(ct);
-            await ledger.RecordInceptionRoutingPolicyAsync(ToRecorded(policy), policy.Sha256, recorder,
-                $"the policy in force before any was recorded (generator {editor.GeneratorSha256[..12]}): {policy}", ct);
+            try
+            {
+                await ledger.RecordInceptionRoutingPolicyAsync(ToRecorded(policy), policy.Sha256, recorder,
+                    $"the policy in force before any was recorded (generator {editor.GeneratorSha256[..12]}): {policy}", ct);
+            }
+            catch (LiveEdit.Ledger.Errors.ChainRefusedException)
+            {
+                // The ledger refuses appends until an incident is acknowledged; reads go on with the same rule, computed
+                // (AtAsync), and the next call tries again.
+                return;
+            }
         }
         Volatile.Write(ref _recorded, 1);
     }

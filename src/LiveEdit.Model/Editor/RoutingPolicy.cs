@@ -119,7 +119,7 @@ public sealed record RoutingPolicy(
 
 /// <summary>A routing policy value out of range; <see cref="Field"/> names it as the JSON and HTTP forms do.</summary>
 public sealed class InvalidRoutingPolicyException(string field, string message)
-    : ArgumentException($"routing policy {field}: {message}", field)
+    : ArgumentException($"routing policy {field}: {message}")
 {
     /// <summary>The offending field (camelCase, as in JSON).</summary>
     public string Field { get; } = field;
