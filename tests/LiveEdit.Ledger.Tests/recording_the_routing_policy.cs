@@ -57,6 +57,7 @@ public sealed class recording_the_routing_policy(PostgresFixture db) : IAsyncLif
         (await _t.Ledger.GetActiveExpertsAsync()).EditIds.ShouldContain(first);
         await Should.ThrowAsync<EditNotFoundException>(() => _t.Ledger.LoadAsync(EditLedger.RoutingPolicyStreamId));
         (await _t.Ledger.VerifyAsync()).IsIntact.ShouldBeTrue("the policy stream is chained like every other");
+        (await _t.Ledger.ListChainedGeneratorIdsAsync()).Count.ShouldBe(3, "one per recorded expert");
     }
 
     [Fact]

@@ -36,9 +36,10 @@ public sealed class RoutingPolicies(EditLedger ledger, EditorModules editor, str
     public async Task<RoutingPolicy> InceptionPolicyAsync(CancellationToken ct = default)
     {
         if (editor.IdentityAliases.Count == 0) return editor.DefaultPolicy;
-        var recorded = await ledger.ListRecordedExpertsAsync(ct);
-        for (var i = recorded.Count - 1; i >= 0; i--)
-            if (editor.AliasOf(recorded[i].GeneratorSha256) is { } alias) return alias.Policy;
+        // Chained, authentic events only: a row inserted behind the ledger's back does not choose the policy.
+        var generators = await ledger.ListChainedGeneratorIdsAsync(ct);
+        for (var i = generators.Count - 1; i >= 0; i--)
+            if (editor.AliasOf(generators[i]) is { } alias) return alias.Policy;
         return editor.DefaultPolicy;
     }
 

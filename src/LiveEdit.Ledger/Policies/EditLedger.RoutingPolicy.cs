@@ -96,6 +96,29 @@ public sealed partial class EditLedger
     public static RoutingPolicyVersion? PolicyAt(IReadOnlyList<RoutingPolicyVersion> recorded, long version) =>
         recorded.LastOrDefault(r => r.Version <= version) ?? recorded.FirstOrDefault();
 
+    /// <summary>
+    /// The generator id of every chained, authentic <c>ExpertGenerated</c> event, in sequence order: which generator ids
+    /// the ledger's experts carry (the inception policy of a ledger written before the routing policy left the identity).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ListChainedGeneratorIdsAsync(CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        var rows = new List<(long Seq, string Generator)>();
+        await using (var command = new NpgsqlCommand($"""
+            select a.seq_id, a.data->>'generatorSha256' from {_events} a {Chained("a")}
+            where a.type = '{EventTypeNames.ExpertGenerated}'
+            order by a.seq_id
+            """, connection))
+        {
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) if (!reader.IsDBNull(1)) rows.Add((reader.GetInt64(0), reader.GetString(1)));
+        }
+        if (rows.Count == 0) return [];
+        var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
+        return rows.Where(r => authentic.Contains(r.Seq)).Select(r => r.Generator).ToArray();
+    }
+
     private RoutingPolicySet NewPolicyEvent(RecordedRoutingPolicy policy, string policySha256, string setBy, string reason, bool inception, Guid? requestId)
     {
         ArgumentNullException.ThrowIfNull(policy);
