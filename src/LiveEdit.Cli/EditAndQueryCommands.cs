@@ -161,6 +161,8 @@ internal static class EditAndQueryCommands
             foreach (var a in result["activated"]!.AsArray()) AnsiConsole.MarkupLineInterpolated($"[green]+ {a!["editId"]}[/] (active from {a["activatedAtVersion"]})");
             foreach (var r in result["removed"]!.AsArray()) AnsiConsole.MarkupLineInterpolated($"[red]- {r!["editId"]}[/]");
             AnsiConsole.MarkupLineInterpolated($"{result["activated"]!.AsArray().Count} activated, {result["removed"]!.AsArray().Count} removed between {result["from"]} and {result["to"]}");
+            if (result["policyFrom"]?["event"]?["policySha256"]?.ToString() is var before && result["policyTo"]?["event"]?["policySha256"]?.ToString() is var after && before != after)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]~ routing policy {before?[..12] ?? "(none)"} → {after?[..12] ?? "(none)"}[/] (set at version {result["policyTo"]?["version"]})");
         }));
         return command;
     }

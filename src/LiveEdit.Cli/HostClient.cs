@@ -68,6 +68,11 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
         SendAsync(HttpMethod.Get, $"/ledger/diff?from={from}" + (to is { } t ? $"&to={t}" : ""), null, ct);
     public Task<JsonNode> HeadAsync(CancellationToken ct = default) => SendAsync(HttpMethod.Get, "/ledger/head", null, ct);
     public Task<JsonNode> VerifyAsync(CancellationToken ct = default) => SendAsync(HttpMethod.Get, "/ledger/verify", null, ct);
+    public Task<JsonNode> RoutingPolicyAsync(long? version, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Get, version is { } v ? $"/routing-policy?version={v}" : "/routing-policy", null, ct);
+    public Task<JsonNode> SetRoutingPolicyAsync(object body, string? ifMatch, string? idempotencyKey, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Put, "/routing-policy", JsonContent.Create(body), ct,
+            [.. ifMatch is null ? [] : new[] { ("If-Match", ifMatch) }, .. idempotencyKey is null ? [] : new[] { ("Idempotency-Key", idempotencyKey) }]);
 
     public async Task<JsonNode> QueryAsync(byte[]? image, string prompt, string? asOf, CancellationToken ct = default)
     {

@@ -62,8 +62,9 @@ public static class LiveEditServiceCollectionExtensions
     public static IServiceCollection AddEditedModelServer(this IServiceCollection services)
     {
         services.AddSingleton<ExpertIncidents>();
+        services.AddSingleton(sp => new RoutingPolicies(sp.GetRequiredService<EditLedger>(), sp.GetRequiredService<ModelRuntime>().Editor));
         services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>(),
-            incidents: sp.GetRequiredService<ExpertIncidents>()));
+            incidents: sp.GetRequiredService<ExpertIncidents>(), policies: sp.GetRequiredService<RoutingPolicies>()));
         services.AddHostedService<HeadModelFollower>();
         return services;
     }

@@ -78,6 +78,7 @@ public static class InferenceApp
         app.MapEditEndpoints();
         app.MapQueryEndpoints();
         app.MapLedgerEndpoints();
+        app.MapRoutingPolicyEndpoints();
         return app;
     }
 
@@ -97,5 +98,7 @@ public static class InferenceApp
         if (configuration.ReadTransportKind() == TransportKind.RabbitMq)
             await StartupGuard.WaitForRabbitMqAsync(configuration.ReadRabbitMqUri(), patience, ct);
         await LedgerStartup.PrepareSchemaAsync(app.Services, ct);
+        // Before the first request: a ledger with no routing-policy event gets its inception policy (docs/routing-policy.md).
+        if (app.Services.GetService<LiveEdit.Hosting.Serving.RoutingPolicies>() is { } policies) await policies.EnsureRecordedAsync(ct);
     }
 }

@@ -16,7 +16,7 @@ public sealed partial class EditLedger
     /// <summary>The chained events of an edit's stream, and the stream's last version (chained or not).</summary>
     private async Task<(IReadOnlyList<IEvent> Events, long Version)> FetchChainedStreamAsync(Guid editId, CancellationToken ct)
     {
-        if (editId == IncidentStreamId) throw new EditNotFoundException(editId);
+        if (editId == IncidentStreamId || editId == RoutingPolicyStreamId) throw new EditNotFoundException(editId);
         await using var session = _store.QuerySession();
         var events = await session.Events.FetchStreamAsync(editId, token: ct);
         if (events.Count == 0) throw new EditNotFoundException(editId);

@@ -104,14 +104,14 @@ public sealed partial class EditLedger
         await using var command = new NpgsqlCommand($"""
             select * from (
               select e.seq_id, e.timestamp, e.stream_id, e.type,
-                     e.type = '{EventTypeNames.Activated}'
+                     e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.RoutingPolicySet}')
                      or (e.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
                          and exists (select 1 from {_events} a {Chained("a")} where a.stream_id = e.stream_id and a.type = '{EventTypeNames.Activated}' and a.seq_id < e.seq_id)
                          and not exists (select 1 from {_events} r {Chained("r")} where r.stream_id = e.stream_id and r.seq_id < e.seq_id
                                          and r.type in ('{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))) as changes_model
               from {_events} e {Chained("e")}
               where e.seq_id > @after and e.type <> '{EventTypeNames.IncidentAcknowledged}'
-                and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}'))
+                and (not @only or e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}', '{EventTypeNames.RoutingPolicySet}'))
             ) v
             where not @only or v.changes_model
             order by v.seq_id
@@ -138,6 +138,7 @@ public sealed partial class EditLedger
         EventTypeNames.Retracted => LedgerChange.Retracted,
         EventTypeNames.Superseded => LedgerChange.Superseded,
         EventTypeNames.GenerationFailed => LedgerChange.GenerationFailed,
+        EventTypeNames.RoutingPolicySet => LedgerChange.RoutingPolicySet,
         _ => throw new InvalidOperationException($"Unknown event type '{type}' in the ledger."),
     };
 
@@ -153,8 +154,13 @@ public sealed partial class EditLedger
         var after = await ActiveAtAsync(connection, to, ct);
         var beforeIds = before.Experts.Select(e => e.EditId).ToHashSet();
         var afterIds = after.Experts.Select(e => e.EditId).ToHashSet();
+        var policies = await ReadPoliciesAsync(connection, null, ct);
         return new VersionDiff(from, to,
             after.Experts.Where(e => !beforeIds.Contains(e.EditId)).ToArray(),
-            before.Experts.Where(e => !afterIds.Contains(e.EditId)).ToArray());
+            before.Experts.Where(e => !afterIds.Contains(e.EditId)).ToArray())
+        {
+            PolicyFrom = PolicyAt(policies, from),
+            PolicyTo = PolicyAt(policies, to),
+        };
     }
 }

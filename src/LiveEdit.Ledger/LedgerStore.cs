@@ -49,6 +49,7 @@ public static class LedgerStore
         options.Events.MapEventType<EditSuperseded>(EventTypeNames.Superseded);
         options.Events.MapEventType<ExpertGenerationFailed>(EventTypeNames.GenerationFailed);
         options.Events.MapEventType<Audit.LedgerIncidentAcknowledged>(EventTypeNames.IncidentAcknowledged);
+        options.Events.MapEventType<Policies.RoutingPolicySet>(EventTypeNames.RoutingPolicySet);
 
         options.Projections.Add<EditSummaryProjection>(ProjectionLifecycle.Inline);
         return options;
@@ -69,6 +70,9 @@ public static class EventTypeNames
 
     /// <summary>An incident acknowledged by the database owner, on <see cref="EditLedger.IncidentStreamId"/>; never an edit event.</summary>
     public const string IncidentAcknowledged = "ledger_incident_acknowledged";
+
+    /// <summary>The routing policy in force from this version on, on <see cref="EditLedger.RoutingPolicyStreamId"/>; never an edit event.</summary>
+    public const string RoutingPolicySet = "routing_policy_set";
 
     /// <summary>
     /// Marten fills the sequence numbers of a failed append (e.g. a lost concurrency race) with

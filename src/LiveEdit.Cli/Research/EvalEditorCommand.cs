@@ -107,13 +107,17 @@ internal static class EvalEditorCommand
                 file.RequireBase(vlm.WeightsSha256);
                 if (parse.GetValue(refineSteps) is { } steps)
                     editor.WithRefinement(steps == 0 ? null : new ExpertRefinement(steps, parse.GetValue(refineLr), parse.GetValue(refineStop)));
-                if (parse.GetValue(filterMargin) is { } m) editor.WithFilterMargin(m);
-                if (parse.GetValue(filterBand) is { } band) editor.WithFilterBand(band);
+                // The overrides build a routing policy from the folder's default; the evaluation routes with it.
+                var policy = editor.DefaultPolicy;
+                if (parse.GetValue(filterMargin) is { } m) policy = policy with { Margin = m };
+                if (parse.GetValue(filterBand) is { } band) policy = policy with { Band = band };
+                editor.WithPolicy(policy);
                 var bank = editor.Bank;
                 if (parse.GetValue(bankSize) is { } size) bank = FilterBankCommand.Build(vlm, editor, size);
                 if (parse.GetValue(hubWeight) is not null || parse.GetValue(bankSize) is not null || parse.GetValue(hubTop) is not null)
-                    editor.WithHubness(bank, parse.GetValue(hubWeight) ?? editor.Config.HubnessWeight, parse.GetValue(hubTop) ?? Math.Max(1, editor.Config.HubnessTopK));
-                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, filter margin {editor.Config.FilterMargin:R}, band {editor.Config.FilterBand:R}, hubness λ {editor.Config.HubnessWeight:R} top {editor.Config.HubnessTopK} over {editor.Bank?.Count ?? 0} bank queries"));
+                    editor.WithHubness(bank, parse.GetValue(hubWeight) ?? editor.DefaultPolicy.HubnessWeight, parse.GetValue(hubTop) ?? Math.Max(1, editor.DefaultPolicy.HubnessTopK));
+                policy = editor.DefaultPolicy;
+                AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture, $"editor {editor.GeneratorSha256[..12]}, refinement: {editor.Config.Refinement?.ToString() ?? "none (the paper's method)"}, routing policy {policy.Sha256[..12]}: filter margin {policy.Margin:R}, band {policy.Band:R}, hubness λ {policy.HubnessWeight:R} top {policy.HubnessTopK} over {editor.Bank?.Count ?? 0} bank queries"));
                 var world = new SynthWorld(WorldConfig.Default);
                 var streamSeeds = parse.GetValue(seeds) is { } list ? Ints(list) : [parse.GetValue(seed)];
                 if (streamSeeds.Count == 0 || streamSeeds.Distinct().Count() != streamSeeds.Count) throw new ArgumentException("--seeds needs distinct seeds");

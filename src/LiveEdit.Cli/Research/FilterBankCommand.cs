@@ -60,7 +60,7 @@ internal static class FilterBankCommand
                 var command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
                 editor.Save(folder, file.Provenance with { HubnessCommand = command });
                 AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{Markup.Escape(folder)}: hubness λ {editor.Config.HubnessWeight:R}, top {editor.Config.HubnessTopK}, bank {bank?.Count ?? 0} ({bank?.Sha256[..12] ?? "none"}); generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
+                    $"{Markup.Escape(folder)}: default routing policy hubness λ {editor.DefaultPolicy.HubnessWeight:R}, top {editor.DefaultPolicy.HubnessTopK}, bank {bank?.Count ?? 0} ({bank?.Sha256[..12] ?? "none"}); generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
                 return 0;
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException or CheckpointException)

@@ -92,7 +92,7 @@ internal static class TrainEditorCommand
                 editor.WithFilterMargin(parse.GetValue(margin)).WithFilterBand(parse.GetValue(band));
                 var command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
                 editor.Save(folder, file.Provenance with { FilterMarginCommand = command });
-                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{Markup.Escape(folder)}: filter margin {editor.Config.FilterMargin:R}, band {editor.Config.FilterBand:R}; generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
+                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"{Markup.Escape(folder)}: default routing policy filter margin {editor.DefaultPolicy.Margin:R}, band {editor.DefaultPolicy.Band:R} ({editor.DefaultPolicy.Sha256[..12]}); generator SHA-256 {before[..12]} → [grey]{editor.GeneratorSha256}[/]"));
                 return 0;
             }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
@@ -203,7 +203,7 @@ internal static class TrainEditorCommand
             var (start, startFile) = EditorModules.Load(initFolder);
             startFile.RequireBase(vlm.WeightsSha256, initFolder);
             initSha = start.GeneratorSha256;
-            editor = new EditorModules(start.Config with { Refinement = null, FilterMargin = 0, FilterBand = 0, HubnessWeight = 0, HubnessTopK = 0, FilterBankSha256 = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
+            editor = new EditorModules(start.Config with { Refinement = null, FilterBankSha256 = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
         }
         else
             editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows, VisualKeyBlocks = switches.VisualKeyBlocks });

@@ -23,14 +23,21 @@ namespace LiveEdit.Hosting.Serving;
 /// it for the readiness check while it is in the head model, and the other experts and text-only queries are served
 /// as usual. A blob that reads right again is fused at the next query.
 /// </remarks>
-public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8, ExpertIncidents? incidents = null) : IDisposable
+/// <remarks>
+/// Each version routes with the routing policy in force at it (<see cref="RoutingPolicies"/>); the first time the server
+/// serves it records the inception policy when the ledger has none. A cached past model is keyed on the version and the
+/// policy's SHA-256.
+/// </remarks>
+public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8, ExpertIncidents? incidents = null,
+    RoutingPolicies? policies = null) : IDisposable
 {
     private readonly ExpertIncidents _incidents = incidents ?? new ExpertIncidents();
+    private readonly RoutingPolicies _policies = policies ?? new RoutingPolicies(ledger, runtime.Editor);
     private readonly ConcurrentDictionary<string, Expert> _experts = new(StringComparer.Ordinal);
     private readonly EditedModel _head = new(runtime.Model, runtime.Editor);
-    private readonly Dictionary<long, (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)> _past = new();
+    private readonly Dictionary<(long Version, string Policy), (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)> _past = new();
     private IReadOnlyList<SkippedExpert> _headSkipped = [];
-    private readonly LinkedList<long> _pastOrder = new();
+    private readonly LinkedList<(long Version, string Policy)> _pastOrder = new();
     private long _headVersion = -1;
 
     /// <summary>The version the head model was last brought to.</summary>
@@ -53,7 +60,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         {
             using var scope = NewDisposeScope();
             var answer = model.Answer([new VlmExample(image?.ToTensor(), prompt)], maxNewTokens)[0];
-            return new QueryResult(answer.Text, version, answer.Experts.Select(InAnswer).ToList(), skipped);
+            return new QueryResult(answer.Text, version, answer.Experts.Select(InAnswer).ToList(), skipped) { RoutingPolicySha256 = model.Policy.Sha256 };
         }, ct);
 
     /// <summary>Teacher-forced logits of <paramref name="answer"/> after the prompt, flattened [L·V], with the version used.</summary>
@@ -75,31 +82,38 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     /// </summary>
     private async Task<T> WithModelAsync<T>(AsOf asOf, Func<EditedModel, long, IReadOnlyList<SkippedExpert>, T> work, CancellationToken ct)
     {
+        await _policies.EnsureRecordedAsync(ct);
         if (asOf is AsOf.Head)
         {
             var set = await ledger.GetActiveExpertsAsync(ct);
+            var policy = await _policies.AtAsync(set.Version, ct);
             var skipped = await LoadExpertsAsync(set, ct);
             _incidents.Update(skipped);
             return await runtime.RunAsync(() =>
             {
+                _head.Policy = policy.Policy;
                 BringHeadTo(set, skipped);
                 return work(_head, set.Version, _headSkipped);
             }, ct);
         }
 
         var version = await ResolveAsync(asOf, ct);
+        var inForce = await _policies.AtAsync(version, ct);
+        var key = (version, inForce.Sha256);
+        RoutingPolicy? pastPolicy = null;
         ActiveExpertSet? past = null;
         IReadOnlyList<SkippedExpert> pastSkipped = [];
         while (true)
         {
-            if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(version), ct))
+            if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(key), ct))
             {
+                pastPolicy = inForce.Policy;
                 past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
                 pastSkipped = await LoadExpertsAsync(past, ct);
             }
             var (done, result) = await runtime.RunAsync(() =>
             {
-                if (PastModel(version, past, pastSkipped) is not { } built) return (false, default(T)!);
+                if (PastModel(key, past, pastPolicy, pastSkipped) is not { } built) return (false, default(T)!);
                 try
                 {
                     return (true, work(built.Model, version, built.Skipped));
@@ -135,24 +149,25 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     }
 
     // Inside the device lock. A past version's set never changes, so a cached model stays right for ever.
-    private (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)? PastModel(long version, ActiveExpertSet? set, IReadOnlyList<SkippedExpert> skipped)
+    private (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)? PastModel((long Version, string Policy) key, ActiveExpertSet? set, RoutingPolicy? policy,
+        IReadOnlyList<SkippedExpert> skipped)
     {
-        if (_past.TryGetValue(version, out var cached))
+        if (_past.TryGetValue(key, out var cached))
         {
-            _pastOrder.Remove(version);
-            _pastOrder.AddFirst(version);
+            _pastOrder.Remove(key);
+            _pastOrder.AddFirst(key);
             return cached;
         }
-        if (set is null) return null;
-        var model = new EditedModel(runtime.Model, runtime.Editor);
+        if (set is null || policy is null) return null;
+        var model = new EditedModel(runtime.Model, runtime.Editor, policy: policy);
         var left = skipped.Select(s => s.EditId).ToHashSet();
         foreach (var expert in set.Experts)
         {
             if (!left.Contains(expert.EditId)) model.Add(expert.EditId.ToString(), _experts[expert.ExpertSha256], expert.ActivatedAtVersion);
         }
         if (skipped.Count > 0) return (model, skipped);
-        _past[version] = (model, skipped);
-        _pastOrder.AddFirst(version);
+        _past[key] = (model, skipped);
+        _pastOrder.AddFirst(key);
         while (_pastOrder.Count > pastVersionsCached)
         {
             var oldest = _pastOrder.Last!.Value;

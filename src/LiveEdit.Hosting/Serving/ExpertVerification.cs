@@ -50,7 +50,9 @@ public static class ExpertVerification
             var (edit, _) = await ledger.LoadAsync(generated.EditId, ct);
             // A broken expert blob is named; re-generation below still says whether the record itself is right.
             await ReadAsync(ledger, edit.Id, "expert", generated.ExpertSha256, broken, ct);
-            if (!string.Equals(generated.GeneratorSha256, runtime.Editor.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
+            // An expert recorded under a verified identity alias (the id the generator had while the routing policy was
+            // part of it) is re-generated and stamped with that id: the same bytes as then.
+            if (!runtime.Editor.Answers(generated.GeneratorSha256))
             {
                 otherGenerator++;
             }
@@ -58,6 +60,7 @@ public static class ExpertVerification
             {
                 var image = runtime.ReadImage(imageBytes, $"image {edit.ImageSha256[..12]}");
                 var expert = await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
+                if (runtime.Editor.AliasOf(generated.GeneratorSha256) is { } alias) expert = expert.StampedFor(alias.GeneratorSha256);
                 if (string.Equals(expert.Sha256, generated.ExpertSha256, StringComparison.OrdinalIgnoreCase)) identical++;
                 else different.Add(new ExpertMismatch(edit.Id, generated.ExpertSha256, expert.Sha256, generated.WorkerId));
             }

@@ -8,6 +8,9 @@ public sealed record QueryResult(string Answer, long Version, IReadOnlyList<Expe
 {
     /// <summary>One line per skipped expert.</summary>
     public IReadOnlyList<string> Warnings => Skipped.Select(s => s.Warning).ToArray();
+
+    /// <summary>SHA-256 of the routing policy the answer was routed with (docs/routing-policy.md).</summary>
+    public string RoutingPolicySha256 { get; init; } = "";
 }
 
 /// <summary>

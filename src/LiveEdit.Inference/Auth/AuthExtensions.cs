@@ -25,7 +25,8 @@ public static class AuthExtensions
             .AddPolicy(Policies.Propose, p => p.RequireRole(Roles.Proposer, Roles.Admin))
             .AddPolicy(Policies.Approve, p => p.RequireRole(Roles.Approver, Roles.Admin))
             .AddPolicy(Policies.Retract, p => p.RequireRole(Roles.Admin))
-            .AddPolicy(Policies.Audit, p => p.RequireRole(Roles.Auditor, Roles.Admin));
+            .AddPolicy(Policies.Audit, p => p.RequireRole(Roles.Auditor, Roles.Admin))
+            .AddPolicy(Policies.SetRoutingPolicy, p => p.RequireRole(Roles.Admin));
         return services;
     }
 

@@ -30,4 +30,7 @@ public static class Policies
     public const string Approve = "approve";
     public const string Retract = "retract";
     public const string Audit = "audit";
+
+    /// <summary>Admin only: set the routing policy in force (docs/routing-policy.md).</summary>
+    public const string SetRoutingPolicy = "set-routing-policy";
 }

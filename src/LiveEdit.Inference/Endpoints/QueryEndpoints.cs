@@ -14,7 +14,12 @@ public static class QueryEndpoints
     /// <param name="Warnings">One line per active expert left out of this answer (its blob is missing or corrupt).</param>
     /// <param name="SkippedExperts">Those experts' edits, hashes and problem.</param>
     public sealed record QueryResponse(string Answer, long Version, string AsOf, IReadOnlyList<ExpertInAnswer> Experts,
-        IReadOnlyList<string> Warnings, IReadOnlyList<SkippedExpert> SkippedExperts);
+        IReadOnlyList<string> Warnings, IReadOnlyList<SkippedExpert> SkippedExperts)
+    {
+        /// <summary>SHA-256 of the routing policy the answer was routed with (GET /routing-policy lists them).</summary>
+        public string RoutingPolicySha256 { get; init; } = "";
+    }
+
 
     /// <summary>The multipart form of <c>POST /query</c> (read by the handler itself, field by field, with its own errors).</summary>
     /// <param name="Image">The picture the question is about (optional: a text-only question).</param>
@@ -44,7 +49,8 @@ public static class QueryEndpoints
                 if (runtime.TextLimits.CheckQuery(prompt, image is not null) is { } tooLong)
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
-                return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped));
+                return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped)
+                    { RoutingPolicySha256 = result.RoutingPolicySha256 });
             })
             .RequireKey(Policies.Read).DisableAntiforgery().WithTags("Query").WithName("Query")
             .WithSummary("Answer a question about an image")

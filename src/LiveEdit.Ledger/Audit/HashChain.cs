@@ -418,7 +418,7 @@ internal sealed class HashChain(string schema, byte[] key)
                 {
                     if (row.Type == EventTypeNames.IncidentAcknowledged)
                         acks.Add((row.Seq, JsonSerializer.Deserialize<LedgerIncidentAcknowledged>(row.Data, Json)!));
-                    else
+                    else if (row.Type != EventTypeNames.RoutingPolicySet) // the routing policy's stream has no read model
                     {
                         summariesFromEvents.TryGetValue(row.StreamId, out var expected);
                         summariesFromEvents[row.StreamId] = ExpectedSummary.Next(expected, row.Type, row.Seq, row.Data);

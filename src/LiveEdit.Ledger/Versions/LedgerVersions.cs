@@ -23,16 +23,25 @@ public enum LedgerChange
     Superseded,
     /// <summary>A worker recorded that the edit's expert can never be generated.</summary>
     GenerationFailed,
+    /// <summary>An admin (or a host, at inception) set the routing policy; the edit id is <see cref="EditLedger.RoutingPolicyStreamId"/>.</summary>
+    RoutingPolicySet,
 }
 
 /// <summary>One version of the ledger: the event with this global sequence.</summary>
-/// <param name="ChangesModel">True when the active expert set differs from the previous version's.</param>
+/// <param name="ChangesModel">True when the active expert set differs from the previous version's, or the routing policy was set.</param>
 public sealed record LedgerVersion(long Version, DateTimeOffset Timestamp, Guid EditId, LedgerChange Change, bool ChangesModel);
 
 /// <summary>How the active set at <paramref name="To"/> differs from the one at <paramref name="From"/>.</summary>
 /// <param name="Activated">Edits active at <paramref name="To"/> but not at <paramref name="From"/>, in activation order.</param>
 /// <param name="Removed">Edits active at <paramref name="From"/> but not at <paramref name="To"/> (retracted or superseded; or, when <paramref name="To"/> &lt; <paramref name="From"/>, not yet activated).</param>
-public sealed record VersionDiff(long From, long To, IReadOnlyList<ActiveExpert> Activated, IReadOnlyList<ActiveExpert> Removed);
+public sealed record VersionDiff(long From, long To, IReadOnlyList<ActiveExpert> Activated, IReadOnlyList<ActiveExpert> Removed)
+{
+    /// <summary>The routing policy event in force at <see cref="From"/> (null when the ledger holds none).</summary>
+    public Policies.RoutingPolicyVersion? PolicyFrom { get; init; }
+
+    /// <summary>The routing policy event in force at <see cref="To"/> (null when the ledger holds none).</summary>
+    public Policies.RoutingPolicyVersion? PolicyTo { get; init; }
+}
 
 /// <summary>One event of an edit's history.</summary>
 public sealed record EditHistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, object Event);

@@ -23,26 +23,10 @@ namespace LiveEdit.Model.Editor;
 /// tokens (<see cref="VisionTokenBlock"/>) before the visual key's CA_2 pooling, on both sides. Not written when 0, so
 /// editors from before the extension read and hash as they did.
 /// </param>
-/// <param name="FilterMargin">
-/// 0: the paper's hard filter, keep e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ). Otherwise our extension, a calibration of
-/// the learned threshold set after training: keep e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin (a positive margin
-/// keeps more experts: recall on other renderings for precision, which soft routing then has to make up). Not written
-/// when 0, so editors from before the extension read and hash as they did.
+/// <param name="FilterBankSha256">
+/// SHA-256 of the editor folder's <see cref="FilterBank.FileName"/>; null when it has none. An artefact of the folder that
+/// a <see cref="RoutingPolicy"/> with a hubness correction names; not part of the generator's identity.
 /// </param>
-/// <param name="FilterBand">
-/// 0: off (the paper). Otherwise our extension, applied after the hard filter: of the survivors, keep only those whose
-/// sim(φ̄, φ̂_e) is within the band of the best survivor's, max_e' sim(φ̄, φ̂_e') − band. Where the input's own entity
-/// has experts they match best, and other entities' experts that only just pass are dropped before soft routing (they
-/// dilute the own edit); an input with no own expert keeps its best match. Not written when 0.
-/// </param>
-/// <param name="HubnessWeight">
-/// 0: off (the paper). Otherwise our extension, λ of the hubness correction (see <see cref="FilterBank"/>): keep e iff
-/// sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin + λ·o_e, where o_e is the mean of expert e's <see cref="HubnessTopK"/> largest
-/// excesses over the threshold on the editor's filter bank (sim(φ̄_b, φ̂_e) − sim(φ̄_b, φ̄_Ξ,b)). A negative
-/// margin recentres it. Not written when 0.
-/// </param>
-/// <param name="HubnessTopK">K of the hubness correction. Not written when 0.</param>
-/// <param name="FilterBankSha256">SHA-256 of the editor folder's <see cref="FilterBank.FileName"/>; null when it has none.</param>
 public sealed record EditorConfig(
     int HiddenSize,
     int VisionTokens,
@@ -53,10 +37,6 @@ public sealed record EditorConfig(
     double LoraScale = 5.0,
     ExpertRefinement? Refinement = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int VisualKeyBlocks = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterMargin = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double FilterBand = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] double HubnessWeight = 0,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] int HubnessTopK = 0,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] string? FilterBankSha256 = null)
 {
     /// <summary>s = 1/(lora_scale·√r), the generators' output scale.</summary>

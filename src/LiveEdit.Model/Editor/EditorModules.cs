@@ -43,11 +43,53 @@ public sealed class EditorModules : nn.Module
     public EditorConfig Config { get; private set; }
 
     /// <summary>
-    /// SHA-256 (hex) over the editor's parameters (name, shape, little-endian float32 values, in state-dict order) and,
-    /// when the config names them, the filter margin and the expert refinement's settings: experts record which generator made them.
-    /// Cached; call <see cref="InvalidateHash"/> after training steps.
+    /// The generator's identity: SHA-256 (hex) over the editor's parameters (name, shape, little-endian float32 values, in
+    /// state-dict order) and, when the config names it, the expert refinement's settings; what makes an expert's bytes.
+    /// The routing policy is not part of it (docs/routing-policy.md). Cached; call <see cref="InvalidateHash"/> after
+    /// training steps.
     /// </summary>
-    public string GeneratorSha256 => sha ??= ComputeSha();
+    public string GeneratorSha256 => sha ??= ComputeSha(null);
+
+    /// <summary>
+    /// The routing the editor's folder proposes (<see cref="EditorFile.DefaultPolicy"/>; <see cref="RoutingPolicy.Paper"/>
+    /// when it names none). A serving host records it in the ledger before it first serves with it; research code routes
+    /// with it unless given another.
+    /// </summary>
+    public RoutingPolicy DefaultPolicy { get; private set; } = RoutingPolicy.Paper;
+
+    /// <summary>Verified generator ids this editor also answers to (<see cref="AddIdentityAlias"/>), oldest first.</summary>
+    public IReadOnlyList<IdentityAlias> IdentityAliases => aliases;
+
+    private readonly List<IdentityAlias> aliases = [];
+
+    /// <summary>
+    /// The generator SHA-256 these weights and refinement had when routing was part of the identity and the editor held
+    /// <paramref name="policy"/>: the parameters' and refinement's terms, then the policy's non-zero terms
+    /// (filter margin, filter band, hubness). Equals <see cref="GeneratorSha256"/> for the paper's routing.
+    /// </summary>
+    public string LegacyGeneratorSha256(RoutingPolicy policy) => policy.IsPaper ? GeneratorSha256 : ComputeSha(policy);
+
+    /// <summary>
+    /// Makes the editor answer to the generator id it had with <paramref name="policy"/> in its identity (computed here
+    /// from the weights, see <see cref="LegacyGeneratorSha256"/>): experts stamped with it stay valid. Returns the alias;
+    /// a paper policy adds nothing (that id is <see cref="GeneratorSha256"/>).
+    /// </summary>
+    public IdentityAlias AddIdentityAlias(RoutingPolicy policy)
+    {
+        policy.Validate();
+        var alias = new IdentityAlias(LegacyGeneratorSha256(policy), policy);
+        if (alias.GeneratorSha256 != GeneratorSha256 && aliases.All(a => a.GeneratorSha256 != alias.GeneratorSha256)) aliases.Add(alias);
+        return alias;
+    }
+
+    /// <summary>True when experts stamped with <paramref name="generatorSha256"/> are this generator's: its own id or a verified alias.</summary>
+    public bool Answers(string generatorSha256) =>
+        string.Equals(generatorSha256, GeneratorSha256, StringComparison.OrdinalIgnoreCase)
+        || aliases.Any(a => string.Equals(a.GeneratorSha256, generatorSha256, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The verified alias named <paramref name="generatorSha256"/>, or null.</summary>
+    public IdentityAlias? AliasOf(string generatorSha256) =>
+        aliases.FirstOrDefault(a => string.Equals(a.GeneratorSha256, generatorSha256, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Switches the expert refinement (an extension beyond the paper) on with <paramref name="refinement"/>, or off
@@ -57,41 +99,34 @@ public sealed class EditorModules : nn.Module
     {
         Config = Config with { Refinement = refinement?.Validate() };
         sha = null;
+        aliases.Clear();
+        return this;
+    }
+
+    /// <summary>Sets <see cref="DefaultPolicy"/> (checked against this editor's filter bank). The generator SHA-256 does not change.</summary>
+    /// <exception cref="InvalidRoutingPolicyException"/>
+    public EditorModules WithPolicy(RoutingPolicy policy)
+    {
+        DefaultPolicy = policy.RequireFits(this);
         return this;
     }
 
     /// <summary>
-    /// Sets the hard filter's margin (an extension beyond the paper, see <see cref="EditorConfig.FilterMargin"/>; 0 is
-    /// the paper's filter). The generator SHA-256 changes with it: the same experts route differently.
+    /// Sets the default policy's hard-filter margin (an extension beyond the paper, see <see cref="RoutingPolicy.Margin"/>;
+    /// 0 is the paper's filter).
     /// </summary>
-    public EditorModules WithFilterMargin(double margin)
-    {
-        if (!double.IsFinite(margin)) throw new ArgumentException($"the filter margin must be a finite number, not {margin}");
-        Config = Config with { FilterMargin = margin };
-        sha = null;
-        return this;
-    }
+    public EditorModules WithFilterMargin(double margin) => WithPolicy(DefaultPolicy with { Margin = margin });
 
-    /// <summary>
-    /// Sets the band of the survivors (an extension beyond the paper, see <see cref="EditorConfig.FilterBand"/>; 0 is
-    /// off). The generator SHA-256 changes with it, as with the margin.
-    /// </summary>
-    public EditorModules WithFilterBand(double band)
-    {
-        if (!double.IsFinite(band) || band < 0) throw new ArgumentException($"the filter band must be a finite number ≥ 0 (0: off), not {band}");
-        Config = Config with { FilterBand = band };
-        sha = null;
-        return this;
-    }
+    /// <summary>Sets the default policy's band of the survivors (an extension beyond the paper, see <see cref="RoutingPolicy.Band"/>; 0 is off).</summary>
+    public EditorModules WithFilterBand(double band) => WithPolicy(DefaultPolicy with { Band = band });
 
     /// <summary>The filter bank of the hubness correction (our extension); null when the editor has none.</summary>
     public FilterBank? Bank { get; private set; }
 
     /// <summary>
-    /// Sets the hubness correction (an extension beyond the paper, see <see cref="FilterBank"/>): λ =
-    /// <paramref name="weight"/> and K = <paramref name="topK"/> over <paramref name="bank"/>, which must have been built
-    /// with these weights; weight 0 switches it off (the bank is kept, for a later call). The generator SHA-256 changes
-    /// with it, as with the margin.
+    /// Sets the hubness correction (an extension beyond the paper, see <see cref="FilterBank"/>) of the default policy:
+    /// λ = <paramref name="weight"/> and K = <paramref name="topK"/> over <paramref name="bank"/>, which must have been
+    /// built with these weights and becomes the folder's bank; weight 0 switches it off (the bank is kept, for a later call).
     /// </summary>
     public EditorModules WithHubness(FilterBank? bank, double weight, int topK)
     {
@@ -101,8 +136,8 @@ public sealed class EditorModules : nn.Module
             throw new ArgumentException($"the filter bank's keys are {bank.KeyRows}×{bank.ModuleDim}, the editor's {Config.KeyRows}×{Config.ModuleDim}");
         if (weight != 0 && (topK < 1 || topK > bank!.Count)) throw new ArgumentException($"top K must be within 1..{bank!.Count}, not {topK}");
         Bank = bank;
-        Config = Config with { HubnessWeight = weight, HubnessTopK = weight == 0 ? 0 : topK, FilterBankSha256 = bank?.Sha256 };
-        sha = null;
+        Config = Config with { FilterBankSha256 = bank?.Sha256 };
+        DefaultPolicy = DefaultPolicy with { HubnessWeight = weight, HubnessTopK = weight == 0 ? 0 : topK, FilterBankSha256 = weight == 0 ? null : bank!.Sha256 };
         return this;
     }
 
@@ -140,11 +175,13 @@ public sealed class EditorModules : nn.Module
     public void InvalidateHash()
     {
         sha = null;
+        aliases.Clear(); // the ids of other weights
         // A filter bank holds keys of the old weights: it no longer describes this editor.
-        if (Bank is not null || Config.HubnessWeight != 0 || Config.FilterBankSha256 is not null)
+        if (Bank is not null || DefaultPolicy.HubnessWeight != 0 || Config.FilterBankSha256 is not null)
         {
             Bank = null;
-            Config = Config with { HubnessWeight = 0, HubnessTopK = 0, FilterBankSha256 = null };
+            Config = Config with { FilterBankSha256 = null };
+            DefaultPolicy = DefaultPolicy with { HubnessWeight = 0, HubnessTopK = 0, FilterBankSha256 = null };
         }
         edit_extractor.Thaw();
         inpt_extractor.Thaw();
@@ -205,15 +242,26 @@ public sealed class EditorModules : nn.Module
         var bankPath = Path.Combine(folder, FilterBank.FileName);
         if (Bank is not null) Bank.Save(bankPath);
         else if (File.Exists(bankPath)) File.Delete(bankPath);
-        var file = new EditorFile(Config, GeneratorSha256, FileSha256(weights), provenance);
+        var file = new EditorFile(Config, GeneratorSha256, FileSha256(weights), provenance)
+        {
+            DefaultPolicy = DefaultPolicy.IsPaper ? null : DefaultPolicy,
+            IdentityAliases = aliases.Count == 0 ? null : aliases.ToList(),
+        };
         File.WriteAllText(Path.Combine(folder, ConfigFile), JsonSerializer.Serialize(file, EditorConfig.Json));
     }
 
-    /// <summary>Loads an editor folder written by <see cref="Save"/>, checking both SHA-256s; the editor comes frozen.</summary>
+    /// <summary>
+    /// Loads an editor folder written by <see cref="Save"/>, checking both SHA-256s and recomputing every identity alias
+    /// the file lists from the weights (a file that names an alias the weights do not hash to is refused); the editor
+    /// comes frozen. A file written while routing was part of the identity (the policy inside <c>config</c>) loads with
+    /// that policy as its default and its recorded id as a verified alias.
+    /// </summary>
     public static (EditorModules Editor, EditorFile File) Load(string folder)
     {
-        var file = JsonSerializer.Deserialize<EditorFile>(File.ReadAllText(Path.Combine(folder, ConfigFile)), EditorConfig.Json)
+        var text = File.ReadAllText(Path.Combine(folder, ConfigFile));
+        var file = JsonSerializer.Deserialize<EditorFile>(text, EditorConfig.Json)
             ?? throw new InvalidDataException($"{folder}/{ConfigFile} is empty");
+        var legacy = LegacyPolicyInConfig(text);
         var weights = Path.Combine(folder, WeightsFile);
         var fileSha = FileSha256(weights);
         if (!string.Equals(fileSha, file.WeightsFileSha256, StringComparison.OrdinalIgnoreCase))
@@ -222,11 +270,56 @@ public sealed class EditorModules : nn.Module
         var editor = new EditorModules(file.Config);
         editor.load(weights);
         if (file.Config.FilterBankSha256 is { } bankSha) editor.Bank = FilterBank.Load(Path.Combine(folder, FilterBank.FileName), bankSha);
-        else if (file.Config.HubnessWeight != 0) throw new InvalidDataException($"{folder}: a hubness weight but no filter bank");
         editor.Freeze();
-        if (!string.Equals(editor.GeneratorSha256, file.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
-            throw new InvalidDataException($"{folder}: parameter SHA-256 {editor.GeneratorSha256} differs from {file.GeneratorSha256}");
+        try
+        {
+            editor.WithPolicy(file.DefaultPolicy ?? legacy ?? RoutingPolicy.Paper);
+        }
+        catch (InvalidRoutingPolicyException e)
+        {
+            throw new InvalidDataException($"{folder}: default {e.Message}", e);
+        }
+        var expected = file.GeneratorSha256;
+        if (legacy is not null && file.DefaultPolicy is null)
+        {
+            // Written while the policy was hashed into the identity: the recorded id is the legacy one.
+            if (!string.Equals(editor.LegacyGeneratorSha256(legacy), expected, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidDataException($"{folder}: parameter SHA-256 {editor.LegacyGeneratorSha256(legacy)} (with {legacy}) differs from {expected}");
+            editor.AddIdentityAlias(legacy);
+            expected = editor.GeneratorSha256;
+        }
+        if (!string.Equals(editor.GeneratorSha256, expected, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException($"{folder}: parameter SHA-256 {editor.GeneratorSha256} differs from {expected}");
+        foreach (var alias in file.IdentityAliases ?? [])
+        {
+            RoutingPolicy policy;
+            try
+            {
+                policy = (alias.Policy ?? throw new InvalidDataException($"{folder}: identity alias {alias.GeneratorSha256} names no policy")).Validate();
+            }
+            catch (InvalidRoutingPolicyException e)
+            {
+                throw new InvalidDataException($"{folder}: identity alias {alias.GeneratorSha256}: {e.Message}", e);
+            }
+            var recomputed = editor.LegacyGeneratorSha256(policy);
+            if (!string.Equals(recomputed, alias.GeneratorSha256, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidDataException(
+                    $"{folder}: identity alias {alias.GeneratorSha256} is not this editor's: its weights and refinement with {policy} hash to {recomputed}");
+            editor.AddIdentityAlias(policy);
+        }
         return (editor, file);
+    }
+
+    // The routing values an editor file kept inside its config while they were part of the identity; null when none.
+    private static RoutingPolicy? LegacyPolicyInConfig(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        if (!doc.RootElement.TryGetProperty("config", out var config) || config.ValueKind != JsonValueKind.Object) return null;
+        double Number(string name) => config.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : 0;
+        var weight = Number("hubnessWeight");
+        var policy = new RoutingPolicy(Number("filterMargin"), Number("filterBand"), weight, (int)Number("hubnessTopK"),
+            weight != 0 && config.TryGetProperty("filterBankSha256", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null);
+        return policy.IsPaper ? null : policy;
     }
 
     /// <summary>
@@ -243,7 +336,9 @@ public sealed class EditorModules : nn.Module
         return this;
     }
 
-    private string ComputeSha()
+    // The identity: parameters, then refinement. With a legacy policy, that policy's terms after them: the formula of
+    // the time routing was part of the identity (editors with the paper's routing keep one id under both).
+    private string ComputeSha(RoutingPolicy? legacyPolicy)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var (name, tensor) in state_dict())
@@ -260,14 +355,7 @@ public sealed class EditorModules : nn.Module
         if (Config.Refinement is { } r)
             hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
                 $"refinement steps={r.Steps} lr={r.LearningRate:R} stop={r.StopLoss:R}")));
-        // Likewise the filter margin (our extension), only when it is not the paper's 0.
-        if (Config.FilterMargin != 0)
-            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-margin={Config.FilterMargin:R}")));
-        if (Config.FilterBand != 0)
-            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"filter-band={Config.FilterBand:R}")));
-        if (Config.HubnessWeight != 0)
-            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-                $"hubness weight={Config.HubnessWeight:R} top={Config.HubnessTopK} bank={Config.FilterBankSha256}")));
+        foreach (var term in legacyPolicy?.LegacyIdentityTerms() ?? []) hash.AppendData(Encoding.UTF8.GetBytes(term));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
@@ -307,6 +395,20 @@ public sealed record EditorProvenance(string BaseWeightsSha256, long Seed, int S
 /// <summary>The JSON file of an editor folder.</summary>
 public sealed record EditorFile(EditorConfig Config, string GeneratorSha256, string WeightsFileSha256, EditorProvenance Provenance)
 {
+    /// <summary>
+    /// The routing policy the folder proposes for serving (null: the paper's). The one place the default lives: a host
+    /// records it in the ledger the first time it serves a ledger that has none (docs/routing-policy.md).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public RoutingPolicy? DefaultPolicy { get; init; }
+
+    /// <summary>
+    /// Generator ids the editor also answers to: what its weights and refinement hashed to with a routing policy in the
+    /// identity. Each is recomputed at load; null when there are none.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<IdentityAlias>? IdentityAliases { get; init; }
+
     /// <summary>Throws unless the editor was trained on the base model with weights <paramref name="baseWeightsSha256"/>.</summary>
     /// <param name="name">How the message names the editor.</param>
     public void RequireBase(string baseWeightsSha256, string name = "the editor")

@@ -56,6 +56,13 @@ public sealed class Expert
     /// <summary>SHA-256 (hex) of the editor weights that generated this expert.</summary>
     public string GeneratorSha256 { get; }
 
+    /// <summary>
+    /// The same expert stamped with another generator id: for re-generating, bit for bit, an expert recorded under an
+    /// identity alias of the editor (<see cref="EditorModules.IdentityAliases"/>). Only the header changes.
+    /// </summary>
+    public Expert StampedFor(string generatorSha256) =>
+        new(HiddenSize, Rank, KeyRows, ModuleDim, u, v, visualKey, textKey, BaseSha256, generatorSha256);
+
     /// <summary>SHA-256 (hex, lower case) over <see cref="ToBytes"/>.</summary>
     public string Sha256 => sha ??= Convert.ToHexStringLower(SHA256.HashData(ToBytesShared()));
 

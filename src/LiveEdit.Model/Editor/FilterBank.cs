@@ -11,7 +11,7 @@ namespace LiveEdit.Model.Editor;
 /// measures how readily an expert's visual key passes the filter for unrelated images, its <em>hubness</em>
 /// (nearest-neighbour retrieval's hub problem; CSLS, Conneau et al. 2018, corrects it the same way):
 /// o_e = mean of the top K excesses sim(φ̄_b, φ̂_e) − t_b over the bank. With
-/// <see cref="EditorConfig.HubnessWeight"/> λ the hard filter keeps e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin + λ·o_e:
+/// <see cref="RoutingPolicy.HubnessWeight"/> λ the hard filter keeps e iff sim(φ̄, φ̂_e) &gt; sim(φ̄, φ̄_Ξ) − margin + λ·o_e:
 /// an expert that passes for many unrelated images must match a query better. o_e depends only on the expert's own
 /// key and the bank, so removing an expert is still exactly "that edit never happened".
 /// </summary>

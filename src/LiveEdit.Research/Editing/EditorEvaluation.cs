@@ -215,7 +215,7 @@ public sealed class EditorEvaluation
     // The values are the ones the filter uses (EditedModel keeps them per expert), so this costs no second pass.
     private string DescribeHubness(EditedModel edited, IReadOnlyList<Expert> active, int edits)
     {
-        var k = Math.Max(1, editor.Config.HubnessTopK);
+        var k = Math.Max(1, edited.Policy.HubnessTopK);
         var o = active.Select(edited.Hubness).Order().ToArray();
         double At(double q) => o[(int)Math.Round(q * (o.Length - 1))];
         return FormattableString.Invariant($"lifelong@{edits}: hubness o_e (top {k}) of the {o.Length} active experts: p10 {At(0.1):F3}, median {At(0.5):F3}, p90 {At(0.9):F3}");

@@ -53,7 +53,7 @@ public sealed class hubness_correction
 
         f.Editor.WithFilterMargin(margin).WithHubness(bank, Lambda, TopK);
         var hubSha = f.Editor.GeneratorSha256;
-        hubSha.ShouldNotBe(f.Editor.WithHubness(bank, 0, TopK).GeneratorSha256, "experts record the routing they were made for");
+        hubSha.ShouldBe(f.Editor.WithHubness(bank, 0, TopK).GeneratorSha256, "routing is a serving setting, not the generator's identity");
         f.Editor.WithHubness(bank, Lambda, TopK);
         var experts = f.Edits.Select(new ExpertGenerator(f.Model, f.Editor).Generate).ToList();
         using var edited = new EditedModel(f.Model, f.Editor);
@@ -118,7 +118,7 @@ public sealed class hubness_correction
             var (loaded, _) = EditorModules.Load(folder);
             loaded.GeneratorSha256.ShouldBe(hubSha);
             loaded.Bank!.Sha256.ShouldBe(bank.Sha256);
-            loaded.Config.HubnessTopK.ShouldBe(2);
+            loaded.DefaultPolicy.HubnessTopK.ShouldBe(2);
             var file = Path.Combine(folder, FilterBank.FileName);
             var bytes = File.ReadAllBytes(file);
             bytes[^1] ^= 1;
@@ -130,7 +130,7 @@ public sealed class hubness_correction
         // Changed weights make the bank's keys stale: it is dropped with the correction.
         f.Editor.InvalidateHash();
         f.Editor.Bank.ShouldBeNull();
-        f.Editor.Config.HubnessWeight.ShouldBe(0);
+        f.Editor.DefaultPolicy.HubnessWeight.ShouldBe(0);
         f.Editor.GeneratorSha256.ShouldBe(paperSha);
     }
 

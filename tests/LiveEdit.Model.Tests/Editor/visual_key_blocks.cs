@@ -107,7 +107,7 @@ public sealed class visual_key_blocks
         editor.GeneratorSha256.ShouldBe(file.GeneratorSha256);
         // Its filter bank (the hubness correction) came with it, the very bytes editor.json names.
         if (file.Config.FilterBankSha256 is { } bank) editor.Bank!.Sha256.ShouldBe(bank);
-        else editor.Config.HubnessWeight.ShouldBe(0);
+        else editor.DefaultPolicy.HubnessWeight.ShouldBe(0);
     }
 
     [Fact]
