@@ -144,7 +144,9 @@ internal static class EvalEditorCommand
                 var rows = EditorEvaluation.Pool(perStream);
                 var folder = parse.GetValue(output)!;
                 Directory.CreateDirectory(folder);
-                var markdown = (streamSeeds.Count > 1 ? $"Pooled over {streamSeeds.Count} streams (--seeds {string.Join(',', streamSeeds)}).\n\n" : "") + EditorEvaluation.Markdown(rows);
+                var markdown = (streamSeeds.Count > 1 ? $"Pooled over {streamSeeds.Count} streams (--seeds {string.Join(',', streamSeeds)}).\n\n" : "")
+                    + (parse.GetValue(entities) is var half and not EntitySubset.All ? $"Edited entities: the {half} half of {parse.GetValue(split)} (whole families; not comparable with streams over the whole split).\n\n" : "")
+                    + EditorEvaluation.Markdown(rows);
                 if (cost is not null)
                 {
                     markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s); each query timed back to back with the base model's answer to it):\n\n")
