@@ -85,6 +85,7 @@ internal static class EvalEditorCommand
         var keep = new Option<bool>("--keep-superseded") { Description = "Keep an edit's expert active when a later edit changes the same fact." };
         var output = new Option<string>("--out") { Description = "Folder for editor-eval.md and editor-eval.json.", DefaultValueFactory = _ => "runs/editor-eval" };
         var split = new Option<EditSplit>("--split") { Description = "Edit cases from this split (EditorEval; EditorTrain only to diagnose overfitting).", DefaultValueFactory = _ => EditSplit.EditorEval };
+        var entities = new Option<EntitySubset>("--entities") { Description = "Edited entities: All of the split, or its Calibration or Test half (whole families; choose routing settings on Calibration, report on Test).", DefaultValueFactory = _ => EntitySubset.All };
         var refineSteps = new Option<int?>("--refine-steps") { Description = "Override the editor's expert refinement (our extension): at most this many Adam steps per expert; 0 = the paper's method (none)." };
         var refineLr = new Option<double>("--refine-lr") { Description = "Learning rate of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.LearningRate };
         var refineStop = new Option<double>("--refine-stop") { Description = "Stop loss of the refinement override.", DefaultValueFactory = _ => ExpertRefinement.Default.StopLoss };
@@ -95,7 +96,7 @@ internal static class EvalEditorCommand
         var hubTop = new Option<int?>("--hubness-top") { Description = "Override the hubness correction's K (mean of the top K excesses over the bank)." };
         var command = new Command("editor", "Rel / T-Gen / M-Gen / T-Loc / M-Loc, exact match, hard-filter precision and recall, lifelong and chunked, with latency.")
         {
-            baseModel, editorPath, cases, seed, seeds, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, filterMargin, filterBand, bankSize, hubWeight, hubTop,
+            baseModel, editorPath, cases, seed, seeds, checkpoints, chunks, maxEval, latency, threads, noFilter, noSoft, noExact, keep, output, refineSteps, refineLr, refineStop, split, entities, filterMargin, filterBand, bankSize, hubWeight, hubTop,
         };
         command.SetAction(parse =>
         {
@@ -126,7 +127,7 @@ internal static class EvalEditorCommand
                 foreach (var streamSeed in streamSeeds)
                 {
                     if (streamSeeds.Count > 1) AnsiConsole.WriteLine($"stream --seed {streamSeed}");
-                    var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), streamSeed).Select(EditSample.From).ToList();
+                    var samples = world.EditCases(parse.GetValue(split), parse.GetValue(cases), streamSeed, parse.GetValue(entities)).Select(EditSample.From).ToList();
                     var evaluation = new EditorEvaluation(vlm, editor, samples)
                     {
                         Options = new RoutingOptions(!parse.GetValue(noFilter), !parse.GetValue(noSoft)),
@@ -147,7 +148,9 @@ internal static class EvalEditorCommand
                 var rows = EditorEvaluation.Pool(perStream);
                 var folder = parse.GetValue(output)!;
                 Directory.CreateDirectory(folder);
-                var markdown = (streamSeeds.Count > 1 ? $"Pooled over {streamSeeds.Count} streams (--seeds {string.Join(',', streamSeeds)}).\n\n" : "") + EditorEvaluation.Markdown(rows);
+                var markdown = (streamSeeds.Count > 1 ? $"Pooled over {streamSeeds.Count} streams (--seeds {string.Join(',', streamSeeds)}).\n\n" : "")
+                    + (parse.GetValue(entities) is var half and not EntitySubset.All ? $"Edited entities: the {half} half of {parse.GetValue(split)} (whole families; not comparable with streams over the whole split).\n\n" : "")
+                    + EditorEvaluation.Markdown(rows);
                 if (cost is not null)
                 {
                     markdown += string.Create(CultureInfo.InvariantCulture, $"\nExpert generation: {cost.GenerationMsPerEdit:F2} ms per edit. Greedy answer latency (one image query, {TorchRuntime.Threads} thread(s); each query timed back to back with the base model's answer to it):\n\n")

@@ -287,13 +287,17 @@ public sealed class SynthWorld
     /// and disjoint renderings). Each (entity, attribute) pair appears at most once until the split's pairs run out
     /// (known and novel entities, 4 editable attributes each), then the pairs are reshuffled and reused. New targets
     /// are values base training teaches, different from the entity's current fact. Image locality uses a family
-    /// sibling half the time when there is one, otherwise another known entity.
+    /// sibling half the time when there is one, otherwise another known entity. <paramref name="entities"/> narrows
+    /// the edited entities to one half of the split (<see cref="EntitySubset"/>); <see cref="EntitySubset.All"/> draws
+    /// exactly the cases it drew before the halves existed.
     /// </summary>
-    public IReadOnlyList<EditCase> EditCases(EditSplit split, int count, int seed)
+    public IReadOnlyList<EditCase> EditCases(EditSplit split, int count, int seed, EntitySubset entities = EntitySubset.All)
     {
-        var rng = new WorldRandom(WorldRandom.Mix(Config.Seed, 0xED17, (long)split, seed));
+        var rng = new WorldRandom(entities == EntitySubset.All
+            ? WorldRandom.Mix(Config.Seed, 0xED17, (long)split, seed)
+            : WorldRandom.Mix(Config.Seed, 0xED17, (long)split, seed, 0xCA1B, (long)entities));
         var renderSplit = split == EditSplit.EditorTrain ? RenderSplit.EditorTrain : RenderSplit.EditorEval;
-        var pool = Entities.Where(e => e.EditSplit == split).ToArray();
+        var pool = Entities.Where(e => e.EditSplit == split && entities.Contains(e)).ToArray();
         var pairs = pool.SelectMany(e => EditableAttributes.Select(a => (Entity: e, Attribute: a))).ToList();
         var cases = new List<EditCase>(count);
         var order = new List<(Entity Entity, EntityAttribute Attribute)>();
