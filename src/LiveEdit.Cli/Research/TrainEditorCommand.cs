@@ -78,9 +78,13 @@ internal static class TrainEditorCommand
         var editorPath = new Option<string>("--editor") { Description = "Editor folder to change.", DefaultValueFactory = _ => "models/liveedit-editor" };
         var margin = new Option<double>("--margin") { Description = "Keep an expert iff sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ) − margin; 0 = the paper's filter.", Required = true };
         var band = new Option<double>("--band") { Description = "Then keep only survivors within this much of the best survivor's similarity; 0 = off (the paper).", DefaultValueFactory = _ => 0 };
-        var command = new Command("filter-margin", "Set the hard filter's margin (an extension beyond the paper: the learned sentinel threshold lowered by a constant) and band of an editor folder.")
+        var aliasPrevious = new Option<bool>("--alias-previous")
         {
-            editorPath, margin, band,
+            Description = "First record the id experts carried under the current default policy, when routing was hashed into the generator's identity, as a verified identity alias (docs/routing-policy.md).",
+        };
+        var command = new Command("filter-margin", "Set the default routing policy's hard-filter margin (an extension beyond the paper: the learned sentinel threshold lowered by a constant) and band of an editor folder.")
+        {
+            editorPath, margin, band, aliasPrevious,
         };
         command.SetAction(parse =>
         {
@@ -89,6 +93,8 @@ internal static class TrainEditorCommand
                 var folder = parse.GetValue(editorPath)!;
                 var (editor, file) = EditorModules.Load(folder);
                 var before = editor.GeneratorSha256;
+                if (parse.GetValue(aliasPrevious) && editor.AddIdentityAlias(editor.DefaultPolicy) is { } alias && alias.GeneratorSha256 != editor.GeneratorSha256)
+                    AnsiConsole.MarkupLine($"{Markup.Escape(folder)}: identity alias {alias.GeneratorSha256[..12]} (policy {alias.Policy.Sha256[..12]})");
                 editor.WithFilterMargin(parse.GetValue(margin)).WithFilterBand(parse.GetValue(band));
                 var command = "liveedit " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
                 editor.Save(folder, file.Provenance with { FilterMarginCommand = command });
