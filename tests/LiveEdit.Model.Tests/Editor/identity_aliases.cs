@@ -13,6 +13,7 @@ namespace LiveEdit.Model.Tests.Editor;
 [Collection(EditorCollection.Name)]
 public sealed class identity_aliases
 {
+    // The routing policy that was hashed into the id the committed editor's experts carried.
     private static readonly RoutingPolicy Committed = new(Margin: 0.75, Band: 4);
 
     [Fact]
@@ -21,7 +22,7 @@ public sealed class identity_aliases
         var folder = Path.Combine(Path.GetDirectoryName(the_committed_checkpoint.Folder())!, "liveedit-editor");
         var (editor, file) = EditorModules.Load(folder);
         editor.GeneratorSha256.ShouldBe("b660754f6e8c460061d57e61a6fdc059c9d66936e98ae08366beebd3d9f840ad", "the parameters and the refinement alone");
-        editor.DefaultPolicy.ShouldBe(Committed);
+        editor.DefaultPolicy.ShouldBe(RoutingPolicy.Paper, "the default chosen on the calibration entities (docs/evaluation.md)");
         editor.LegacyGeneratorSha256(Committed).ShouldBe("496086537207dc7f571c4bf677259a42b3ca33ecc44ef5a8e56b5a4c05578e55", "the old formula, recomputed from the weights");
         editor.IdentityAliases.ShouldBe([new IdentityAlias("496086537207dc7f571c4bf677259a42b3ca33ecc44ef5a8e56b5a4c05578e55", Committed)]);
         editor.Answers("496086537207dc7f571c4bf677259a42b3ca33ecc44ef5a8e56b5a4c05578e55").ShouldBeTrue();
