@@ -154,7 +154,11 @@ internal static class DemoCommand
         Rule("7. The ledger");
         var log = await carol.VersionsAsync(0, 1_000, modelChangesOnly: true, ct);
         foreach (var v in log.AsArray())
-            AnsiConsole.MarkupLineInterpolated($"version {v!["version"]}: {v["change"]} edit {v["editId"]!.ToString()[..8]} at {v["timestamp"]}");
+        {
+            // The routing policy's events live on a stream of the ledger's own, not on an edit's.
+            var what = v!["change"]!.ToString() == "RoutingPolicySet" ? "routing policy set" : $"{v["change"]} edit {v["editId"]!.ToString()[..8]}";
+            AnsiConsole.MarkupLineInterpolated($"version {v["version"]}: {what} at {v["timestamp"]}");
+        }
         var verify = await carol.VerifyAsync(ct);
         var chain = verify["isIntact"]!.GetValue<bool>() ? "[green]intact[/]" : $"[red]broken: {Markup.Escape(verify["firstBreak"]!.ToJsonString())}[/]";
         AnsiConsole.MarkupLine($"hash chain over {verify["eventsChecked"]} events: {chain}");
