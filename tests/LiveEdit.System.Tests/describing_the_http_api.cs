@@ -83,6 +83,15 @@ public sealed class describing_the_http_api(PostgresFixture postgres) : HostPerC
         await SendAsync(RunningHost.ProposerKey, HttpMethod.Get, "/ledger/verify", "/ledger/verify", 403);
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/ledger/verify", "/ledger/verify", 200);
 
+        await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/routing-policy", "/routing-policy", 200);
+        await SendAsync(RunningHost.ProposerKey, HttpMethod.Get, "/routing-policy", "/routing-policy", 403);
+        await SendAsync(RunningHost.AuditorKey, HttpMethod.Get, "/routing-policy?version=-1", "/routing-policy", 400);
+        var set = await SendAsync(RunningHost.AdminKey, HttpMethod.Put, "/routing-policy", "/routing-policy", 200, JsonBody("{\"margin\": 0.25, \"reason\": \"a lint check\"}"));
+        await SendAsync(RunningHost.AdminKey, HttpMethod.Put, "/routing-policy", "/routing-policy", 400, JsonBody("{\"band\": -1, \"reason\": \"a lint check\"}"));
+        await SendAsync(RunningHost.AdminKey, HttpMethod.Put, "/routing-policy", "/routing-policy", 412, JsonBody("{\"reason\": \"a lint check\"}"),
+            ifMatch: $"\"{set!["version"]!.GetValue<long>() - 1}\"");
+        await SendAsync(RunningHost.ApproverKey, HttpMethod.Put, "/routing-policy", "/routing-policy", 403, JsonBody("{\"reason\": \"a lint check\"}"));
+
         // Last: a burst of unknown keys uses up this address's failure budget, and the next keyed request is 429.
         using (var guesser = Host.Client("not-a-key"))
         {

@@ -115,7 +115,12 @@ public static class ApiDescription
             {
                 Type = JsonSchemaType.Integer,
                 Format = "int64",
-                Description = "With `version_mismatch` (412): the edit's current version, to send as If-Match after reading it again.",
+                Description = "With `version_mismatch` (412): the edit's (or routing policy's) current version, to send as If-Match after reading it again.",
+            };
+            schema.Properties["field"] = new OpenApiSchema
+            {
+                Type = JsonSchemaType.String,
+                Description = "With `invalid_routing_policy` (400): the policy value that was refused (`margin`, `band`, `hubnessWeight`, `hubnessTopK`, `filterBankSha256`).",
             };
             schema.Required ??= new HashSet<string>();
             foreach (var name in new[] { "type", "title", "status", "detail", "code" }) schema.Required.Add(name);

@@ -7,6 +7,7 @@ using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Policies;
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Text;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace LiveEdit.Inference.Endpoints;
 
@@ -28,7 +29,7 @@ public static class RoutingPolicyEndpoints
     public static void MapRoutingPolicyEndpoints(this WebApplication app)
     {
         var group = app.MapGroup("/routing-policy").WithTags("Routing policy");
-        group.MapGet("/", async (long? version, HttpContext http, EditLedger ledger, RoutingPolicies policies, ModelRuntime runtime, CancellationToken ct) =>
+        group.MapGet("", async (long? version, HttpContext http, EditLedger ledger, RoutingPolicies policies, ModelRuntime runtime, CancellationToken ct) =>
             {
                 var head = await ledger.GetHeadAsync(ct);
                 var at = version ?? head;
@@ -38,18 +39,23 @@ public static class RoutingPolicyEndpoints
                 var inForce = await policies.AtAsync(at, ct);
                 var recorded = EditLedger.PolicyAt(history, at);
                 http.Response.Headers.ETag = ETag(history.Count == 0 ? 0 : history[^1].Version);
-                return Results.Ok(new PolicyState(at,
+                return TypedResults.Ok(new PolicyState(at,
                     recorded is null ? new PolicyEntry(null, inForce.Policy, inForce.Sha256, null, "none recorded: the inception rule", true, null) : Entry(recorded),
                     history.Select(Entry).ToList(),
                     new PolicyEntry(null, runtime.Editor.DefaultPolicy, runtime.Editor.DefaultPolicy.Sha256, null, "the editor folder's default", false, null)));
             })
-            .RequireAuthorization(Policies.ReadAll).WithSummary("The routing policy in force at a version (default: head), every recorded one, and the editor's default (ETag: the last policy event's version)");
+            .RequireKey(Policies.ReadAll).WithName("GetRoutingPolicy").WithSummary("The routing policy in force at a version")
+            .WithDescription("At a version (default: head): the policy in force, every recorded one and the editor's default. ETag: the version of the last policy event (\"0\" when none). Approver, auditor or admin.")
+            .ProducesProblems(StatusCodes.Status400BadRequest);
 
-        group.MapPut("/", SetAsync).RequireAuthorization(Policies.SetRoutingPolicy)
-            .WithSummary("Set the routing policy from the next version on (admin; JSON: margin, band, hubnessWeight, hubnessTopK, filterBankSha256, reason; If-Match: the ETag of GET /routing-policy; Idempotency-Key makes a retry safe)");
+        group.MapPut("", SetAsync).RequireKey(Policies.SetRoutingPolicy).WithName("SetRoutingPolicy").WithSummary("Set the routing policy")
+            .WithDescription("Admin only. From the next version on; past versions keep the policy they were served with. JSON: margin, band, hubnessWeight, hubnessTopK, filterBankSha256 (absent: 0), reason. A bad value is 400 invalid_routing_policy naming the field.")
+            .DocumentsHeader("If-Match", "The ETag of GET /routing-policy (a strong tag, e.g. \"12\"): the policy is set only if the last policy event is still that one, else 412 with the current version.")
+            .DocumentsHeader(EditEndpoints.IdempotencyKeyHeader, "1 to 200 printable ASCII characters without spaces: a retry with the same key and the same policy answers as the first attempt (replayed: true); with another policy, 409.")
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status409Conflict, StatusCodes.Status412PreconditionFailed, StatusCodes.Status415UnsupportedMediaType);
     }
 
-    private static async Task<IResult> SetAsync(SetPolicyBody? body, HttpContext http, EditLedger ledger, RoutingPolicies policies, ModelRuntime runtime, CancellationToken ct)
+    private static async Task<Results<Ok<PolicySetResponse>, ProblemHttpResult>> SetAsync(SetPolicyBody? body, HttpContext http, EditLedger ledger, RoutingPolicies policies, ModelRuntime runtime, CancellationToken ct)
     {
         if (body is null) throw new RequestInputException("missing_body", "send the policy as a JSON object");
         var reason = string.IsNullOrWhiteSpace(body.Reason) ? throw new RequestInputException("missing_reason", "a 'reason' is required")
@@ -79,13 +85,13 @@ public static class RoutingPolicyEndpoints
         {
             var result = await ledger.SetRoutingPolicyAsync(RoutingPolicies.ToRecorded(policy), policy.Sha256, http.Actor(), reason, expected, requestId, ct);
             http.Response.Headers.ETag = ETag(result.Version);
-            return Results.Ok(new PolicySetResponse(result.Version, result.Event.PolicySha256, result.Replayed));
+            return TypedResults.Ok(new PolicySetResponse(result.Version, result.Event.PolicySha256, result.Replayed));
         }
         catch (RoutingPolicyVersionMismatchException e)
         {
             // Answered here, not thrown: the exception handler clears ETag from error responses.
             http.Response.Headers.ETag = ETag(e.Current);
-            return Results.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The routing policy has changed", detail: e.Message,
+            return TypedResults.Problem(statusCode: StatusCodes.Status412PreconditionFailed, title: "The routing policy has changed", detail: e.Message,
                 type: "https://liveedit.local/problems/version_mismatch",
                 extensions: new Dictionary<string, object?> { ["code"] = "version_mismatch", ["currentVersion"] = e.Current });
         }
