@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace LiveEdit.Ledger;
 
-// Appending: the advisory lock that orders every append, Marten's session inside one transaction, and the hash
+// Appending: the advisory lock that orders every append, Marten's IDocumentSession inside one transaction, and the hash
 // chain extended in that same transaction.
 public sealed partial class EditLedger
 {
@@ -22,7 +22,7 @@ public sealed partial class EditLedger
     {
         await using var connection = Connect();
         await connection.OpenAsync(ct);
-        // Session-level lock taken before BEGIN and held until after COMMIT: sequence numbers are drawn and
+        // A lock held by the connection, taken before BEGIN and held until after COMMIT: sequence numbers are drawn and
         // committed in lock order (a visible version never gains an earlier event), and Marten stamps the
         // events inside the lock, so timestamps follow sequence order too (with one host's clock; several
         // hosts need synchronised clocks).
