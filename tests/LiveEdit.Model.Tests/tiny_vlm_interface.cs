@@ -1,10 +1,10 @@
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Vlm;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 using static TorchSharp.torch;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests;
 

@@ -1,11 +1,11 @@
+using LiveEdit.Contracts;
 using LiveEdit.Hosting;
 using LiveEdit.Hosting.Experts;
-using MassTransit;
-using LiveEdit.Contracts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
 using LiveEdit.Ledger;
+using MassTransit;
 
 namespace LiveEdit.Workers;
 

@@ -3,9 +3,9 @@ using System.Globalization;
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
+using LiveEdit.Research.World;
 using Spectre.Console;
 using static TorchSharp.torch;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Cli.Research;
 

@@ -4,10 +4,10 @@ using System.Globalization;
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
-using Spectre.Console;
-using static TorchSharp.torch;
 using LiveEdit.Research.Editing;
 using LiveEdit.Research.World;
+using Spectre.Console;
+using static TorchSharp.torch;
 
 namespace LiveEdit.Cli.Research;
 

@@ -4,9 +4,9 @@ using LiveEdit.Ledger;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
 using LiveEdit.Model.Editor;
+using LiveEdit.Model.Images;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
-using LiveEdit.Model.Images;
 
 namespace LiveEdit.Hosting.Serving;
 

@@ -1,5 +1,5 @@
-using LiveEdit.Ledger;
 using LiveEdit.Hosting.Storage;
+using LiveEdit.Ledger;
 using LiveEdit.Ledger.Errors;
 
 namespace LiveEdit.Hosting.Serving;

@@ -19,6 +19,10 @@ public sealed record PolicyInForce(RoutingPolicy Policy, long? EventVersion)
 public sealed class RoutingPolicies(EditLedger ledger, EditorModules editor, string recorder = "inference-host")
 {
     private int _recorded;
+    // The recorded policies as last read, and the version up to which that read is final: a policy event is appended at a
+    // version above every visible one (appends commit in lock order), so the answer for a version at or below one the
+    // caller had already seen never changes. Queries then read the policy events only after the ledger has moved.
+    private (IReadOnlyList<RoutingPolicyVersion> Recorded, long FinalUpTo)? _known;
 
     /// <summary>The ledger's form of <paramref name="policy"/>.</summary>
     public static RecordedRoutingPolicy ToRecorded(RoutingPolicy policy) =>
@@ -71,15 +75,20 @@ public sealed class RoutingPolicies(EditLedger ledger, EditorModules editor, str
 
     /// <summary>The policy in force at <paramref name="version"/> (the rule of <see cref="EditLedger.PolicyAt"/>; the inception policy when none is recorded).</summary>
     /// <exception cref="InvalidOperationException">A recorded policy whose values do not hash to its recorded SHA-256, or that this editor cannot route with.</exception>
+    /// <remarks><paramref name="version"/> must be one the caller has seen (at most the head it read).</remarks>
     public async Task<PolicyInForce> AtAsync(long version, CancellationToken ct = default)
     {
-        var recorded = await ledger.ListRoutingPoliciesAsync(ct);
+        var known = _known;
+        IReadOnlyList<RoutingPolicyVersion> recorded;
+        if (known is { } k && version <= k.FinalUpTo) recorded = k.Recorded;
+        else
+        {
+            recorded = await ledger.ListRoutingPoliciesAsync(ct);
+            // Kept only once a policy is recorded: before that, the inception event may still land below a later version.
+            if (recorded.Count > 0) _known = (recorded, Math.Max(version, known?.FinalUpTo ?? 0));
+        }
         return EditLedger.PolicyAt(recorded, version) is { } at ? Check(at) : new PolicyInForce(await InceptionPolicyAsync(ct), null);
     }
-
-    /// <summary>Every recorded policy, oldest first, checked.</summary>
-    public async Task<IReadOnlyList<PolicyInForce>> HistoryAsync(CancellationToken ct = default) =>
-        (await ledger.ListRoutingPoliciesAsync(ct)).Select(Check).ToArray();
 
     private PolicyInForce Check(RoutingPolicyVersion at)
     {

@@ -180,7 +180,8 @@ public static class EditEndpoints
         return TypedResults.Accepted($"/edits/{result.EditId}", new EditAccepted(result.EditId, result.LedgerVersion, status, imageSha));
     }
 
-    private static string? ReadIdempotencyKey(HttpRequest request)
+    /// <summary>The <c>Idempotency-Key</c> header, checked (1 to 200 printable ASCII characters, given once); null when absent.</summary>
+    internal static string? ReadIdempotencyKey(HttpRequest request)
     {
         var values = request.Headers[IdempotencyKeyHeader];
         if (values.Count == 0) return null;

@@ -1,5 +1,5 @@
-using LiveEdit.Model.Text;
 using LiveEdit.Inference.Errors;
+using LiveEdit.Model.Text;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace LiveEdit.Inference.Endpoints;

@@ -78,7 +78,7 @@ public static class RoutingPolicyEndpoints
                 throw new RequestInputException("bad_if_match", $"If-Match '{Printable.Excerpt(ifMatch.ToString())}' is not the strong ETag of GET /routing-policy (e.g. \"12\")");
             expected = v;
         }
-        Guid? requestId = ReadIdempotencyKey(http.Request) is { } key ? EditEndpoints.IdempotentEditId(http.Actor() + "\nrouting-policy", key) : null;
+        Guid? requestId = EditEndpoints.ReadIdempotencyKey(http.Request) is { } key ? EditEndpoints.IdempotentEditId(http.Actor() + "\nrouting-policy", key) : null;
         // What was served before this change is pinned first: a ledger with no policy event gets its inception policy.
         await policies.EnsureRecordedAsync(ct);
         try
@@ -101,15 +101,4 @@ public static class RoutingPolicyEndpoints
         new(v.Version, RoutingPolicies.FromRecorded(v.Event.Policy), v.Event.PolicySha256, v.Event.SetBy, v.Event.Reason, v.Event.Inception, v.Event.SetAt);
 
     private static string ETag(long version) => $"\"{version}\"";
-
-    private static string? ReadIdempotencyKey(HttpRequest request)
-    {
-        var values = request.Headers[EditEndpoints.IdempotencyKeyHeader];
-        if (values.Count == 0) return null;
-        if (values.Count > 1) throw new RequestInputException("duplicate_field", $"'{EditEndpoints.IdempotencyKeyHeader}' is given {values.Count} times; give it once");
-        var key = values[0] ?? "";
-        if (key.Length is < 1 or > 200 || key.Any(c => c is < '!' or > '~'))
-            throw new RequestInputException("bad_idempotency_key", $"'{EditEndpoints.IdempotencyKeyHeader}' must be 1 to 200 printable ASCII characters without spaces");
-        return key;
-    }
 }

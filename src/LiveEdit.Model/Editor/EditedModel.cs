@@ -16,6 +16,7 @@ public sealed class EditedModel : IDisposable
     // Each expert's hubness o_e before λ (a function of its key, the bank and K alone).
     private readonly Dictionary<Expert, double> hubness = new(ReferenceEqualityComparer.Instance);
     private string? hubnessFor;
+    private RoutingPolicy policy;
 
     /// <param name="policy">The routing policy (margin, band, hubness); null: the editor's <see cref="EditorModules.DefaultPolicy"/>.</param>
     public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null, RoutingPolicy? policy = null)
@@ -29,8 +30,6 @@ public sealed class EditedModel : IDisposable
         experts = new ExpertSet(c.HiddenSize, c.Rank, c.KeyRows, c.ModuleDim);
         this.policy = (policy ?? editor.DefaultPolicy).RequireFits(editor);
     }
-
-    private RoutingPolicy policy;
 
     /// <summary>
     /// The routing policy in use (docs/routing-policy.md). Setting another one keeps the experts and takes effect at the

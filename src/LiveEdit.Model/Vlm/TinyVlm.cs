@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using LiveEdit.Model.Images;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using LiveEdit.Model.Images;
 
 namespace LiveEdit.Model.Vlm;
 

@@ -1,6 +1,6 @@
+using LiveEdit.Model.Editor;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
-using LiveEdit.Model.Editor;
 
 namespace LiveEdit.Research.Baselines;
 

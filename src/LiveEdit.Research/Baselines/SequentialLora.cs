@@ -1,7 +1,7 @@
-using LiveEdit.Model.Vlm;
-using static TorchSharp.torch;
 using LiveEdit.Model.Editor;
+using LiveEdit.Model.Vlm;
 using LiveEdit.Research.World;
+using static TorchSharp.torch;
 
 namespace LiveEdit.Research.Baselines;
 

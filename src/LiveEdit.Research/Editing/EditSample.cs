@@ -1,6 +1,6 @@
 using LiveEdit.Model.Vlm;
-using static TorchSharp.torch;
 using LiveEdit.Research.World;
+using static TorchSharp.torch;
 
 namespace LiveEdit.Research.Editing;
 

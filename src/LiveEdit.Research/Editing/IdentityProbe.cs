@@ -1,7 +1,7 @@
 using LiveEdit.Model.Vlm;
+using LiveEdit.Research.World;
 using TorchSharp;
 using static TorchSharp.torch;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Research.Editing;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using LiveEdit.Model.Vlm;
-using static TorchSharp.torch;
 using LiveEdit.Research.World;
+using static TorchSharp.torch;
 
 namespace LiveEdit.Research.Training;
 

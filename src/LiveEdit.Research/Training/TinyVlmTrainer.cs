@@ -1,8 +1,8 @@
 using System.Text.Json;
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
-using static TorchSharp.torch;
 using LiveEdit.Research.World;
+using static TorchSharp.torch;
 
 namespace LiveEdit.Research.Training;
 

@@ -1,9 +1,9 @@
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
+using LiveEdit.Research.World;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Research.Training;
 

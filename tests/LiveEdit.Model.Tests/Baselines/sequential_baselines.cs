@@ -1,13 +1,13 @@
 using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Tests.Editor;
 using LiveEdit.Model.Vlm;
+using LiveEdit.Research.Baselines;
+using LiveEdit.Research.Editing;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
-using LiveEdit.Research.Baselines;
-using LiveEdit.Research.Editing;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Baselines;
 

@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using LiveEdit.Model.Vlm;
+using LiveEdit.Research.World;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Editor;
 

@@ -1,8 +1,8 @@
 using LiveEdit.Model.Editor;
+using LiveEdit.Research.Editing;
 using Shouldly;
 using Xunit;
 using static TorchSharp.torch;
-using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Model.Tests.Editor;
 

@@ -1,11 +1,11 @@
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Runtime;
+using LiveEdit.Research.Editing;
+using LiveEdit.Research.World;
 using Shouldly;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
-using LiveEdit.Research.Editing;
-using LiveEdit.Research.World;
 
 namespace LiveEdit.Model.Tests.Editor;
 
