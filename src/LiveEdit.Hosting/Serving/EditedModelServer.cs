@@ -52,9 +52,6 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     /// <summary>True once the head model has been synced with the ledger and has answered one warm-up query (<see cref="WarmUpAsync"/>).</summary>
     public bool IsWarm => _warm;
 
-    /// <summary>Raised (outside the device lock) each time the head model moves to a new version.</summary>
-    public event Action<long>? HeadMoved;
-
     /// <summary>
     /// The version number <paramref name="asOf"/> names. A sequence is taken as given: reading its active set
     /// checks that it exists (and only versions that existed are ever cached).
@@ -154,14 +151,12 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         var policy = await _policies.AtAsync(set.Version, ct);
         var skipped = await LoadExpertsAsync(set, ct);
         _incidents.Update(skipped);
-        var moved = await runtime.RunAsync(() =>
+        await runtime.RunAsync(() =>
         {
             _head.Policy = policy.Policy;
-            var before = _headVersion;
             BringHeadTo(set, skipped);
-            return set.Version != before;
+            return true;
         }, ct);
-        if (moved) HeadMoved?.Invoke(set.Version);
     }
 
     /// <summary>

@@ -37,6 +37,14 @@ public sealed class HeadFollowingState
     /// <summary>True while the listening connection is up (notifications arrive as the ledger commits).</summary>
     public bool Listening { get => _listening; internal set => _listening = value; }
 
+    /// <summary>
+    /// False when the ledger's schema has no notifying trigger (a schema migrated by an older version): nothing is pushed,
+    /// and the head follows by the safety poll until the owner runs <c>liveedit ledger migrate</c>.
+    /// </summary>
+    public bool LedgerAnnounces { get => _announces; internal set => _announces = value; }
+
+    private volatile bool _announces = true;
+
     /// <summary>The last failure to listen or to sync, or null.</summary>
     public string? LastError { get => _lastError; internal set => _lastError = value; }
 
@@ -91,6 +99,17 @@ public sealed class LedgerHeadFollower(EditedModelServer server, EditLedger ledg
                     if (!long.TryParse(e.Payload, out var head) || head > server.HeadVersion) Want();
                 };
                 await using (var listen = new NpgsqlCommand($"listen \"{ledger.HeadChannel}\"", listener)) await listen.ExecuteNonQueryAsync(stop);
+                await using (var trigger = new NpgsqlCommand("""
+                    select exists (select 1 from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
+                                   where n.nspname = @schema and c.relname = 'ledger_chain' and t.tgname = 'ledger_chain_notify' and t.tgenabled <> 'D')
+                    """, listener))
+                {
+                    trigger.Parameters.AddWithValue("schema", ledgerSettings.Schema);
+                    state.LedgerAnnounces = (bool)(await trigger.ExecuteScalarAsync(stop))!;
+                }
+                if (!state.LedgerAnnounces)
+                    log.LogWarning("Head follower: the ledger schema '{Schema}' announces no new heads (migrated by an older version); following every {Seconds} s until the owner runs liveedit ledger migrate",
+                        ledgerSettings.Schema, settings.SafetyPoll.TotalSeconds);
                 state.Listening = true;
                 Interlocked.Increment(ref state._connections);
                 delay = settings.ReconnectDelay;

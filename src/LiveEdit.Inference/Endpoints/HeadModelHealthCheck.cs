@@ -16,6 +16,9 @@ public sealed class HeadModelHealthCheck(EditedModelServer server, HeadFollowing
             return Task.FromResult(HealthCheckResult.Unhealthy(server.HeadVersion < 0
                 ? "the head model is being brought to the ledger's head (reading the active experts)"
                 : $"the head model is at version {server.HeadVersion} and warming up"));
+        if (!state.LedgerAnnounces)
+            return Task.FromResult(HealthCheckResult.Degraded(
+                $"head model at version {server.HeadVersion}; the ledger schema announces no new heads (run liveedit ledger migrate), the head follows every {settings.SafetyPoll.TotalSeconds:0} s"));
         if (!state.Listening)
             return Task.FromResult(HealthCheckResult.Degraded(
                 $"head model at version {server.HeadVersion}; the ledger's notifications are not arriving (reconnecting), the head follows every {settings.SafetyPoll.TotalSeconds:0} s"));
