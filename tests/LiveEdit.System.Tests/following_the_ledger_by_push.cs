@@ -183,6 +183,45 @@ public sealed class following_the_ledger_by_push(PostgresFixture postgres) : Hos
     }
 
     [Fact]
+    public async Task min_version_reads_your_writes_without_the_push_and_a_head_that_cannot_get_there_in_time_is_a_503()
+    {
+        // Two hosts that will not hear the ledger: their listening connections are cut and come back only in an hour.
+        var deaf = new Dictionary<string, string?>(_settings)
+        {
+            ["Workers:InProcess"] = "false",
+            ["Serving:Head:ReconnectDelay"] = "01:00:00",
+            ["Serving:Head:MaxReconnectDelay"] = "01:00:00",
+        };
+        await using var patient = await RunningHost.StartAsync(deaf);
+        await using var hasty = await RunningHost.StartAsync(new Dictionary<string, string?>(deaf) { ["Serving:Head:MinVersionPatience"] = "00:00:00" });
+        (await TerminateListenersAsync()).ShouldBeGreaterThanOrEqualTo(2);
+        foreach (var host in new[] { patient, hasty })
+        {
+            var state = (HeadFollowingState)host.App.Services.GetService(typeof(HeadFollowingState))!;
+            while (state.Listening) await Task.Delay(20);
+        }
+        await Task.Delay(500); // the catch-up sync each runs on losing its connection is done
+
+        var c = Settings.Cases(1, seed: 76)[0];
+        var image = await Host.Ledger.Blobs.PutAsync(c.Edit.Image!.ToPng());
+        await Host.Ledger.ProposeAsync(new ProposeEdit(Guid.NewGuid(), image, c.Edit.Prompt, c.NewTarget, "test", "alice", [], null));
+        var v = await Host.Ledger.GetHeadAsync();
+        hasty.Server.HeadVersion.ShouldBeLessThan(v, "nothing brought the deaf host's head there");
+
+        using (var client = hasty.Client(RunningHost.AuditorKey))
+        using (var response = await client.PostAsync("/query", RunningHost.Form(null, ("prompt", "what is the capital of ora?"), ("minVersion", v.ToString()))))
+        {
+            var body = await response.Content.ReadAsStringAsync();
+            response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable, body);
+            JsonNode.Parse(body)!["code"]!.GetValue<string>().ShouldBe("head_behind");
+            body.ShouldContain("'minVersion'");
+            response.Headers.RetryAfter.ShouldNotBeNull();
+        }
+        var answer = await patient.QueryAsync(null, "what is the capital of ora?"); // minVersion = the ledger's head
+        answer["version"]!.GetValue<long>().ShouldBeGreaterThanOrEqualTo(v, "the query itself brought the head to the version asked for");
+    }
+
+    [Fact]
     public async Task ready_names_the_head_model_at_the_ledger_head()
     {
         using var client = Host.Client(null);
