@@ -117,10 +117,10 @@ internal static class DemoCommand
         table = new Table().AddColumns("case", "edit image", "another view", "paraphrase", "neighbour (must not change)", "experts that fired");
         foreach (var c in cases)
         {
-            var edit = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.Edit.Prompt, null, ct);
-            var other = await carol.QueryAsync(png[$"case{c.Id}-other-view.png"], c.ImageGenerality.Prompt, null, ct);
-            var para = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.TextGenerality.Prompt, null, ct);
-            var neighbour = await carol.QueryAsync(png[$"case{c.Id}-neighbour.png"], c.ImageLocality.Prompt, null, ct);
+            var edit = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.Edit.Prompt, null, ct, minVersion: after);
+            var other = await carol.QueryAsync(png[$"case{c.Id}-other-view.png"], c.ImageGenerality.Prompt, null, ct, minVersion: after);
+            var para = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.TextGenerality.Prompt, null, ct, minVersion: after);
+            var neighbour = await carol.QueryAsync(png[$"case{c.Id}-neighbour.png"], c.ImageLocality.Prompt, null, ct, minVersion: after);
             var fired = string.Join(", ", edit["experts"]!.AsArray().Select(e => $"{e!["editId"]!.ToString()[..8]} w={e["weight"]!.GetValue<float>():F2}"));
             table.AddRow($"{c.Id}", Mark(edit, c.NewTarget), Mark(other, c.NewTarget), Mark(para, c.NewTarget), Mark(neighbour, c.ImageLocality.Answer), fired);
         }
@@ -131,7 +131,7 @@ internal static class DemoCommand
         foreach (var c in cases)
         {
             var past = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.Edit.Prompt, before.ToString(), ct);
-            var now = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.Edit.Prompt, null, ct);
+            var now = await carol.QueryAsync(png[$"case{c.Id}-edit.png"], c.Edit.Prompt, null, ct, minVersion: after);
             AnsiConsole.MarkupLineInterpolated($"case {c.Id}: as of version {past["version"]}: [yellow]{past["answer"]}[/]   now (version {now["version"]}): [green]{now["answer"]}[/]");
         }
 
@@ -139,13 +139,14 @@ internal static class DemoCommand
         var first = cases[0];
         var retracted = await dana.RetractAsync(ids[0], "demo: the correction was wrong", ct);
         AnsiConsole.MarkupLineInterpolated($"retracted [bold]{ids[0]}[/] at version {retracted["version"]}");
-        var back = await carol.QueryAsync(png[$"case{first.Id}-edit.png"], first.Edit.Prompt, null, ct);
+        var retractedAt = retracted["version"]!.GetValue<long>();
+        var back = await carol.QueryAsync(png[$"case{first.Id}-edit.png"], first.Edit.Prompt, null, ct, minVersion: retractedAt);
         var old = await carol.QueryAsync(png[$"case{first.Id}-edit.png"], first.Edit.Prompt, before.ToString(), ct);
         var verdict = back["answer"]!.ToString() == old["answer"]!.ToString() ? "[green]the old answer is back[/]" : "[red]differs from before the edit[/]";
         AnsiConsole.MarkupLine($"case {first.Id} now answers [bold]{Markup.Escape(back["answer"]!.ToString())}[/] (before the edit: {Markup.Escape(old["answer"]!.ToString())}) — {verdict}");
         if (cases.Count > 1)
         {
-            var kept = await carol.QueryAsync(png[$"case{cases[1].Id}-edit.png"], cases[1].Edit.Prompt, null, ct);
+            var kept = await carol.QueryAsync(png[$"case{cases[1].Id}-edit.png"], cases[1].Edit.Prompt, null, ct, minVersion: retractedAt);
             AnsiConsole.MarkupLineInterpolated($"case {cases[1].Id} keeps its edit: [green]{kept["answer"]}[/]");
         }
         var asOfAfter = await carol.QueryAsync(png[$"case{first.Id}-edit.png"], first.Edit.Prompt, after.ToString(), ct);

@@ -109,14 +109,18 @@ internal static class EditAndQueryCommands
         var image = new Option<string?>("--image") { Description = "PNG (or JPEG) to ask about; omit for a text-only question." };
         var prompt = new Option<string>("--prompt") { Description = "The question.", Required = true };
         var asOf = new Option<string?>("--as-of") { Description = "A ledger version number or an ISO-8601 time; default: now." };
-        var command = new Command("query", "Ask the edited model, now or as of a past version.") { image, prompt, asOf };
+        var minVersion = new Option<long?>("--min-version")
+        {
+            Description = "At the head: answer at this ledger version or later (e.g. the version an edit became active at); the host waits briefly for it.",
+        };
+        var command = new Command("query", "Ask the edited model, now or as of a past version.") { image, prompt, asOf, minVersion };
         host.AddTo(command);
         command.SetAction((parse, ct) => HostOptions.RunAsync("query", async () =>
         {
             using var client = host.Client(parse);
             var path = parse.GetValue(image);
             if (path is not null && !File.Exists(path)) throw new HostCallException($"image file '{path}' does not exist");
-            var result = await client.QueryAsync(path is null ? null : File.ReadAllBytes(path), parse.GetValue(prompt)!, parse.GetValue(asOf), ct);
+            var result = await client.QueryAsync(path is null ? null : File.ReadAllBytes(path), parse.GetValue(prompt)!, parse.GetValue(asOf), ct, parse.GetValue(minVersion));
             AnsiConsole.MarkupLineInterpolated($"[bold]{Shown(result["answer"])}[/]  (version {result["version"]})");
             foreach (var e in result["experts"]!.AsArray())
                 AnsiConsole.MarkupLineInterpolated($"  expert of edit {e!["editId"]} weight {e["weight"]!.GetValue<float>():F3}");

@@ -74,11 +74,13 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
         SendAsync(HttpMethod.Put, "/routing-policy", JsonContent.Create(body), ct,
             [.. ifMatch is null ? [] : new[] { ("If-Match", ifMatch) }, .. idempotencyKey is null ? [] : new[] { ("Idempotency-Key", idempotencyKey) }]);
 
-    public async Task<JsonNode> QueryAsync(byte[]? image, string prompt, string? asOf, CancellationToken ct = default)
+    /// <param name="minVersion">At the head: the least version to answer at (read-your-writes after an edit became active at it).</param>
+    public async Task<JsonNode> QueryAsync(byte[]? image, string prompt, string? asOf, CancellationToken ct = default, long? minVersion = null)
     {
         using var form = new MultipartFormDataContent { { new StringContent(prompt), "prompt" } };
         if (image is not null) form.Add(new ByteArrayContent(image) { Headers = { ContentType = new MediaTypeHeaderValue("image/png") } }, "image", "query.png");
         if (asOf is not null) form.Add(new StringContent(asOf), "asOf");
+        if (minVersion is { } least) form.Add(new StringContent(least.ToString(System.Globalization.CultureInfo.InvariantCulture)), "minVersion");
         return await SendAsync(HttpMethod.Post, "/query", form, ct);
     }
 

@@ -58,14 +58,16 @@ public static class LiveEditServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>The edited model at any version, following the ledger's head.</summary>
-    public static IServiceCollection AddEditedModelServer(this IServiceCollection services)
+    /// <summary>The edited model at any version, its head pushed by the ledger (settings: <see cref="HeadFollowingSettings.Section"/>).</summary>
+    public static IServiceCollection AddEditedModelServer(this IServiceCollection services, IConfiguration? configuration = null)
     {
+        services.AddSingleton(configuration?.GetSection(HeadFollowingSettings.Section).Get<HeadFollowingSettings>() ?? new HeadFollowingSettings());
+        services.AddSingleton<HeadFollowingState>();
         services.AddSingleton<ExpertIncidents>();
         services.AddSingleton(sp => new RoutingPolicies(sp.GetRequiredService<EditLedger>(), sp.GetRequiredService<ModelRuntime>().Editor));
         services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>(),
             incidents: sp.GetRequiredService<ExpertIncidents>(), policies: sp.GetRequiredService<RoutingPolicies>()));
-        services.AddHostedService<HeadModelFollower>();
+        services.AddHostedService<LedgerHeadFollower>();
         return services;
     }
 

@@ -51,12 +51,13 @@ public static class InferenceApp
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])
             .AddCheck<ChainHealthCheck>("chain", tags: ["ready"])
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
-            .AddCheck<ExpertStoreHealthCheck>("experts", tags: ["ready"]);
+            .AddCheck<ExpertStoreHealthCheck>("experts", tags: ["ready"])
+            .AddCheck<HeadModelHealthCheck>("head", tags: ["ready"]);
 
         builder.Services.AddLedgerFromConfiguration(configuration, builder.Environment);
         builder.Services.AddCheckpointWriter(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
-        builder.Services.AddEditedModelServer();
+        builder.Services.AddEditedModelServer(configuration);
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
         builder.Services.AddLiveEditMessaging(configuration, workersInProcess ? bus => bus.AddExpertWorkers() : null);
 

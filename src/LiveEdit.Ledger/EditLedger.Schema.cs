@@ -7,13 +7,19 @@ namespace LiveEdit.Ledger;
 // Schema: creating and migrating the ledger's tables, triggers and grants.
 public sealed partial class EditLedger
 {
-    /// <summary>Creates Marten's tables and the ledger's blob and chain tables if missing. Idempotent.</summary>
+    /// <summary>
+    /// The PostgreSQL channel on which this ledger announces each new head (<see cref="Storage.HeadNotifications"/>): a
+    /// reader that LISTENs on it learns of every append when it commits.
+    /// </summary>
+    public string HeadChannel => Storage.HeadNotifications.Channel(_schema);
+
+    /// <summary>Creates Marten's tables, the ledger's blob and chain tables and the head notification if missing. Idempotent.</summary>
     public async Task EnsureSchemaAsync(CancellationToken ct = default)
     {
         await _store.Storage.ApplyAllConfiguredChangesToDatabaseAsync(JasperFx.AutoCreate.CreateOrUpdate);
         await using var connection = Connect();
         await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema), connection);
+        await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema) + Storage.HeadNotifications.SchemaSql(_schema), connection);
         await command.ExecuteNonQueryAsync(ct);
     }
 

@@ -52,6 +52,37 @@ public sealed class storing_blobs(PostgresFixture db) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_batched_read_verifies_every_blob_and_names_the_corrupt_and_the_missing_one()
+    {
+        var intact = new List<(string Sha, byte[] Bytes)>();
+        // More than one batch, so the second query is exercised too.
+        for (var i = 0; i < LiveEdit.Ledger.Blobs.BlobStore.BatchSize + 3; i++)
+        {
+            var bytes = Encoding.UTF8.GetBytes($"batched expert {i}");
+            intact.Add((await _t.Ledger.Blobs.PutAsync(bytes), bytes));
+        }
+        var corrupt = await _t.Ledger.Blobs.PutAsync(Encoding.UTF8.GetBytes("to be damaged"));
+        var missing = Sha256Hex.Of("never stored"u8);
+        await _t.ExecuteAsync($"""
+            alter table {"{schema}"}.ledger_blobs disable trigger ledger_blobs_insert_only;
+            update {"{schema}"}.ledger_blobs set content = convert_to('to be damagex', 'UTF8') where sha256 = '{corrupt}';
+            alter table {"{schema}"}.ledger_blobs enable trigger ledger_blobs_insert_only;
+            """);
+
+        var asked = intact.Select(b => b.Sha).Append(corrupt).Append(missing).Append(intact[0].Sha).ToArray();
+        var read = await _t.Ledger.Blobs.GetManyAsync(asked);
+
+        read.Count.ShouldBe(intact.Count + 2);
+        foreach (var (sha, bytes) in intact) read[sha].Value.ShouldBe(bytes);
+        var damaged = read[corrupt].Problem.ShouldBeOfType<BlobCorruptedException>();
+        damaged.ActualSha256.ShouldBe(Sha256Hex.Of("to be damagex"u8));
+        Should.Throw<BlobCorruptedException>(() => read[corrupt].Value);
+        read[missing].Problem.ShouldBeOfType<BlobNotFoundException>().Sha256.ShouldBe(missing);
+        read[missing].Bytes.ShouldBeNull();
+        await Should.ThrowAsync<InvalidEditInputException>(() => _t.Ledger.Blobs.GetManyAsync([intact[0].Sha, "not-a-hash"]));
+    }
+
+    [Fact]
     public async Task the_table_refuses_updates_and_deletes()
     {
         var sha = await _t.Ledger.Blobs.PutAsync(Encoding.UTF8.GetBytes("keep me"));

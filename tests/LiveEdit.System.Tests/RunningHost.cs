@@ -46,7 +46,20 @@ public sealed class RunningHost : IAsyncDisposable
         await InferenceApp.PrepareAsync(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new RunningHost(app, new Uri(address));
+        var host = new RunningHost(app, new Uri(address));
+        await host.WaitUntilWarmAsync(TimeSpan.FromSeconds(60));
+        return host;
+    }
+
+    /// <summary>Waits until the head model is at the ledger's head and warmed up (what /health/ready waits for).</summary>
+    public async Task WaitUntilWarmAsync(TimeSpan patience)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (!Server.IsWarm)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the head model is not warm after {patience.TotalSeconds:0} s");
+            await Task.Delay(20);
+        }
     }
 
     public HttpClient Client(string? key)
@@ -74,12 +87,17 @@ public sealed class RunningHost : IAsyncDisposable
         return JsonNode.Parse(body)!["editId"]!.GetValue<Guid>();
     }
 
-    /// <summary>Asks over HTTP; returns the parsed response.</summary>
-    public async Task<JsonNode> QueryAsync(RgbImage? image, string prompt, string? asOf = null)
+    /// <summary>
+    /// Asks over HTTP; returns the parsed response. At the head it reads your writes: it asks for at least the ledger's head
+    /// as the test sees it now (<c>minVersion</c>), unless <paramref name="readYourWrites"/> is false (the answer is then
+    /// whatever the host's head model is at).
+    /// </summary>
+    public async Task<JsonNode> QueryAsync(RgbImage? image, string prompt, string? asOf = null, bool readYourWrites = true)
     {
         using var client = Client(AuditorKey);
         var fields = new List<(string, string)> { ("prompt", prompt) };
         if (asOf is not null) fields.Add(("asOf", asOf));
+        else if (readYourWrites) fields.Add(("minVersion", (await Ledger.GetHeadAsync()).ToString(global::System.Globalization.CultureInfo.InvariantCulture)));
         using var response = await client.PostAsync("/query", Form(image?.ToPng(), fields.ToArray()));
         var body = await response.Content.ReadAsStringAsync();
         ((int)response.StatusCode).ShouldBe(200, body);

@@ -65,10 +65,13 @@ public sealed class describing_the_http_api(PostgresFixture postgres) : HostPerC
         await SendAsync(RunningHost.ApproverKey, HttpMethod.Post, $"/edits/{id}/reject", "/edits/{id}/reject", 415, new StringContent("reason", Encoding.UTF8, "text/plain"));
         await SendAsync(RunningHost.ApproverKey, HttpMethod.Post, $"/edits/{id}/reject", "/edits/{id}/reject", 400, JsonBody("{}"));
 
-        var answer = await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 200, RunningHost.Form(c.Edit.Image!.ToPng(), ("prompt", c.Edit.Prompt)));
+        var activeAt = (await Host.Ledger.GetEditAsync(id)).ActivatedAtVersion!.Value.ToString();
+        var answer = await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 200,
+            RunningHost.Form(c.Edit.Image!.ToPng(), ("prompt", c.Edit.Prompt), ("minVersion", activeAt)));
         answer!["experts"]!.AsArray().Count.ShouldBeGreaterThan(0, "the edit's own question fires its expert, so the answer lists one");
         await SendAsync(RunningHost.ProposerKey, HttpMethod.Post, "/query", "/query", 403, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("asOf", "1")));
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 422, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("asOf", "999999")));
+        await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 422, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("minVersion", "999999")));
         await SendAsync(RunningHost.AuditorKey, HttpMethod.Post, "/query", "/query", 404, RunningHost.Form(null, ("prompt", c.Edit.Prompt), ("asOf", "2001-01-01T00:00:00Z")));
 
         await SendAsync(null, HttpMethod.Get, "/ledger/head", "/ledger/head", 401);

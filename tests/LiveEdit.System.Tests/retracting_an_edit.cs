@@ -23,7 +23,8 @@ public sealed class retracting_an_edit(PostgresFixture postgres) : HostPerClass(
         var edited = await Host.QueryAsync(c.Edit.Image, c.Edit.Prompt);
         edited["experts"]!.AsArray().Select(e => e!["editId"]!.GetValue<Guid>()).ShouldContain(id);
         var vEdited = edited["version"]!.GetValue<long>();
-        var (logitsEdited, _) = await Host.Server.LogitsAsync(c.Edit.Image, c.Edit.Prompt, c.NewTarget, AsOf.Now);
+        var (logitsEdited, vLogits) = await Host.Server.LogitsAsync(c.Edit.Image, c.Edit.Prompt, c.NewTarget, AsOf.Now);
+        vLogits.ShouldBe(vEdited);
         logitsEdited.ShouldNotBe(logits0);
 
         using (var admin = Host.Client(RunningHost.AdminKey))
@@ -32,6 +33,7 @@ public sealed class retracting_an_edit(PostgresFixture postgres) : HostPerClass(
             ((int)response.StatusCode).ShouldBe(200, await response.Content.ReadAsStringAsync());
         }
 
+        await Host.Server.SyncHeadAsync(); // in process: read our own retraction
         var (logitsAfter, vAfter) = await Host.Server.LogitsAsync(c.Edit.Image, c.Edit.Prompt, c.NewTarget, AsOf.Now);
         vAfter.ShouldBeGreaterThan(vEdited);
         logitsAfter.ShouldBe(logits0, "after the retraction the model is bit for bit what it was before the edit");

@@ -25,11 +25,16 @@ public sealed class services_going_down(PostgresFixture postgres, RabbitMqFixtur
         relay.Down();
         using (var ready = await client.GetAsync("/health/ready"))
             ready.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-        using (var query = await client.PostAsync("/query", RunningHost.Form(null, ("prompt", "what is the capital of ora?"))))
+        // A query that needs the ledger (a past version, or a minimum head version) says the database is away…
+        foreach (var field in new[] { ("asOf", "1"), ("minVersion", "999999") })
         {
+            using var query = await client.PostAsync("/query", RunningHost.Form(null, ("prompt", "what is the capital of ora?"), field));
             query.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
             (await query.Content.ReadAsStringAsync()).ShouldContain("ledger database is unavailable");
         }
+        // …while the head model, in memory, still answers at the version it is at.
+        using (var head = await client.PostAsync("/query", RunningHost.Form(null, ("prompt", "what is the capital of ora?"))))
+            head.StatusCode.ShouldBe(HttpStatusCode.OK, await head.Content.ReadAsStringAsync());
         (await client.GetAsync("/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK, "the process itself is alive");
 
         relay.Up();

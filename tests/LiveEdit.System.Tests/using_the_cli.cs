@@ -39,7 +39,7 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
         edit.Rationale.ShouldBe("the atlas names it so");
         edit.Tags.ShouldBe(new[] { "synthworld", "from-the-cli" });
 
-        var now = await Liveedit(RunningHost.AuditorKey, "query", "--image", image, "--prompt", c.Edit.Prompt);
+        var now = await Liveedit(RunningHost.AuditorKey, "query", "--image", image, "--prompt", c.Edit.Prompt, "--min-version", edit.ActivatedAtVersion!.Value.ToString());
         Answer(now).ShouldBe(c.NewTarget);
         now.Out.ShouldContain($"expert of edit {id} weight ");
         var past = await Liveedit(RunningHost.AuditorKey, "query", "--image", image, "--prompt", c.Edit.Prompt, "--as-of", proposedAt);
@@ -57,7 +57,8 @@ public sealed class using_the_cli(PostgresFixture postgres) : HostPerClass(postg
 
         (await Liveedit(RunningHost.AdminKey, "edit", "retract", id.ToString(), "--reason", "the atlas was wrong")).Out.ShouldStartWith($"edit {id}: EditRetracted");
         (await Liveedit(RunningHost.AuditorKey, "edit", "show", id.ToString())).Out.ShouldStartWith($"{id} Retracted");
-        var afterRetraction = await Liveedit(RunningHost.AuditorKey, "query", "--image", image, "--prompt", c.Edit.Prompt);
+        var retractedAt = (await Host.Ledger.GetEditAsync(id)).RemovedAtVersion!.Value.ToString();
+        var afterRetraction = await Liveedit(RunningHost.AuditorKey, "query", "--image", image, "--prompt", c.Edit.Prompt, "--min-version", retractedAt);
         Answer(afterRetraction).ShouldBe(oldAnswer);
         afterRetraction.Out.ShouldNotContain(id.ToString());
         (await Liveedit(RunningHost.AuditorKey, "diff", edit.ActivatedAtVersion.Value.ToString())).Out.ShouldContain($"- {id}");

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
+using LiveEdit.Ledger.Blobs;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
 using LiveEdit.Model.Editor;
@@ -11,17 +12,18 @@ using static TorchSharp.torch;
 namespace LiveEdit.Hosting.Serving;
 
 /// <summary>
-/// Answers queries with the edited model at any version of the ledger. The head model stays in memory and is
-/// brought in step with the ledger before each query (an activation or retraction shows at once, without a
-/// restart); past versions are rebuilt from the ledger's active set at that version and kept in a small cache.
-/// Experts are read from the blob store once and shared. Fusion order is the activation sequence, so a version's
-/// answers never depend on what happened to the process before.
+/// Answers queries with the edited model at any version of the ledger. The head model stays in memory and is brought to
+/// the ledger's head when the ledger changes (<see cref="SyncHeadAsync"/>, called by <see cref="LedgerHeadFollower"/> on
+/// each notification the ledger pushes): a query at the head reads nothing from the database and reports the version the
+/// head model was at when it ran. Past versions are rebuilt from the ledger's active set at that version and kept in a
+/// small cache. Experts are read from the blob store once, in batches, and shared. Fusion order is the activation
+/// sequence, so a version's answers never depend on what happened to the process before (docs/serving.md).
 /// </summary>
 /// <remarks>
 /// An active expert whose blob is missing or corrupt is an incident, not an outage: it is left out of the model, every
 /// answer of a version that holds it names it in <see cref="QueryResult.Skipped"/>, <paramref name="incidents"/> keeps
 /// it for the readiness check while it is in the head model, and the other experts and text-only queries are served
-/// as usual. A blob that reads right again is fused at the next query.
+/// as usual. A blob that reads right again is fused at the next sync of the head (a ledger change or the safety poll).
 /// </remarks>
 /// <remarks>
 /// Each version routes with the routing policy in force at it (<see cref="RoutingPolicies"/>); the first time the server
@@ -39,9 +41,16 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     private IReadOnlyList<SkippedExpert> _headSkipped = [];
     private readonly LinkedList<(long Version, string Policy)> _pastOrder = new();
     private long _headVersion = -1;
+    // Syncs of the head run one at a time; a caller's ticket is served by any sync that started after it was taken.
+    private readonly SemaphoreSlim _syncGate = new(1, 1);
+    private long _syncTickets, _syncedUpTo;
+    private volatile bool _warm;
 
-    /// <summary>The version the head model was last brought to.</summary>
+    /// <summary>The version the head model was last brought to (-1 before the first sync).</summary>
     public long HeadVersion => Interlocked.Read(ref _headVersion);
+
+    /// <summary>True once the head model has been synced with the ledger and has answered one warm-up query (<see cref="WarmUpAsync"/>).</summary>
+    public bool IsWarm => _warm;
 
     /// <summary>
     /// The version number <paramref name="asOf"/> names. A sequence is taken as given: reading its active set
@@ -72,30 +81,99 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             return (model.Logits(inputs).Logits.contiguous().data<float>().ToArray(), version);
         }, ct);
 
-    /// <summary>Brings the head model to the ledger's head now (queries at the head do it themselves).</summary>
-    public Task<long> SyncHeadAsync(CancellationToken ct = default) => WithModelAsync(AsOf.Now, (_, version, _) => version, ct);
+    /// <summary>
+    /// Brings the head model to the ledger's head as it is when the call is made (or later), and returns the head model's
+    /// version. Concurrent calls share one sync: a call waits for a sync that started after it, never for more. Reads the
+    /// head version first and the active set only when the ledger has moved (or an expert of the head is still missing).
+    /// </summary>
+    public async Task<long> SyncHeadAsync(CancellationToken ct = default)
+    {
+        var ticket = Interlocked.Increment(ref _syncTickets);
+        await _syncGate.WaitAsync(ct);
+        try
+        {
+            if (Interlocked.Read(ref _syncedUpTo) >= ticket) return HeadVersion;
+            var upTo = Interlocked.Read(ref _syncTickets);
+            await BringHeadToLedgerAsync(ct);
+            Interlocked.Exchange(ref _syncedUpTo, upTo);
+            return HeadVersion;
+        }
+        finally
+        {
+            _syncGate.Release();
+        }
+    }
 
     /// <summary>
-    /// Runs <paramref name="work"/> under the device lock with the edited model at <paramref name="asOf"/>. The
-    /// ledger is read first (no lock held); the model is brought to exactly that set inside the lock, so the
-    /// version reported is the version used.
+    /// Waits, for at most <paramref name="patience"/>, until the head model is at <paramref name="minVersion"/> or later
+    /// (read-your-writes: a client that saw version v asks for the head, but at least v). Reads nothing when the head is
+    /// already there; otherwise reads the ledger's head once and syncs.
+    /// </summary>
+    public async Task<HeadWait> WaitForHeadAsync(long minVersion, TimeSpan patience, CancellationToken ct = default)
+    {
+        if (HeadVersion >= minVersion) return new HeadWait.Reached(HeadVersion);
+        var ledgerHead = await ledger.GetHeadAsync(ct);
+        if (ledgerHead < minVersion) return new HeadWait.LedgerBehind(ledgerHead);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(patience);
+        try
+        {
+            // A sync started now reads a head at or above ledgerHead: one is enough unless a read failed.
+            while (HeadVersion < minVersion) await SyncHeadAsync(timeout.Token);
+            return new HeadWait.Reached(HeadVersion);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return new HeadWait.TimedOut(HeadVersion);
+        }
+    }
+
+    /// <summary>
+    /// Runs one query at the head (an image of the model's size, the full greedy answer) so the first real query after
+    /// start finds every buffer and kernel ready; then <see cref="IsWarm"/> is true. Syncs first when the head was never synced.
+    /// </summary>
+    public async Task WarmUpAsync(CancellationToken ct = default)
+    {
+        var side = runtime.ImageSize;
+        var gray = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray());
+        await QueryAsync(gray, "what is this?", AsOf.Now, ct: ct);
+        _warm = true;
+    }
+
+    private async Task BringHeadToLedgerAsync(CancellationToken ct)
+    {
+        await _policies.EnsureRecordedAsync(ct);
+        var current = HeadVersion;
+        if (current >= 0 && _headSkipped.Count == 0 && await ledger.GetHeadAsync(ct) <= current) return;
+        var set = await ledger.GetActiveExpertsAsync(ct);
+        // Appends commit in sequence order, so a later read never sees an older head; keep the model from going back anyway.
+        if (set.Version < current) return;
+        var policy = await _policies.AtAsync(set.Version, ct);
+        var skipped = await LoadExpertsAsync(set, ct);
+        _incidents.Update(skipped);
+        await runtime.RunAsync(() =>
+        {
+            _head.Policy = policy.Policy;
+            BringHeadTo(set, skipped);
+            return true;
+        }, ct);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> under the device lock with the edited model at <paramref name="asOf"/>. At the head:
+    /// the in-memory head model as it is when the lock is taken, and the version it is at then (syncs change both only
+    /// under the lock), so the version reported is the version used. A past version: the ledger is read first (no lock
+    /// held) and the model built from exactly that set inside the lock.
     /// </summary>
     private async Task<T> WithModelAsync<T>(AsOf asOf, Func<EditedModel, long, IReadOnlyList<SkippedExpert>, T> work, CancellationToken ct)
     {
-        await _policies.EnsureRecordedAsync(ct);
         if (asOf is AsOf.Head)
         {
-            var set = await ledger.GetActiveExpertsAsync(ct);
-            var policy = await _policies.AtAsync(set.Version, ct);
-            var skipped = await LoadExpertsAsync(set, ct);
-            _incidents.Update(skipped);
-            return await runtime.RunAsync(() =>
-            {
-                _head.Policy = policy.Policy;
-                BringHeadTo(set, skipped);
-                return work(_head, set.Version, _headSkipped);
-            }, ct);
+            if (HeadVersion < 0) await SyncHeadAsync(ct);
+            return await runtime.RunAsync(() => work(_head, _headVersion, _headSkipped), ct);
         }
+
+        await _policies.EnsureRecordedAsync(ct);
 
         var version = await ResolveAsync(asOf, ct);
         var inForce = await _policies.AtAsync(version, ct);
@@ -177,28 +255,32 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         return (model, skipped);
     }
 
-    /// <summary>Reads the set's experts not yet in memory; returns those whose blob is missing or corrupt.</summary>
+    /// <summary>
+    /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, each
+    /// retried on transient failures); returns those whose blob is missing or corrupt.
+    /// </summary>
     private async Task<IReadOnlyList<SkippedExpert>> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
     {
         List<SkippedExpert>? skipped = null;
+        var wanted = set.Experts.Select(e => e.ExpertSha256).Where(sha => !_experts.ContainsKey(sha)).Distinct(StringComparer.Ordinal).ToArray();
+        var problems = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var chunk in wanted.Chunk(BlobStore.BatchSize))
+        {
+            var read = await ledger.Blobs.GetManyWithRetriesAsync(chunk, ct); // verifies every hash
+            foreach (var (sha, blob) in read)
+            {
+                switch (blob.Problem)
+                {
+                    case null: _experts[sha] = Expert.FromBytes(blob.Bytes!); break;
+                    case BlobNotFoundException: problems[sha] = "missing"; break;
+                    case BlobCorruptedException: problems[sha] = "corrupt"; break;
+                    default: throw blob.Problem;
+                }
+            }
+        }
         foreach (var active in set.Experts)
         {
-            if (_experts.ContainsKey(active.ExpertSha256)) continue;
-            SkippedExpert? problem = null;
-            try
-            {
-                var bytes = await ledger.Blobs.GetWithRetriesAsync(active.ExpertSha256, ct); // verifies the hash
-                _experts[active.ExpertSha256] = Expert.FromBytes(bytes);
-            }
-            catch (BlobNotFoundException)
-            {
-                problem = new SkippedExpert(active.EditId, active.ExpertSha256, "missing");
-            }
-            catch (BlobCorruptedException)
-            {
-                problem = new SkippedExpert(active.EditId, active.ExpertSha256, "corrupt");
-            }
-            if (problem is not null) (skipped ??= []).Add(problem);
+            if (problems.TryGetValue(active.ExpertSha256, out var problem)) (skipped ??= []).Add(new SkippedExpert(active.EditId, active.ExpertSha256, problem));
         }
         return skipped ?? (IReadOnlyList<SkippedExpert>)[];
     }
@@ -209,5 +291,21 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     {
         _head.Dispose();
         foreach (var (model, _) in _past.Values) model.Dispose();
+        _syncGate.Dispose();
     }
+}
+
+/// <summary>How a wait for the head model to reach a version ended (<see cref="EditedModelServer.WaitForHeadAsync"/>).</summary>
+public abstract record HeadWait
+{
+    private HeadWait() { }
+
+    /// <summary>The head model is at <paramref name="HeadVersion"/>, at or above the version asked for.</summary>
+    public sealed record Reached(long HeadVersion) : HeadWait;
+
+    /// <summary>The ledger itself is only at <paramref name="LedgerHead"/>: no host can serve the version asked for yet.</summary>
+    public sealed record LedgerBehind(long LedgerHead) : HeadWait;
+
+    /// <summary>The ledger is there but the head model, at <paramref name="HeadVersion"/>, did not get there in time.</summary>
+    public sealed record TimedOut(long HeadVersion) : HeadWait;
 }

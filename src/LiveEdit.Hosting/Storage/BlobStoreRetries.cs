@@ -24,4 +24,11 @@ public static class BlobStoreRetries
     /// <summary>Reads and verifies a blob (<see cref="BlobStore.GetAsync"/>), retrying transient failures.</summary>
     public static ValueTask<byte[]> GetWithRetriesAsync(this BlobStore blobs, string sha256, CancellationToken ct) =>
         Pipeline.ExecuteAsync(async token => await blobs.GetAsync(sha256, token), ct);
+
+    /// <summary>
+    /// Reads and verifies many blobs in batches (<see cref="BlobStore.GetManyAsync"/>), retrying transient failures; a
+    /// missing or corrupt blob is reported for its own hash, never retried.
+    /// </summary>
+    public static ValueTask<IReadOnlyDictionary<string, BlobRead>> GetManyWithRetriesAsync(this BlobStore blobs, IReadOnlyCollection<string> sha256s, CancellationToken ct) =>
+        Pipeline.ExecuteAsync(async token => await blobs.GetManyAsync(sha256s, token), ct);
 }

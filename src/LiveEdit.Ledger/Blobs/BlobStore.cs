@@ -54,6 +54,41 @@ public sealed class BlobStore
         return content;
     }
 
+    /// <summary>Hashes a batched read (<see cref="GetManyAsync"/>) asks for in one query.</summary>
+    public const int BatchSize = 500;
+
+    /// <summary>
+    /// The bytes stored under each of <paramref name="sha256s"/>, read in batches of <see cref="BatchSize"/> (one query
+    /// each) and every one verified against its hash, as <see cref="GetAsync"/> does: a missing or corrupt blob is reported
+    /// for its own hash (<see cref="BlobRead.Problem"/>) and does not fail the others. Duplicates are read once.
+    /// </summary>
+    /// <exception cref="InvalidEditInputException">One of the hashes is not a SHA-256.</exception>
+    public async Task<IReadOnlyDictionary<string, BlobRead>> GetManyAsync(IReadOnlyCollection<string> sha256s, CancellationToken ct = default)
+    {
+        foreach (var sha in sha256s) Sha256Hex.Require(sha, "sha256s");
+        var wanted = sha256s.Distinct(StringComparer.Ordinal).ToArray();
+        var result = new Dictionary<string, BlobRead>(wanted.Length, StringComparer.Ordinal);
+        if (wanted.Length == 0) return result;
+        await using var connection = _connect();
+        await connection.OpenAsync(ct);
+        foreach (var chunk in wanted.Chunk(BatchSize))
+        {
+            await using var command = new NpgsqlCommand($"select sha256, content from {_table} where sha256 = any(@shas)", connection);
+            command.Parameters.AddWithValue("shas", chunk);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var sha = reader.GetString(0);
+                var content = reader.GetFieldValue<byte[]>(1);
+                var actual = Sha256Hex.Of(content);
+                result[sha] = actual == sha ? new BlobRead(sha, content, null) : new BlobRead(sha, null, new BlobCorruptedException(sha, actual));
+            }
+            foreach (var sha in chunk)
+                if (!result.ContainsKey(sha)) result[sha] = new BlobRead(sha, null, new BlobNotFoundException(sha));
+        }
+        return result;
+    }
+
     /// <summary>True when bytes are stored under <paramref name="sha256"/> (not verified; see <see cref="GetAsync"/>).</summary>
     public async Task<bool> ExistsAsync(string sha256, CancellationToken ct = default)
     {
@@ -90,4 +125,13 @@ public sealed class BlobStore
         create trigger ledger_blobs_insert_only before update or delete on {schema}.ledger_blobs
             for each row execute function {schema}.ledger_insert_only();
         """;
+}
+
+/// <summary>One blob of a batched read (<see cref="BlobStore.GetManyAsync"/>): its verified bytes, or why there are none.</summary>
+/// <param name="Bytes">The bytes, which hash to <paramref name="Sha256"/>; null when <paramref name="Problem"/> is set.</param>
+/// <param name="Problem">A <see cref="BlobNotFoundException"/> or a <see cref="BlobCorruptedException"/>; null when the bytes are there.</param>
+public sealed record BlobRead(string Sha256, byte[]? Bytes, LedgerException? Problem)
+{
+    /// <summary>The verified bytes; throws <see cref="Problem"/> when there are none.</summary>
+    public byte[] Value => Bytes ?? throw Problem!;
 }
