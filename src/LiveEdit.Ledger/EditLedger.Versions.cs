@@ -68,6 +68,17 @@ public sealed partial class EditLedger
         if (version < 0 || version > head) throw new VersionOutOfRangeException(version, head);
     }
 
+    /// <summary>
+    /// The active-set road's index: activations and removals alone, in sequence order, so the active set at a version
+    /// reads those events and no others (proposals, approvals, experts with their keys). Its predicate is the one in
+    /// <see cref="ActiveAtAsync"/>, word for word, which is how the planner matches a partial index.
+    /// </summary>
+    private string ActiveRoadIndexSql() => $"""
+        create index if not exists mt_events_active_road on {_events} (seq_id)
+            where type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}');
+
+        """;
+
     private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
         // Activations and removals up to the version, chained; then only those whose chain entry is authentic (a

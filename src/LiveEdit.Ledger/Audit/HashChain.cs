@@ -99,20 +99,23 @@ internal sealed class HashChain(string schema, byte[] key)
 
     // ---------------------------------------------------------------- append side
 
+    /// <summary>What <see cref="ExtendAsync"/> chained: the head before it, and the sequence of every event it chained.</summary>
+    public sealed record Extension(long PreviousHead, IReadOnlyDictionary<Guid, long> Sequences);
+
     /// <summary>
     /// Chains the rows this append wrote (<paramref name="written"/>, Marten event ids); call inside the append
     /// transaction, after Marten saved. Throws <see cref="ChainRefusedException"/> (the caller rolls back) when the
     /// head entry's MAC or row does not match, or a row the ledger did not write sits above the head.
     /// </summary>
     /// <param name="acknowledgedNow">Sequences acknowledged by an event in this same append.</param>
-    public async Task<long> ExtendAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<Guid> written,
+    public async Task<Extension> ExtendAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<Guid> written,
         IReadOnlySet<long> acknowledgedNow, CancellationToken ct)
     {
         var (head, above) = await CheckAsync(connection, tx, written.ToHashSet(), acknowledgedNow, ct);
         var ours = above.Where(r => written.Contains(r.Id)).ToList();
         if (ours.Count != written.Count)
             throw new InvalidOperationException($"the append wrote {written.Count} events but {ours.Count} of them are above the chain head {head?.Seq ?? 0}");
-        if (ours.Count == 0) return head?.Seq ?? 0;
+        if (ours.Count == 0) return new Extension(head?.Seq ?? 0, new Dictionary<Guid, long>());
 
         var prevSeq = head?.Seq ?? 0;
         var prev = head?.RecordHash ?? Genesis;
@@ -132,7 +135,7 @@ internal sealed class HashChain(string schema, byte[] key)
         insert.Parameters.AddWithValue("h", entries.Select(e => e.RecordHash).ToArray());
         insert.Parameters.AddWithValue("m", entries.Select(e => e.Mac!).ToArray());
         await insert.ExecuteNonQueryAsync(ct);
-        return entries[^1].Seq;
+        return new Extension(head?.Seq ?? 0, entries.ToDictionary(e => e.EventId!.Value, e => e.Seq));
     }
 
     // Sequences whose entry was found authentic; rows are insert-only for the application role, so a
