@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Storage;
+using Marten;
 using Npgsql;
 
 namespace LiveEdit.Bench.Ledger;
@@ -142,13 +143,22 @@ public static class LedgerBench
     /// and warm, and the memory an <see cref="LiveEdit.Ledger.Versions.ActiveExpertSet"/> takes per expert. Wired to
     /// <c>liveedit bench ledger --active N</c>.
     /// </summary>
-    public static async Task RunActiveSetAsync(string connectionString, int activeEdits, TextWriter output, string? schema = null, int writers = 16, CancellationToken ct = default)
+    /// <param name="reuse">Measure the ledger an earlier run left in the schema (built with the same number of edits) instead of building one.</param>
+    public static async Task RunActiveSetAsync(string connectionString, int activeEdits, TextWriter output, string? schema = null, int writers = 16,
+        bool reuse = false, CancellationToken ct = default)
     {
         if (activeEdits < 2) throw new ArgumentOutOfRangeException(nameof(activeEdits), "at least 2 edits");
         var (name, origin) = ChooseSchema(schema);
+        // A key fixed by the schema's name, so a later run can measure (with reuse) the ledger an earlier one built.
+        var key = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("liveedit bench ledger --active: " + name));
+        if (reuse)
+        {
+            await using var kept = LedgerStore.Create(connectionString, name);
+            await MeasureActiveSetAsync(kept, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key }, activeEdits - activeEdits / 20, output, ct);
+            return;
+        }
         await PrepareSchemaAsync(connectionString, name, origin, output, ct);
         await using var store = LedgerStore.Create(connectionString, name);
-        var key = LedgerChainKey.NewRandom();
         var ledger = new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key });
         await ledger.EnsureSchemaAsync(ct);
         var generator = Sha256Hex.Of("benchmark generator"u8);
@@ -200,24 +210,37 @@ public static class LedgerBench
         }, ct)));
         output.WriteLine($"{retract.Length} retractions from {writers} writers in {clock.Elapsed.TotalSeconds:F1} s: {retract.Length / clock.Elapsed.TotalSeconds:F0} events/s");
 
+        await MeasureActiveSetAsync(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key }, activeEdits - retract.Length, output, ct);
+    }
+
+    private static async Task MeasureActiveSetAsync(IDocumentStore store, LedgerOptions options, int expected, TextWriter output, CancellationToken ct)
+    {
+        var ledger = new EditLedger(store, options);
         var head = await ledger.GetHeadAsync(ct);
         var middle = head / 2;
-        clock.Restart();
-        var cold = await new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key }).GetActiveExpertsAsync(head, ct);
+        var clock = Stopwatch.StartNew();
+        var cold = await ledger.GetActiveExpertsAsync(head, ct);
         var coldMs = clock.Elapsed.TotalMilliseconds;
-        if (cold.Experts.Count != activeEdits - retract.Length)
-            throw new InvalidOperationException($"benchmark self-check failed: {cold.Experts.Count} experts active at the head, {activeEdits - retract.Length} expected");
+        if (cold.Experts.Count != expected)
+            throw new InvalidOperationException($"benchmark self-check failed: {cold.Experts.Count} experts active at the head, {expected} expected");
         var headMs = await MedianMs(() => ledger.GetActiveExpertsAsync(head, ct));
         var middleMs = await MedianMs(() => ledger.GetActiveExpertsAsync(middle, ct));
         var atMiddle = await ledger.GetActiveExpertsAsync(middle, ct);
 
+        // What one more set costs beside those the ledger already remembers, and what a fresh ledger holds after one read.
         var before = GC.GetTotalMemory(true);
         var held = await ledger.GetActiveExpertsAsync(head, ct);
         var after = GC.GetTotalMemory(true);
         GC.KeepAlive(held);
+        var emptyBefore = GC.GetTotalMemory(true);
+        var fresh = new EditLedger(store, options);
+        _ = (await fresh.GetActiveExpertsAsync(head, ct)).Experts.Count;
+        var freshAfter = GC.GetTotalMemory(true);
+        GC.KeepAlive(fresh);
         output.WriteLine($"active set at head (v{head}, {cold.Experts.Count} experts): cold {coldMs:F0} ms (fresh ledger, every entry authenticated), warm {headMs:F1} ms");
         output.WriteLine($"active set at middle (v{middle}, {atMiddle.Experts.Count} experts): warm {middleMs:F1} ms");
-        output.WriteLine($"memory: {(after - before) / 1e6:F1} MB for the set at the head = {(double)(after - before) / held.Experts.Count:F0} bytes per active expert");
+        output.WriteLine($"memory: one more set {(after - before) / 1e6:F1} MB = {(double)(after - before) / held.Experts.Count:F0} bytes per active expert; " +
+                         $"a ledger's remembered authenticated events {(freshAfter - emptyBefore) / 1e6:F1} MB = {(double)(freshAfter - emptyBefore) / held.Experts.Count:F0} bytes per active expert");
     }
 
     /// <summary>The schema to use and where its name came from (for messages).</summary>
