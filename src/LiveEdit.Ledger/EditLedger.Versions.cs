@@ -88,6 +88,15 @@ public sealed partial class EditLedger
     // chain's own authenticity cache rests on, holding the few fields the active set needs instead of a flag.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, RoadEvent> _road = new();
 
+    // One string per type, not one per remembered event.
+    private static string RoadType(string type) => type switch
+    {
+        EventTypeNames.Activated => EventTypeNames.Activated,
+        EventTypeNames.Retracted => EventTypeNames.Retracted,
+        EventTypeNames.Superseded => EventTypeNames.Superseded,
+        _ => type,
+    };
+
     private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
         // The sequences of activations and removals up to the version: an index-only scan of the active road's index.
@@ -117,7 +126,7 @@ public sealed partial class EditLedger
                 command.Parameters.AddWithValue("s", unknown);
                 await using var reader = await command.ExecuteReaderAsync(ct);
                 while (await reader.ReadAsync(ct))
-                    rows.Add((reader.GetInt64(0), new RoadEvent(reader.GetGuid(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3),
+                    rows.Add((reader.GetInt64(0), new RoadEvent(reader.GetGuid(1), RoadType(reader.GetString(2)), reader.IsDBNull(3) ? null : reader.GetString(3),
                         reader.GetFieldValue<DateTime>(4))));
             }
             var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
