@@ -235,6 +235,8 @@ public static class LedgerBench
         var emptyBefore = GC.GetTotalMemory(true);
         var fresh = new EditLedger(store, options);
         _ = (await fresh.GetActiveExpertsAsync(head, ct)).Experts.Count;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
         var freshAfter = GC.GetTotalMemory(true);
         GC.KeepAlive(fresh);
         output.WriteLine($"active set at head (v{head}, {cold.Experts.Count} experts): cold {coldMs:F0} ms (fresh ledger, every entry authenticated), warm {headMs:F1} ms");

@@ -169,6 +169,7 @@ internal sealed class HashChain(string schema, byte[] key)
             .Where(x => MacValid(x.Entry) && x.Entry.EventId == x.Row.Id && RecordHash(x.Entry.PrevSeq ?? 0, x.Entry.PrevHash, Hash(x.Row).Sha256) == x.Entry.RecordHash)
             .Select(x => x.Entry.Seq)
             .ToList();
+        read.Clear(); // the rows' full text is not needed past this point
         foreach (var seq in authentic)
         {
             _authentic.TryAdd(seq, true);
