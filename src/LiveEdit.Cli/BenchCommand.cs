@@ -91,9 +91,11 @@ internal static class BenchCommand
         var edits = new Option<int>("--edits") { Description = "Edits whose full lifecycle is appended.", DefaultValueFactory = _ => 10_000 };
         var writers = new Option<int>("--writers") { Description = "Concurrent writers.", DefaultValueFactory = _ => 4 };
         var schema = new Option<string?>("--schema") { Description = LiveEdit.Bench.Ledger.LedgerBench.SchemaDescription };
+        var reuse = new Option<bool>("--reuse") { Description = "With --active: measure the ledger an earlier --active run left in --schema instead of building one." };
+        var active = new Option<int>("--active") { Description = "Instead: append N active edits in bulk, retract every 20th from --writers writers, measure the active set (cold and warm) and its memory.", DefaultValueFactory = _ => 0 };
         var command = new Command("ledger", "Append N edits' lifecycles; measure append rate, active-set reads, verification and size (needs ConnectionStrings__Ledger; run `liveedit services up`).")
         {
-            edits, writers, schema,
+            edits, writers, schema, active, reuse,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -104,6 +106,11 @@ internal static class BenchCommand
             {
                 Console.Error.WriteLine("liveedit bench ledger: ConnectionStrings__LedgerOwner is not set; run: eval \"$(infra/services env)\"");
                 return 2;
+            }
+            if (parse.GetValue(active) > 0)
+            {
+                await LiveEdit.Bench.Ledger.LedgerBench.RunActiveSetAsync(connection, parse.GetValue(active), Console.Out, parse.GetValue(schema), parse.GetValue(writers), parse.GetValue(reuse), ct);
+                return 0;
             }
             var result = await LiveEdit.Bench.Ledger.LedgerBench.RunAsync(connection, parse.GetValue(edits), Console.Out, parse.GetValue(schema), parse.GetValue(writers), ct);
             Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using JasperFx.Events;
+using LiveEdit.Ledger.Audit;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Projections;
 using Marten.Services;
@@ -6,94 +8,211 @@ using Npgsql;
 
 namespace LiveEdit.Ledger;
 
-// Appending: the advisory lock that orders every append, Marten's IDocumentSession inside one transaction, and the hash
-// chain extended in that same transaction.
+// Appending: one chain writer per ledger with group commit. Concurrent appends queue; whoever holds the writer takes a
+// batch, runs each append inside one transaction under the advisory lock (each behind a savepoint of its own), extends the
+// hash chain once for the batch, commits once and answers every caller with its own result or exception.
 public sealed partial class EditLedger
 {
     private sealed record StreamAppend(Guid EditId, long? VersionBefore, IReadOnlyList<object> Events, bool LedgerStream = false);
 
-    private Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct) =>
-        AppendAsync((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), ct);
+    private delegate Task<(IReadOnlyList<StreamAppend> Appends, long? Acknowledges)> AppendPlan(
+        NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct);
 
-    /// <param name="plan">Decides, inside the lock and the transaction, what to append and which sequence (if any) it acknowledges.</param>
-    private async Task<long> AppendAsync(
-        Func<NpgsqlConnection, NpgsqlTransaction, CancellationToken, Task<(IReadOnlyList<StreamAppend> Appends, long? Acknowledges)>> plan,
-        CancellationToken ct)
+    /// <summary>One caller's append waiting for the writer.</summary>
+    /// <param name="Alone">Written in a batch of its own: its plan reads the ledger inside the transaction (which must not see
+    /// another caller's unchained rows) or acknowledges an incident (which must not let other appends past it).</param>
+    private sealed record PendingAppend(AppendPlan Plan, bool Alone, CancellationToken Ct)
     {
-        await using var connection = Connect();
-        await connection.OpenAsync(ct);
-        // A lock held by the connection, taken before BEGIN and held until after COMMIT: sequence numbers are drawn and
-        // committed in lock order (a visible version never gains an earlier event), and Marten stamps the
-        // events inside the lock, so timestamps follow sequence order too (with one host's clock; several
-        // hosts need synchronised clocks).
-        await using (var lockCommand = new NpgsqlCommand("select pg_advisory_lock(@k)", connection))
+        public TaskCompletionSource<long> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Most appends written in one transaction. Each takes a subtransaction; PostgreSQL keeps 64 per
+    /// transaction in shared memory before other sessions' snapshots slow down.</summary>
+    internal const int MaxAppendBatch = 48;
+
+    private readonly ConcurrentQueue<PendingAppend> _pending = new();
+    private readonly SemaphoreSlim _writer = new(1, 1);
+
+    /// <summary>Appends waiting for the writer (for tests that need several appends in one batch).</summary>
+    internal int PendingAppends => _pending.Count;
+
+    private long _batchesCommitted;
+
+    /// <summary>Transactions this ledger's writer committed (for tests that check grouping).</summary>
+    internal long BatchesCommitted => Interlocked.Read(ref _batchesCommitted);
+
+    private Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct) =>
+        EnqueueAsync(new PendingAppend((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), false, ct));
+
+    /// <param name="plan">Decides, inside the lock and the transaction, what to append and which sequence (if any) it
+    /// acknowledges. Runs in a batch of its own.</param>
+    private Task<long> AppendAsync(AppendPlan plan, CancellationToken ct) => EnqueueAsync(new PendingAppend(plan, true, ct));
+
+    private async Task<long> EnqueueAsync(PendingAppend mine)
+    {
+        mine.Ct.ThrowIfCancellationRequested();
+        _pending.Enqueue(mine);
+        // Whoever holds the writer drains the queue until its own append is answered, then hands over: every queued
+        // append is taken by the writer of the moment or by its own caller.
+        while (!mine.Done.Task.IsCompleted)
         {
-            lockCommand.Parameters.AddWithValue("k", _lockKey);
-            await lockCommand.ExecuteNonQueryAsync(ct);
+            await _writer.WaitAsync(CancellationToken.None);
+            try
+            {
+                while (!mine.Done.Task.IsCompleted && TakeBatch() is { Count: > 0 } batch)
+                    await WriteBatchAsync(batch);
+            }
+            finally
+            {
+                _writer.Release();
+            }
+        }
+        return await mine.Done.Task;
+    }
+
+    private List<PendingAppend> TakeBatch()
+    {
+        var batch = new List<PendingAppend>();
+        while (batch.Count < MaxAppendBatch && _pending.TryPeek(out var next))
+        {
+            if (next.Alone && batch.Count > 0) break;
+            _pending.TryDequeue(out _);
+            if (next.Ct.IsCancellationRequested)
+            {
+                next.Done.TrySetCanceled(next.Ct);
+                continue;
+            }
+            batch.Add(next);
+            if (next.Alone) break;
+        }
+        return batch;
+    }
+
+    private async Task WriteBatchAsync(List<PendingAppend> batch)
+    {
+        // The batch as a whole is not cancellable: once a caller's plan has run, its rows commit with the others.
+        var ct = CancellationToken.None;
+        try
+        {
+            await using var connection = Connect();
+            await connection.OpenAsync(ct);
+            // A lock held by the connection, taken before BEGIN and held until after COMMIT: sequence numbers are drawn and
+            // committed in lock order (a visible version never gains an earlier event), and Marten stamps the
+            // events inside the lock, so timestamps follow sequence order too (with one host's clock; several
+            // hosts need synchronised clocks). Several ledgers (processes) on one schema take turns batch by batch.
+            await using (var lockCommand = new NpgsqlCommand("select pg_advisory_lock(@k)", connection))
+            {
+                lockCommand.Parameters.AddWithValue("k", _lockKey);
+                await lockCommand.ExecuteNonQueryAsync(ct);
+            }
+            try
+            {
+                await WriteLockedBatchAsync(connection, batch, ct);
+            }
+            finally
+            {
+                await UnlockAsync(connection);
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var item in batch) item.Done.TrySetException(e);
+        }
+    }
+
+    private async Task WriteLockedBatchAsync(NpgsqlConnection connection, List<PendingAppend> batch, CancellationToken ct)
+    {
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var accepted = new List<(PendingAppend Item, List<Guid> Written)>();
+        var acknowledged = new HashSet<long>();
+        foreach (var item in batch)
+        {
+            // One savepoint per append: a plan that throws (a lost race, a refused command) takes back only its own rows.
+            await tx.SaveAsync("append", ct);
+            try
+            {
+                var (written, acknowledges) = await RunPlanAsync(connection, tx, item, item.Ct);
+                await tx.ReleaseAsync("append", ct);
+                accepted.Add((item, written));
+                if (acknowledges is { } acked) acknowledged.Add(acked);
+            }
+            catch (Exception e)
+            {
+                await tx.RollbackAsync("append", ct);
+                item.Done.TrySetException(e);
+            }
+        }
+        if (accepted.Count == 0) return; // nothing written: the transaction rolls back on dispose
+
+        HashChain.Extension extension;
+        try
+        {
+            extension = await _chain.ExtendAsync(connection, tx, accepted.SelectMany(a => a.Written).ToList(), acknowledged, ct);
+        }
+        catch (ChainRefusedException refused)
+        {
+            Integrity.Refused(refused);
+            throw; // every caller of the batch gets it; the transaction rolls back on dispose: nothing of the batch stays
+        }
+        await tx.CommitAsync(ct);
+        Interlocked.Increment(ref _batchesCommitted);
+        Integrity.Accepted();
+        // Each caller gets the version its own append reached (an append that wrote nothing: the head it saw).
+        var head = extension.PreviousHead;
+        foreach (var (item, written) in accepted)
+        {
+            if (written.Count > 0) head = written.Max(id => extension.Sequences[id]);
+            item.Done.TrySetResult(head);
+        }
+    }
+
+    private async Task<(List<Guid> Written, long? Acknowledges)> RunPlanAsync(NpgsqlConnection connection, NpgsqlTransaction tx, PendingAppend item, CancellationToken ct)
+    {
+        var (appends, acknowledges) = await item.Plan(connection, tx, ct);
+        var written = new List<Guid>();
+        await using var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false));
+        foreach (var append in appends)
+        {
+            var action = append.LedgerStream
+                ? session.Events.Append(append.EditId, append.Events.ToArray())
+                : append.VersionBefore is { } before
+                    ? session.Events.Append(append.EditId, before + append.Events.Count, append.Events.ToArray())
+                    : session.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
+            written.AddRange(action.Events.Select(e => e.Id));
         }
         try
         {
-            await using var tx = await connection.BeginTransactionAsync(ct);
-            var (appends, acknowledges) = await plan(connection, tx, ct);
-            var written = new List<Guid>();
-            await using (var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false)))
-            {
-                foreach (var append in appends)
-                {
-                    var action = append.LedgerStream
-                        ? session.Events.Append(append.EditId, append.Events.ToArray())
-                        : append.VersionBefore is { } before
-                            ? session.Events.Append(append.EditId, before + append.Events.Count, append.Events.ToArray())
-                            : session.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
-                    written.AddRange(action.Events.Select(e => e.Id));
-                }
-                try
-                {
-                    await session.SaveChangesAsync(ct);
-                }
-                catch (Exception e) when (Find<ExistingStreamIdCollisionException>(e) is not null || Find<Marten.Exceptions.ExistingStreamIdCollisionException>(e) is not null)
-                {
-                    throw new EditAlreadyExistsException(appends.First(a => a.VersionBefore is null).EditId);
-                }
-                catch (Exception e) when (Find<JasperFx.ConcurrencyException>(e) is { } conflict)
-                {
-                    var loser = appends.FirstOrDefault(a => conflict.Message.Contains(a.EditId.ToString(), StringComparison.OrdinalIgnoreCase)) ?? appends[0];
-                    throw new ConcurrencyConflictException(loser.EditId, loser.VersionBefore, null, conflict);
-                }
-            }
-            long head;
-            try
-            {
-                head = await _chain.ExtendAsync(connection, tx, written,
-                    acknowledges is { } acked ? new HashSet<long> { acked } : new HashSet<long>(), ct);
-            }
-            catch (ChainRefusedException refused)
-            {
-                Integrity.Refused(refused);
-                throw; // the transaction rolls back on dispose: nothing of this append stays
-            }
-            await tx.CommitAsync(ct);
-            Integrity.Accepted();
-            return head;
+            await session.SaveChangesAsync(ct);
         }
-        finally
+        catch (Exception e) when (Find<ExistingStreamIdCollisionException>(e) is not null || Find<Marten.Exceptions.ExistingStreamIdCollisionException>(e) is not null)
         {
-            try
-            {
-                await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(@k)", connection);
-                unlock.Parameters.AddWithValue("k", _lockKey);
-                await unlock.ExecuteNonQueryAsync(CancellationToken.None);
-            }
-            catch (Exception) when (connection.State != System.Data.ConnectionState.Open)
-            {
-                // A broken connection: PostgreSQL released the lock with the session.
-            }
-            catch (Exception)
-            {
-                // Never hand a connection that may still hold the lock back to the pool.
-                NpgsqlConnection.ClearPool(connection);
-                throw;
-            }
+            throw new EditAlreadyExistsException(appends.First(a => a.VersionBefore is null).EditId);
+        }
+        catch (Exception e) when (Find<JasperFx.ConcurrencyException>(e) is { } conflict)
+        {
+            var loser = appends.FirstOrDefault(a => conflict.Message.Contains(a.EditId.ToString(), StringComparison.OrdinalIgnoreCase)) ?? appends[0];
+            throw new ConcurrencyConflictException(loser.EditId, loser.VersionBefore, null, conflict);
+        }
+        return (written, acknowledges);
+    }
+
+    private async Task UnlockAsync(NpgsqlConnection connection)
+    {
+        try
+        {
+            await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(@k)", connection);
+            unlock.Parameters.AddWithValue("k", _lockKey);
+            await unlock.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+        catch (Exception) when (connection.State != System.Data.ConnectionState.Open)
+        {
+            // A broken connection: PostgreSQL released the lock with the session.
+        }
+        catch (Exception)
+        {
+            // Never hand a connection that may still hold the lock back to the pool.
+            NpgsqlConnection.ClearPool(connection);
+            throw;
         }
     }
 

@@ -21,6 +21,8 @@ public sealed partial class EditLedger
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema) + Storage.HeadNotifications.SchemaSql(_schema), connection);
         await command.ExecuteNonQueryAsync(ct);
+        await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql(), connection);
+        await activeRoad.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>

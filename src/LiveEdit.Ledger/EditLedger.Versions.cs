@@ -68,28 +68,78 @@ public sealed partial class EditLedger
         if (version < 0 || version > head) throw new VersionOutOfRangeException(version, head);
     }
 
+    /// <summary>
+    /// The active-set road's index: the sequences of activations and removals alone, in order, so the active set at a
+    /// version is an index-only scan that touches no other event (proposals, approvals, experts with their keys). Its
+    /// predicate is the one in <see cref="ActiveAtAsync"/>, word for word, which is how the planner matches a partial index.
+    /// Marten's migration drops indexes it was not configured with, so every <see cref="EnsureSchemaAsync"/> re-creates it.
+    /// </summary>
+    private string ActiveRoadIndexSql() => $"""
+        create index if not exists ledger_active_road on {_events} (seq_id)
+            where type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}');
+
+        """;
+
+    /// <summary>An activation or removal whose chain entry was found authentic, as the ledger read it then.</summary>
+    private sealed record RoadEvent(Guid Stream, string Type, string? Expert, DateTime Timestamp);
+
+    // Activations and removals found authentic, by sequence. Rows are insert-only for the application role, so an event,
+    // once authentic, stays what it was (a superuser's rewrite is what verify reports); this is the same promise the
+    // chain's own authenticity cache rests on, holding the few fields the active set needs instead of a flag.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, RoadEvent> _road = new();
+
+    // One string per type, not one per remembered event.
+    private static string RoadType(string type) => type switch
+    {
+        EventTypeNames.Activated => EventTypeNames.Activated,
+        EventTypeNames.Retracted => EventTypeNames.Retracted,
+        EventTypeNames.Superseded => EventTypeNames.Superseded,
+        _ => type,
+    };
+
     private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
-        // Activations and removals up to the version, chained; then only those whose chain entry is authentic (a
-        // row inserted with a home-made chain entry must not add or remove an expert).
-        var rows = new List<(long Seq, Guid Stream, string Type, string? Expert, DateTime Timestamp)>();
+        // The sequences of activations and removals up to the version: an index-only scan of the active road's index.
+        var sequences = new List<long>();
         await using (var command = new NpgsqlCommand($"""
-            select a.seq_id, a.stream_id, a.type, a.data->>'expertSha256', a.timestamp
-            from {_events} a {Chained("a")}
+            select a.seq_id from {_events} a
             where a.seq_id <= @v and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
             order by a.seq_id
             """, connection))
         {
             command.Parameters.AddWithValue("v", version);
             await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-                rows.Add((reader.GetInt64(0), reader.GetGuid(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+            while (await reader.ReadAsync(ct)) sequences.Add(reader.GetInt64(0));
         }
-        var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
-        var removed = rows.Where(r => r.Type != EventTypeNames.Activated && authentic.Contains(r.Seq)).Select(r => r.Stream).ToHashSet();
-        var experts = rows
-            .Where(r => r.Type == EventTypeNames.Activated && r.Expert is not null && authentic.Contains(r.Seq) && !removed.Contains(r.Stream))
-            .Select(r => new ActiveExpert(r.Stream, r.Expert!, r.Seq, new DateTimeOffset(r.Timestamp, TimeSpan.Zero)))
+        // Those not yet known: read, chained, and kept only when their chain entry is authentic (a row inserted with a
+        // home-made chain entry must not add or remove an expert). A fresh ledger reads every one once; later reads none.
+        var unknown = sequences.Where(q => !_road.ContainsKey(q)).ToArray();
+        if (unknown.Length > 0)
+        {
+            var rows = new List<(long Seq, RoadEvent Event)>();
+            await using (var command = new NpgsqlCommand($"""
+                select a.seq_id, a.stream_id, a.type, a.data->>'expertSha256', a.timestamp
+                from {_events} a {Chained("a")}
+                where a.seq_id = any(@s) and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
+                """, connection))
+            {
+                command.Parameters.AddWithValue("s", unknown);
+                await using var reader = await command.ExecuteReaderAsync(ct);
+                while (await reader.ReadAsync(ct))
+                    rows.Add((reader.GetInt64(0), new RoadEvent(reader.GetGuid(1), RoadType(reader.GetString(2)), reader.IsDBNull(3) ? null : reader.GetString(3),
+                        reader.GetFieldValue<DateTime>(4))));
+            }
+            var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
+            foreach (var (seq, road) in rows.Where(r => authentic.Contains(r.Seq))) _road.TryAdd(seq, road);
+        }
+
+        var events = new List<(long Seq, RoadEvent Event)>(sequences.Count);
+        foreach (var seq in sequences)
+            if (_road.TryGetValue(seq, out var road)) events.Add((seq, road));
+        var removed = events.Where(r => r.Event.Type != EventTypeNames.Activated).Select(r => r.Event.Stream).ToHashSet();
+        var experts = events
+            .Where(r => r.Event.Type == EventTypeNames.Activated && r.Event.Expert is not null && !removed.Contains(r.Event.Stream))
+            .Select(r => new ActiveExpert(r.Event.Stream, r.Event.Expert!, r.Seq, new DateTimeOffset(r.Event.Timestamp, TimeSpan.Zero)))
             .ToArray();
         return new ActiveExpertSet(version, experts);
     }

@@ -46,6 +46,9 @@ public sealed class TestLedger : IAsyncDisposable
         return name;
     }
 
+    /// <summary>Another ledger on the same schema and key, as a second process would hold: its appends queue at the advisory lock.</summary>
+    public EditLedger OtherProcess() => new(Store, new LedgerOptions { Policy = Ledger.Policy, ChainKey = ChainKey });
+
     public Task<string> PutBytesAsync(string text) => Ledger.Blobs.PutAsync(Encoding.UTF8.GetBytes(text));
 
     public async Task<Guid> ProposeAsync(string proposer = "alice", Guid? supersedes = null)

@@ -26,7 +26,9 @@ public sealed class racing_writers(PostgresFixture db) : IAsyncLifetime
         await using var blocker = new NpgsqlConnection(_t.ConnectionString);
         await blocker.OpenAsync();
         await Exec(blocker, $"select pg_advisory_lock({_t.Ledger.AppendLockKey})");
-        var writers = new[] { first, second }.Select(c => Task.Run(() => _t.Ledger.RecordExpertAsync(c))).ToArray();
+        // Two processes: within one, appends queue in memory behind a single writer and never reach the lock together.
+        var ledgers = new[] { _t.Ledger, _t.OtherProcess() };
+        var writers = new[] { first, second }.Select((c, i) => Task.Run(() => ledgers[i].RecordExpertAsync(c))).ToArray();
         await WaitForWaitersAsync(2);
         await Exec(blocker, $"select pg_advisory_unlock({_t.Ledger.AppendLockKey})");
         await Task.WhenAll(writers.Select(w => w.ContinueWith(_ => { })));

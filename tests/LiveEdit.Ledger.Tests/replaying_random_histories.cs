@@ -112,16 +112,47 @@ public sealed class replaying_random_histories(PostgresFixture db) : IAsyncLifet
             }
         }
         // Every sequence number, not only those that end a command: the SQL answer equals a fold of the versions list.
+        // The active road (sequences from its index, remembered authenticated events) also equals the scan it replaced,
+        // run here as SQL over the chained rows, and a fresh ledger that has remembered nothing yet.
         var all = await _t.Ledger.ListVersionsAsync(limit: 10_000);
         var folded = new List<Guid>();
+        var fresh = _t.OtherProcess();
         foreach (var v in all)
         {
             if (v.Change == Versions.LedgerChange.Activated) folded.Add(v.EditId);
             if (v.Change is Versions.LedgerChange.Retracted or Versions.LedgerChange.Superseded) folded.Remove(v.EditId);
-            (await _t.Ledger.GetActiveExpertsAsync(v.Version)).EditIds.ShouldBe(folded, $"at sequence {v.Version}");
+            var road = await _t.Ledger.GetActiveExpertsAsync(v.Version);
+            road.EditIds.ShouldBe(folded, $"at sequence {v.Version}");
+            road.Experts.ShouldBe(await ScanAsync(v.Version), $"the scan at sequence {v.Version}");
+            (await fresh.GetActiveExpertsAsync(v.Version)).Experts.ShouldBe(road.Experts, $"a fresh ledger at sequence {v.Version}");
         }
         (await _t.Ledger.VerifyAsync()).IsIntact.ShouldBeTrue();
         (await _t.Ledger.GetActiveExpertsAsync()).EditIds.ShouldBe(model.Active);
+    }
+
+    /// <summary>The active set as the ledger computed it before its active road: every chained activation and removal up to the version, scanned.</summary>
+    private async Task<List<Versions.ActiveExpert>> ScanAsync(long version)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(_t.ConnectionString);
+        await connection.OpenAsync();
+        await using var tx = await connection.BeginTransactionAsync();
+        await using (var scan = new Npgsql.NpgsqlCommand("set local enable_indexscan = off; set local enable_indexonlyscan = off; set local enable_bitmapscan = off", connection, tx))
+            await scan.ExecuteNonQueryAsync();
+        await using var command = new Npgsql.NpgsqlCommand($"""
+            select a.seq_id, a.stream_id, a.type, a.data->>'expertSha256', a.timestamp
+            from {_t.Schema}.mt_events a join {_t.Schema}.ledger_chain c on c.seq_id = a.seq_id
+            where a.seq_id <= {version} and a.type in ('edit_activated', 'edit_retracted', 'edit_superseded')
+            order by a.seq_id
+            """, connection, tx);
+        var rows = new List<(long Seq, Guid Stream, string Type, string? Expert, DateTime Timestamp)>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+                rows.Add((reader.GetInt64(0), reader.GetGuid(1), reader.GetString(2), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTime>(4)));
+        }
+        var removed = rows.Where(r => r.Type != "edit_activated").Select(r => r.Stream).ToHashSet();
+        return rows.Where(r => r.Type == "edit_activated" && r.Expert is not null && !removed.Contains(r.Stream))
+            .Select(r => new Versions.ActiveExpert(r.Stream, r.Expert!, r.Seq, new DateTimeOffset(r.Timestamp, TimeSpan.Zero))).ToList();
     }
 
     /// <summary>The rules, written out plainly and independently of EditDecisions.</summary>

@@ -209,7 +209,8 @@ public sealed class tampering_with_the_ledger(PostgresFixture db) : IAsyncLifeti
         {
             await blocker.OpenAsync();
             await using (var take = new NpgsqlCommand($"select pg_advisory_lock({_t.Ledger.AppendLockKey})", blocker)) await take.ExecuteNonQueryAsync();
-            var writers = new[] { first, first with { WorkerId = "worker-2" } }.Select(c => Task.Run(() => _t.Ledger.RecordExpertAsync(c))).ToArray();
+            var ledgers = new[] { _t.Ledger, _t.OtherProcess() }; // two processes, so both reach the lock
+            var writers = new[] { first, first with { WorkerId = "worker-2" } }.Select((c, i) => Task.Run(() => ledgers[i].RecordExpertAsync(c))).ToArray();
             for (var i = 0; i < 200 && await _t.ScalarAsync<long>(
                      $"select count(*) from pg_locks where locktype = 'advisory' and not granted and objid = ({_t.Ledger.AppendLockKey} & 4294967295)") < 2; i++)
                 await Task.Delay(25);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Storage;
+using Marten;
 using Npgsql;
 
 namespace LiveEdit.Bench.Ledger;
@@ -133,6 +134,116 @@ public static class LedgerBench
     }
 
     private static bool Retracted(int i) => i % 10 == 9;
+
+    /// <summary>
+    /// The ledger at scale: appends <paramref name="activeEdits"/> whole lifecycles with
+    /// <see cref="EditLedger.AppendActiveEditsAsync"/> (the ordinary append path, many edits per transaction), retracts
+    /// every twentieth edit from <paramref name="writers"/> concurrent writers (small appends grouped by the chain writer),
+    /// then measures the active set at the head and in the middle, cold (a fresh ledger: every chain entry authenticated)
+    /// and warm, and the memory an <see cref="LiveEdit.Ledger.Versions.ActiveExpertSet"/> takes per expert. Wired to
+    /// <c>liveedit bench ledger --active N</c>.
+    /// </summary>
+    /// <param name="reuse">Measure the ledger an earlier run left in the schema (built with the same number of edits) instead of building one.</param>
+    public static async Task RunActiveSetAsync(string connectionString, int activeEdits, TextWriter output, string? schema = null, int writers = 16,
+        bool reuse = false, CancellationToken ct = default)
+    {
+        if (activeEdits < 2) throw new ArgumentOutOfRangeException(nameof(activeEdits), "at least 2 edits");
+        var (name, origin) = ChooseSchema(schema);
+        // A key fixed by the schema's name, so a later run can measure (with reuse) the ledger an earlier one built.
+        var key = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("liveedit bench ledger --active: " + name));
+        if (reuse)
+        {
+            await using var kept = LedgerStore.Create(connectionString, name);
+            await MeasureActiveSetAsync(kept, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key }, activeEdits - activeEdits / 20, output, ct);
+            return;
+        }
+        await PrepareSchemaAsync(connectionString, name, origin, output, ct);
+        await using var store = LedgerStore.Create(connectionString, name);
+        var ledger = new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key });
+        await ledger.EnsureSchemaAsync(ct);
+        var generator = Sha256Hex.Of("benchmark generator"u8);
+        var baseModel = Sha256Hex.Of("benchmark base model"u8);
+        var image = await ledger.Blobs.PutAsync(Bytes(-1, 1_024, 1), ct);
+
+        // Expert blobs straight into the blob table, many per statement: storing blobs is not what this measures.
+        var experts = new string[activeEdits];
+        for (var start = 0; start < activeEdits; start += 10_000)
+        {
+            var count = Math.Min(10_000, activeEdits - start);
+            var contents = Enumerable.Range(start, count).Select(i => Bytes(i, 64, 2)).ToArray();
+            for (var i = 0; i < count; i++) experts[start + i] = Sha256Hex.Of(contents[i]);
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync(ct);
+            await using var insert = new NpgsqlCommand($"insert into {name}.ledger_blobs (sha256, length, content) select s, 64, c from unnest(@s, @c) as u(s, c) on conflict do nothing", connection);
+            insert.Parameters.AddWithValue("s", experts.Skip(start).Take(count).ToArray());
+            insert.Parameters.AddWithValue("c", contents);
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+
+        output.WriteLine($"ledger bench (active set): {activeEdits} active edits in bulk, schema {name}");
+        var clock = Stopwatch.StartNew();
+        const int Chunk = 2_000;
+        for (var start = 0; start < activeEdits; start += Chunk)
+        {
+            var edits = Enumerable.Range(start, Math.Min(Chunk, activeEdits - start)).Select(i =>
+            {
+                var id = DeterministicGuid(i);
+                var visualKey = new float[2 * 32];
+                for (var k = 0; k < visualKey.Length; k++) visualKey[k] = (float)Math.Sin(i * 0.37 + k);
+                return new ActiveEditLifecycle(new ProposeEdit(id, image, $"What is the name of the object in image {i}?", $"object-{i}", "benchmark", "bench", ["bench"]),
+                    new RecordExpert(id, experts[i], generator, baseModel, 4, 256, "bench-worker", 5, 2, 32, visualKey));
+            }).ToList();
+            await ledger.AppendActiveEditsAsync(edits, "bench-approver", ct);
+            if ((start / Chunk + 1) % 5 == 0) output.WriteLine($"  {start + edits.Count} edits appended ({clock.Elapsed.TotalSeconds:F1} s)");
+        }
+        var bulkSeconds = clock.Elapsed.TotalSeconds;
+        output.WriteLine($"bulk: {4L * activeEdits} events in {bulkSeconds:F1} s: {4L * activeEdits / bulkSeconds:F0} events/s");
+
+        var retract = Enumerable.Range(0, activeEdits).Where(i => i % 20 == 19).ToArray();
+        var next = -1;
+        clock.Restart();
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < retract.Length)
+                await ledger.RetractAsync(new RetractEdit(DeterministicGuid(retract[i]), "bench", "benchmark retraction"), ct: ct);
+        }, ct)));
+        output.WriteLine($"{retract.Length} retractions from {writers} writers in {clock.Elapsed.TotalSeconds:F1} s: {retract.Length / clock.Elapsed.TotalSeconds:F0} events/s");
+
+        await MeasureActiveSetAsync(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key }, activeEdits - retract.Length, output, ct);
+    }
+
+    private static async Task MeasureActiveSetAsync(IDocumentStore store, LedgerOptions options, int expected, TextWriter output, CancellationToken ct)
+    {
+        var ledger = new EditLedger(store, options);
+        var head = await ledger.GetHeadAsync(ct);
+        var middle = head / 2;
+        var clock = Stopwatch.StartNew();
+        var cold = await ledger.GetActiveExpertsAsync(head, ct);
+        var coldMs = clock.Elapsed.TotalMilliseconds;
+        if (cold.Experts.Count != expected)
+            throw new InvalidOperationException($"benchmark self-check failed: {cold.Experts.Count} experts active at the head, {expected} expected");
+        var headMs = await MedianMs(() => ledger.GetActiveExpertsAsync(head, ct));
+        var middleMs = await MedianMs(() => ledger.GetActiveExpertsAsync(middle, ct));
+        var atMiddle = await ledger.GetActiveExpertsAsync(middle, ct);
+
+        // What one more set costs beside those the ledger already remembers, and what a fresh ledger holds after one read.
+        var before = GC.GetTotalMemory(true);
+        var held = await ledger.GetActiveExpertsAsync(head, ct);
+        var after = GC.GetTotalMemory(true);
+        GC.KeepAlive(held);
+        var emptyBefore = GC.GetTotalMemory(true);
+        var fresh = new EditLedger(store, options);
+        _ = (await fresh.GetActiveExpertsAsync(head, ct)).Experts.Count;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        var freshAfter = GC.GetTotalMemory(true);
+        GC.KeepAlive(fresh);
+        output.WriteLine($"active set at head (v{head}, {cold.Experts.Count} experts): cold {coldMs:F0} ms (fresh ledger, every entry authenticated), warm {headMs:F1} ms");
+        output.WriteLine($"active set at middle (v{middle}, {atMiddle.Experts.Count} experts): warm {middleMs:F1} ms");
+        output.WriteLine($"memory: one more set {(after - before) / 1e6:F1} MB = {(double)(after - before) / held.Experts.Count:F0} bytes per active expert; " +
+                         $"a ledger's remembered authenticated events {(freshAfter - emptyBefore) / 1e6:F1} MB = {(double)(freshAfter - emptyBefore) / held.Experts.Count:F0} bytes per active expert");
+    }
 
     /// <summary>The schema to use and where its name came from (for messages).</summary>
     private static (string Name, string Origin) ChooseSchema(string? schema)
