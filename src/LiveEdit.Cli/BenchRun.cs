@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using LiveEdit.Bench;
 using LiveEdit.Bench.Replay;
 using LiveEdit.Bench.Streams;
 using LiveEdit.Hosting.Serving;
@@ -27,7 +28,8 @@ internal static class BenchRun
         var transport = new Option<string>("--transport") { Description = "InMemory or RabbitMq.", DefaultValueFactory = _ => "InMemory" };
         var maxEval = new Option<int>("--max-eval") { Description = "At most this many cases measured per checkpoint (evenly spaced).", DefaultValueFactory = _ => 1000 };
         var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes T, with the ledger's experts (empty: skip).", DefaultValueFactory = _ => "" };
-        var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.") { stream, output, checkpoints, transport, maxEval, chunks };
+        var schema = new Option<string?>("--schema") { Description = SchemaDescription };
+        var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.") { stream, output, checkpoints, transport, maxEval, chunks, schema };
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -36,10 +38,11 @@ internal static class BenchRun
                     .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
                 var sizes = parse.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
-                await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, sizes, parse.GetValue(transport)!, parse.GetValue(maxEval), ct);
+                await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, sizes, parse.GetValue(transport)!, parse.GetValue(maxEval),
+                    parse.GetValue(schema), ct);
                 return 0;
             }
-            catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException)
+            catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException or ArgumentException or InvalidOperationException)
             {
                 Console.Error.WriteLine($"liveedit bench run: {e.Message}");
                 return 2;
@@ -48,8 +51,12 @@ internal static class BenchRun
         return command;
     }
 
+    /// <summary>What <c>--schema</c> does, for every command on the embedded system.</summary>
+    public const string SchemaDescription =
+        "Ledger schema (default: Ledger__Schema, else a fresh one): a new or empty one, or one a benchmark made (re-created); never anything else.";
+
     private static async Task RunAsync(BenchStream stream, string outputFolder, IReadOnlyList<int> checkpoints, IReadOnlyList<int> chunkSizes, string transport,
-        int maxEval, CancellationToken ct)
+        int maxEval, string? schema, CancellationToken ct)
     {
         if (Directory.Exists(outputFolder) && Directory.EnumerateFileSystemEntries(outputFolder).Any())
             throw new IOException($"{outputFolder} is not empty; choose a new folder for the results");
@@ -60,7 +67,8 @@ internal static class BenchRun
             extra["ConnectionStrings:RabbitMq"] = Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq")!;
             extra["Transport:QueuePrefix"] = "bench-run-";
         }
-        await using var system = await EmbeddedSystem.StartAsync("bench_run", "AutoApprove", ct, extra);
+        await using var system = await EmbeddedSystem.StartAsync("bench_run", "AutoApprove", ct, extra, schema, log: Console.Out);
+        AnsiConsole.WriteLine($"ledger schema {system.Schema.Name} ({BenchSchema.Describe(system.Schema.Origin)}); it is kept: serve it with Ledger__Schema={system.Schema.Name}");
         var replay = new StreamReplay(stream);
 
         ReplayRun run = null!;
