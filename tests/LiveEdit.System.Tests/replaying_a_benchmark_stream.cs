@@ -42,6 +42,8 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         rows.Select(r => r[1]).Distinct().Count().ShouldBe(stream.Cases.Count, "one expert of its own per case");
         rows.Select(r => long.Parse(r[2])).ShouldBeInOrder(SortDirection.Ascending, "activation order is stream order");
 
+        AnswersAgreeWithTheScores(first);
+
         // The old ledger alone: a new host over the first schema proposes nothing and evaluates again.
         await using (var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, Schema)))
         {
@@ -50,6 +52,32 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         }
         foreach (var (name, _) in first.Files)
             File.ReadAllBytes(Path.Combine(_folder, "reevaluated", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs on re-evaluation");
+    }
+
+    /// <summary>answers.jsonl holds every measured case of every checkpoint; its scores average to the metrics row.</summary>
+    private static void AnswersAgreeWithTheScores(ReplayResults results)
+    {
+        var lines = results.AnswersJsonl.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => global::System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+        foreach (var (k, row) in Checkpoints.Zip(results.Metrics))
+        {
+            var cases = lines.Where(l => l["checkpoint"]!.GetValue<int>() == k).ToList();
+            cases.Count.ShouldBe(row.Cases, $"one line per case measured at checkpoint {k}");
+            double Mean(string kind)
+            {
+                var scores = cases.Select(c => c["queries"]!.AsArray().Single(q => q!["kind"]!.GetValue<string>() == kind)!["score"])
+                    .Where(s => s is not null).Select(s => s!.GetValue<double>()).ToList();
+                return scores.Count == 0 ? double.NaN : 100.0 * scores.Average();
+            }
+            Mean("rel").ShouldBe(row.Rel, 1e-9, $"Rel at {k}");
+            Mean("tgen").ShouldBe(row.TGen, 1e-9, $"T-Gen at {k}");
+            Mean("mgen").ShouldBe(row.MGen, 1e-9, $"M-Gen at {k}");
+            Mean("tloc").ShouldBe(row.TLoc, 1e-9, $"T-Loc at {k}");
+            if (!double.IsNaN(row.MLoc)) Mean("mloc").ShouldBe(row.MLoc, 1e-9, $"M-Loc at {k}");
+            cases.ShouldAllBe(c => c["queries"]!.AsArray().Take(3).All(q => q!["answer"] != null), "greedy answers are kept for Rel, T-Gen and M-Gen");
+            var fired = cases.SelectMany(c => c["queries"]!.AsArray().SelectMany(q => q!["fired"]!.AsArray())).ToList();
+            fired.ShouldAllBe(f => f!["case"] != null && f["expertSha256"]!.GetValue<string>().Length == 64 && f["weight"]!.GetValue<float>() >= 0,
+                "every expert that fired is named, with its weight");
+        }
     }
 
     private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output)

@@ -114,6 +114,7 @@ public sealed class StreamReplay(BenchStream stream)
         for (var i = 0; i < edits.EditIds.Count; i++) caseOf[edits.EditIds[i]] = i;
         var samples = StreamSamples.From(stream);
         var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples);
+        var answers = new StringBuilder();
         var rows = new List<EditMetrics>();
         var experts = new Dictionary<string, Expert>(StringComparer.Ordinal);
         var points = checkpoints.Where(k => k >= 1 && k <= stream.Cases.Count).Distinct().Order().ToList();
@@ -126,6 +127,7 @@ public sealed class StreamReplay(BenchStream stream)
                 if (!caseOf.ContainsKey(a.EditId)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
                 if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(a.ExpertSha256, ct));
             }
+            evaluation.Audit = audit => answers.Append(AnswerLine(k, version, audit, edits)).Append('\n');
             var metrics = await runtime.RunAsync(() =>
             {
                 using var edited = new EditedModel(runtime.Model, runtime.Editor);
@@ -140,6 +142,7 @@ public sealed class StreamReplay(BenchStream stream)
                 var measured = active.Count <= maxEval ? active : Enumerable.Range(0, maxEval).Select(j => active[(int)((long)j * active.Count / maxEval)]).ToList();
                 return evaluation.Measure(edited, measured, $"lifelong@{k} (ledger v{version})") with { Edits = k };
             }, ct);
+            evaluation.Audit = null;
             log?.Invoke(EditorEvaluation.Describe(metrics));
             rows.Add(metrics);
         }
@@ -179,7 +182,27 @@ public sealed class StreamReplay(BenchStream stream)
             generatorSha256 = runtime.Editor.GeneratorSha256,
             threads = runtime.Threads,
         }, new JsonSerializerOptions { WriteIndented = true }) + "\n";
-        return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run);
+        return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run, answers.ToString());
+    }
+
+    /// <summary>
+    /// One line of answers.jsonl: a case measured at a checkpoint, query by query, the experts that fired named by their
+    /// case and expert SHA-256 (not the edit id, which is random: the file stays the same bytes on every fresh ledger).
+    /// </summary>
+    private string AnswerLine(int checkpoint, long version, CaseAudit audit, ReplayedEdits edits)
+    {
+        object Fired(FiredExpert f)
+        {
+            var known = f.Order >= 0 && f.Order < stream.Cases.Count;
+            return new { @case = known ? stream.Cases[(int)f.Order].Id : null, expertSha256 = known ? edits.ExpertSha256s[(int)f.Order] : null, weight = f.Weight };
+        }
+        return JsonSerializer.Serialize(new
+        {
+            checkpoint,
+            version,
+            @case = stream.Cases[audit.Case].Id,
+            queries = audit.Queries.Select(q => new { kind = q.Kind, prompt = q.Prompt, expected = q.Expected, score = q.Score, answer = q.Answer, fired = q.Fired.Select(Fired).ToList() }),
+        });
     }
 
     private MultipartFormDataContent ProposalForm(BenchCase c, Guid? supersedes)
@@ -200,6 +223,7 @@ public sealed class StreamReplay(BenchStream stream)
     private static async Task<JsonNode> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + patience;
+        var pause = TimeSpan.FromMilliseconds(2);
         while (true)
         {
             var edit = await SendAsync(auditor, HttpMethod.Get, $"/edits/{id}", null, ct);
@@ -208,7 +232,9 @@ public sealed class StreamReplay(BenchStream stream)
             if (status.Equals("failed", StringComparison.OrdinalIgnoreCase))
                 throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Text.Printable.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
             if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
-            await Task.Delay(100, ct);
+            // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
+            await Task.Delay(pause, ct);
+            pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
         }
     }
 
