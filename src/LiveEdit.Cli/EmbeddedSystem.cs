@@ -42,7 +42,7 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">The schema holds something no benchmark made (nothing was changed), or the services did not come up.</exception>
     public static async Task<EmbeddedSystem> StartAsync(string prefix, string policy, CancellationToken ct, IDictionary<string, string>? extra = null,
-        string? schema = null, bool dropWhenDone = false, TextWriter? log = null)
+        string? schema = null, bool dropWhenDone = false, TextWriter? log = null, Action<WebApplicationBuilder>? configure = null)
     {
         var (name, origin) = BenchSchema.Choose(schema, prefix);
         ServicesUp();
@@ -67,6 +67,7 @@ internal sealed class EmbeddedSystem : IAsyncDisposable
             if (string.IsNullOrWhiteSpace(b.Configuration["Ledger:ChainKey"]) && string.IsNullOrWhiteSpace(b.Configuration["Ledger:ChainKeyFile"]))
                 b.Configuration["Ledger:ChainKey"] = Convert.ToBase64String(LiveEdit.Ledger.LedgerChainKey.NewRandom());
             foreach (var (key, value) in extra ?? new Dictionary<string, string>()) b.Configuration[key] = value;
+            configure?.Invoke(b);
         });
         await InferenceApp.PrepareAsync(app, ct);
         await app.StartAsync(ct);

@@ -1,7 +1,10 @@
 using LiveEdit.Bench.Replay;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Hosting.Experts;
+using LiveEdit.Hosting.Serving;
 using LiveEdit.Research.World;
 using LiveEdit.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Shouldly;
 using Xunit;
@@ -10,7 +13,8 @@ namespace LiveEdit.System.Tests;
 
 /// <summary>
 /// Deterministic replay through the ledger (what <c>liveedit bench run</c> does): the same stream on two fresh
-/// ledgers gives the same result files byte for byte, and evaluating the first ledger again, from a new host that
+/// ledgers, the second with its experts made ahead on two model copies in parallel, gives the same result files
+/// (expert hashes and answers included) byte for byte, and evaluating the first ledger again, from a new host that
 /// knows only the ledger, gives the same bytes again.
 /// </summary>
 [Collection(SystemCollection.Name)]
@@ -21,14 +25,15 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
     private readonly string _folder = Directory.CreateTempSubdirectory("liveedit-replay-").FullName;
 
     [Fact]
-    public async Task two_replays_on_fresh_ledgers_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
+    public async Task two_replays_one_with_experts_made_ahead_in_parallel_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
     {
         var stream = SynthWorldStreams.Make(new SynthWorld(WorldConfig.Default), 12, seed: 5, Path.Combine(_folder, "stream"));
         var replay = new StreamReplay(stream);
         var second = await Settings.MigrateAsync(Postgres, GetType(), "_second");
 
         var first = await ReplayAsync(replay, Schema, "first");
-        var again = await ReplayAsync(replay, second, "second");
+        // The second replay has every expert made ahead, on two model copies of its own in parallel.
+        var again = await ReplayAsync(replay, second, "second", generators: 2);
 
         foreach (var (name, _) in first.Files)
             File.ReadAllBytes(Path.Combine(_folder, "second", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs between two replays");
@@ -80,10 +85,17 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         }
     }
 
-    private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output)
+    private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output, int generators = 0)
     {
-        await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema));
+        var pregenerated = new PregeneratedExperts();
+        await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema),
+            configure: generators > 0 ? b => b.Services.AddSingleton(pregenerated) : null);
+        var copies = Enumerable.Range(0, generators).Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path))).ToList();
+        var generating = generators > 0 ? replay.PregenerateAsync(copies, host.Runtime, pregenerated) : Task.CompletedTask;
         var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60));
+        await generating;
+        foreach (var copy in copies) copy.Dispose();
+        if (generators > 0) pregenerated.Count.ShouldBe(0, "the worker took every expert made ahead instead of generating it");
         run.EditIds.Distinct().Count().ShouldBe(replay.Stream.Cases.Count);
         var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
         results.WriteTo(Path.Combine(_folder, output));

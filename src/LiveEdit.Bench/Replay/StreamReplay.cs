@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Hosting.Experts;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
@@ -64,6 +65,49 @@ public sealed class StreamReplay(BenchStream stream)
             onActivated?.Invoke(i + 1);
         }
         return new ReplayRun(ids, versions, latencies, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Generates every case's expert ahead of its proposal, on <paramref name="generators"/> (model copies of their own,
+    /// loaded from the same checkpoints as the host's) in parallel and in stream order, and announces each in
+    /// <paramref name="into"/>, which the host's worker takes them from. Proposing stays one edit at a time, so the ledger,
+    /// the result files and the expert bytes are those of a run without it; only the waiting for generation overlaps.
+    /// </summary>
+    /// <returns>A task that ends when every expert is made (a failed one is left to the worker, which generates it itself).</returns>
+    /// <exception cref="ReplayException">A generator is not the host's model and editor.</exception>
+    public Task PregenerateAsync(IReadOnlyList<ModelRuntime> generators, ModelRuntime host, PregeneratedExperts into, CancellationToken ct = default)
+    {
+        foreach (var g in generators)
+        {
+            if (g.Model.WeightsSha256 != host.Model.WeightsSha256 || g.Editor.GeneratorSha256 != host.Editor.GeneratorSha256 || g.Threads != host.Threads)
+                throw new ReplayException("a generator's model, editor or thread count differs from the host's; its experts would not be the worker's bytes");
+        }
+        var made = new TaskCompletionSource<Expert>[stream.Cases.Count];
+        for (var i = 0; i < made.Length; i++)
+        {
+            var c = stream.Cases[i];
+            made[i] = new TaskCompletionSource<Expert>(TaskCreationOptions.RunContinuationsAsynchronously);
+            into.Add(Sha256Hex.Of(File.ReadAllBytes(stream.ImagePath(c.Edit.Image))), c.Edit.Prompt, c.Edit.Target, made[i].Task);
+        }
+        var next = -1;
+        return Task.WhenAll(generators.Select(g => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < made.Length)
+            {
+                var c = stream.Cases[i];
+                try
+                {
+                    // The worker's own road: the stored PNG decoded and brought to the model's input, then generated.
+                    var image = g.ReadImage(File.ReadAllBytes(stream.ImagePath(c.Edit.Image)));
+                    made[i].SetResult(await g.GenerateAsync(image, c.Edit.Prompt, c.Edit.Target, ct));
+                }
+                catch (Exception e)
+                {
+                    made[i].SetException(e);
+                }
+            }
+        }, ct)));
     }
 
     /// <summary>
