@@ -35,7 +35,7 @@ internal static class BenchFixture
                     Math.Clamp(parse.GetValue(writers), 1, 64), Math.Clamp(parse.GetValue(threads), 1, 256), ct);
                 return 0;
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or Npgsql.NpgsqlException)
             {
                 Console.Error.WriteLine($"liveedit bench fixture: {e.Message}");
                 return 2;

@@ -29,7 +29,7 @@ internal static class BenchLoad
                 await RunAsync(total, clientCount, TimeSpan.FromMilliseconds(Math.Max(10, parse.GetValue(editEvery))), parse.GetValue(schema), ct);
                 return 0;
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
             {
                 Console.Error.WriteLine($"liveedit bench load: {e.Message}");
                 return 2;

@@ -33,7 +33,7 @@ internal static class BenchPerf
                 await RunAsync(settings, parse.GetValue(output)!, parse.GetValue(schema), ct);
                 return 0;
             }
-            catch (Exception e) when (e is ArgumentException or IOException or FormatException or ReplayException or InvalidOperationException)
+            catch (Exception e) when (e is ArgumentException or IOException or FormatException or ReplayException or InvalidOperationException or Npgsql.NpgsqlException)
             {
                 Console.Error.WriteLine($"liveedit bench perf: {e.Message}");
                 return 2;

@@ -51,7 +51,7 @@ internal static class BenchRun
                     parse.GetValue(schema), Math.Clamp(parse.GetValue(generators), 0, 16), ct);
                 return 0;
             }
-            catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException or ArgumentException or InvalidOperationException)
+            catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException or ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
             {
                 Console.Error.WriteLine($"liveedit bench run: {e.Message}");
                 return 2;
