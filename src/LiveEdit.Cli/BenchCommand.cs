@@ -24,6 +24,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Research.BenchBaselines.Create());
         bench.Subcommands.Add(BenchReportCommand.Create());
         bench.Subcommands.Add(BenchPerf.Create());
+        bench.Subcommands.Add(BenchFixture.Create());
         return bench;
     }
 

@@ -18,20 +18,29 @@ internal static class BenchLoad
         var queries = new Option<int>("--queries") { Description = "Total queries.", DefaultValueFactory = _ => 1000 };
         var clients = new Option<int>("--clients") { Description = "Concurrent clients.", DefaultValueFactory = _ => 8 };
         var editEvery = new Option<int>("--edit-every-ms") { Description = "Propose an edit every N ms during the run.", DefaultValueFactory = _ => 250 };
-        var command = new Command("load", "Query load on loopback while edits are proposed (embedded system, schema bench_load).") { queries, clients, editEvery };
+        var schema = new Option<string?>("--schema") { Description = BenchRun.SchemaDescription + " A fresh one is dropped at the end." };
+        var command = new Command("load", "Query load on loopback while edits are proposed (embedded system, a schema of its own).") { queries, clients, editEvery, schema };
         command.SetAction(async (parse, ct) =>
         {
             var total = Math.Clamp(parse.GetValue(queries), 1, 100_000);
             var clientCount = Math.Clamp(parse.GetValue(clients), 1, 64);
-            await RunAsync(total, clientCount, TimeSpan.FromMilliseconds(Math.Max(10, parse.GetValue(editEvery))), ct);
-            return 0;
+            try
+            {
+                await RunAsync(total, clientCount, TimeSpan.FromMilliseconds(Math.Max(10, parse.GetValue(editEvery))), parse.GetValue(schema), ct);
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
+            {
+                Console.Error.WriteLine($"liveedit bench load: {e.Message}");
+                return 2;
+            }
         });
         return command;
     }
 
-    private static async Task RunAsync(int total, int clients, TimeSpan editEvery, CancellationToken ct)
+    private static async Task RunAsync(int total, int clients, TimeSpan editEvery, string? schema, CancellationToken ct)
     {
-        await using var system = await EmbeddedSystem.StartAsync("bench_load", "AutoApprove", ct);
+        await using var system = await EmbeddedSystem.StartAsync("bench_load", "AutoApprove", ct, schema: schema, dropWhenDone: true, log: Console.Out);
         var world = new SynthWorld(WorldConfig.Default);
         var probes = world.EditCases(EditSplit.EditorEval, 200, seed: 101).Select(c => (Png: c.ImageGenerality.Image!.ToPng(), c.ImageGenerality.Prompt)).ToArray();
         var edits = world.EditCases(EditSplit.EditorEval, 2_000, seed: 102);

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using LiveEdit.Bench;
 using LiveEdit.Bench.Replay;
+using LiveEdit.Hosting.Experts;
 using LiveEdit.Bench.Streams;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Ledger;
@@ -27,7 +29,16 @@ internal static class BenchRun
         var transport = new Option<string>("--transport") { Description = "InMemory or RabbitMq.", DefaultValueFactory = _ => "InMemory" };
         var maxEval = new Option<int>("--max-eval") { Description = "At most this many cases measured per checkpoint (evenly spaced).", DefaultValueFactory = _ => 1000 };
         var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes T, with the ledger's experts (empty: skip).", DefaultValueFactory = _ => "" };
-        var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.") { stream, output, checkpoints, transport, maxEval, chunks };
+        var schema = new Option<string?>("--schema") { Description = SchemaDescription };
+        var generators = new Option<int>("--generators")
+        {
+            Description = "Model copies generating experts ahead of the proposals, in parallel (0: the worker generates each when its edit arrives). Same bytes either way.",
+            DefaultValueFactory = _ => 0,
+        };
+        var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.")
+        {
+            stream, output, checkpoints, transport, maxEval, chunks, schema, generators,
+        };
         command.SetAction(async (parse, ct) =>
         {
             try
@@ -36,10 +47,11 @@ internal static class BenchRun
                     .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
                 var sizes = parse.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
-                await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, sizes, parse.GetValue(transport)!, parse.GetValue(maxEval), ct);
+                await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, sizes, parse.GetValue(transport)!, parse.GetValue(maxEval),
+                    parse.GetValue(schema), Math.Clamp(parse.GetValue(generators), 0, 16), ct);
                 return 0;
             }
-            catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException)
+            catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException or ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
             {
                 Console.Error.WriteLine($"liveedit bench run: {e.Message}");
                 return 2;
@@ -48,8 +60,12 @@ internal static class BenchRun
         return command;
     }
 
+    /// <summary>What <c>--schema</c> does, for every command on the embedded system.</summary>
+    public const string SchemaDescription =
+        "Ledger schema (default: Ledger__Schema, else a fresh one): a new or empty one, or one a benchmark made (re-created); never anything else.";
+
     private static async Task RunAsync(BenchStream stream, string outputFolder, IReadOnlyList<int> checkpoints, IReadOnlyList<int> chunkSizes, string transport,
-        int maxEval, CancellationToken ct)
+        int maxEval, string? schema, int generators, CancellationToken ct)
     {
         if (Directory.Exists(outputFolder) && Directory.EnumerateFileSystemEntries(outputFolder).Any())
             throw new IOException($"{outputFolder} is not empty; choose a new folder for the results");
@@ -60,8 +76,16 @@ internal static class BenchRun
             extra["ConnectionStrings:RabbitMq"] = Environment.GetEnvironmentVariable("ConnectionStrings__RabbitMq")!;
             extra["Transport:QueuePrefix"] = "bench-run-";
         }
-        await using var system = await EmbeddedSystem.StartAsync("bench_run", "AutoApprove", ct, extra);
+        var pregenerated = new PregeneratedExperts();
+        await using var system = await EmbeddedSystem.StartAsync("bench_run", "AutoApprove", ct, extra, schema, log: Console.Out,
+            configure: generators > 0 ? b => b.Services.AddSingleton(pregenerated) : null);
+        AnsiConsole.WriteLine($"ledger schema {system.Schema.Name} ({BenchSchema.Describe(system.Schema.Origin)}); it is kept: serve it with Ledger__Schema={system.Schema.Name}");
         var replay = new StreamReplay(stream);
+        var host = system.App.Services.GetRequiredService<ModelRuntime>();
+        var copies = Enumerable.Range(0, generators)
+            .Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Threads }.ResolvedAgainst(ContentRoot.Find()))).ToList();
+        using var stopGenerating = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var generating = copies.Count > 0 ? replay.PregenerateAsync(copies, host, pregenerated, stopGenerating.Token) : Task.CompletedTask;
 
         ReplayRun run = null!;
         await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
@@ -70,6 +94,9 @@ internal static class BenchRun
                 var task = progress.AddTask($"replaying {stream.Manifest.Name}", maxValue: stream.Cases.Count);
                 run = await replay.ProposeAsync(system.Address, "dev-proposer-key", "dev-auditor-key", _ => task.Increment(1), ct: ct);
             });
+        await stopGenerating.CancelAsync();
+        try { await generating; } catch (OperationCanceledException) { }
+        foreach (var copy in copies) copy.Dispose();
 
         var results = await replay.EvaluateAsync(system.App.Services.GetRequiredService<EditLedger>(), system.App.Services.GetRequiredService<ModelRuntime>(),
             checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using LiveEdit.Bench;
 using LiveEdit.Model.Images;
 using LiveEdit.Research.World;
 using Spectre.Console;
@@ -44,8 +45,9 @@ internal static class DemoCommand
     {
         Rule("1. Services and the inference host");
         var clock = Stopwatch.StartNew();
-        await using var system = await EmbeddedSystem.StartAsync("demo", "FourEyes", ct);
-        AnsiConsole.MarkupLineInterpolated($"PostgreSQL and RabbitMQ are up; the demo ledger lives in schema demo (reset on every run).");
+        // A schema of its own (Ledger__Schema, else a fresh one dropped at the end); an older build's unmarked "demo" schema is left alone.
+        await using var system = await EmbeddedSystem.StartAsync("demo", "FourEyes", ct, dropWhenDone: true);
+        AnsiConsole.MarkupLineInterpolated($"PostgreSQL and RabbitMQ are up; the demo ledger lives in schema {system.Schema.Name} ({BenchSchema.Describe(system.Schema.Origin)}{(system.Schema.Origin == SchemaOrigin.Fresh ? ", dropped at the end" : "")}).");
         AnsiConsole.MarkupLineInterpolated($"inference host on [bold]{system.Address}[/] (in-memory transport, workers in-process, four-eyes approval), ready in {clock.Elapsed.TotalSeconds:F1} s");
         using var alice = system.Client(Proposer);
         using var bob = system.Client(Approver);

@@ -1,7 +1,10 @@
 using LiveEdit.Bench.Replay;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Hosting.Experts;
+using LiveEdit.Hosting.Serving;
 using LiveEdit.Research.World;
 using LiveEdit.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Shouldly;
 using Xunit;
@@ -10,7 +13,8 @@ namespace LiveEdit.System.Tests;
 
 /// <summary>
 /// Deterministic replay through the ledger (what <c>liveedit bench run</c> does): the same stream on two fresh
-/// ledgers gives the same result files byte for byte, and evaluating the first ledger again, from a new host that
+/// ledgers, the second with its experts made ahead on two model copies in parallel, gives the same result files
+/// (expert hashes and answers included) byte for byte, and evaluating the first ledger again, from a new host that
 /// knows only the ledger, gives the same bytes again.
 /// </summary>
 [Collection(SystemCollection.Name)]
@@ -21,14 +25,15 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
     private readonly string _folder = Directory.CreateTempSubdirectory("liveedit-replay-").FullName;
 
     [Fact]
-    public async Task two_replays_on_fresh_ledgers_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
+    public async Task two_replays_one_with_experts_made_ahead_in_parallel_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
     {
         var stream = SynthWorldStreams.Make(new SynthWorld(WorldConfig.Default), 12, seed: 5, Path.Combine(_folder, "stream"));
         var replay = new StreamReplay(stream);
         var second = await Settings.MigrateAsync(Postgres, GetType(), "_second");
 
         var first = await ReplayAsync(replay, Schema, "first");
-        var again = await ReplayAsync(replay, second, "second");
+        // The second replay has every expert made ahead, on two model copies of its own in parallel.
+        var again = await ReplayAsync(replay, second, "second", generators: 2);
 
         foreach (var (name, _) in first.Files)
             File.ReadAllBytes(Path.Combine(_folder, "second", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs between two replays");
@@ -42,6 +47,8 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         rows.Select(r => r[1]).Distinct().Count().ShouldBe(stream.Cases.Count, "one expert of its own per case");
         rows.Select(r => long.Parse(r[2])).ShouldBeInOrder(SortDirection.Ascending, "activation order is stream order");
 
+        AnswersAgreeWithTheScores(first);
+
         // The old ledger alone: a new host over the first schema proposes nothing and evaluates again.
         await using (var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, Schema)))
         {
@@ -52,10 +59,43 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
             File.ReadAllBytes(Path.Combine(_folder, "reevaluated", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs on re-evaluation");
     }
 
-    private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output)
+    /// <summary>answers.jsonl holds every measured case of every checkpoint; its scores average to the metrics row.</summary>
+    private static void AnswersAgreeWithTheScores(ReplayResults results)
     {
-        await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema));
+        var lines = results.AnswersJsonl.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => global::System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+        foreach (var (k, row) in Checkpoints.Zip(results.Metrics))
+        {
+            var cases = lines.Where(l => l["checkpoint"]!.GetValue<int>() == k).ToList();
+            cases.Count.ShouldBe(row.Cases, $"one line per case measured at checkpoint {k}");
+            double Mean(string kind)
+            {
+                var scores = cases.Select(c => c["queries"]!.AsArray().Single(q => q!["kind"]!.GetValue<string>() == kind)!["score"])
+                    .Where(s => s is not null).Select(s => s!.GetValue<double>()).ToList();
+                return scores.Count == 0 ? double.NaN : 100.0 * scores.Average();
+            }
+            Mean("rel").ShouldBe(row.Rel, 1e-9, $"Rel at {k}");
+            Mean("tgen").ShouldBe(row.TGen, 1e-9, $"T-Gen at {k}");
+            Mean("mgen").ShouldBe(row.MGen, 1e-9, $"M-Gen at {k}");
+            Mean("tloc").ShouldBe(row.TLoc, 1e-9, $"T-Loc at {k}");
+            if (!double.IsNaN(row.MLoc)) Mean("mloc").ShouldBe(row.MLoc, 1e-9, $"M-Loc at {k}");
+            cases.ShouldAllBe(c => c["queries"]!.AsArray().Take(3).All(q => q!["answer"] != null), "greedy answers are kept for Rel, T-Gen and M-Gen");
+            var fired = cases.SelectMany(c => c["queries"]!.AsArray().SelectMany(q => q!["fired"]!.AsArray())).ToList();
+            fired.ShouldAllBe(f => f!["case"] != null && f["expertSha256"]!.GetValue<string>().Length == 64 && f["weight"]!.GetValue<float>() >= 0,
+                "every expert that fired is named, with its weight");
+        }
+    }
+
+    private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output, int generators = 0)
+    {
+        var pregenerated = new PregeneratedExperts();
+        await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema),
+            configure: generators > 0 ? b => b.Services.AddSingleton(pregenerated) : null);
+        var copies = Enumerable.Range(0, generators).Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path))).ToList();
+        var generating = generators > 0 ? replay.PregenerateAsync(copies, host.Runtime, pregenerated) : Task.CompletedTask;
         var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60));
+        await generating;
+        foreach (var copy in copies) copy.Dispose();
+        if (generators > 0) pregenerated.Count.ShouldBe(0, "the worker took every expert made ahead instead of generating it");
         run.EditIds.Distinct().Count().ShouldBe(replay.Stream.Cases.Count);
         var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
         results.WriteTo(Path.Combine(_folder, output));

@@ -40,9 +40,9 @@ public sealed record LedgerBenchResult(
 /// per edit. Wired to <c>liveedit bench ledger --edits N</c>.
 /// </summary>
 /// <remarks>
-/// It writes only into a schema of its own: one it creates (and marks with <see cref="Marker"/>), or an existing
-/// empty one. A schema it made on an earlier run is dropped and re-created; any other schema that holds something is
-/// refused, untouched.
+/// It writes only into a schema of its own (see <see cref="BenchSchema"/>): one it creates (and marks with
+/// <see cref="Marker"/>), or an existing empty one. A schema a benchmark made is dropped and re-created; any other
+/// schema that holds something is refused, untouched.
 /// </remarks>
 public static class LedgerBench
 {
@@ -50,7 +50,7 @@ public static class LedgerBench
     public const string DefaultSchema = "ledger_bench";
 
     /// <summary>The comment a schema created by this benchmark carries; only a schema with it is ever dropped.</summary>
-    public const string Marker = "liveedit bench ledger: made by the ledger benchmark, which drops and re-creates it on its next run";
+    public const string Marker = BenchSchema.Marker;
 
     /// <summary>What <c>--schema</c> does.</summary>
     public const string SchemaDescription =
@@ -63,8 +63,8 @@ public static class LedgerBench
     {
         if (edits < 2) throw new ArgumentOutOfRangeException(nameof(edits), "at least 2 edits");
         if (writers < 1) throw new ArgumentOutOfRangeException(nameof(writers), "at least 1 writer");
-        var (name, origin) = ChooseSchema(schema);
-        await PrepareSchemaAsync(connectionString, name, origin, output, ct);
+        var (name, origin) = BenchSchema.Choose(schema, DefaultSchema, DefaultSchema);
+        await BenchSchema.PrepareAsync(connectionString, name, origin, "ledger bench", output, ct);
 
         await using var store = LedgerStore.Create(connectionString, name);
         var ledger = new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = LedgerChainKey.NewRandom() });
@@ -148,7 +148,7 @@ public static class LedgerBench
         bool reuse = false, CancellationToken ct = default)
     {
         if (activeEdits < 2) throw new ArgumentOutOfRangeException(nameof(activeEdits), "at least 2 edits");
-        var (name, origin) = ChooseSchema(schema);
+        var (name, origin) = BenchSchema.Choose(schema, DefaultSchema, DefaultSchema);
         // A key fixed by the schema's name, so a later run can measure (with reuse) the ledger an earlier one built.
         var key = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("liveedit bench ledger --active: " + name));
         if (reuse)
@@ -157,7 +157,7 @@ public static class LedgerBench
             await MeasureActiveSetAsync(kept, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key }, activeEdits - activeEdits / 20, output, ct);
             return;
         }
-        await PrepareSchemaAsync(connectionString, name, origin, output, ct);
+        await BenchSchema.PrepareAsync(connectionString, name, origin, "ledger bench", output, ct);
         await using var store = LedgerStore.Create(connectionString, name);
         var ledger = new EditLedger(store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = key });
         await ledger.EnsureSchemaAsync(ct);
@@ -243,64 +243,6 @@ public static class LedgerBench
         output.WriteLine($"active set at middle (v{middle}, {atMiddle.Experts.Count} experts): warm {middleMs:F1} ms");
         output.WriteLine($"memory: one more set {(after - before) / 1e6:F1} MB = {(double)(after - before) / held.Experts.Count:F0} bytes per active expert; " +
                          $"a ledger's remembered authenticated events {(freshAfter - emptyBefore) / 1e6:F1} MB = {(double)(freshAfter - emptyBefore) / held.Experts.Count:F0} bytes per active expert");
-    }
-
-    /// <summary>The schema to use and where its name came from (for messages).</summary>
-    private static (string Name, string Origin) ChooseSchema(string? schema)
-    {
-        var (name, origin) = schema is { Length: > 0 } given ? (given, "--schema")
-            : Environment.GetEnvironmentVariable("Ledger__Schema") is { Length: > 0 } configured ? (configured, "Ledger__Schema")
-            : (DefaultSchema, "the default");
-        LedgerSchema.RequireIdentifier(name, origin == "the default" ? "schema" : origin);
-        return (name, origin);
-    }
-
-    /// <summary>
-    /// Creates the schema when missing, re-creates it when an earlier run made it, uses it when it exists empty, and
-    /// refuses (changing nothing) when it holds anything else.
-    /// </summary>
-    private static async Task PrepareSchemaAsync(string connectionString, string schema, string origin, TextWriter output, CancellationToken ct)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        string? comment;
-        long objects;
-        await using (var look = new NpgsqlCommand("""
-            select obj_description(n.oid, 'pg_namespace'),
-                   (select count(*) from pg_class c where c.relnamespace = n.oid)
-                 + (select count(*) from pg_proc p where p.pronamespace = n.oid)
-                 + (select count(*) from pg_type t where t.typnamespace = n.oid and t.typrelid = 0 and t.typelem = 0)
-            from pg_namespace n where n.nspname = @schema
-            """, connection))
-        {
-            look.Parameters.AddWithValue("schema", schema);
-            await using var reader = await look.ExecuteReaderAsync(ct);
-            if (!await reader.ReadAsync(ct))
-            {
-                comment = null;
-                objects = -1; // no such schema
-            }
-            else
-            {
-                comment = reader.IsDBNull(0) ? null : reader.GetString(0);
-                objects = reader.GetInt64(1);
-            }
-        }
-
-        string sql;
-        if (objects < 0) sql = $"create schema {schema}; comment on schema {schema} is '{Marker}';";
-        else if (comment == Marker)
-        {
-            output.WriteLine($"ledger bench: re-creating schema {schema}, made by an earlier run");
-            sql = $"drop schema {schema} cascade; create schema {schema}; comment on schema {schema} is '{Marker}';";
-        }
-        else if (objects == 0) return; // the user's own empty schema: used as it is, never dropped
-        else
-            throw new InvalidOperationException(
-                $"schema '{schema}' (from {origin}) holds {objects} objects that the ledger benchmark did not make; it writes only into " +
-                $"a new or empty schema, or one an earlier run made. Nothing was changed. Name another with --schema (default '{DefaultSchema}').");
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync(ct);
     }
 
     private static async Task<double> MedianMs<T>(Func<Task<T>> read, int runs = 7)

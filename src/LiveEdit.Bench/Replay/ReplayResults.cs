@@ -17,12 +17,16 @@ public sealed record ReplayRun(IReadOnlyList<Guid> EditIds, IReadOnlyList<long> 
 /// <summary>A replayed stream as the ledger holds it: per case, its edit, the version that activated it and its expert's SHA-256.</summary>
 public sealed record ReplayedEdits(IReadOnlyList<Guid> EditIds, IReadOnlyList<long> ActivatedAtVersions, IReadOnlyList<string> ExpertSha256s);
 
-/// <summary>The result files of a replay: no times, no random ids.</summary>
-public sealed record ReplayResults(IReadOnlyList<EditMetrics> Metrics, string MetricsMarkdown, string MetricsJson, string ExpertsTsv, string RunJson)
+/// <summary>
+/// The result files of a replay: no times, no random ids. <paramref name="AnswersJsonl"/> holds, per checkpoint and
+/// measured case, every query's score, greedy answer and the experts that fired with their weights (one JSON line each).
+/// </summary>
+public sealed record ReplayResults(IReadOnlyList<EditMetrics> Metrics, string MetricsMarkdown, string MetricsJson, string ExpertsTsv, string RunJson,
+    string AnswersJsonl = "")
 {
     /// <summary>The file names and contents, in a fixed order.</summary>
     public IReadOnlyList<(string Name, string Text)> Files =>
-        [("metrics.md", MetricsMarkdown), ("metrics.json", MetricsJson), ("experts.tsv", ExpertsTsv), ("run.json", RunJson)];
+        [("metrics.md", MetricsMarkdown), ("metrics.json", MetricsJson), ("experts.tsv", ExpertsTsv), ("run.json", RunJson), ("answers.jsonl", AnswersJsonl)];
 
     /// <summary>Writes the files (UTF-8, no BOM) into <paramref name="folder"/>, which must be new or empty.</summary>
     /// <exception cref="IOException">The folder holds files already.</exception>

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LiveEdit.Bench.Streams;
+using LiveEdit.Hosting.Experts;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
@@ -67,6 +68,49 @@ public sealed class StreamReplay(BenchStream stream)
     }
 
     /// <summary>
+    /// Generates every case's expert ahead of its proposal, on <paramref name="generators"/> (model copies of their own,
+    /// loaded from the same checkpoints as the host's) in parallel and in stream order, and announces each in
+    /// <paramref name="into"/>, which the host's worker takes them from. Proposing stays one edit at a time, so the ledger,
+    /// the result files and the expert bytes are those of a run without it; only the waiting for generation overlaps.
+    /// </summary>
+    /// <returns>A task that ends when every expert is made (a failed one is left to the worker, which generates it itself).</returns>
+    /// <exception cref="ReplayException">A generator is not the host's model and editor.</exception>
+    public Task PregenerateAsync(IReadOnlyList<ModelRuntime> generators, ModelRuntime host, PregeneratedExperts into, CancellationToken ct = default)
+    {
+        foreach (var g in generators)
+        {
+            if (g.Model.WeightsSha256 != host.Model.WeightsSha256 || g.Editor.GeneratorSha256 != host.Editor.GeneratorSha256 || g.Threads != host.Threads)
+                throw new ReplayException("a generator's model, editor or thread count differs from the host's; its experts would not be the worker's bytes");
+        }
+        var made = new TaskCompletionSource<Expert>[stream.Cases.Count];
+        for (var i = 0; i < made.Length; i++)
+        {
+            var c = stream.Cases[i];
+            made[i] = new TaskCompletionSource<Expert>(TaskCreationOptions.RunContinuationsAsynchronously);
+            into.Add(Sha256Hex.Of(File.ReadAllBytes(stream.ImagePath(c.Edit.Image))), c.Edit.Prompt, c.Edit.Target, made[i].Task);
+        }
+        var next = -1;
+        return Task.WhenAll(generators.Select(g => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < made.Length)
+            {
+                var c = stream.Cases[i];
+                try
+                {
+                    // The worker's own road: the stored PNG decoded and brought to the model's input, then generated.
+                    var image = g.ReadImage(File.ReadAllBytes(stream.ImagePath(c.Edit.Image)));
+                    made[i].SetResult(await g.GenerateAsync(image, c.Edit.Prompt, c.Edit.Target, ct));
+                }
+                catch (Exception e)
+                {
+                    made[i].SetException(e);
+                }
+            }
+        }, ct)));
+    }
+
+    /// <summary>
     /// Which edit of the ledger belongs to which case, and the version that activated it, read from the ledger alone.
     /// Edits whose rationale names no case of this stream are ignored.
     /// </summary>
@@ -114,6 +158,7 @@ public sealed class StreamReplay(BenchStream stream)
         for (var i = 0; i < edits.EditIds.Count; i++) caseOf[edits.EditIds[i]] = i;
         var samples = StreamSamples.From(stream);
         var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples);
+        var answers = new StringBuilder();
         var rows = new List<EditMetrics>();
         var experts = new Dictionary<string, Expert>(StringComparer.Ordinal);
         var points = checkpoints.Where(k => k >= 1 && k <= stream.Cases.Count).Distinct().Order().ToList();
@@ -126,6 +171,7 @@ public sealed class StreamReplay(BenchStream stream)
                 if (!caseOf.ContainsKey(a.EditId)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
                 if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(a.ExpertSha256, ct));
             }
+            evaluation.Audit = audit => answers.Append(AnswerLine(k, version, audit, edits)).Append('\n');
             var metrics = await runtime.RunAsync(() =>
             {
                 using var edited = new EditedModel(runtime.Model, runtime.Editor);
@@ -140,6 +186,7 @@ public sealed class StreamReplay(BenchStream stream)
                 var measured = active.Count <= maxEval ? active : Enumerable.Range(0, maxEval).Select(j => active[(int)((long)j * active.Count / maxEval)]).ToList();
                 return evaluation.Measure(edited, measured, $"lifelong@{k} (ledger v{version})") with { Edits = k };
             }, ct);
+            evaluation.Audit = null;
             log?.Invoke(EditorEvaluation.Describe(metrics));
             rows.Add(metrics);
         }
@@ -179,7 +226,27 @@ public sealed class StreamReplay(BenchStream stream)
             generatorSha256 = runtime.Editor.GeneratorSha256,
             threads = runtime.Threads,
         }, new JsonSerializerOptions { WriteIndented = true }) + "\n";
-        return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run);
+        return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run, answers.ToString());
+    }
+
+    /// <summary>
+    /// One line of answers.jsonl: a case measured at a checkpoint, query by query, the experts that fired named by their
+    /// case and expert SHA-256 (not the edit id, which is random: the file stays the same bytes on every fresh ledger).
+    /// </summary>
+    private string AnswerLine(int checkpoint, long version, CaseAudit audit, ReplayedEdits edits)
+    {
+        object Fired(FiredExpert f)
+        {
+            var known = f.Order >= 0 && f.Order < stream.Cases.Count;
+            return new { @case = known ? stream.Cases[(int)f.Order].Id : null, expertSha256 = known ? edits.ExpertSha256s[(int)f.Order] : null, weight = f.Weight };
+        }
+        return JsonSerializer.Serialize(new
+        {
+            checkpoint,
+            version,
+            @case = stream.Cases[audit.Case].Id,
+            queries = audit.Queries.Select(q => new { kind = q.Kind, prompt = q.Prompt, expected = q.Expected, score = q.Score, answer = q.Answer, fired = q.Fired.Select(Fired).ToList() }),
+        });
     }
 
     private MultipartFormDataContent ProposalForm(BenchCase c, Guid? supersedes)
@@ -200,6 +267,7 @@ public sealed class StreamReplay(BenchStream stream)
     private static async Task<JsonNode> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + patience;
+        var pause = TimeSpan.FromMilliseconds(2);
         while (true)
         {
             var edit = await SendAsync(auditor, HttpMethod.Get, $"/edits/{id}", null, ct);
@@ -208,7 +276,9 @@ public sealed class StreamReplay(BenchStream stream)
             if (status.Equals("failed", StringComparison.OrdinalIgnoreCase))
                 throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Text.Printable.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
             if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
-            await Task.Delay(100, ct);
+            // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
+            await Task.Delay(pause, ct);
+            pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
         }
     }
 

@@ -19,7 +19,8 @@ namespace LiveEdit.Hosting.Experts;
 /// is already approved). Idempotent: an edit that already has its expert, or can no longer use one, is acked and
 /// left alone; two workers racing on one edit record one expert (the loser's append fails on the stream version).
 /// </summary>
-public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runtime, WorkerIdentity worker, FaultInjection faults, ILogger<GenerateExpertConsumer> log)
+public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runtime, WorkerIdentity worker, FaultInjection faults, ILogger<GenerateExpertConsumer> log,
+    PregeneratedExperts? pregenerated = null)
     : IConsumer<GenerateExpert>
 {
     public async Task Consume(ConsumeContext<GenerateExpert> context)
@@ -72,7 +73,9 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
             return;
         }
         var clock = Stopwatch.StartNew();
-        var expert = await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
+        var expert = pregenerated?.Take(edit.ImageSha256, edit.Prompt, edit.Target) is { } made
+            ? await made.WaitAsync(ct)
+            : await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
         var elapsed = clock.ElapsedMilliseconds;
         var expertSha = await ledger.Blobs.PutAsync(expert.ToBytes(), ct);
         if (faults.DelayBeforeRecord > TimeSpan.Zero) await Task.Delay(faults.DelayBeforeRecord, ct);

@@ -70,8 +70,10 @@ public sealed class CrossAttention : nn.Module
         q = q.reshape(b, l1, heads, dh).transpose(1, 2);                                      // [B, H, l1, dh]
         var k = inputs.Keys.shape[0] != b ? inputs.Keys.expand(b, -1, -1, -1) : inputs.Keys;  // [B, H, l2, dh]
         var v = inputs.Values.shape[0] != b ? inputs.Values.expand(b, -1, -1, -1) : inputs.Values;
-        var scores = matmul(q, k.transpose(2, 3)) * (1.0 / Math.Sqrt(dh));                    // [B, H, l1, l2]
-        if (mask is not null) scores = scores.masked_fill(mask.logical_not().reshape(b, 1, 1, l2), float.NegativeInfinity);
+        // Scalars held to the end (see EditAdam.Step: an implicit one may be finalized while native code reads it).
+        using Scalar scale = 1.0 / Math.Sqrt(dh), minusInfinity = float.NegativeInfinity;
+        var scores = matmul(q, k.transpose(2, 3)) * scale;                                    // [B, H, l1, l2]
+        if (mask is not null) scores = scores.masked_fill(mask.logical_not().reshape(b, 1, 1, l2), minusInfinity);
         var attention = softmax(scores, -1);
         var result = matmul(attention, v).transpose(1, 2).reshape(b, l1, heads * v.shape[3]); // [B, l1, H·dv]
         return result.MoveToOuterDisposeScope();

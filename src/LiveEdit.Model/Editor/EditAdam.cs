@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Editor;
@@ -29,13 +30,17 @@ public sealed class EditAdam : IDisposable
         var bc2 = 1 - Math.Pow(beta2, steps);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        // Scalars made and disposed here, not converted implicitly from double: an implicit TorchSharp Scalar is
+        // unreachable once its handle is passed to native code, so the finalizer thread may free it while libtorch
+        // still reads it (the native 'toFloat' error, seen once under load and gone on retry).
+        using Scalar b1 = beta1, b2 = beta2, oneMinusB1 = 1 - beta1, oneMinusB2 = 1 - beta2, correction2 = bc2, epsilon = eps, step = -lr / bc1;
         for (var i = 0; i < parameters.Length; i++)
         {
             var g = parameters[i].grad;
             if (g is null) continue;
-            m[i].mul_(beta1).add_(g, alpha: 1 - beta1);
-            v[i].mul_(beta2).addcmul_(g, g, value: 1 - beta2);
-            parameters[i].addcdiv_(m[i], (v[i] / bc2).sqrt_().add_(eps), value: -lr / bc1);
+            m[i].mul_(b1).add_(g, alpha: oneMinusB1);
+            v[i].mul_(b2).addcmul_(g, g, value: oneMinusB2);
+            parameters[i].addcdiv_(m[i], (v[i] / correction2).sqrt_().add_(epsilon), value: step);
         }
     }
 

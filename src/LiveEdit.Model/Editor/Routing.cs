@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Editor;
@@ -40,7 +41,8 @@ public static class Routing
         else
         {
             // A large finite fill keeps rows with nothing switched on at 0 instead of NaN.
-            var masked = scores.masked_fill(on.logical_not(), -1e30);
+            using Scalar fill = -1e30; // held to the end (see EditAdam.Step)
+            var masked = scores.masked_fill(on.logical_not(), fill);
             weights = sigmoid(scores) * softmax(masked, 1) * on.to_type(scores.dtype);
         }
         return weights.MoveToOuterDisposeScope();

@@ -6,6 +6,9 @@ namespace LiveEdit.Research.Editing;
 /// <summary>The paper's metrics and the hard filter's precision and recall with a given set of active experts.</summary>
 public sealed partial class EditorEvaluation
 {
+    /// <summary>When set, <see cref="Measure"/> hands it every measured case's queries: scores, answers and the experts that fired.</summary>
+    public Action<CaseAudit>? Audit { get; set; }
+
     /// <summary>Metrics for <paramref name="indices"/> with whatever experts <paramref name="edited"/> holds.</summary>
     public EditMetrics Measure(EditedModel edited, IReadOnlyList<int> indices, string protocol)
     {
@@ -64,11 +67,30 @@ public sealed partial class EditorEvaluation
                     if (g == 2) mgenFired += PaperMetricTally.TargetAccuracy(predicted, inputs, 5 * c + 2);
                 }
             }
+            IReadOnlyList<EditedAnswer>? answers = null;
             if (ExactMatch)
             {
                 var greedy = chunk.SelectMany(i => PaperMetricTally.GreedyQueries(cases[i])).ToList();
-                var answers = edited.Answer(greedy.Select(q => q.ToExample(withAnswer: false)).ToList());
+                answers = edited.Answer(greedy.Select(q => q.ToExample(withAnswer: false)).ToList());
                 for (var c = 0; c < chunk.Length; c++) tally.AddAnswers(chunk[c], answers[3 * c].Text, answers[3 * c + 1].Text, answers[3 * c + 2].Text);
+            }
+            if (Audit is { } audit)
+            {
+                for (var c = 0; c < chunk.Length; c++)
+                {
+                    var i = chunk[c];
+                    var queries = PaperMetricTally.Queries(cases[i]);
+                    // Rows: Rel, T-Gen, M-Gen, M-Loc, T-Loc (the order of PaperMetricTally.Queries).
+                    double?[] scores =
+                    [
+                        PaperMetricTally.TargetAccuracy(predicted, inputs, 5 * c), PaperMetricTally.TargetAccuracy(predicted, inputs, 5 * c + 1),
+                        PaperMetricTally.TargetAccuracy(predicted, inputs, 5 * c + 2), tally.ImageLocalityAgreement(i, predicted, 5 * c),
+                        Accuracy(predicted[5 * c + 4], pre.Text(i)),
+                    ];
+                    string[] kinds = ["rel", "tgen", "mgen", "mloc", "tloc"];
+                    audit(new CaseAudit(i, Enumerable.Range(0, 5).Select(g => new QueryAudit(kinds[g], queries[g].Prompt, queries[g].Answer, scores[g],
+                        g < 3 ? answers?[3 * c + g].Text : null, routes[5 * c + g].Fired)).ToList()));
+                }
             }
         }
         double Pct(double x) => 100.0 * x / Math.Max(1, indices.Count);
