@@ -58,13 +58,14 @@ public static class LiveEditServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>The edited model at any version, following the ledger's head.</summary>
-    public static IServiceCollection AddEditedModelServer(this IServiceCollection services)
+    /// <summary>The edited model at any version, following the ledger's head; queries batched as section <c>Serving</c> says.</summary>
+    public static IServiceCollection AddEditedModelServer(this IServiceCollection services, IConfiguration? configuration = null)
     {
+        var serving = ServingSettings.From(configuration);
         services.AddSingleton<ExpertIncidents>();
         services.AddSingleton(sp => new RoutingPolicies(sp.GetRequiredService<EditLedger>(), sp.GetRequiredService<ModelRuntime>().Editor));
         services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>(),
-            incidents: sp.GetRequiredService<ExpertIncidents>(), policies: sp.GetRequiredService<RoutingPolicies>()));
+            incidents: sp.GetRequiredService<ExpertIncidents>(), policies: sp.GetRequiredService<RoutingPolicies>(), serving: serving));
         services.AddHostedService<HeadModelFollower>();
         return services;
     }

@@ -56,7 +56,7 @@ public static class InferenceApp
         builder.Services.AddLedgerFromConfiguration(configuration, builder.Environment);
         builder.Services.AddCheckpointWriter(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
-        builder.Services.AddEditedModelServer();
+        builder.Services.AddEditedModelServer(configuration);
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
         builder.Services.AddLiveEditMessaging(configuration, workersInProcess ? bus => bus.AddExpertWorkers() : null);
 
