@@ -58,15 +58,19 @@ public static class LiveEditServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>The edited model at any version, its head pushed by the ledger (settings: <see cref="HeadFollowingSettings.Section"/>).</summary>
+    /// <summary>
+    /// The edited model at any version, its head pushed by the ledger (settings: <see cref="HeadFollowingSettings.Section"/>);
+    /// queries batched as section <c>Serving</c> says.
+    /// </summary>
     public static IServiceCollection AddEditedModelServer(this IServiceCollection services, IConfiguration? configuration = null)
     {
+        var serving = ServingSettings.From(configuration);
         services.AddSingleton(configuration?.GetSection(HeadFollowingSettings.Section).Get<HeadFollowingSettings>() ?? new HeadFollowingSettings());
         services.AddSingleton<HeadFollowingState>();
         services.AddSingleton<ExpertIncidents>();
         services.AddSingleton(sp => new RoutingPolicies(sp.GetRequiredService<EditLedger>(), sp.GetRequiredService<ModelRuntime>().Editor));
         services.AddSingleton(sp => new EditedModelServer(sp.GetRequiredService<ModelRuntime>(), sp.GetRequiredService<EditLedger>(),
-            incidents: sp.GetRequiredService<ExpertIncidents>(), policies: sp.GetRequiredService<RoutingPolicies>()));
+            incidents: sp.GetRequiredService<ExpertIncidents>(), policies: sp.GetRequiredService<RoutingPolicies>(), serving: serving));
         services.AddHostedService<LedgerHeadFollower>();
         return services;
     }

@@ -170,6 +170,18 @@ public sealed class perf_reports : IDisposable
     }
 
     [Fact]
+    public void decoding_figures_read_back_and_give_both_speed_ups()
+    {
+        var report = new PerfReport("liveedit bench perf", "2026-01-02T03:04:05Z", new MachineInfo(4, "Test CPU", 8, "Unix", "0.10 0.20 0.30"), 1,
+            Generation: null, EditLatency: [], QueryLatency: [], Rebuild: null) { Decoding = new DecodingTimes(40, 12, 4, 8, 10, 30, 0) };
+
+        PerfMarkdown.Render(report).ShouldContain(
+            "full recompute 12.00 ms, KV cache **4.00 ms** (3.00× faster); 8 queries as one batch 10.00 ms against 30.00 ms one at a time (3.00×); 0 answers differed.");
+        PerfReport.FromJson(report.ToJson()).Decoding.ShouldBe(report.Decoding);
+        (report with { Decoding = null }).ToJson().ShouldNotContain("decoding", Case.Insensitive, "earlier reports read and write as before");
+    }
+
+    [Fact]
     public void write_to_creates_the_folder_and_writes_both_files()
     {
         var report = PerfReport.FromJson(RealJson);

@@ -67,6 +67,12 @@ public sealed class measuring_performance(PostgresFixture postgres) : SchemaPerC
             markdown.ShouldContain("| 0 |");
             markdown.ShouldContain("base median ms (same queries)");
 
+            var decoding = report.Decoding.ShouldNotBeNull();
+            decoding.Disagreements.ShouldBe(0, "the KV cache and batching change no answer");
+            decoding.CachedMedianMs.ShouldBeGreaterThan(0);
+            decoding.BatchSize.ShouldBe(8);
+            markdown.ShouldContain("KV cache");
+
             // Rebuilds as of half (1 of 3) and all of the replayed edits; the ledger also holds the untimed warm-up edit.
             var rebuild = report.Rebuild.ShouldNotBeNull();
             var ledger = host.Ledger;

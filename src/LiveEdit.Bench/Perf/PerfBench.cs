@@ -6,6 +6,7 @@ using LiveEdit.Hosting.Serving;
 using LiveEdit.Ledger;
 using LiveEdit.Model.Editor;
 using LiveEdit.Model.Images;
+using LiveEdit.Model.Vlm;
 using LiveEdit.Research.Editing;
 using LiveEdit.Research.World;
 using Microsoft.Extensions.DependencyInjection;
@@ -47,6 +48,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
         RebuildTimes? rebuild = null;
         GenerationTimes? generation = null;
         EditorCost? cost = null;
+        DecodingTimes? decoding = null;
         var threads = 0;
         try
         {
@@ -72,6 +74,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
                 generation = await GenerationAsync(runtime, world, ct);
                 Log?.Invoke(Invariant($"expert generation over {generation.Edits} edits: mean {generation.MeanMs:F2} ms, p50 {generation.P50Ms:F2} ms"));
                 if (settings.LatencyCounts.Count > 0) cost = await CostAsync(runtime, world, ct);
+                decoding = await DecodingAsync(runtime, world, ct);
             }
         }
         finally
@@ -80,7 +83,8 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
         }
 
         return new PerfReport(settings.Command, started.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), machine, threads, generation, editLatency,
-            cost?.QueryLatency.Select(q => new QueryLatency(q.Experts, q.MedianMs, q.P95Ms, q.BaseMedianMs, q.Steps, q.BaseSteps)).ToList() ?? [], rebuild);
+            cost?.QueryLatency.Select(q => new QueryLatency(q.Experts, q.MedianMs, q.P95Ms, q.BaseMedianMs, q.Steps, q.BaseSteps)).ToList() ?? [], rebuild)
+        { Decoding = decoding };
     }
 
     /// <summary>Times each expert generation on its own (the edit signal forward and the generator), one edit at a time.</summary>
@@ -114,6 +118,58 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
         {
             QueryLatency = passes[0].QueryLatency.Zip(passes[1].QueryLatency, (a, b) => a.MedianMs <= b.MedianMs ? a : b).ToList(),
         };
+    }
+
+    /// <summary>
+    /// The base model's greedy decoding: each image query answered with a full recompute and with the KV cache, back to
+    /// back in alternating order; and batches of 8 queries against the same 8 one at a time.
+    /// </summary>
+    private Task<DecodingTimes> DecodingAsync(ModelRuntime runtime, SynthWorld world, CancellationToken ct)
+    {
+        const int warmUp = 5, batchSize = 8;
+        var cases = world.EditCases(EditSplit.EditorEval, Math.Max(batchSize, settings.Queries), settings.Seed + 3_000);
+        return runtime.RunAsync(() =>
+        {
+            var model = runtime.Model;
+            var (recompute, cached, batched, singles) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
+            var disagreements = 0;
+            var clock = new Stopwatch();
+            for (var q = 0; q < settings.Queries + warmUp; q++)
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                VlmExample[] one = [cases[q % cases.Count].ImageGenerality.ToExample(withAnswer: false)];
+                var times = new double[2];
+                var answers = new string[2];
+                foreach (var turn in q % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+                {
+                    clock.Restart();
+                    answers[turn] = model.GreedyAnswers(one, maxNewTokens: 8, decoding: turn == 0 ? Decoding.Recompute : Decoding.Cached)[0];
+                    times[turn] = clock.Elapsed.TotalMilliseconds;
+                }
+                if (q < warmUp) continue;
+                recompute.Add(times[0]);
+                cached.Add(times[1]);
+                if (answers[0] != answers[1]) disagreements++;
+            }
+            for (var b = 0; b < Math.Max(PerfSettings.MinQueries, settings.Queries / batchSize) + 1; b++)
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                var batch = Enumerable.Range(b * batchSize, batchSize).Select(i => cases[i % cases.Count].ImageGenerality.ToExample(withAnswer: false)).ToList();
+                clock.Restart();
+                var together = model.GreedyAnswers(batch, maxNewTokens: 8);
+                var batchMs = clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
+                var alone = batch.Select(e => model.GreedyAnswers([e], maxNewTokens: 8)[0]).ToList();
+                var singlesMs = clock.Elapsed.TotalMilliseconds;
+                if (b == 0) continue;   // warm-up
+                batched.Add(batchMs);
+                singles.Add(singlesMs);
+                disagreements += together.Zip(alone).Count(p => p.First != p.Second);
+            }
+            var result = new DecodingTimes(recompute.Count, Quantile(recompute, 0.50), Quantile(cached, 0.50), batchSize, Quantile(batched, 0.50), Quantile(singles, 0.50), disagreements);
+            Log?.Invoke(Invariant($"base greedy answer: full recompute {result.RecomputeMedianMs:F2} ms, KV cache {result.CachedMedianMs:F2} ms; batch of {batchSize} {result.BatchMedianMs:F2} ms vs {result.SinglesMedianMs:F2} ms one at a time; {disagreements} answers differed"));
+            return result;
+        }, ct);
     }
 
     /// <summary>

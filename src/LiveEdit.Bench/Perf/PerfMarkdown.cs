@@ -39,6 +39,11 @@ public static class PerfMarkdown
                 s.Append(Invariant($"| {q.Experts:N0} | {q.MedianMs:F2} | {q.P95Ms:F2} | {(baseMs is { } b ? (q.MedianMs / b).ToString("F1", CultureInfo.InvariantCulture) : "–")} |\n"));
             s.Append('\n');
         }
+        if (r.Decoding is { } d)
+        {
+            s.Append(Invariant($"Base model, greedy answer to one image query (median of {d.Queries}): full recompute {d.RecomputeMedianMs:F2} ms, KV cache **{d.CachedMedianMs:F2} ms** ({d.RecomputeMedianMs / d.CachedMedianMs:F2}× faster); "));
+            s.Append(Invariant($"{d.BatchSize} queries as one batch {d.BatchMedianMs:F2} ms against {d.SinglesMedianMs:F2} ms one at a time ({d.SinglesMedianMs / d.BatchMedianMs:F2}×); {d.Disagreements} answers differed.\n\n"));
+        }
         if (r.Rebuild is { } rb)
         {
             s.Append(Invariant($"Past-version rebuild (ledger head v{rb.Head}); cold = first query as of the version on a new server, warm = the same query again:\n\n"));

@@ -12,6 +12,10 @@ namespace LiveEdit.Bench.Perf;
 public sealed record PerfReport(string Command, string Date, MachineInfo Machine, int Threads, GenerationTimes? Generation,
     IReadOnlyList<TransportLatency> EditLatency, IReadOnlyList<QueryLatency> QueryLatency, RebuildTimes? Rebuild)
 {
+    /// <summary>Greedy decoding of the base model: KV cache against full recompute, a batch against singles (null in earlier reports).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DecodingTimes? Decoding { get; init; }
+
     /// <summary>The JSON file's name inside the output folder.</summary>
     public const string JsonFile = "perf.json";
 
@@ -83,3 +87,11 @@ public sealed record RebuildPoint(long Version, int Edits, int ActiveExperts, do
 
 /// <summary>The rebuild points, with the ledger <paramref name="Head"/> version when they were measured.</summary>
 public sealed record RebuildTimes(long Head, IReadOnlyList<RebuildPoint> Points);
+
+/// <summary>
+/// The base model's greedy answer to one image query over <paramref name="Queries"/> queries (medians): recomputing the
+/// whole sequence at every step against prefilling once with a KV cache; and <paramref name="BatchSize"/> queries
+/// answered as one batch against the same queries one at a time (the sum of the singles). <paramref name="Disagreements"/>:
+/// answers that differed between the two decodings or between batch and singles (0 expected).
+/// </summary>
+public sealed record DecodingTimes(int Queries, double RecomputeMedianMs, double CachedMedianMs, int BatchSize, double BatchMedianMs, double SinglesMedianMs, int Disagreements);

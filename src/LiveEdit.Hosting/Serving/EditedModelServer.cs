@@ -30,9 +30,12 @@ namespace LiveEdit.Hosting.Serving;
 /// serves it records the inception policy when the ledger has none. A cached past model is keyed on the version and the
 /// policy's SHA-256.
 /// </remarks>
+/// <remarks>Queries are batched per version (<see cref="QueryBatcher"/>, settings <paramref name="serving"/>).</remarks>
 public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, int pastVersionsCached = 8, ExpertIncidents? incidents = null,
-    RoutingPolicies? policies = null) : IDisposable
+    RoutingPolicies? policies = null, ServingSettings? serving = null) : IDisposable
 {
+    private QueryBatcher? _batcher;
+
     private readonly ExpertIncidents _incidents = incidents ?? new ExpertIncidents();
     private readonly RoutingPolicies _policies = policies ?? new RoutingPolicies(ledger, runtime.Editor);
     private readonly ConcurrentDictionary<string, Expert> _experts = new(StringComparer.Ordinal);
@@ -63,14 +66,12 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         _ => await ledger.GetHeadAsync(ct),
     };
 
-    /// <summary>Greedy answer to one query, with provenance.</summary>
+    /// <summary>Greedy answer to one query, with provenance; concurrent queries at the same version run as one batch.</summary>
     public Task<QueryResult> QueryAsync(RgbImage? image, string prompt, AsOf asOf, int maxNewTokens = EditTextLimits.MaxAnswerTokens, CancellationToken ct = default) =>
-        WithModelAsync(asOf, (model, version, skipped) =>
-        {
-            using var scope = NewDisposeScope();
-            var answer = model.Answer([new VlmExample(image?.ToTensor(), prompt)], maxNewTokens)[0];
-            return new QueryResult(answer.Text, version, answer.Experts.Select(InAnswer).ToList(), skipped) { RoutingPolicySha256 = model.Policy.Sha256 };
-        }, ct);
+        Batcher.QueryAsync(image, prompt, asOf, maxNewTokens, ct);
+
+    /// <summary>The query batcher, handed the model at each batch's version by <see cref="WithModelAsync"/>.</summary>
+    public QueryBatcher Batcher => LazyInitializer.EnsureInitialized(ref _batcher, () => new QueryBatcher(serving ?? new ServingSettings(), WithModelAsync));
 
     /// <summary>Teacher-forced logits of <paramref name="answer"/> after the prompt, flattened [L·V], with the version used.</summary>
     public Task<(float[] Logits, long Version)> LogitsAsync(RgbImage? image, string prompt, string answer, AsOf asOf, CancellationToken ct = default) =>
@@ -285,7 +286,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         return skipped ?? (IReadOnlyList<SkippedExpert>)[];
     }
 
-    private static ExpertInAnswer InAnswer(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
+    internal static ExpertInAnswer InAnswer(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
 
     public void Dispose()
     {

@@ -89,16 +89,29 @@ public sealed class EditedModel : IDisposable
         return (logits.MoveToOuterDisposeScope(), hook.Routes ?? NoRoutes(inputs));
     }
 
-    /// <summary>Greedy answers with the experts applied, each with the experts that fired and their weights.</summary>
+    /// <summary>
+    /// Greedy answers with the experts applied, each with the experts that fired and their weights. Each example is
+    /// routed on its own (its image, its prompt) and gets its own fused residual, so an answer does not depend on what
+    /// else is in <paramref name="examples"/>; images and text-only inputs and prompts of any lengths mix.
+    /// </summary>
     public IReadOnlyList<EditedAnswer> Answer(IReadOnlyList<VlmExample> examples, int maxNewTokens = 8)
+    {
+        var (decoded, routes) = Decode(examples, maxNewTokens, Decoding.Cached, keepLogits: false);
+        return decoded.Answers.Select((t, i) => new EditedAnswer(t, routes[i].Fired)).ToList();
+    }
+
+    /// <summary>
+    /// Greedy decoding with the experts applied: routing is decided once per example from the prompt (vision and
+    /// prompt positions at layer l_e), then the fused residual applies at every position, prompt included.
+    /// </summary>
+    internal (GreedyDecoding Decoded, IReadOnlyList<RoutingDecision> Routes) Decode(IReadOnlyList<VlmExample> examples, int maxNewTokens, Decoding decoding, bool keepLogits)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var layout = Model.Prepare(examples.Select(e => e with { Answer = null }).ToList());
         using var hook = new FusionHook(layout, ComputeRoutes, Editor.FusionNorm);
-        var texts = Model.GreedyAnswers(examples, hook.Apply, maxNewTokens);
-        var routes = hook.Routes ?? NoRoutes(layout);
-        return texts.Select((t, i) => new EditedAnswer(t, routes[i].Fired)).ToList();
+        var decoded = Model.GreedyDecode(examples, hook.Apply, maxNewTokens, decoding, keepLogits);
+        return (decoded, hook.Routes ?? NoRoutes(layout));
     }
 
     /// <summary>

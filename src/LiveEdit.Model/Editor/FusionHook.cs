@@ -5,7 +5,9 @@ namespace LiveEdit.Model.Editor;
 
 /// <summary>
 /// The hook at layer l_e while one batch is answered: routes on its first call (vision and prompt do not change while
-/// decoding), then adds each row's fused residual ĥ = h + Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e (docs/method.md).
+/// decoding), then adds each row's fused residual ĥ = h + Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e (docs/method.md) at every
+/// position it is given. The first call sees the whole prompt [B, L, d] (the prefill, or the first full recompute);
+/// with a KV cache, later calls see one new position per row [B, 1, d] (docs/model-contract.md).
 /// Owns the fusion operands across the decoding steps (each step may run in its own dispose scope).
 /// </summary>
 internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<RowRoute>> route, Func<Tensor, Tensor> fusionNorm) : IDisposable

@@ -31,14 +31,54 @@ public interface IVisionLanguageModel
     Tensor Logits(VlmInputs inputs, Func<Tensor, Tensor>? atEditLayer = null);
 
     /// <summary>
-    /// Greedy decoding of an answer for each example (its answer, if any, is ignored). <paramref name="atEditLayer"/>
-    /// is applied to layer l_e's output at every step ([B, L, d] → [B, L, d]).
+    /// Encodes the images once and runs the whole prepared batch through the decoder once, keeping every layer's keys
+    /// and values for <see cref="Step"/>. <paramref name="atEditLayer"/>, when given, rewrites layer l_e's output at
+    /// every position ([B, L, d] → [B, L, d]), as in <see cref="Logits"/>. Returns each row's logits at its last real
+    /// position (Length[i] − 1) [B, V] and a cache with room for <paramref name="maxNewTokens"/> more positions per row
+    /// (never past the model's position table). The caller disposes the cache.
     /// </summary>
-    IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8);
+    (Tensor Logits, KvCache Cache) Prefill(VlmInputs inputs, int maxNewTokens, Func<Tensor, Tensor>? atEditLayer = null);
+
+    /// <summary>
+    /// Appends one token per row at the row's own next position (<see cref="KvCache.Positions"/>; rows of different
+    /// lengths stay aligned) and returns the logits there [B, V]. <paramref name="nextTokenIds"/> [B] int64.
+    /// <paramref name="atEditLayer"/> sees only the new positions ([B, 1, d] → [B, 1, d]): a rewrite that reads other
+    /// positions than the ones it rewrites cannot be applied step by step (decode it with <see cref="Decoding.Recompute"/>).
+    /// </summary>
+    Tensor Step(KvCache cache, Tensor nextTokenIds, Func<Tensor, Tensor>? atEditLayer = null);
+
+    /// <summary>
+    /// Greedy decoding of an answer for each example (its answer, if any, is ignored). <paramref name="atEditLayer"/>
+    /// rewrites layer l_e's output at every position. With <see cref="Decoding.Cached"/> (prefill once, then one token
+    /// per step) it must rewrite each position on its own, apart from state it settles on its first call, which is the
+    /// whole prompt; <see cref="Decoding.Recompute"/> runs the whole sequence ([B, L, d] → [B, L, d]) at every step.
+    /// </summary>
+    IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached);
+
+    /// <summary>
+    /// <see cref="GreedyAnswers"/> with their token ids (without the end-of-answer token) and, when <paramref name="keepLogits"/>,
+    /// the logits [V] each of a row's steps chose from (the last one chose the end of the answer, when it did).
+    /// </summary>
+    GreedyDecoding GreedyDecode(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached, bool keepLogits = false);
 
     /// <summary>SHA-256 (hex) of the frozen weights: experts record which base model made them.</summary>
     string WeightsSha256 { get; }
 }
+
+/// <summary>How greedy decoding runs the decoder.</summary>
+public enum Decoding
+{
+    /// <summary>Prefill the prompt once, then one token per step with a <see cref="KvCache"/>.</summary>
+    Cached,
+
+    /// <summary>The whole sequence, vision encoder included, at every step (the reference the cache is tested against).</summary>
+    Recompute,
+}
+
+/// <summary>Greedy answers as text and as token ids, and per row the logits each step chose from (null unless asked for).</summary>
+public sealed record GreedyDecoding(IReadOnlyList<string> Answers, IReadOnlyList<int[]> Tokens, IReadOnlyList<IReadOnlyList<float[]>>? StepLogits);
 
 /// <summary>One input: an image (or none), a prompt, and for teacher forcing the answer.</summary>
 /// <param name="Image">[3, H, W] float32 in [0, 1], or null for a text-only input.</param>

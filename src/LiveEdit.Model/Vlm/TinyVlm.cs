@@ -203,36 +203,149 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
     }
 
     /// <inheritdoc />
-    public IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8) =>
-        GreedyAnswerIds(examples, atEditLayer, maxNewTokens).Select(Tokenizer.Decode).ToArray();
+    public (Tensor Logits, KvCache Cache) Prefill(VlmInputs inputs, int maxNewTokens, Func<Tensor, Tensor>? atEditLayer = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxNewTokens);
+        using var scope = NewDisposeScope();
+        var (b, l) = (inputs.TokenIds.shape[0], inputs.TokenIds.shape[1]);
+        var capacity = Math.Min(Config.MaxLength, l + maxNewTokens);
+        var heads = layers[0].Heads;
+        var keys = new Tensor[Config.Layers];
+        var values = new Tensor[Config.Layers];
+        for (var i = 0; i < Config.Layers; i++)
+        {
+            keys[i] = zeros(b, heads, capacity, Config.Width / heads);                          // [B, H, C, hd]
+            values[i] = zeros(b, heads, capacity, Config.Width / heads);
+        }
+        var cache = new KvCache(keys, values, inputs.Length);
+        try
+        {
+            var h = Embed(inputs);                                                               // the images, once
+            for (var i = 0; i < Config.Layers; i++)
+            {
+                h = layers[i].Prefill(h, cache.Keys(i), cache.Values(i));
+                if (i == Config.EditLayer && atEditLayer is not null) h = atEditLayer(h);        // [B, L, d]
+            }
+            var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray());               // [B]
+            var logits = lm_head.forward(ln_f.forward(h[arange(b), last]));                      // [B, V]
+            return (logits.MoveToOuterDisposeScope(), cache);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public Tensor Step(KvCache cache, Tensor nextTokenIds, Func<Tensor, Tensor>? atEditLayer = null)
+    {
+        if (nextTokenIds.shape.Length != 1 || nextTokenIds.shape[0] != cache.Count)
+            throw new ArgumentException($"one next token per row ([{cache.Count}]), not [{string.Join(", ", nextTokenIds.shape)}]", nameof(nextTokenIds));
+        using var scope = NewDisposeScope();
+        var b = cache.Count;
+        var heads = layers[0].Heads;
+        var hd = Config.Width / heads;
+        var at = cache.NextSlots().Select(p => (long)p).ToArray();
+        var slot = tensor(at);                                                                   // [B]
+        var slots = slot.view(b, 1, 1, 1).expand(b, heads, 1, hd).contiguous();                 // [B, H, 1, hd]
+        // Row i sees slots 0..at[i]: its prompt, its own earlier tokens and this one; never padding or later slots.
+        var visible = arange(cache.Capacity).view(1, 1, 1, -1) <= slot.view(b, 1, 1, 1);        // [B, 1, 1, C]
+        var h = token_embedding.forward(nextTokenIds.to_type(ScalarType.Int64)).unsqueeze(1)    // [B, 1, d]
+                + positions.index_select(0, slot).unsqueeze(1);
+        for (var i = 0; i < Config.Layers; i++)
+        {
+            h = layers[i].Step(h, cache.Keys(i), cache.Values(i), slots, visible);
+            if (i == Config.EditLayer && atEditLayer is not null) h = atEditLayer(h);            // [B, 1, d]
+        }
+        return lm_head.forward(ln_f.forward(h.squeeze(1))).MoveToOuterDisposeScope();          // [B, V]
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached) =>
+        GreedyDecode(examples, atEditLayer, maxNewTokens, decoding).Answers;
 
     /// <summary>Greedy decoding that returns token ids (without &lt;eos&gt;).</summary>
-    public IReadOnlyList<int[]> GreedyAnswerIds(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8)
+    public IReadOnlyList<int[]> GreedyAnswerIds(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached) =>
+        GreedyDecode(examples, atEditLayer, maxNewTokens, decoding).Tokens;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A row stops at &lt;eos&gt;, after <paramref name="maxNewTokens"/> tokens, or when its next token would not fit the
+    /// position table; both decodings stop at the same points.
+    /// </remarks>
+    public GreedyDecoding GreedyDecode(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached, bool keepLogits = false)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var prompts = examples.Select(e => Tokenizer.Encode(e.Prompt)).ToArray();
-        var generated = examples.Select(_ => new List<int>()).ToArray();
-        var done = new bool[examples.Count];
-        for (var step = 0; step < maxNewTokens && done.Any(d => !d); step++)
+        var state = new GreedyState(Tokenizer, examples.Count, keepLogits);
+        // Rows that would overflow the position table stop before their next step.
+        bool AllStopped()
         {
-            // Rows that would overflow the position table stop here.
             for (var i = 0; i < examples.Count; i++)
-                if (!done[i] && (examples[i].Image is null ? 0 : Config.VisionTokens) + prompts[i].Length + generated[i].Count >= Config.MaxLength) done[i] = true;
-            if (done.All(d => d)) break;
-            using var stepScope = NewDisposeScope();
-            var inputs = Build(examples.Select((e, i) => (e.Image, prompts[i], generated[i].ToArray())).ToList());
-            var logits = Logits(inputs, atEditLayer);                                     // [B, L, V]
-            var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray());          // [B]
-            var next = logits[arange(examples.Count), last].argmax(-1).data<long>().ToArray(); // [B]
-            for (var i = 0; i < examples.Count; i++)
+                if (!state.Done[i] && (examples[i].Image is null ? 0 : Config.VisionTokens) + prompts[i].Length + state.Generated[i].Count >= Config.MaxLength) state.Done[i] = true;
+            return state.Done.All(d => d);
+        }
+        if (decoding == Decoding.Recompute)
+        {
+            for (var step = 0; step < maxNewTokens && !AllStopped(); step++)
             {
-                if (done[i]) continue;
-                if (next[i] == WordTokenizer.EndOfAnswer) done[i] = true;
-                else generated[i].Add((int)next[i]);
+                using var stepScope = NewDisposeScope();
+                var inputs = Build(examples.Select((e, i) => (e.Image, prompts[i], state.Generated[i].ToArray())).ToList());
+                var logits = Logits(inputs, atEditLayer);                                     // [B, L, V]
+                var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray());          // [B]
+                state.Take(logits[arange(examples.Count), last]);                               // [B, V]
+            }
+            return state.Result();
+        }
+        if (maxNewTokens <= 0 || AllStopped()) return state.Result();
+        var prompt = Build(examples.Select((e, i) => (e.Image, prompts[i], Array.Empty<int>())).ToList());
+        var (first, cache) = Prefill(prompt, maxNewTokens, atEditLayer);
+        using (cache)
+        {
+            state.Take(first);
+            for (var step = 1; step < maxNewTokens && !AllStopped(); step++)
+            {
+                using var stepScope = NewDisposeScope();
+                var next = new long[examples.Count];
+                for (var i = 0; i < examples.Count; i++)
+                {
+                    if (state.Done[i]) cache.Finish(i);
+                    next[i] = state.Done[i] ? WordTokenizer.EndOfAnswer : state.Generated[i][^1];
+                }
+                state.Take(Step(cache, tensor(next), atEditLayer));                             // [B, V]
             }
         }
-        return generated.Select(g => g.ToArray()).ToArray();
+        return state.Result();
+    }
+
+    /// <summary>Greedy choices per row, shared by both decodings.</summary>
+    private sealed class GreedyState(WordTokenizer tokenizer, int rows, bool keepLogits)
+    {
+        public readonly List<int>[] Generated = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();
+        public readonly bool[] Done = new bool[rows];
+        private readonly List<float[]>[]? logits = keepLogits ? Enumerable.Range(0, rows).Select(_ => new List<float[]>()).ToArray() : null;
+
+        /// <summary>Takes each live row's argmax from its logits [B, V].</summary>
+        public void Take(Tensor stepLogits)
+        {
+            var next = stepLogits.argmax(-1).data<long>().ToArray();                            // [B]
+            float[]? flat = logits is null ? null : stepLogits.contiguous().data<float>().ToArray();
+            var v = (int)stepLogits.shape[1];
+            for (var i = 0; i < rows; i++)
+            {
+                if (Done[i]) continue;
+                logits?[i].Add(flat!.AsSpan(i * v, v).ToArray());
+                if (next[i] == WordTokenizer.EndOfAnswer) Done[i] = true;
+                else Generated[i].Add((int)next[i]);
+            }
+        }
+
+        public GreedyDecoding Result() => new(Generated.Select(tokenizer.Decode).ToArray(), Generated.Select(g => g.ToArray()).ToArray(), logits?.Select(l => (IReadOnlyList<float[]>)l).ToArray());
     }
 
     /// <summary>

@@ -198,7 +198,8 @@ public sealed class GraceCodebook : ISequentialEditor
         using var _ = no_grad();
         var prompts = examples.Select(e => e with { Answer = null }).ToList();
         var layout = model.Prepare(prompts);
-        return model.GreedyAnswers(prompts, h => Rewrite(h, layout), maxNewTokens);
+        // The rewrite reads each row's last prompt position: it needs the whole sequence at every step.
+        return model.GreedyAnswers(prompts, h => Rewrite(h, layout), maxNewTokens, Decoding.Recompute);
     }
 
     private void Invalidate()

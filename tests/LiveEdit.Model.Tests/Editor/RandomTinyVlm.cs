@@ -113,7 +113,22 @@ internal sealed class RandomTinyVlm : nn.Module, IVisionLanguageModel
         return LogitsFromEditLayer(inputs, h).MoveToOuterDisposeScope();
     }
 
-    public IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8)
+    // This test model has no cache: prefill and steps are not offered, and both decodings recompute.
+    public (Tensor Logits, KvCache Cache) Prefill(VlmInputs inputs, int maxNewTokens, Func<Tensor, Tensor>? atEditLayer = null) =>
+        throw new NotSupportedException("RandomTinyVlm decodes by recomputing the sequence");
+
+    public Tensor Step(KvCache cache, Tensor nextTokenIds, Func<Tensor, Tensor>? atEditLayer = null) =>
+        throw new NotSupportedException("RandomTinyVlm decodes by recomputing the sequence");
+
+    public GreedyDecoding GreedyDecode(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached, bool keepLogits = false)
+    {
+        var answers = GreedyAnswers(examples, atEditLayer, maxNewTokens, decoding);
+        return new GreedyDecoding(answers, answers.Select(a => Tokens(a).Select(t => (int)t).ToArray()).ToArray(), null);
+    }
+
+    public IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached)
     {
         using var scope = NewDisposeScope();
         var prompts = examples.Select(e => Tokens(e.Prompt)).ToList();
