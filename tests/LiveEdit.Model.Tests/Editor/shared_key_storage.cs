@@ -256,9 +256,15 @@ public sealed class shared_key_storage
         var f = new EditorFixture(seed: 43, edits: 4);
         var queries = f.ImageQueries();
         var experts = ExpertsFor(f, queries, 1100, 43);
+        // Added out of order (rows are not the fusion order), and a model that had them in order to compare with.
         using var model = new EditedModel(f.Model, f.Editor);
-        for (var e = 0; e < experts.Count; e++) model.Add($"x{e}", experts[e], e);
+        foreach (var e in Enumerable.Range(0, experts.Count).OrderBy(e => (e * 7919) % experts.Count)) model.Add($"x{e}", experts[e], e);
+        using var inOrder = new EditedModel(f.Model, f.Editor);
+        for (var e = 0; e < experts.Count; e++) inOrder.Add($"x{e}", experts[e], e);
         var (before, routesBefore) = Run(model, queries);
+        var (expected, expectedRoutes) = Run(inOrder, queries);
+        routesBefore.ShouldBe(expectedRoutes);
+        before.ShouldBe(expected);
         // Retract a third of them and bring them back at their own places, in reverse.
         var again = Enumerable.Range(0, experts.Count).Where(e => e % 3 == 1).ToList();
         foreach (var e in again) model.Remove($"x{e}").ShouldBeTrue();
