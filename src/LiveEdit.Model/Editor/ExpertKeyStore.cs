@@ -35,7 +35,7 @@ public sealed class ExpertKeyStore
     internal const int Lanes = 8;
     private const int BlocksPerChunk = ChunkRows / Lanes;
     // Relative to |q|·|φ̂_e|, as in VisualFilterIndex: far above the float32 rounding of the terms and the bound.
-    private const double Tolerance = 1e-2;
+    internal const double DefaultTolerance = 1e-2;
 
     private readonly List<Chunk> chunks = [];
     private readonly List<Expert> experts = [];
@@ -54,6 +54,8 @@ public sealed class ExpertKeyStore
         scale = KeySimilarity.Scale(keyRows, moduleDim);
     }
 
+    /// <summary>The bound's slack, relative to |q|·|φ̂_e| (smaller only in tests, to see that every other term is charged).</summary>
+    internal double Tolerance { get; init; } = DefaultTolerance;
     /// <summary>k.</summary>
     public int KeyRows { get; }
     /// <summary>d_m.</summary>
