@@ -182,6 +182,23 @@ public sealed class perf_reports : IDisposable
     }
 
     [Fact]
+    public void routing_is_reported_apart_from_fusion_with_fusion_per_survivor()
+    {
+        var report = new PerfReport("liveedit bench perf", "2026-01-02T03:04:05Z", new MachineInfo(4, "Test CPU", 8, "Unix", "0.10 0.20 0.30"), 1,
+            Generation: null, EditLatency: [], QueryLatency: [], Rebuild: null)
+        {
+            Routing = [new RoutingLatency(100000, 0.75, 0.5, 0.25, 0.6, 1800, 700, 0.35, 1.05, 0.002, 5.5, 3)],
+        };
+
+        PerfMarkdown.Render(report).ShouldContain(
+            "| 100,000 | 0.750 | 0.500 | 1800 | 0.250 | 0.600 | 700.0 | 0.350 | 1.050 | 0.0020 | 5.50 (3.00) |\n");
+        var back = PerfReport.FromJson(report.ToJson());
+        back.Routing.ShouldBe(report.Routing);
+        report.ToJson().ShouldContain("\"fusionPerSurvivorMs\": 0.002");
+        PerfReport.FromJson(RealJson).ToJson().ShouldNotContain("\"routing\"");
+    }
+
+    [Fact]
     public void write_to_creates_the_folder_and_writes_both_files()
     {
         var report = PerfReport.FromJson(RealJson);

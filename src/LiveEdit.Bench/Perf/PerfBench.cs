@@ -75,6 +75,8 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
                 Log?.Invoke(Invariant($"expert generation over {generation.Edits} edits: mean {generation.MeanMs:F2} ms, p50 {generation.P50Ms:F2} ms"));
                 if (settings.LatencyCounts.Count > 0) cost = await CostAsync(runtime, world, ct);
                 decoding = await DecodingAsync(runtime, world, ct);
+                foreach (var b in cost?.Breakdown ?? [])
+                    Log?.Invoke(Invariant($"routing with {b.Experts} experts: filter {b.FilterMs:F3} ms ({b.MeanScored:F0} scored), weights {b.WeightsMs:F3} ms, keys {b.KeysMs:F3} ms; {b.MeanSurvivors:F1} survivors, copy {b.GatherMs:F3} ms"));
             }
         }
         finally
@@ -84,7 +86,22 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
 
         return new PerfReport(settings.Command, started.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), machine, threads, generation, editLatency,
             cost?.QueryLatency.Select(q => new QueryLatency(q.Experts, q.MedianMs, q.P95Ms, q.BaseMedianMs, q.Steps, q.BaseSteps)).ToList() ?? [], rebuild)
-        { Decoding = decoding };
+        {
+            Decoding = decoding,
+            Routing = cost?.Breakdown.Select(RoutingOf).ToList(),
+        };
+    }
+
+    /// <summary>
+    /// A breakdown as routing apart from fusion: routing = filter + weights (keys apart); fusion = the forward's time over
+    /// the base's, less the routing and the keys, less the copy of the survivors' factors (reported beside it).
+    /// </summary>
+    private static RoutingLatency RoutingOf(LatencyBreakdown b)
+    {
+        var routing = b.FilterMs + b.WeightsMs;
+        var fusion = b.Experts == 0 ? 0 : Math.Max(0, b.ForwardMs - b.BaseForwardMs - routing - b.KeysMs - b.GatherMs);
+        return new RoutingLatency(b.Experts, routing, b.FilterMs, b.WeightsMs, b.KeysMs, b.MeanScored, b.MeanSurvivors, b.GatherMs, fusion,
+            b.MeanSurvivors > 0 ? (fusion + b.GatherMs) / b.MeanSurvivors : 0, b.ForwardMs, b.BaseForwardMs);
     }
 
     /// <summary>Times each expert generation on its own (the edit signal forward and the generator), one edit at a time.</summary>

@@ -44,6 +44,14 @@ public static class PerfMarkdown
             s.Append(Invariant($"Base model, greedy answer to one image query (median of {d.Queries}): full recompute {d.RecomputeMedianMs:F2} ms, KV cache **{d.CachedMedianMs:F2} ms** ({d.RecomputeMedianMs / d.CachedMedianMs:F2}× faster); "));
             s.Append(Invariant($"{d.BatchSize} queries as one batch {d.BatchMedianMs:F2} ms against {d.SinglesMedianMs:F2} ms one at a time ({d.SinglesMedianMs / d.BatchMedianMs:F2}×); {d.Disagreements} answers differed.\n\n"));
         }
+        if (r.Routing is { Count: > 0 } routing)
+        {
+            s.Append("Routing apart from fusion, one teacher-forced image query (medians): routing = hard filter + the survivors' soft weights; the input-side keys cost the same at any count; fusion = the forward's time over the base's less routing and keys, with the copy of the survivors' U, V, ψ̂:\n\n");
+            s.Append("| active experts | routing ms | filter ms | scored exactly | weights ms | keys ms | survivors | copy ms | fusion ms | (copy + fusion) per survivor ms | forward ms (base) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            foreach (var x in routing)
+                s.Append(Invariant($"| {x.Experts:N0} | {x.RoutingMs:F3} | {x.FilterMs:F3} | {x.MeanScored:F0} | {x.WeightsMs:F3} | {x.KeysMs:F3} | {x.MeanSurvivors:F1} | {x.GatherMs:F3} | {x.FusionMs:F3} | {x.FusionPerSurvivorMs:F4} | {x.ForwardMs:F2} ({x.BaseForwardMs:F2}) |\n"));
+            s.Append('\n');
+        }
         if (r.Rebuild is { } rb)
         {
             s.Append(Invariant($"Past-version rebuild (ledger head v{rb.Head}); cold = first query as of the version on a new server, warm = the same query again:\n\n"));

@@ -15,6 +15,9 @@ public sealed record PerfReport(string Command, string Date, MachineInfo Machine
     /// <summary>Greedy decoding of the base model: KV cache against full recompute, a batch against singles (null in earlier reports).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public DecodingTimes? Decoding { get; init; }
+    /// <summary>Where one image query's time goes at each latency point: routing apart from fusion (null in earlier reports).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<RoutingLatency>? Routing { get; init; }
 
     /// <summary>The JSON file's name inside the output folder.</summary>
     public const string JsonFile = "perf.json";
@@ -84,6 +87,16 @@ public sealed record QueryLatency(int Experts, double MedianMs, double P95Ms,
 /// with <paramref name="ActiveExperts"/> experts active then: cold (a new server rebuilds the version) and warm (cached).
 /// </summary>
 public sealed record RebuildPoint(long Version, int Edits, int ActiveExperts, double ColdMedianMs, double ColdMaxMs, double WarmMedianMs);
+
+/// <summary>
+/// One teacher-forced image query with <paramref name="Experts"/> active (medians over the timed queries): the routing
+/// apart from fusion — the hard filter (<paramref name="FilterMs"/>, <paramref name="MeanScored"/> experts scored exactly),
+/// the survivors' soft weights (<paramref name="WeightsMs"/>) — and the input-side keys (<paramref name="KeysMs"/>, the same
+/// at any count); then what grows with the survivors: copying their U, V, ψ̂ (<paramref name="GatherMs"/>) and the rest of
+/// the forward's extra time over the base (<paramref name="FusionMs"/>), per survivor in <paramref name="FusionPerSurvivorMs"/>.
+/// </summary>
+public sealed record RoutingLatency(int Experts, double RoutingMs, double FilterMs, double WeightsMs, double KeysMs, double MeanScored,
+    double MeanSurvivors, double GatherMs, double FusionMs, double FusionPerSurvivorMs, double ForwardMs, double BaseForwardMs);
 
 /// <summary>The rebuild points, with the ledger <paramref name="Head"/> version when they were measured.</summary>
 public sealed record RebuildTimes(long Head, IReadOnlyList<RebuildPoint> Points);

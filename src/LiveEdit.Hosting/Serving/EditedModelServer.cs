@@ -238,7 +238,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             return cached;
         }
         if (set is null || policy is null) return null;
-        var model = new EditedModel(runtime.Model, runtime.Editor, policy: policy);
+        // A view over the head's key store: the version costs a bit and an index entry per expert, not a copy of their keys.
+        var model = new EditedModel(runtime.Model, runtime.Editor, policy: policy, keys: _head.Keys);
         var left = skipped.Select(s => s.EditId).ToHashSet();
         foreach (var expert in set.Experts)
         {

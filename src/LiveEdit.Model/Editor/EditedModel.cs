@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -7,8 +8,10 @@ namespace LiveEdit.Model.Editor;
 /// The frozen base model plus a set of experts (docs/method.md): at layer l_e, each input with an image keeps the
 /// experts that pass the visual hard filter, weighs them by soft routing and adds their fused residual; inputs with
 /// no image run the base model untouched. Experts are keyed by an id and fused in a fixed order (their
-/// <c>order</c>, then id), so results do not depend on the history of adds and removes. Adding or removing an expert
-/// only marks the stacked key tensors stale; they are rebuilt on the next query. Not thread-safe.
+/// <c>order</c>, then id), so results do not depend on the history of adds and removes. The visual keys live in an
+/// <see cref="ExpertKeyStore"/>, which models built on the same store share (docs/routing-at-scale.md); adding or removing
+/// an expert changes the model's view of it and rebuilds nothing. Not thread-safe, nor are the models sharing a store
+/// with it.
 /// </summary>
 public sealed class EditedModel : IDisposable
 {
@@ -17,9 +20,11 @@ public sealed class EditedModel : IDisposable
     private readonly Dictionary<Expert, double> hubness = new(ReferenceEqualityComparer.Instance);
     private string? hubnessFor;
     private RoutingPolicy policy;
+    private RoutingPolicy? offsetsFor;
 
     /// <param name="policy">The routing policy (margin, band, hubness); null: the editor's <see cref="EditorModules.DefaultPolicy"/>.</param>
-    public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null, RoutingPolicy? policy = null)
+    /// <param name="keys">The key store to share with other models of the same editor (past versions); null: one of its own.</param>
+    public EditedModel(IVisionLanguageModel model, EditorModules editor, RoutingOptions? options = null, RoutingPolicy? policy = null, ExpertKeyStore? keys = null)
     {
         var c = editor.Config;
         if (c.HiddenSize != model.Shape.HiddenSize || c.VisionTokens != model.Shape.VisionTokens)
@@ -27,7 +32,9 @@ public sealed class EditedModel : IDisposable
         Model = model;
         Editor = editor;
         Options = options ?? RoutingOptions.Paper;
-        experts = new ExpertSet(c.HiddenSize, c.Rank, c.KeyRows, c.ModuleDim);
+        if (keys is not null && (keys.KeyRows != c.KeyRows || keys.ModuleDim != c.ModuleDim))
+            throw new ArgumentException($"the key store holds {keys.KeyRows}×{keys.ModuleDim} keys, the editor makes {c.KeyRows}×{c.ModuleDim}");
+        experts = new ExpertSet(keys ?? new ExpertKeyStore(c.KeyRows, c.ModuleDim));
         this.policy = (policy ?? editor.DefaultPolicy).RequireFits(editor);
     }
 
@@ -42,7 +49,6 @@ public sealed class EditedModel : IDisposable
         {
             if (value == policy) return;
             policy = value.RequireFits(Editor);
-            experts.Invalidate();
         }
     }
 
@@ -56,8 +62,16 @@ public sealed class EditedModel : IDisposable
     public int Count => experts.Count;
     /// <summary>Skip experts whose low-rank bound rules them out of the hard filter (same result; off only in tests).</summary>
     internal bool PruneWithBound { get; init; } = true;
-    /// <summary>The stacked visual keys of the last query (null before one), for tests.</summary>
-    internal VisualFilterIndex? VisualKeys => experts.Current?.VisualKeys as VisualFilterIndex;
+    /// <summary>The key store this model is a view of (pass it to another model to share it).</summary>
+    public ExpertKeyStore Keys => experts.Store;
+    /// <summary>Bytes of managed memory this model's view takes besides the shared store.</summary>
+    public long ViewBytes => experts.Bytes;
+    /// <summary>What the routing of the last query cost (null before one).</summary>
+    public RoutingCost? LastRouting { get; private set; }
+    /// <summary>Experts scored exactly by the last image row's hard filter, for tests.</summary>
+    internal int LastScored => experts.LastScored;
+    /// <summary>Whether the last image row's hard filter used the bound, for tests.</summary>
+    internal bool LastBounded => experts.LastBounded;
     /// <summary>The active experts in fusion order.</summary>
     public IReadOnlyList<ExpertSlot> Slots => experts.Slots;
 
@@ -127,19 +141,19 @@ public sealed class EditedModel : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        experts.Dispose();
+        experts.Clear();
         hubness.Clear();
     }
 
     private static IReadOnlyList<RoutingDecision> NoRoutes(VlmInputs inputs) =>
         Enumerable.Range(0, inputs.Count).Select(i => new RoutingDecision(inputs.HasImage(i), [])).ToList();
 
-    // Our extension (RoutingPolicy.HubnessWeight): λ·o_e per expert, null when off.
-    private float[]? HubnessOffsets(IReadOnlyList<Expert> list)
+    // Our extension (RoutingPolicy.HubnessWeight): λ·o_e of an expert, null when off.
+    private Func<Expert, float>? HubnessOffset()
     {
         var c = Policy;
         if (c.HubnessWeight == 0 || Editor.Bank is null) return null;
-        return list.Select(e => (float)(c.HubnessWeight * Hubness(e))).ToArray();
+        return e => (float)(c.HubnessWeight * Hubness(e));
     }
 
     /// <summary>
@@ -169,9 +183,15 @@ public sealed class EditedModel : IDisposable
             for (var i = 0; i < inputs.Count; i++) result.Add(new RowRoute(new RoutingDecision(inputs.HasImage(i), []), null));
             return result;
         }
-        var s = experts.Stacked(PruneWithBound && Options.HardFilter, HubnessOffsets);
+        if (offsetsFor != Policy)
+        {
+            experts.SetOffsets(HubnessOffset());
+            offsetsFor = Policy;
+        }
+        long filterTicks = 0, weightTicks = 0, gatherTicks = 0;
+        int survivors = 0, scored = 0;
         var keys = Editor.InputSide(hidden, inputs, imageRows);
-        var dim = s.VisualKeys.Dim;
+        var dim = experts.Store.Dim;
         var visual = keys.Visual.reshape(imageRows.Count, dim).contiguous().data<float>().ToArray();        // φ̄ [n, k·d_m]
         var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel).data<float>().ToArray();         // sim(φ̄, φ̄_Ξ) [n]
         if (Policy.Margin != 0)
@@ -188,42 +208,49 @@ public sealed class EditedModel : IDisposable
                 continue;
             }
             var query = visual.AsSpan(row * dim, dim);
-            // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ); survivors ascending = fusion order.
-            var passing = Options.HardFilter
-                ? s.VisualKeys.Passing(query, threshold[row], PruneWithBound)
-                : s.VisualKeys.Similarities(query).Select((x, e) => (e, x)).ToList();
+            var t0 = Stopwatch.GetTimestamp();
+            // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ); survivors in fusion order.
+            var passing = Options.HardFilter ? experts.Passing(query, threshold[row], PruneWithBound) : experts.Scores(query);
+            scored += Options.HardFilter ? experts.LastScored : experts.Count;
             if (Options.HardFilter && Policy.Band > 0 && passing.Count > 1)
             {
                 // Our extension (RoutingPolicy.Band): keep survivors within the band of the best one, in order.
-                var best = passing.Max(p => p.Item2);
+                var best = passing.Max(p => p.Similarity);
                 var floor = best - (float)Policy.Band;
-                passing = passing.Where(p => p.Item2 >= floor).ToList();
+                passing = passing.Where(p => p.Similarity >= floor).ToList();
             }
+            var t1 = Stopwatch.GetTimestamp();
+            filterTicks += t1 - t0;
             if (passing.Count == 0)
             {
                 result.Add(new RowRoute(new RoutingDecision(true, []), null));
                 row++;
                 continue;
             }
-            var index = new long[passing.Count];
-            for (var j = 0; j < index.Length; j++) index[j] = passing[j].Item1;
-            var survivors = tensor(index);
-            var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], s.TextKeys.index_select(0, survivors)); // [1, S]
+            survivors += passing.Count;
+            var (u, v, textKeys) = experts.Gather(passing.Select(p => p.Row).ToList());
+            var t2 = Stopwatch.GetTimestamp();
+            gatherTicks += t2 - t1;
+            var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], textKeys);                // [1, S]
             var weights = Options.SoftRouting
                 ? Routing.SoftWeights(text)                                                   // Eq. w_e = σ(s_e)·softmax(s)_e
-                : full_like(text, 1.0 / index.Length);                                        // ablation: plain average
+                : full_like(text, 1.0 / passing.Count);                                       // ablation: plain average
             var w = weights.data<float>().ToArray();                                          // [1, S] contiguous
             var textScores = text.data<float>().ToArray();
             var fired = new FiredExpert[passing.Count];
             for (var j = 0; j < fired.Length; j++)
             {
-                var (e, visualScore) = passing[j];
-                fired[j] = new FiredExpert(s.Slots[e].Id, s.Slots[e].Order, w[j], visualScore, threshold[row] + s.VisualKeys.Offset(e), textScores[j]);
+                var (slot, r, visualScore) = passing[j];
+                fired[j] = new FiredExpert(slot.Id, slot.Order, w[j], visualScore, threshold[row] + experts.Offset(r), textScores[j]);
             }
-            result.Add(new RowRoute(new RoutingDecision(true, fired),
-                FusionOperands.Of(s.U.index_select(0, survivors), s.V.index_select(0, survivors), weights)));
+            var t3 = Stopwatch.GetTimestamp();
+            weightTicks += t3 - t2;
+            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(u, v, weights)));
+            gatherTicks += Stopwatch.GetTimestamp() - t3;
             row++;
         }
+        static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+        LastRouting = new RoutingCost(imageRows.Count, experts.Count, survivors, scored, Ms(filterTicks), Ms(weightTicks), Ms(gatherTicks));
         return result;
     }
 }

@@ -4,121 +4,163 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
-/// The active experts of an <see cref="EditedModel"/>, keyed by id, in fusion order (their order, then id), and their
-/// stacked form for a query: U, V and ψ̂ as tensors, φ̂ in an <see cref="IVisualKeyIndex"/>. Adding or removing an
-/// expert only marks the stack stale; it is rebuilt on the next query. Not thread-safe.
+/// The active experts of an <see cref="EditedModel"/>, keyed by id, in fusion order (their order, then id): a view over
+/// an <see cref="ExpertKeyStore"/> that may be shared with other models. Adding or removing an expert sets or clears
+/// its row's bit (and its threshold offset); nothing is rebuilt. Not thread-safe.
 /// </summary>
-internal sealed class ExpertSet(int hiddenSize, int rank, int keyRows, int moduleDim) : IDisposable
+internal sealed class ExpertSet(ExpertKeyStore store)
 {
-    private readonly SortedDictionary<ExpertSlot, Expert> experts = new();
+    private readonly SortedDictionary<ExpertSlot, int> rowOfSlot = new();
     private readonly Dictionary<string, ExpertSlot> slots = new(StringComparer.Ordinal);
-    private StackedExperts? stack;
-    private VisualKeyBasis? basis;
-    // Each active expert's bound terms in `basis` (experts are immutable): a rebuild computes only the new ones.
-    private Dictionary<Expert, KeyTerms> terms = new(ReferenceEqualityComparer.Instance);
+    private byte[] members = [];                 // bit i of byte b: row 8b + i is in the set
+    private ExpertSlot?[] slotOfRow = [];
+    private Dictionary<int, List<ExpertSlot>>? sharedRows;   // rows held under more than one id (the same expert twice)
+    private Func<Expert, float>? offsetOf;
+    private float[]? offsets;                    // by row: λ·o_e, or null without hubness
+    private float lowestOffset;
 
+    /// <summary>The shared rows.</summary>
+    public ExpertKeyStore Store => store;
     /// <summary>Active experts.</summary>
-    public int Count => experts.Count;
+    public int Count => slots.Count;
     /// <summary>The active experts in fusion order.</summary>
-    public IReadOnlyList<ExpertSlot> Slots => experts.Keys.ToList();
-    /// <summary>The stack of the last query, or null when stale.</summary>
-    public StackedExperts? Current => stack;
+    public IReadOnlyList<ExpertSlot> Slots => rowOfSlot.Keys.ToList();
+    /// <summary>Experts scored exactly by the last <see cref="Passing"/>.</summary>
+    public int LastScored { get; private set; }
+    /// <summary>Whether the last <see cref="Passing"/> used the bound.</summary>
+    public bool LastBounded { get; private set; }
+
+    /// <summary>Bytes of managed memory this view takes besides the store (its bitmaps, indexes and offsets; estimated per entry).</summary>
+    public long Bytes => members.Length + (long)slotOfRow.Length * IntPtr.Size + (offsets?.Length ?? 0) * 4L + slots.Count * 160L;
 
     public bool Contains(string id) => slots.ContainsKey(id);
 
     public void Add(ExpertSlot slot, Expert expert)
     {
-        experts.Add(slot, expert);
+        var row = store.RowOf(expert);
+        rowOfSlot.Add(slot, row);
         slots.Add(slot.Id, slot);
-        Invalidate();
+        Grow(row);
+        if (slotOfRow[row] is null) slotOfRow[row] = slot;
+        else ((sharedRows ??= []).TryGetValue(row, out var more) ? more : sharedRows[row] = []).Add(slot);
+        members[row / 8] |= (byte)(1 << (row % 8));
+        if (offsets is not null)
+        {
+            offsets[row] = offsetOf!(expert);
+            lowestOffset = Math.Min(lowestOffset, offsets[row]);
+        }
     }
 
     public bool Remove(string id)
     {
         if (!slots.Remove(id, out var slot)) return false;
-        experts.Remove(slot);
-        Invalidate();
+        rowOfSlot.Remove(slot, out var row);
+        if (sharedRows is not null && sharedRows.TryGetValue(row, out var more))
+        {
+            if (slotOfRow[row] == slot)
+            {
+                slotOfRow[row] = more[0];
+                more.RemoveAt(0);
+            }
+            else more.Remove(slot);
+            if (more.Count == 0) sharedRows.Remove(row);
+            return true;
+        }
+        slotOfRow[row] = null;
+        members[row / 8] &= (byte)~(1 << (row % 8));
+        // The lowest offset stays as it was: still at most every member's, so the bound stays safe.
         return true;
     }
 
     public void Clear()
     {
-        experts.Clear();
+        rowOfSlot.Clear();
         slots.Clear();
-        Invalidate();
+        Array.Clear(members);
+        Array.Clear(slotOfRow);
+        sharedRows = null;
     }
+
+    /// <summary>Each expert's threshold offset (the hubness correction), or null for none; computed now for every member.</summary>
+    public void SetOffsets(Func<Expert, float>? offset)
+    {
+        offsetOf = offset;
+        if (offset is null)
+        {
+            offsets = null;
+            lowestOffset = 0;
+            return;
+        }
+        offsets = new float[slotOfRow.Length];
+        lowestOffset = 0;
+        var first = true;
+        foreach (var row in rowOfSlot.Values)
+        {
+            offsets[row] = offset(store.ExpertAt(row));
+            lowestOffset = first ? offsets[row] : Math.Min(lowestOffset, offsets[row]);
+            first = false;
+        }
+    }
+
+    /// <summary>The threshold offset of row <paramref name="row"/> (0 without offsets).</summary>
+    public float Offset(int row) => offsets?[row] ?? 0f;
 
     /// <summary>
-    /// The stack, built when stale. <paramref name="bounded"/>: give the visual-key index its bound (worth it from
-    /// <see cref="VisualFilterIndex.MinExpertsForBound"/> experts); <paramref name="offsets"/>: each expert's threshold
-    /// offset, in fusion order (null: none).
+    /// Hard filter: the members with sim(q, φ̂_e) &gt; <paramref name="threshold"/> + their offset, in fusion order, with
+    /// their rows and scores: exactly what scoring every member gives (<paramref name="useBound"/> false does that).
     /// </summary>
-    public StackedExperts Stacked(bool bounded, Func<IReadOnlyList<Expert>, float[]?> offsets)
+    public List<(ExpertSlot Slot, int Row, float Similarity)> Passing(ReadOnlySpan<float> query, float threshold, bool useBound)
     {
-        if (stack is not null) return stack;
-        var list = experts.ToList();
-        int e = list.Count, rd = rank * hiddenSize, km = keyRows * moduleDim;
-        // U, V and ψ̂ go straight into tensor storage (tensor(float[]) copies element by element); φ̂ stays managed.
-        Tensor uStack = empty(e, rank, hiddenSize), vStack = empty(e, rank, hiddenSize), tkStack = empty(e, keyRows, moduleDim);
-        Span<float> u = MemoryMarshal.Cast<byte, float>(uStack.bytes), v = MemoryMarshal.Cast<byte, float>(vStack.bytes),
-            tk = MemoryMarshal.Cast<byte, float>(tkStack.bytes);
-        var vk = new float[e * km];
-        for (var i = 0; i < e; i++)
+        var rows = new List<(int Row, float Similarity)>();
+        LastBounded = useBound && store.PrepareBound();
+        LastScored = store.Passing(query, threshold, members, offsets, lowestOffset, LastBounded, rows);
+        return InFusionOrder(rows);
+    }
+
+    /// <summary>Every member with its score, in fusion order (the ablation without the hard filter).</summary>
+    public List<(ExpertSlot Slot, int Row, float Similarity)> Scores(ReadOnlySpan<float> query)
+    {
+        var result = new List<(ExpertSlot, int, float)>(Count);
+        foreach (var (slot, row) in rowOfSlot) result.Add((slot, row, store.Similarity(query, row)));
+        return result;
+    }
+
+    /// <summary>U, V [S, r, d] and ψ̂ [S, k, d_m] of <paramref name="rows"/>, copied from the experts.</summary>
+    public (Tensor U, Tensor V, Tensor TextKeys) Gather(IReadOnlyList<int> rows)
+    {
+        var first = store.ExpertAt(rows[0]);
+        int rd = first.Rank * first.HiddenSize, km = store.Dim;
+        Tensor u = empty(rows.Count, first.Rank, first.HiddenSize), v = empty(rows.Count, first.Rank, first.HiddenSize), tk = empty(rows.Count, store.KeyRows, store.ModuleDim);
+        Span<float> us = MemoryMarshal.Cast<byte, float>(u.bytes), vs = MemoryMarshal.Cast<byte, float>(v.bytes), ts = MemoryMarshal.Cast<byte, float>(tk.bytes);
+        for (var i = 0; i < rows.Count; i++)
         {
-            var x = list[i].Value;
-            x.U.CopyTo(u[(i * rd)..]);
-            x.V.CopyTo(v[(i * rd)..]);
-            x.VisualKey.CopyTo(vk.AsSpan(i * km));
-            x.TextKey.CopyTo(tk[(i * km)..]);
+            var x = store.ExpertAt(rows[i]);
+            x.U.CopyTo(us[(i * rd)..]);
+            x.V.CopyTo(vs[(i * rd)..]);
+            x.TextKey.CopyTo(ts[(i * km)..]);
         }
-        // The bound pays off only with many experts; its basis is refitted when the set has doubled since the last fit
-        // (any orthonormal basis gives the same survivors, a stale one only prunes less).
-        bounded &= e >= VisualFilterIndex.MinExpertsForBound;
-        KeyTerms? stackedTerms = null;
-        if (bounded)
+        return (u, v, tk);
+    }
+
+    private List<(ExpertSlot Slot, int Row, float Similarity)> InFusionOrder(List<(int Row, float Similarity)> rows)
+    {
+        var result = new List<(ExpertSlot Slot, int Row, float Similarity)>(rows.Count);
+        foreach (var (row, s) in rows)
         {
-            if (basis is null || basis.Dim != km || e >= 2 * basis.FittedOn)
-            {
-                basis = VisualKeyBasis.Fit(vk, e, km);
-                terms.Clear();
-            }
-            var missing = Enumerable.Range(0, e).Where(i => !terms.ContainsKey(list[i].Value)).ToList();
-            var keys = new float[missing.Count * km];
-            for (var j = 0; j < missing.Count; j++) list[missing[j]].Value.VisualKey.CopyTo(keys.AsSpan(j * km));
-            var computed = missing.Count > 0 ? basis.Terms(keys, missing.Count) : null;
-            var current = new Dictionary<Expert, KeyTerms>(ReferenceEqualityComparer.Instance);
-            for (var j = 0; j < missing.Count; j++) current[list[missing[j]].Value] = computed!.Row(j, basis.Rank);
-            foreach (var (_, x) in list) if (!current.ContainsKey(x)) current[x] = terms[x];
-            terms = current;
-            stackedTerms = KeyTerms.Stack(list.Select(p => terms[p.Value]).ToList(), basis.Rank);
+            result.Add((slotOfRow[row]!, row, s));
+            if (sharedRows is not null && sharedRows.TryGetValue(row, out var more)) foreach (var slot in more) result.Add((slot, row, s));
         }
-        return stack = new StackedExperts(list.Select(p => p.Key).ToArray(),
-            uStack.DetachFromDisposeScope(), vStack.DetachFromDisposeScope(),
-            new VisualFilterIndex(vk, e, keyRows, moduleDim, bounded ? basis : null, stackedTerms, offsets(list.Select(p => p.Value).ToList())),
-            tkStack.DetachFromDisposeScope());
+        result.Sort((a, b) => a.Slot.CompareTo(b.Slot));
+        return result;
     }
 
-    /// <summary>Marks the stack stale (the set or the routing settings changed).</summary>
-    public void Invalidate()
+    private void Grow(int row)
     {
-        stack?.Dispose();
-        stack = null;
-    }
-
-    public void Dispose()
-    {
-        Invalidate();
-        terms.Clear();
-    }
-}
-
-/// <summary>The active experts stacked for a query, in fusion order: U, V [E, r, d], ψ̂ [E, k, d_m], φ̂ in an index.</summary>
-internal sealed record StackedExperts(ExpertSlot[] Slots, Tensor U, Tensor V, IVisualKeyIndex VisualKeys, Tensor TextKeys) : IDisposable
-{
-    public void Dispose()
-    {
-        U.Dispose();
-        V.Dispose();
-        TextKeys.Dispose();
+        if (row < slotOfRow.Length) return;
+        var size = Math.Max(64, slotOfRow.Length);
+        while (size <= row) size *= 2;
+        Array.Resize(ref slotOfRow, size);
+        Array.Resize(ref members, size / 8);
+        if (offsets is not null) Array.Resize(ref offsets, size);
     }
 }

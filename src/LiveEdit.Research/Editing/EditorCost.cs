@@ -30,4 +30,14 @@ public sealed record QueryCost(int Experts, double MedianMs, double P95Ms, doubl
 /// hard filter over every expert, soft weights — (<paramref name="RoutingMs"/>) and the input-side keys alone
 /// (<paramref name="KeysMs"/>), and the mean number of experts that survive the hard filter.
 /// </summary>
-public sealed record LatencyBreakdown(int Experts, double BaseForwardMs, double ForwardMs, double RoutingMs, double KeysMs, double MeanSurvivors);
+public sealed record LatencyBreakdown(int Experts, double BaseForwardMs, double ForwardMs, double RoutingMs, double KeysMs, double MeanSurvivors)
+{
+    /// <summary>Median time of the hard filter alone (<see cref="LiveEdit.Model.Editor.RoutingCost.FilterMs"/>).</summary>
+    public double FilterMs { get; init; }
+    /// <summary>Median time of the survivors' text scores and soft weights.</summary>
+    public double WeightsMs { get; init; }
+    /// <summary>Median time of copying the survivors' U, V, ψ̂ into the fusion's operands.</summary>
+    public double GatherMs { get; init; }
+    /// <summary>Mean experts scored exactly by the filter per query (the bound skipped the rest).</summary>
+    public double MeanScored { get; init; }
+}

@@ -70,7 +70,10 @@ public sealed partial class EditorEvaluation
         var forward = new List<double>();
         var routing = new List<double>();
         var keys = new List<double>();
-        long survivors = 0;
+        var filter = new List<double>();
+        var weights = new List<double>();
+        var gather = new List<double>();
+        long survivors = 0, scored = 0;
         using var noGrad = no_grad();
         for (var q = 0; q < queries + 3; q++)
         {
@@ -86,6 +89,7 @@ public sealed partial class EditorEvaluation
             clock.Restart();
             var routes = edited.Route(inputs, hidden);
             var t2 = clock.Elapsed.TotalMilliseconds;
+            var cost = edited.LastRouting;
             clock.Restart();
             editor.InputSide(hidden, inputs, [0]);
             var t3 = clock.Elapsed.TotalMilliseconds;
@@ -95,7 +99,17 @@ public sealed partial class EditorEvaluation
             routing.Add(t2);
             keys.Add(t3);
             survivors += routes[0].Fired.Count;
+            filter.Add(n == 0 ? 0 : cost!.FilterMs);
+            weights.Add(n == 0 ? 0 : cost!.WeightsMs);
+            gather.Add(n == 0 ? 0 : cost!.GatherMs);
+            scored += n == 0 ? 0 : cost!.Scored;
         }
-        return new LatencyBreakdown(n, Quantile(baseForward, 0.5), Quantile(forward, 0.5), n == 0 ? 0 : Quantile(routing, 0.5), Quantile(keys, 0.5), (double)survivors / queries);
+        return new LatencyBreakdown(n, Quantile(baseForward, 0.5), Quantile(forward, 0.5), n == 0 ? 0 : Quantile(routing, 0.5), Quantile(keys, 0.5), (double)survivors / queries)
+        {
+            FilterMs = Quantile(filter, 0.5),
+            WeightsMs = Quantile(weights, 0.5),
+            GatherMs = Quantile(gather, 0.5),
+            MeanScored = (double)scored / queries,
+        };
     }
 }
