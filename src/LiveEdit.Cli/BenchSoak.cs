@@ -57,7 +57,7 @@ internal static class BenchSoak
 
     /// <summary>One memory sample.</summary>
     internal sealed record SoakSample(
-        double Seconds, double ResidentMb, double ManagedHeapMb, double GcHeapMb, double GcCommittedMb, long LiveTensors,
+        double Seconds, double ResidentMb, double ManagedHeapMb, double GcHeapMb, double Gen2LiveMb, double GcCommittedMb, long LiveTensors,
         int CachedExperts, int CachedPastVersions, long HeadVersion, long Queries, long Errors, int Edits, int Retractions);
 
     private static async Task RunAsync(SoakSettings settings, string outFolder, CancellationToken ct)
@@ -110,7 +110,7 @@ internal static class BenchSoak
         stop.CancelAfter(settings.Length);
         clock.Restart();
         SoakSample Sample() => new(clock.Elapsed.TotalSeconds, Mb(Environment.WorkingSet), Mb(GC.GetTotalMemory(false)),
-            Mb(GC.GetGCMemoryInfo().HeapSizeBytes), Mb(GC.GetGCMemoryInfo().TotalCommittedBytes), TorchTensor.TotalCount,
+            Mb(GC.GetGCMemoryInfo().HeapSizeBytes), Mb(Gen2Live()), Mb(GC.GetGCMemoryInfo().TotalCommittedBytes), TorchTensor.TotalCount,
             server.CachedExperts, server.CachedPastVersions, server.HeadVersion, Interlocked.Read(ref queries), Interlocked.Read(ref errors),
             Volatile.Read(ref edits), Volatile.Read(ref retractions));
 
@@ -124,7 +124,7 @@ internal static class BenchSoak
                 {
                     var s = Sample();
                     lock (samples) samples.Add(s);
-                    AnsiConsole.WriteLine(Invariant($"{s.Seconds,6:F0} s  rss {s.ResidentMb,7:F1} MB  gc heap {s.GcHeapMb,6:F1} MB  tensors {s.LiveTensors,5}  experts {s.CachedExperts,5}  past {s.CachedPastVersions}  v{s.HeadVersion}  queries {s.Queries}  errors {s.Errors}  edits {s.Edits}"));
+                    AnsiConsole.WriteLine(Invariant($"{s.Seconds,6:F0} s  rss {s.ResidentMb,7:F1} MB  gc heap {s.GcHeapMb,6:F1} MB  live after gen2 {s.Gen2LiveMb,6:F1} MB  tensors {s.LiveTensors,5}  experts {s.CachedExperts,5}  past {s.CachedPastVersions}  v{s.HeadVersion}  queries {s.Queries}  errors {s.Errors}  edits {s.Edits}"));
                 }
             }
             catch (OperationCanceledException) { }
@@ -205,6 +205,14 @@ internal static class BenchSoak
 
     private static double Mb(long bytes) => bytes / (1024.0 * 1024.0);
 
+    // What survived the last full collection (blocking or background): the live managed heap, without the garbage the
+    // heap size at an arbitrary moment includes.
+    private static long Gen2Live()
+    {
+        GCMemoryInfo blocking = GC.GetGCMemoryInfo(GCKind.FullBlocking), background = GC.GetGCMemoryInfo(GCKind.Background);
+        return (blocking.Index >= background.Index ? blocking : background).PromotedBytes;
+    }
+
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
 
@@ -220,6 +228,7 @@ internal sealed record SoakReport(IReadOnlyList<SoakTrend> Trends)
         [
             Trend("resident memory", "MB", s => s.ResidentMb),
             Trend("GC heap", "MB", s => s.GcHeapMb),
+            Trend("live after gen2", "MB", s => s.Gen2LiveMb),
             Trend("GC committed", "MB", s => s.GcCommittedMb),
             Trend("live tensors", "", s => s.LiveTensors),
             Trend("cached experts", "", s => s.CachedExperts),
@@ -240,9 +249,9 @@ internal sealed record SoakReport(IReadOnlyList<SoakTrend> Trends)
 
     public static string Csv(IReadOnlyList<BenchSoak.SoakSample> samples)
     {
-        var text = new StringBuilder("seconds,resident_mb,managed_heap_mb,gc_heap_mb,gc_committed_mb,live_tensors,cached_experts,cached_past_versions,head_version,queries,errors,edits,retractions\n");
+        var text = new StringBuilder("seconds,resident_mb,managed_heap_mb,gc_heap_mb,gen2_live_mb,gc_committed_mb,live_tensors,cached_experts,cached_past_versions,head_version,queries,errors,edits,retractions\n");
         foreach (var s in samples)
-            text.Append(CultureInfo.InvariantCulture, $"{s.Seconds:F1},{s.ResidentMb:F1},{s.ManagedHeapMb:F1},{s.GcHeapMb:F1},{s.GcCommittedMb:F1},{s.LiveTensors},{s.CachedExperts},{s.CachedPastVersions},{s.HeadVersion},{s.Queries},{s.Errors},{s.Edits},{s.Retractions}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{s.Seconds:F1},{s.ResidentMb:F1},{s.ManagedHeapMb:F1},{s.GcHeapMb:F1},{s.Gen2LiveMb:F1},{s.GcCommittedMb:F1},{s.LiveTensors},{s.CachedExperts},{s.CachedPastVersions},{s.HeadVersion},{s.Queries},{s.Errors},{s.Edits},{s.Retractions}\n");
         return text.ToString();
     }
 }
