@@ -60,6 +60,8 @@ public sealed class EditedModel : IDisposable
     internal VisualFilterIndex? VisualKeys => experts.Current?.VisualKeys as VisualFilterIndex;
     /// <summary>The active experts in fusion order.</summary>
     public IReadOnlyList<ExpertSlot> Slots => experts.Slots;
+    /// <summary>Experts whose hubness is kept (for tests).</summary>
+    internal int HubnessKept => hubness.Count;
 
     /// <summary>Activates an expert. <paramref name="order"/> fixes its place in the fusion order (e.g. the ledger sequence).</summary>
     public void Add(string id, Expert expert, long order)
@@ -126,7 +128,14 @@ public sealed class EditedModel : IDisposable
     {
         var c = Policy;
         if (c.HubnessWeight == 0 || Editor.Bank is null) return null;
-        return list.Select(e => (float)(c.HubnessWeight * Hubness(e))).ToArray();
+        var offsets = list.Select(e => (float)(c.HubnessWeight * Hubness(e))).ToArray();
+        // Only the active experts' offsets are kept: a removed expert is not held here after its removal.
+        if (hubness.Count > list.Count)
+        {
+            var active = list.ToHashSet(ReferenceEqualityComparer.Instance);
+            foreach (var gone in hubness.Keys.Where(e => !active.Contains(e)).ToList()) hubness.Remove(gone);
+        }
+        return offsets;
     }
 
     /// <summary>
