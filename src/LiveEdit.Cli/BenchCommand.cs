@@ -20,6 +20,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Ledger());
         bench.Subcommands.Add(BenchLoad.Create());
         bench.Subcommands.Add(BenchQuery.Create());
+        bench.Subcommands.Add(BenchSoak.Create());
         bench.Subcommands.Add(BenchRun.Create());
         bench.Subcommands.Add(Research.BenchBaselines.Create());
         bench.Subcommands.Add(BenchReportCommand.Create());

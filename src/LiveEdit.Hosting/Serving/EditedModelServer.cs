@@ -48,12 +48,20 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     private readonly SemaphoreSlim _syncGate = new(1, 1);
     private long _syncTickets, _syncedUpTo;
     private volatile bool _warm;
+    // The expert SHA-256s each model holds: the cache keeps only experts some model holds (retracted ones are let go).
+    private HashSet<string> _headShas = new(StringComparer.Ordinal);
+    private readonly Dictionary<(long Version, string Policy), HashSet<string>> _pastShas = new();
 
     /// <summary>The version the head model was last brought to (-1 before the first sync).</summary>
     public long HeadVersion => Interlocked.Read(ref _headVersion);
 
     /// <summary>True once the head model has been synced with the ledger and has answered one warm-up query (<see cref="WarmUpAsync"/>).</summary>
     public bool IsWarm => _warm;
+    /// <summary>Experts held in memory (those of the head and of the cached past versions), for memory figures.</summary>
+    public int CachedExperts => _experts.Count;
+
+    /// <summary>Past versions kept built, for memory figures.</summary>
+    public int CachedPastVersions => _pastOrder.Count;
 
     /// <summary>
     /// The version number <paramref name="asOf"/> names. A sequence is taken as given: reading its active set
@@ -150,12 +158,12 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         // Appends commit in sequence order, so a later read never sees an older head; keep the model from going back anyway.
         if (set.Version < current) return;
         var policy = await _policies.AtAsync(set.Version, ct);
-        var skipped = await LoadExpertsAsync(set, ct);
+        var (skipped, loaded) = await LoadExpertsAsync(set, ct);
         _incidents.Update(skipped);
         await runtime.RunAsync(() =>
         {
             _head.Policy = policy.Policy;
-            BringHeadTo(set, skipped);
+            BringHeadTo(set, skipped, loaded);
             return true;
         }, ct);
     }
@@ -182,17 +190,18 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         RoutingPolicy? pastPolicy = null;
         ActiveExpertSet? past = null;
         IReadOnlyList<SkippedExpert> pastSkipped = [];
+        IReadOnlyDictionary<string, Expert> pastLoaded = new Dictionary<string, Expert>();
         while (true)
         {
             if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(key), ct))
             {
                 pastPolicy = inForce.Policy;
                 past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
-                pastSkipped = await LoadExpertsAsync(past, ct);
+                (pastSkipped, pastLoaded) = await LoadExpertsAsync(past, ct);
             }
             var (done, result) = await runtime.RunAsync(() =>
             {
-                if (PastModel(key, past, pastPolicy, pastSkipped) is not { } built) return (false, default(T)!);
+                if (PastModel(key, past, pastPolicy, pastSkipped, pastLoaded) is not { } built) return (false, default(T)!);
                 try
                 {
                     return (true, work(built.Model, version, built.Skipped));
@@ -209,27 +218,30 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     }
 
     // Inside the device lock.
-    private void BringHeadTo(ActiveExpertSet set, IReadOnlyList<SkippedExpert> skipped)
+    private void BringHeadTo(ActiveExpertSet set, IReadOnlyList<SkippedExpert> skipped, IReadOnlyDictionary<string, Expert> loaded)
     {
+        var removed = false;
         var left = skipped.Select(s => s.EditId.ToString()).ToHashSet(StringComparer.Ordinal);
         var wanted = set.Experts.Where(e => !left.Contains(e.EditId.ToString())).ToDictionary(e => e.EditId.ToString(), e => e.ActivatedAtVersion);
         foreach (var slot in _head.Slots)
         {
-            if (!wanted.TryGetValue(slot.Id, out var order) || order != slot.Order) _head.Remove(slot.Id);
+            if (!wanted.TryGetValue(slot.Id, out var order) || order != slot.Order) removed |= _head.Remove(slot.Id);
         }
         var present = _head.Slots.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var expert in set.Experts)
         {
             if (!present.Contains(expert.EditId.ToString()) && wanted.ContainsKey(expert.EditId.ToString()))
-                _head.Add(expert.EditId.ToString(), _experts[expert.ExpertSha256], expert.ActivatedAtVersion);
+                _head.Add(expert.EditId.ToString(), loaded[expert.ExpertSha256], expert.ActivatedAtVersion);
         }
+        _headShas = set.Experts.Where(e => wanted.ContainsKey(e.EditId.ToString())).Select(e => e.ExpertSha256).ToHashSet(StringComparer.Ordinal);
+        if (removed) ReleaseUnheldExperts();
         _headSkipped = skipped;
         Interlocked.Exchange(ref _headVersion, set.Version);
     }
 
     // Inside the device lock. A past version's set never changes, so a cached model stays right for ever.
     private (EditedModel Model, IReadOnlyList<SkippedExpert> Skipped)? PastModel((long Version, string Policy) key, ActiveExpertSet? set, RoutingPolicy? policy,
-        IReadOnlyList<SkippedExpert> skipped)
+        IReadOnlyList<SkippedExpert> skipped, IReadOnlyDictionary<string, Expert> loaded)
     {
         if (_past.TryGetValue(key, out var cached))
         {
@@ -243,28 +255,47 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         var left = skipped.Select(s => s.EditId).ToHashSet();
         foreach (var expert in set.Experts)
         {
-            if (!left.Contains(expert.EditId)) model.Add(expert.EditId.ToString(), _experts[expert.ExpertSha256], expert.ActivatedAtVersion);
+            if (!left.Contains(expert.EditId)) model.Add(expert.EditId.ToString(), loaded[expert.ExpertSha256], expert.ActivatedAtVersion);
         }
         if (skipped.Count > 0) return (model, skipped);
         _past[key] = (model, skipped);
+        _pastShas[key] = set.Experts.Where(e => !left.Contains(e.EditId)).Select(e => e.ExpertSha256).ToHashSet(StringComparer.Ordinal);
         _pastOrder.AddFirst(key);
         while (_pastOrder.Count > pastVersionsCached)
         {
             var oldest = _pastOrder.Last!.Value;
             _pastOrder.RemoveLast();
             if (_past.Remove(oldest, out var evicted)) evicted.Model.Dispose();
+            _pastShas.Remove(oldest);
+            ReleaseUnheldExperts();
         }
         return (model, skipped);
     }
 
+    // Inside the device lock. Drops the experts no model holds (a retracted expert, the experts of an evicted past
+    // version); a query that has just read one keeps its own reference, and a later one reads the blob again.
+    private void ReleaseUnheldExperts()
+    {
+        foreach (var sha in _experts.Keys)
+        {
+            if (!_headShas.Contains(sha) && !_pastShas.Values.Any(held => held.Contains(sha))) _experts.TryRemove(sha, out _);
+        }
+    }
+
     /// <summary>
     /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, each
-    /// retried on transient failures); returns those whose blob is missing or corrupt.
+    /// retried on transient failures); returns those whose blob is missing or corrupt, and every expert of the set that
+    /// was read (the caller's own references: the shared cache may let one go before the caller uses it).
     /// </summary>
-    private async Task<IReadOnlyList<SkippedExpert>> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
+    private async Task<(IReadOnlyList<SkippedExpert> Skipped, IReadOnlyDictionary<string, Expert> Loaded)> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
     {
         List<SkippedExpert>? skipped = null;
-        var wanted = set.Experts.Select(e => e.ExpertSha256).Where(sha => !_experts.ContainsKey(sha)).Distinct(StringComparer.Ordinal).ToArray();
+        var loaded = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        foreach (var active in set.Experts)
+        {
+            if (_experts.TryGetValue(active.ExpertSha256, out var known)) loaded[active.ExpertSha256] = known;
+        }
+        var wanted = set.Experts.Select(e => e.ExpertSha256).Where(sha => !loaded.ContainsKey(sha)).Distinct(StringComparer.Ordinal).ToArray();
         var problems = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var chunk in wanted.Chunk(BlobStore.BatchSize))
         {
@@ -273,7 +304,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             {
                 switch (blob.Problem)
                 {
-                    case null: _experts[sha] = Expert.FromBytes(blob.Bytes!); break;
+                    case null: _experts[sha] = loaded[sha] = Expert.FromBytes(blob.Bytes!); break;
                     case BlobNotFoundException: problems[sha] = "missing"; break;
                     case BlobCorruptedException: problems[sha] = "corrupt"; break;
                     default: throw blob.Problem;
@@ -284,7 +315,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         {
             if (problems.TryGetValue(active.ExpertSha256, out var problem)) (skipped ??= []).Add(new SkippedExpert(active.EditId, active.ExpertSha256, problem));
         }
-        return skipped ?? (IReadOnlyList<SkippedExpert>)[];
+        return (skipped ?? (IReadOnlyList<SkippedExpert>)[], loaded);
     }
 
     internal static ExpertInAnswer InAnswer(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);

@@ -51,6 +51,7 @@ public sealed class ModelRuntime : IDisposable
     public static ModelRuntime Load(ModelSettings settings)
     {
         TorchRuntime.Configure(settings.Threads, seed: 0);
+        NativeHeap.ReturnLargeBlocks();
         var model = TinyVlm.Load(settings.BaseFolder);
         var (editor, file) = EditorModules.Load(settings.EditorFolder);
         if (!string.Equals(file.Provenance.BaseWeightsSha256, model.WeightsSha256, StringComparison.OrdinalIgnoreCase))

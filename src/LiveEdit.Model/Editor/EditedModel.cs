@@ -74,6 +74,8 @@ public sealed class EditedModel : IDisposable
     internal bool LastBounded => experts.LastBounded;
     /// <summary>The active experts in fusion order.</summary>
     public IReadOnlyList<ExpertSlot> Slots => experts.Slots;
+    /// <summary>Experts whose hubness is kept (for tests).</summary>
+    internal int HubnessKept => hubness.Count;
 
     /// <summary>Activates an expert. <paramref name="order"/> fixes its place in the fusion order (e.g. the ledger sequence).</summary>
     public void Add(string id, Expert expert, long order)
@@ -88,10 +90,22 @@ public sealed class EditedModel : IDisposable
     }
 
     /// <summary>Deactivates an expert; false when it was not active.</summary>
-    public bool Remove(string id) => experts.Remove(id);
+    public bool Remove(string id)
+    {
+        var row = experts.RowOf(id);
+        if (row < 0) return false;
+        experts.Remove(id);
+        // Only the active experts' hubness is kept: a removed expert is not held here after its removal.
+        if (!experts.Holds(row)) hubness.Remove(experts.Store.ExpertAt(row));
+        return true;
+    }
 
     /// <summary>Deactivates every expert.</summary>
-    public void Clear() => experts.Clear();
+    public void Clear()
+    {
+        experts.Clear();
+        hubness.Clear();
+    }
 
     /// <summary>Teacher-forced logits [B, L, V] with the experts applied, and each example's routing.</summary>
     public (Tensor Logits, IReadOnlyList<RoutingDecision> Routes) Logits(VlmInputs inputs)

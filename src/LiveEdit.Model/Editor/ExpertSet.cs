@@ -35,6 +35,12 @@ internal sealed class ExpertSet(ExpertKeyStore store)
 
     public bool Contains(string id) => slots.ContainsKey(id);
 
+    /// <summary>The store row of active expert <paramref name="id"/>, or -1.</summary>
+    public int RowOf(string id) => slots.TryGetValue(id, out var slot) ? rowOfSlot[slot] : -1;
+
+    /// <summary>Whether store row <paramref name="row"/> is in the set (under any id).</summary>
+    public bool Holds(int row) => row / 8 < members.Length && (members[row / 8] & (1 << (row % 8))) != 0;
+
     public void Add(ExpertSlot slot, Expert expert)
     {
         var row = store.RowOf(expert);

@@ -1,0 +1,109 @@
+using LiveEdit.Hosting.Serving;
+using LiveEdit.Ledger;
+using LiveEdit.Ledger.Edits;
+using LiveEdit.Model.Editor;
+using LiveEdit.Model.Images;
+using LiveEdit.Testing;
+using Marten;
+using Shouldly;
+using Xunit;
+using TorchTensor = TorchSharp.torch.Tensor;
+
+namespace LiveEdit.Hosting.Tests;
+
+/// <summary>
+/// An <see cref="EditedModelServer"/> on a real ledger under a steady churn of edits: every round one expert is
+/// activated, the oldest active one retracted, the head queried and a recent past version queried (more distinct
+/// versions than the past-version cache holds, so versions are built and evicted all the time). The active set keeps
+/// its size, so what the server holds in memory must keep its size too.
+/// </summary>
+[Collection(HostingCollection.Name)]
+public sealed class keeping_host_memory_flat(PostgresFixture postgres, ModelFixture model) : IAsyncLifetime
+{
+    private const string Prompt = "what is this creature called?";
+    private const int Active = 12;
+    private const int PastCached = 4;
+
+    private DocumentStore _store = null!;
+    private EditLedger _ledger = null!;
+    private RgbImage _image = null!;
+    private Expert _template = null!;
+    private readonly Queue<Guid> _active = new();
+    private readonly List<long> _versions = [];
+    private int _made;
+
+    public async Task InitializeAsync()
+    {
+        var schema = await postgres.CreateSchemaAsync(GetType());
+        _store = LedgerStore.Create(postgres.ConnectionString, schema);
+        _ledger = new EditLedger(_store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = Convert.FromBase64String(TestChainKey.Base64) });
+        await _ledger.EnsureSchemaAsync();
+        var pixels = new byte[32 * 32 * 3];
+        new Random(7).NextBytes(pixels);
+        _image = new RgbImage(32, 32, pixels);
+        // One real expert for the query image; the others are copies with their own factors, so every one passes the
+        // hard filter and the fusion path runs with all of them.
+        _template = await model.Runtime.GenerateAsync(_image, Prompt, "babro");
+    }
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
+
+    private async Task ActivateOneAsync()
+    {
+        var n = ++_made;
+        var t = _template;
+        var u = t.U.ToArray();
+        u[n % u.Length] += 1e-3f * n;
+        var expert = new Expert(t.HiddenSize, t.Rank, t.KeyRows, t.ModuleDim, u, t.V.ToArray(), t.VisualKey.ToArray(), t.TextKey.ToArray(),
+            t.BaseSha256, t.GeneratorSha256);
+        var id = Guid.NewGuid();
+        var image = await _ledger.Blobs.PutAsync(_image.ToPng());
+        await _ledger.ProposeAsync(new ProposeEdit(id, image, Prompt, "babro", "churn", "alice", ["memory"], null));
+        var sha = await _ledger.Blobs.PutAsync(expert.ToBytes());
+        await _ledger.RecordExpertAsync(new RecordExpert(id, sha, expert.GeneratorSha256, expert.BaseSha256, expert.Rank, expert.HiddenSize,
+            "worker-1", 1, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray()));
+        _active.Enqueue(id);
+        _versions.Add(await _ledger.GetHeadAsync());
+    }
+
+    private async Task RoundAsync(EditedModelServer server)
+    {
+        await ActivateOneAsync();
+        await _ledger.RetractAsync(new RetractEdit(_active.Dequeue(), "dana", "churn"));
+        var head = await server.QueryAsync(_image, Prompt, AsOf.Now);
+        head.Experts.Count.ShouldBeGreaterThan(0, "the experts fire, so fusion runs");
+        // The version this round's activation made (a build that evicts the oldest cached one), and a cached one.
+        foreach (var past in new[] { _versions[^1], _versions[^PastCached] })
+            (await server.QueryAsync(_image, Prompt, new AsOf.Sequence(past))).Version.ShouldBe(past);
+    }
+
+    [Fact]
+    public async Task retracted_experts_and_rebuilt_stacks_leave_nothing_behind()
+    {
+        for (var i = 0; i < Active; i++) await ActivateOneAsync();
+        using var server = new EditedModelServer(model.Runtime, _ledger, pastVersionsCached: PastCached);
+        for (var r = 0; r < 2 * PastCached + 2; r++) await RoundAsync(server);
+        server.CachedPastVersions.ShouldBe(PastCached);
+        // What the model's loading and the template's generation left for the finalizers goes first: from here on a
+        // tensor that is not disposed stays counted (unless a collection happens to run its finalizer).
+        Collect();
+        var (tensors, experts) = (TorchTensor.TotalCount, server.CachedExperts);
+
+        for (var r = 0; r < 24; r++) await RoundAsync(server);
+
+        server.CachedPastVersions.ShouldBe(PastCached);
+        // Held: the head's experts and those of the cached past versions, all among the last few made.
+        server.CachedExperts.ShouldBe(experts, "a retracted expert no model holds is let go");
+        server.CachedExperts.ShouldBeLessThanOrEqualTo(Active + 2 * PastCached);
+        TorchTensor.TotalCount.ShouldBe(tensors, "every tensor a round makes is disposed by the round or by the rebuild that replaces it");
+        Collect();
+        TorchTensor.TotalCount.ShouldBe(tensors, "no tensor is left alive by a reference");
+    }
+
+    private static void Collect()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+}
