@@ -94,9 +94,10 @@ public sealed class EditedModel : IDisposable
     {
         var row = experts.RowOf(id);
         if (row < 0) return false;
+        var expert = experts.Store.ExpertAt(row);
         experts.Remove(id);
         // Only the active experts' hubness is kept: a removed expert is not held here after its removal.
-        if (!experts.Holds(row)) hubness.Remove(experts.Store.ExpertAt(row));
+        if (!experts.Holds(row)) hubness.Remove(expert);
         return true;
     }
 

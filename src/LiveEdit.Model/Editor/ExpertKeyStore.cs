@@ -38,8 +38,12 @@ public sealed class ExpertKeyStore
     internal const double DefaultTolerance = 1e-2;
 
     private readonly List<Chunk> chunks = [];
-    private readonly List<Expert> experts = [];
+    private readonly List<Expert?> experts = [];
     private readonly Dictionary<Expert, int> rows = new(ReferenceEqualityComparer.Instance);
+    // Views holding each row; a row no view holds lets its expert go and is used again by the next new expert.
+    private readonly List<int> holders = [];
+    private readonly Stack<int> free = new();
+    private readonly List<int> staleTerms = [];
     private readonly double scale;
     private int termsUpTo;
     private int fittedOn;
@@ -62,8 +66,10 @@ public sealed class ExpertKeyStore
     public int ModuleDim { get; }
     /// <summary>k·d_m, the length of a flattened key.</summary>
     public int Dim { get; }
-    /// <summary>Rows (experts ever added).</summary>
+    /// <summary>Rows (experts held, and rows free for the next ones).</summary>
     public int Count => experts.Count;
+    /// <summary>Rows free for reuse: their experts were let go when the last view holding them dropped them.</summary>
+    public int FreeRows => free.Count;
     /// <summary>The bound's basis; null until the store first scans with the bound.</summary>
     public VisualKeyBasis? Basis { get; private set; }
     /// <summary>How many rows' bound terms have been computed, all fits counted (to check they are computed once per row and fit).</summary>
@@ -72,21 +78,50 @@ public sealed class ExpertKeyStore
     /// <summary>Bytes of managed memory the rows take (keys and bound terms, chunks allocated whole).</summary>
     public long Bytes => chunks.Sum(c => c.Bytes) + (long)experts.Count * (IntPtr.Size + 32);
 
-    /// <summary>The row of <paramref name="expert"/>, appended when the store has not seen it.</summary>
+    /// <summary>
+    /// The row of <paramref name="expert"/>: its own when the store holds it, else a free row or a new one. A view that
+    /// takes the row marks it with <see cref="Hold"/>; a row taken by no view stays until one does.
+    /// </summary>
     public int RowOf(Expert expert)
     {
         if (rows.TryGetValue(expert, out var row)) return row;
         if (expert.KeyRows != KeyRows || expert.ModuleDim != ModuleDim) throw new ArgumentException("the expert's keys do not fit the store");
-        row = experts.Count;
-        if (row % ChunkRows == 0) chunks.Add(new Chunk(Dim));
-        expert.VisualKey.CopyTo(chunks[^1].Keys.AsSpan(row % ChunkRows * Dim, Dim));
-        experts.Add(expert);
+        if (free.TryPop(out row))
+        {
+            experts[row] = expert;
+            // The bound's terms of the row's earlier key are recomputed before the next bounded scan.
+            if (row < termsUpTo) staleTerms.Add(row);
+        }
+        else
+        {
+            row = experts.Count;
+            if (row % ChunkRows == 0) chunks.Add(new Chunk(Dim));
+            experts.Add(expert);
+            holders.Add(0);
+        }
+        expert.VisualKey.CopyTo(chunks[row / ChunkRows].Keys.AsSpan(row % ChunkRows * Dim, Dim));
         rows.Add(expert, row);
         return row;
     }
 
+    /// <summary>A view took row <paramref name="row"/>.</summary>
+    internal void Hold(int row) => holders[row]++;
+
+    /// <summary>
+    /// A view let go of row <paramref name="row"/>; when no view holds it any more the store lets its expert go and the
+    /// row is free for the next new expert (so a host that keeps activating and retracting does not grow).
+    /// </summary>
+    internal void Release(int row)
+    {
+        if (holders[row] <= 0) throw new InvalidOperationException($"row {row} is held by no view");
+        if (--holders[row] > 0) return;
+        rows.Remove(experts[row]!);
+        experts[row] = null;
+        free.Push(row);
+    }
+
     /// <summary>The expert in row <paramref name="row"/>.</summary>
-    public Expert ExpertAt(int row) => experts[row];
+    public Expert ExpertAt(int row) => experts[row] ?? throw new InvalidOperationException($"row {row} is free");
 
     /// <summary>φ̂ of row <paramref name="row"/>, flattened [k·d_m].</summary>
     public ReadOnlySpan<float> Key(int row) => chunks[row / ChunkRows].Keys.AsSpan(row % ChunkRows * Dim, Dim);
@@ -110,6 +145,7 @@ public sealed class ExpertKeyStore
             Basis = VisualKeyBasis.Fit(sample, n, Dim);
             fittedOn = Count;
             termsUpTo = 0;
+            staleTerms.Clear();
             foreach (var c in chunks) c.Allocate(Basis.Rank);
         }
         while (termsUpTo < Count)
@@ -118,32 +154,41 @@ public sealed class ExpertKeyStore
             chunk.Allocate(Basis.Rank);
             int first = termsUpTo % ChunkRows, count = Math.Min(ChunkRows - first, Count - termsUpTo);
             var terms = Basis.Terms(chunk.Keys.AsSpan(first * Dim, count * Dim), count);
-            var rank = Basis.Rank;
             for (var i = 0; i < count; i++)
-            {
-                var r = first + i;
-                var c = terms.Coefficients.AsSpan(i * rank, rank);
-                var largest = 0f;
-                foreach (var x in c) largest = Math.Max(largest, Math.Abs(x));
-                var step = largest / 127f;
-                double error = 0;
-                for (var j = 0; j < rank; j++)
-                {
-                    var q = step == 0 ? (sbyte)0 : (sbyte)Math.Clamp(MathF.Round(c[j] / step), -127, 127);
-                    chunk.Coefficients![((r / Lanes) * rank + j) * Lanes + r % Lanes] = q;
-                    var d = c[j] - (double)step * q;
-                    error += d * d;
-                }
-                chunk.Steps![r] = step;
-                // |δ_e| rounded up, so that the bound never charges less than the rounding.
-                chunk.Errors![r] = (float)(Math.Sqrt(error) * (1 + 1e-6)) + float.Epsilon;
-                chunk.Residuals![r] = terms.Residuals[i];
-                chunk.Norms![r] = terms.Norms[i];
-            }
+                StoreTerms(chunk, first + i, terms.Coefficients.AsSpan(i * Basis.Rank, Basis.Rank), terms.Residuals[i], terms.Norms[i]);
             termsUpTo += count;
             TermsComputed += count;
         }
+        foreach (var r in staleTerms)
+        {
+            var terms = Basis.Terms(Key(r), 1);
+            StoreTerms(chunks[r / ChunkRows], r % ChunkRows, terms.Coefficients, terms.Residuals[0], terms.Norms[0]);
+        }
+        TermsComputed += staleTerms.Count;
+        staleTerms.Clear();
         return true;
+    }
+
+    // Row r of a chunk: the coefficients as 8-bit integers with their step and rounding error, the residual and the norm.
+    private void StoreTerms(Chunk chunk, int r, ReadOnlySpan<float> c, float residual, float norm)
+    {
+        var rank = Basis!.Rank;
+        var largest = 0f;
+        foreach (var x in c) largest = Math.Max(largest, Math.Abs(x));
+        var step = largest / 127f;
+        double error = 0;
+        for (var j = 0; j < rank; j++)
+        {
+            var q = step == 0 ? (sbyte)0 : (sbyte)Math.Clamp(MathF.Round(c[j] / step), -127, 127);
+            chunk.Coefficients![((r / Lanes) * rank + j) * Lanes + r % Lanes] = q;
+            var d = c[j] - (double)step * q;
+            error += d * d;
+        }
+        chunk.Steps![r] = step;
+        // |δ_e| rounded up, so that the bound never charges less than the rounding.
+        chunk.Errors![r] = (float)(Math.Sqrt(error) * (1 + 1e-6)) + float.Epsilon;
+        chunk.Residuals![r] = residual;
+        chunk.Norms![r] = norm;
     }
 
     /// <summary>

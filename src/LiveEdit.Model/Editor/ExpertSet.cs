@@ -47,7 +47,11 @@ internal sealed class ExpertSet(ExpertKeyStore store)
         rowOfSlot.Add(slot, row);
         slots.Add(slot.Id, slot);
         Grow(row);
-        if (slotOfRow[row] is null) slotOfRow[row] = slot;
+        if (slotOfRow[row] is null)
+        {
+            slotOfRow[row] = slot;
+            store.Hold(row);
+        }
         else ((sharedRows ??= []).TryGetValue(row, out var more) ? more : sharedRows[row] = []).Add(slot);
         members[row / 8] |= (byte)(1 << (row % 8));
         if (offsets is not null)
@@ -74,12 +78,17 @@ internal sealed class ExpertSet(ExpertKeyStore store)
         }
         slotOfRow[row] = null;
         members[row / 8] &= (byte)~(1 << (row % 8));
+        store.Release(row);
         // The lowest offset stays as it was: still at most every member's, so the bound stays safe.
         return true;
     }
 
     public void Clear()
     {
+        for (var row = 0; row < slotOfRow.Length; row++)
+        {
+            if (slotOfRow[row] is not null) store.Release(row);
+        }
         rowOfSlot.Clear();
         slots.Clear();
         Array.Clear(members);

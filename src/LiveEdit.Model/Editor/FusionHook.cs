@@ -1,3 +1,4 @@
+using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -37,7 +38,7 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
         {
             // One row with experts (the usual query): no per-row slicing and concatenation.
             var residual = Routing.FusedResidual(fusionNorm(hidden), routes[0].Fusion!); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
-            return (hidden + residual).MoveToOuterDisposeScope();
+            return hidden.Plus(residual).MoveToOuterDisposeScope();
         }
         var rows = new Tensor[layout.Count];
         for (var i = 0; i < layout.Count; i++)
@@ -48,7 +49,7 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
                 ? zeros_like(h)
                 : Routing.FusedResidual(fusionNorm(h), f);                      // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
         }
-        var edited = hidden + cat(rows, 0);
+        var edited = hidden.Plus(cat(rows, 0));
         return edited.MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using LiveEdit.Model.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -44,8 +45,8 @@ public sealed class VisionTokenBlock : nn.Module
     {
         using var scope = NewDisposeScope();
         var normed = attn_norm.forward(tokens);
-        var x = tokens + attn_out.forward(self_attn.Attend(normed, normed));                     // x + SA(LN(x))
-        x = x + mlp_out.forward(nn.functional.gelu(mlp_in.forward(mlp_norm.forward(x))));        // x + MLP(LN(x))
+        var x = tokens.Plus(attn_out.forward(self_attn.Attend(normed, normed)));                    // x + SA(LN(x))
+        x = x.Plus(mlp_out.forward(nn.functional.gelu(mlp_in.forward(mlp_norm.forward(x)))));       // x + MLP(LN(x))
         return x.MoveToOuterDisposeScope();
     }
 }

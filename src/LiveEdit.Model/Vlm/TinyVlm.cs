@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using LiveEdit.Model.Images;
+using LiveEdit.Model.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -168,7 +169,7 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
                 for (var t = 0; t < inputs.VisionCount[i]; t++) mask[i * l + inputs.VisionStart[i] + t] = true;
             x = where(tensor(mask, [b, l, 1]), visual, x);
         }
-        x = x + positions.narrow(0, 0, l);
+        x = x.Plus(positions.narrow(0, 0, l));
         return x.MoveToOuterDisposeScope();
     }
 
@@ -252,7 +253,7 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         // Row i sees slots 0..at[i]: its prompt, its own earlier tokens and this one; never padding or later slots.
         var visible = arange(cache.Capacity).view(1, 1, 1, -1) <= slot.view(b, 1, 1, 1);        // [B, 1, 1, C]
         var h = token_embedding.forward(nextTokenIds.to_type(ScalarType.Int64)).unsqueeze(1)    // [B, 1, d]
-                + positions.index_select(0, slot).unsqueeze(1);
+                .Plus(positions.index_select(0, slot).unsqueeze(1));
         for (var i = 0; i < Config.Layers; i++)
         {
             h = layers[i].Step(h, cache.Keys(i), cache.Values(i), slots, visible);

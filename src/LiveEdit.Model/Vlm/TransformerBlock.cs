@@ -1,3 +1,4 @@
+using LiveEdit.Model.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -77,7 +78,7 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     // Output projection and MLP: x + Proj(attended), then x + MLP(LN(x)).
     private Tensor Finish(Tensor x, Tensor attended, long b, long l, long d)
     {
-        x = x + proj.forward(attended.transpose(1, 2).reshape(b, l, d));                                     // [B, L, D]
-        return x + fc_out.forward(nn.functional.gelu(fc_in.forward(ln_2.forward(x))));
+        x = x.Plus(proj.forward(attended.transpose(1, 2).reshape(b, l, d)));                                     // [B, L, D]
+        return x.Plus(fc_out.forward(nn.functional.gelu(fc_in.forward(ln_2.forward(x)))));
     }
 }

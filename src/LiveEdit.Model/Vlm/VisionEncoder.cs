@@ -43,7 +43,7 @@ public sealed class VisionEncoder : nn.Module<Tensor, Tensor>
         x = nn.functional.gelu(stem_1.forward(x));                  // [B, 16, S/2, S/2]
         x = nn.functional.gelu(stem_2.forward(x));                  // [B, 48, S/4, S/4]
         x = patch.forward(x);                                       // [B, w, S/8, S/8]
-        x = x.flatten(2).transpose(1, 2) + positions;               // [B, N_v, w]
+        x = x.flatten(2).transpose(1, 2).Plus(positions);              // [B, N_v, w]
         foreach (var block in blocks) x = block.forward(x);
         return ln_out.forward(x).MoveToOuterDisposeScope();
     }
