@@ -53,10 +53,11 @@ internal static class DemoCommand
         using var bob = system.Client(Approver);
         using var carol = system.Client(Auditor);
         using var dana = system.Client(Admin);
-        await ShowAsync(alice, bob, carol, dana, outputFolder, editCount, seed, ct);
+        await ShowAsync(alice, bob, carol, dana, outputFolder, editCount, seed, system.Schema.Name, system.Schema.Origin == SchemaOrigin.Fresh, ct);
     }
 
-    private static async Task ShowAsync(HostClient alice, HostClient bob, HostClient carol, HostClient dana, string outputFolder, int editCount, int seed, CancellationToken ct)
+    private static async Task ShowAsync(HostClient alice, HostClient bob, HostClient carol, HostClient dana, string outputFolder, int editCount, int seed,
+        string schema, bool freshSchema, CancellationToken ct)
     {
         var world = new SynthWorld(WorldConfig.Default);
         var cases = world.EditCases(EditSplit.EditorEval, editCount, seed);
@@ -165,7 +166,10 @@ internal static class DemoCommand
         var verify = await carol.VerifyAsync(ct);
         var chain = verify["isIntact"]!.GetValue<bool>() ? "[green]intact[/]" : $"[red]broken: {Markup.Escape(verify["firstBreak"]!.ToJsonString())}[/]";
         AnsiConsole.MarkupLine($"hash chain over {verify["eventsChecked"]} events: {chain}");
-        AnsiConsole.MarkupLineInterpolated($"The demo ledger stays in schema 'demo'. To look around: Ledger__Schema=demo ./liveedit serve --development, then ./liveedit edit show {ids[^1]} --api-key dev-auditor-key");
+        if (freshSchema)
+            AnsiConsole.MarkupLineInterpolated($"The demo ledger was in a fresh schema, dropped when the demo ends. To keep one and look around: Ledger__Schema=my_demo ./liveedit demo, then Ledger__Schema=my_demo ./liveedit serve --development and ./liveedit edit show {ids[^1]} --api-key dev-auditor-key");
+        else
+            AnsiConsole.MarkupLineInterpolated($"The demo ledger stays in schema '{schema}'. To look around: Ledger__Schema={schema} ./liveedit serve --development, then ./liveedit edit show {ids[^1]} --api-key dev-auditor-key");
     }
 
     private static string Mark(JsonNode answer, string expected)

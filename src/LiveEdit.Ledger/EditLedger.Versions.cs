@@ -72,13 +72,17 @@ public sealed partial class EditLedger
     /// The active-set road's index: the sequences of activations and removals alone, in order, so the active set at a
     /// version is an index-only scan that touches no other event (proposals, approvals, experts with their keys). Its
     /// predicate is the one in <see cref="ActiveAtAsync"/>, word for word, which is how the planner matches a partial index.
-    /// Marten's migration drops indexes it was not configured with, so every <see cref="EnsureSchemaAsync"/> re-creates it.
+    /// Marten's migration is told to leave it be (<see cref="LedgerStore.ConfigureLedger"/>), and every
+    /// <see cref="EnsureSchemaAsync"/> creates it when missing.
     /// </summary>
     private string ActiveRoadIndexSql() => $"""
-        create index if not exists ledger_active_road on {_events} (seq_id)
+        create index if not exists {ActiveRoadIndex} on {_events} (seq_id)
             where type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}');
 
         """;
+
+    /// <summary>Name of the active-set road's index on the events table.</summary>
+    internal const string ActiveRoadIndex = "ledger_active_road";
 
     /// <summary>An activation or removal whose chain entry was found authentic, as the ledger read it then.</summary>
     private sealed record RoadEvent(Guid Stream, string Type, string? Expert, DateTime Timestamp);

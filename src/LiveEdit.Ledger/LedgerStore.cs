@@ -38,6 +38,8 @@ public static class LedgerStore
         options.Events.AppendMode = EventAppendMode.Rich;
         options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
         options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+        // The active-set road's partial index (EditLedger.ActiveRoadIndexSql) is the ledger's own: Marten's migration leaves it be.
+        options.Events.IgnoreIndex(EditLedger.ActiveRoadIndex);
 
         // Stable type names: the version queries and the hash chain read them from mt_events.type.
         options.Events.MapEventType<EditProposed>(EventTypeNames.Proposed);

@@ -70,6 +70,8 @@ public sealed class keeping_host_memory_flat(PostgresFixture postgres, ModelFixt
     {
         await ActivateOneAsync();
         await _ledger.RetractAsync(new RetractEdit(_active.Dequeue(), "dana", "churn"));
+        // What the ledger's push makes a host do (no listener runs here): bring the head model to the ledger's head.
+        await server.SyncHeadAsync();
         var head = await server.QueryAsync(_image, Prompt, AsOf.Now);
         head.Experts.Count.ShouldBeGreaterThan(0, "the experts fire, so fusion runs");
         // The version this round's activation made (a build that evicts the oldest cached one), and a cached one.

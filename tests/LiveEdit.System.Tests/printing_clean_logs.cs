@@ -32,8 +32,8 @@ public sealed partial class printing_clean_logs : IDisposable
         // Two tables (before and after the edits), each a header and one row per edit: a wrapped cell adds rows.
         lines.Count(l => l.StartsWith('│')).ShouldBe(2 * (1 + 2), demo.Out);
         lines.ShouldContain(l => l.StartsWith('│') && l.Contains("neighbour (must not change)") && l.Contains("experts that fired") && l.Length > 80, demo.Out);
-        lines.ShouldContain("PostgreSQL and RabbitMQ are up; the demo ledger lives in schema demo (reset on every run).", demo.Out);
-        lines.ShouldContain(l => l.StartsWith("The demo ledger stays in schema 'demo'.") && l.EndsWith("--api-key dev-auditor-key"), demo.Out);
+        lines.ShouldContain(l => l.StartsWith("PostgreSQL and RabbitMQ are up; the demo ledger lives in schema demo_") && l.EndsWith("dropped at the end)."), demo.Out);
+        lines.ShouldContain(l => l.StartsWith("The demo ledger was in a fresh schema") && l.EndsWith("--api-key dev-auditor-key"), demo.Out);
     }
 
     [Fact]

@@ -78,6 +78,7 @@ public sealed class shared_key_storage
         var bounded = 0;
         var skipped = false;
         var kept = 0;
+        var adds = 0;
         for (var step = 0; step < 60; step++)
         {
             // Additions and removals interleaved: a burst of adds (some re-adding a removed expert under a new order),
@@ -90,6 +91,7 @@ public sealed class shared_key_storage
                 var expert = experts[int.Parse(id[1..])];
                 set.Add(slot, expert);
                 active[id] = (slot, expert);
+                adds++;
             }
             for (var r = random.Next(0, 60); r > 0 && active.Count > 0; r--)
             {
@@ -116,7 +118,9 @@ public sealed class shared_key_storage
         bounded.ShouldBeGreaterThan(0, "the store grew past the size where the bound is used");
         skipped.ShouldBeTrue("the bound skips experts");
         kept.ShouldBeGreaterThan(0);
-        store.TermsComputed.ShouldBe(store.Count, "each row's terms are computed once");
+        // A removed expert's row is freed and a re-added one may take another: terms are computed at most once per add,
+        // never for the whole store on a change.
+        store.TermsComputed.ShouldBeLessThanOrEqualTo(adds, "each added expert's terms are computed once");
     }
 
     [Fact]
