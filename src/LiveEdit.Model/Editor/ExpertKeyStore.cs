@@ -42,6 +42,8 @@ public sealed class ExpertKeyStore
     private readonly Dictionary<Expert, int> rows = new(ReferenceEqualityComparer.Instance);
     private readonly double scale;
     private int termsUpTo;
+    private Vector256<short>[] broadcast = [];
+    private float[] queryCopy = [];
     private int fittedOn;
 
     /// <summary>An empty store for keys of <paramref name="keyRows"/> × <paramref name="moduleDim"/>.</summary>
@@ -56,6 +58,8 @@ public sealed class ExpertKeyStore
 
     /// <summary>The bound's slack, relative to |q|·|φ̂_e| (smaller only in tests, to see that every other term is charged).</summary>
     internal double Tolerance { get; init; } = DefaultTolerance;
+    /// <summary>From this many 8-row blocks (16,384 rows) the scan is split over two threads (lower in tests).</summary>
+    internal int ParallelBlocks { get; init; } = 2048;
     /// <summary>k.</summary>
     public int KeyRows { get; }
     /// <summary>d_m.</summary>
@@ -152,7 +156,7 @@ public sealed class ExpertKeyStore
     /// <paramref name="lowestOffset"/> is at most every member's offset. Exactly the rows and scores of scoring every member.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal int Passing(ReadOnlySpan<float> query, float threshold, ReadOnlySpan<byte> members, float[]? offsets, float lowestOffset, bool useBound,
+    internal int Passing(ReadOnlySpan<float> query, float threshold, byte[] members, float[]? offsets, float lowestOffset, bool useBound,
         List<(int Row, float Similarity)> result)
     {
         if (query.Length != Dim) throw new ArgumentException($"query has {query.Length} values, not {Dim}");
@@ -201,64 +205,89 @@ public sealed class ExpertKeyStore
         }
         // |δ_q| rounded up.
         queryError = Math.Sqrt(queryError) * (1 + 1e-6) + double.Epsilon;
-        Span<int> broadcastPairs = stackalloc int[pairs];
-        for (var j = 0; j < pairs; j++) broadcastPairs[j] = (ushort)rounded[2 * j] | (rounded[2 * j + 1] << 16);
+        if (broadcast.Length != pairs) broadcast = new Vector256<short>[pairs];
+        for (var j = 0; j < pairs; j++) broadcast[j] = Vector256.Create((ushort)rounded[2 * j] | (rounded[2 * j + 1] << 16)).AsInt16();
+        if (queryCopy.Length != Dim) queryCopy = new float[Dim];
+        query.CopyTo(queryCopy);
         double restNorm = Math.Sqrt(Math.Max(0, squaredQuery - squaredProjection)), queryNorm = Math.Sqrt(squaredQuery), projectedNorm = Math.Sqrt(squaredProjection);
-        var limit = Vector256.Create((float)(((double)threshold + lowestOffset) / scale));
         // ⟨Pq, c_e⟩ ≤ s_e·s_q⟨q̃, c̃_e⟩ + |Pq|·|δ_e| + |δ_q|·s_e|c̃_e|, and s_e|c̃_e| ≤ |c_e| + |δ_e| ≤ |φ̂_e| + |δ_e|.
-        Vector256<float> stepOfQuery = Vector256.Create((float)queryStep), rest32 = Vector256.Create((float)restNorm),
-            slack = Vector256.Create((float)(Tolerance * queryNorm + queryError)), errorWeight = Vector256.Create((float)(projectedNorm + queryError));
-        Span<int> sums = stackalloc int[Lanes];
-        for (var block = 0; block < blocks; block++)
-        {
-            uint inView = members[block];
-            if (inView == 0) continue;
-            var chunk = chunks[block / BlocksPerChunk];
-            var local = block % BlocksPerChunk;
-            ref var c = ref MemoryMarshal.GetArrayDataReference(chunk.Coefficients!);
-            var offset = (nuint)(local * Lanes);
-            var values = (nuint)(local * pairs * 2 * Lanes);
-            Vector256<int> dot;
-            if (Avx2.IsSupported)
-            {
-                // 16 bytes: two coefficients of 8 experts, interleaved; widened to 16-bit and multiplied pairwise with
-                // (q̃_j, q̃_j+1), giving 8 exact 32-bit sums. Two accumulators, so that the adds do not wait on each other.
-                Vector256<int> a0 = Vector256<int>.Zero, a1 = Vector256<int>.Zero;
-                var j = 0;
-                for (; j + 1 < pairs; j += 2)
-                {
-                    var at = values + (nuint)(j * 2 * Lanes);
-                    a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, at)), Vector256.Create(broadcastPairs[j]).AsInt16());
-                    a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, at + 2 * Lanes)), Vector256.Create(broadcastPairs[j + 1]).AsInt16());
-                }
-                if (j < pairs)
-                    a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, values + (nuint)(j * 2 * Lanes))), Vector256.Create(broadcastPairs[j]).AsInt16());
-                dot = a0 + a1;
-            }
-            else
-            {
-                sums.Clear();
-                for (var j = 0; j < 2 * pairs; j++)
-                    for (var lane = 0; lane < Lanes; lane++) sums[lane] += rounded[j] * chunk.Coefficients![(int)values + (j / 2) * 2 * Lanes + lane * 2 + j % 2];
-                dot = Vector256.Create<int>(sums);
-            }
-            // ⟨q, φ̂_e⟩ ≤ s_e·s_q⟨q̃, c̃_e⟩ + (|Pq| + |δ_q|)·|δ_e| + |q_⊥|·ρ_e + |δ_q|·|φ̂_e|; not above the threshold (with
-            // tolerance) → cannot pass.
-            var bound = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Steps!), offset) * stepOfQuery * Vector256.ConvertToSingle(dot)
-                + errorWeight * Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Errors!), offset)
-                + rest32 * Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Residuals!), offset)
-                + slack * Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Norms!), offset);
-            var candidates = Vector256.GreaterThan(bound, limit).ExtractMostSignificantBits() & inView;
-            while (candidates != 0)
-            {
-                var row = block * Lanes + BitOperations.TrailingZeroCount(candidates);
-                candidates &= candidates - 1;
-                scored++;
-                var s = Similarity(query, row);
-                if (s > threshold + (offsets?[row] ?? 0f)) result.Add((row, s));       // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
-            }
-        }
+        var scan = new BoundScan(this, queryCopy, broadcast, rounded.ToArray(), threshold, members, offsets,
+            Vector256.Create((float)(((double)threshold + lowestOffset) / scale)), Vector256.Create((float)queryStep), Vector256.Create((float)restNorm),
+            Vector256.Create((float)(Tolerance * queryNorm + queryError)), Vector256.Create((float)(projectedNorm + queryError)));
+        if (blocks < ParallelBlocks || Environment.ProcessorCount < 2) return scan.Run(0, blocks, result);
+        // Two fixed halves, the second on another thread, joined in row order: the same rows and scores as one scan.
+        var half = blocks / 2;
+        var second = new List<(int Row, float Similarity)>();
+        var other = Task.Run(() => scan.Run(half, blocks, second));
+        scored = scan.Run(0, half, result);
+        scored += other.GetAwaiter().GetResult();
+        result.AddRange(second);
         return scored;
+    }
+
+    /// <summary>One query's scan with the bound over a range of 8-row blocks (read-only: two may run at once).</summary>
+    private sealed record BoundScan(ExpertKeyStore Store, float[] Query, Vector256<short>[] Pairs, short[] Rounded, float Threshold, byte[] Members,
+        float[]? Offsets, Vector256<float> Limit, Vector256<float> StepOfQuery, Vector256<float> Rest, Vector256<float> Slack, Vector256<float> ErrorWeight)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public int Run(int fromBlock, int toBlock, List<(int Row, float Similarity)> result)
+        {
+            var pairs = Pairs.Length;
+            ref var b = ref MemoryMarshal.GetArrayDataReference(Pairs);
+            var members = Members;
+            var offsets = Offsets;
+            var scored = 0;
+            Span<int> sums = stackalloc int[Lanes];
+            for (var block = fromBlock; block < toBlock; block++)
+            {
+                uint inView = members[block];
+                if (inView == 0) continue;
+                var chunk = Store.chunks[block / BlocksPerChunk];
+                var local = block % BlocksPerChunk;
+                ref var c = ref MemoryMarshal.GetArrayDataReference(chunk.Coefficients!);
+                var offset = (nuint)(local * Lanes);
+                var values = (nuint)(local * pairs * 2 * Lanes);
+                Vector256<int> dot;
+                if (Avx2.IsSupported)
+                {
+                    // 16 bytes: two coefficients of 8 experts, interleaved; widened to 16-bit and multiplied pairwise with
+                    // (q̃_j, q̃_j+1), giving 8 exact 32-bit sums. Two accumulators, so that the adds do not wait on each other.
+                    Vector256<int> a0 = Vector256<int>.Zero, a1 = Vector256<int>.Zero;
+                    var j = 0;
+                    for (; j + 1 < pairs; j += 2)
+                    {
+                        var at = values + (nuint)(j * 2 * Lanes);
+                        a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, at)), Unsafe.Add(ref b, j));
+                        a1 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, at + 2 * Lanes)), Unsafe.Add(ref b, j + 1));
+                    }
+                    if (j < pairs) a0 += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, values + (nuint)(j * 2 * Lanes))), Unsafe.Add(ref b, j));
+                    dot = a0 + a1;
+                }
+                else
+                {
+                    sums.Clear();
+                    for (var j = 0; j < 2 * pairs; j++)
+                        for (var lane = 0; lane < Lanes; lane++) sums[lane] += Rounded[j] * chunk.Coefficients![(int)values + j / 2 * 2 * Lanes + lane * 2 + j % 2];
+                    dot = Vector256.Create<int>(sums);
+                }
+                // ⟨q, φ̂_e⟩ ≤ s_e·s_q⟨q̃, c̃_e⟩ + (|Pq| + |δ_q|)·|δ_e| + |q_⊥|·ρ_e + |δ_q|·|φ̂_e|; not above the threshold (with
+                // tolerance) → cannot pass.
+                var bound = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Steps!), offset) * StepOfQuery * Vector256.ConvertToSingle(dot)
+                    + ErrorWeight * Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Errors!), offset)
+                    + Rest * Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Residuals!), offset)
+                    + Slack * Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(chunk.Norms!), offset);
+                var candidates = Vector256.GreaterThan(bound, Limit).ExtractMostSignificantBits() & inView;
+                while (candidates != 0)
+                {
+                    var row = block * Lanes + BitOperations.TrailingZeroCount(candidates);
+                    candidates &= candidates - 1;
+                    scored++;
+                    var s = Store.Similarity(Query, row);
+                    if (s > Threshold + (offsets?[row] ?? 0f)) result.Add((row, s));       // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
+                }
+            }
+            return scored;
+        }
     }
 
     // c̃ of row r, coefficient j: blocks of 8 rows, in each pairs of coefficients (j, j+1) side by side for each row.
