@@ -150,6 +150,39 @@ public sealed class shared_key_storage
         skipped.ShouldBeTrue();
     }
 
+    [Theory]
+    [InlineData(21, 1)]
+    [InlineData(22, 7)]
+    [InlineData(23, 40)]
+    public void a_scan_split_over_two_threads_keeps_the_rows_and_scores_of_one_scan_in_row_order(int seed, int parallelBlocks)
+    {
+        // A store that splits its scan from a few blocks on, against the scan of every member; members at random, so
+        // that the halves' edges fall inside and between blocks with and without members.
+        var random = new Random(seed);
+        var experts = Experts(random, 3000);
+        var store = new ExpertKeyStore(K, Dm) { ParallelBlocks = parallelBlocks };
+        foreach (var e in experts) store.RowOf(e);
+        var members = new byte[(experts.Count + 7) / 8];
+        random.NextBytes(members);
+        var inView = Enumerable.Range(0, experts.Count).Count(r => (members[r / 8] >> (r % 8) & 1) == 1);
+        var (kept, skipped) = (0, false);
+        for (var q = 0; q < 30; q++)
+        {
+            var query = Query(random, experts);
+            var scores = experts.Select(x => KeySimilarity.Exact(query, x.VisualKey, Scale)).Order().ToArray();
+            var threshold = scores[random.Next(scores.Length)];
+            var expected = Enumerable.Range(0, experts.Count).Where(r => (members[r / 8] >> (r % 8) & 1) == 1)
+                .Select(r => (r, KeySimilarity.Exact(query, experts[r].VisualKey, Scale))).Where(p => p.Item2 > threshold).ToList();
+            var got = new List<(int Row, float Similarity)>();
+            var scored = store.Passing(query, threshold, members, null, 0f, useBound: true, got);
+            got.ShouldBe(expected, $"query {q}");
+            skipped |= scored < inView;
+            kept += got.Count;
+        }
+        kept.ShouldBeGreaterThan(0);
+        skipped.ShouldBeTrue("the bound skips experts");
+    }
+
     [Fact]
     public void incremental_updates_equal_a_set_built_from_scratch()
     {
