@@ -123,6 +123,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         if (HeadVersion >= minVersion) return new HeadWait.Reached(HeadVersion);
         var ledgerHead = await ledger.GetHeadAsync(ct);
         if (ledgerHead < minVersion) return new HeadWait.LedgerBehind(ledgerHead);
+        // No patience: never wait (a sync that happens to be quick must not decide the answer).
+        if (patience <= TimeSpan.Zero) return new HeadWait.TimedOut(HeadVersion);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(patience);
         try
