@@ -27,7 +27,7 @@ public sealed partial class EditLedger
     }
 
     /// <summary>Most appends written in one transaction. Each takes a subtransaction; PostgreSQL keeps 64 per
-    /// transaction in shared memory before other sessions' snapshots slow down.</summary>
+    /// transaction in shared memory before other connections' snapshots slow down.</summary>
     internal const int MaxAppendBatch = 48;
 
     private readonly ConcurrentQueue<PendingAppend> _pending = new();
