@@ -233,6 +233,26 @@ public sealed class following_the_ledger_by_push(PostgresFixture postgres) : Hos
         head["description"]!.GetValue<string>().ShouldContain("pushed by the ledger");
     }
 
+    [Fact]
+    public async Task a_forged_notification_moves_no_host_past_the_ledger()
+    {
+        // Any role may NOTIFY any channel: the payload is a hint, the version always comes from the ledger.
+        var head = await Host.Ledger.GetHeadAsync();
+        await WaitForHeadAsync(Host, head);
+        await using (var connection = new NpgsqlConnection(Postgres.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var notify = new NpgsqlCommand("select pg_notify(@channel, '999999999')", connection);
+            notify.Parameters.AddWithValue("channel", Host.Ledger.HeadChannel);
+            await notify.ExecuteNonQueryAsync();
+        }
+        await Task.Delay(500);
+
+        Host.Server.HeadVersion.ShouldBe(head, "a notification names no version the ledger does not hold");
+        var answer = await Host.QueryAsync(null, "what is the capital of ora?", readYourWrites: false);
+        answer["version"]!.GetValue<long>().ShouldBe(head);
+    }
+
     private static async Task WaitForHeadAsync(RunningHost host, long version)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
