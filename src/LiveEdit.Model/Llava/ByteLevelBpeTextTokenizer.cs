@@ -8,7 +8,9 @@ namespace LiveEdit.Model.Llava;
 /// <summary>
 /// Qwen2's tokenizer: byte-level BPE (<c>vocab.json</c> + <c>merges.txt</c>, or a byte-level <c>tokenizer.json</c>) run by
 /// Microsoft.ML.Tokenizers, plus the checkpoint's added tokens. The text is cut at added tokens first; each plain segment
-/// is NFC-normalised and split by Qwen2's pre-tokenizer expression before the merges. Decoding skips special tokens and
+/// is split by Qwen2's pre-tokenizer expression before the merges. Qwen2 also NFC-normalises the text; that step is left
+/// out because the hosts run with invariant globalisation, where .NET does not compose characters: text already in NFC
+/// (nearly all text) gives the same ids, decomposed accents do not. Decoding skips special tokens and
 /// ids outside the vocabulary, and restores the UTF-8 bytes.
 /// </summary>
 public sealed class ByteLevelBpeTextTokenizer : ITextTokenizer
@@ -194,7 +196,7 @@ public sealed class ByteLevelBpeTextTokenizer : ITextTokenizer
         foreach (var (_, segment, id) in _added.Split(text))
         {
             if (id is { } addedId) { ids.Add(addedId); continue; }
-            ids.AddRange(_model.EncodeToIds(segment.Normalize(NormalizationForm.FormC)));
+            ids.AddRange(_model.EncodeToIds(segment));
         }
         return ids;
     }
