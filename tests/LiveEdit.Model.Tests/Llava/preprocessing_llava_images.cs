@@ -230,6 +230,28 @@ public sealed class preprocessing_llava_images : IDisposable
     }
 
     [Fact]
+    public void resizing_gives_pillows_own_bytes()
+    {
+        // Fixtures/pil-bicubic.json holds random images and Pillow's bicubic resizes of them (Fixtures/pil_bicubic.py):
+        // shrinking by up to 61 times, growing, one axis at a time, and the size unchanged.
+        var path = Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "tests", "LiveEdit.Model.Tests", "Llava", "Fixtures", "pil-bicubic.json");
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        var compared = 0;
+        foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            int w = c.GetProperty("width").GetInt32(), h = c.GetProperty("height").GetInt32();
+            var pixels = Convert.FromBase64String(c.GetProperty("pixels").GetString()!);
+            foreach (var r in c.GetProperty("resized").EnumerateArray())
+            {
+                int tw = r.GetProperty("width").GetInt32(), th = r.GetProperty("height").GetInt32();
+                BicubicResize.Resize(pixels, w, h, tw, th).ShouldBe(Convert.FromBase64String(r.GetProperty("pixels").GetString()!), $"{w}×{h} → {tw}×{th}");
+                compared++;
+            }
+        }
+        compared.ShouldBe(12);
+    }
+
+    [Fact]
     public void a_constant_colour_survives_any_resize()
     {
         var pixels = Enumerable.Range(0, 37 * 23).SelectMany(_ => new byte[] { 7, 128, 254 }).ToArray();
