@@ -252,6 +252,46 @@ public sealed class preprocessing_llava_images : IDisposable
     }
 
     [Fact]
+    public void png_files_come_out_as_transformers_processes_them_and_jpeg_files_within_the_decoders_difference()
+    {
+        // Fixtures/clip-pipeline.json (Fixtures/clip_pipeline.py): RGBA, grey, palette PNGs and an RGB JPEG of odd aspect
+        // ratios, each through the CLIP, CLIP-with-pad and SigLIP steps with Pillow and numpy as transformers runs them.
+        var path = Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "tests", "LiveEdit.Model.Tests", "Llava", "Fixtures", "clip-pipeline.json");
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        var maxJpegDifference = 0;
+        foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            var name = c.GetProperty("name").GetString()!;
+            var decoded = RgbImage.Decode(Convert.FromBase64String(c.GetProperty("file").GetString()!), name);
+            var pillow = new RgbImage(c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32(), Convert.FromBase64String(c.GetProperty("rgb").GetString()!));
+            var jpeg = name.EndsWith(".jpg", StringComparison.Ordinal);
+            if (jpeg)
+                for (var i = 0; i < pillow.Pixels.Length; i++) maxJpegDifference = Math.Max(maxJpegDifference, Math.Abs(decoded.Pixels[i] - pillow.Pixels[i]));
+            else
+                decoded.Pixels.ShouldBe(pillow.Pixels, name);
+            foreach (var o in c.GetProperty("outputs").EnumerateArray())
+            {
+                var side = o.GetProperty("side").GetInt32();
+                switch (o.GetProperty("kind").GetString())
+                {
+                    case "clip": T.WriteClipPreprocessor(_folder, side); break;
+                    case "clip-pad": T.WriteClipPreprocessor(_folder, side, pad: true); break;
+                    default: T.WriteSiglipPreprocessor(_folder, side); break;
+                }
+                var bytes = Convert.FromBase64String(o.GetProperty("values").GetString()!);
+                var expected = new float[bytes.Length / 4];
+                Buffer.BlockCopy(bytes, 0, expected, 0, bytes.Length);
+                using var t = LlavaImageProcessor.Load(_folder).Process(jpeg ? pillow : decoded);
+                t.shape.ShouldBe([3L, side, side]);
+                t.data<float>().ToArray().ShouldBe(expected, $"{name} {o.GetProperty("kind").GetString()}");
+            }
+        }
+        // stb_image's JPEG decoder is not libjpeg's: its pixels differ by a few levels, so a JPEG is compared through
+        // Pillow's own decoding above; this bounds the difference (3 levels measured on this 4:2:0 file).
+        maxJpegDifference.ShouldBeLessThanOrEqualTo(4);
+    }
+
+    [Fact]
     public void a_constant_colour_survives_any_resize()
     {
         var pixels = Enumerable.Range(0, 37 * 23).SelectMany(_ => new byte[] { 7, 128, 254 }).ToArray();
