@@ -4,6 +4,20 @@ namespace LiveEdit.Model.Llava;
 public static class LlavaTextInputs
 {
     /// <summary>
+    /// The tokenizer, image processor and chat template of the checkpoint in <paramref name="folder"/>, checked against
+    /// <paramref name="config"/> with <see cref="Verify"/>. Throws <see cref="LlavaFileException"/> naming the file at fault.
+    /// </summary>
+    public static (ITextTokenizer Tokenizer, IImageProcessor Processor, LlavaChatTemplate Template) Load(string folder, LlavaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var tokenizer = LlavaTokenizers.Load(folder);
+        var processor = LlavaImageProcessor.Load(folder);
+        var template = LlavaChatTemplate.For(folder, config);
+        Verify(config, tokenizer, processor, template, folder);
+        return (tokenizer, processor, template);
+    }
+
+    /// <summary>
     /// Every mismatch between the inputs and <paramref name="config"/>: the image placeholder must encode to exactly
     /// <c>image_token_index</c>, every id the tokenizer can produce (and EOS, PAD) must have an embedding row, and the
     /// processor's output must be the tower's <c>image_size</c>. Throws <see cref="LlavaFileException"/> for

@@ -23,6 +23,23 @@ public sealed class matching_inputs_to_the_config : IDisposable
         T.WriteLlama(_folder);
         T.WriteClipPreprocessor(_folder, 28);
         Verify(Config(T.LlamaImageTokenId, T.LlamaVocabSize + 62, 28));
+        var (tokenizer, processor, template) = LlavaTextInputs.Load(_folder, Config(T.LlamaImageTokenId, T.LlamaVocabSize, 28));
+        tokenizer.Encode(template.Format("What is this?", withImage: true), addBos: true).ShouldContain(T.LlamaImageTokenId);
+        processor.OutputSize.ShouldBe(28);
+    }
+
+    [Fact]
+    public void the_qwen2_files_fit_a_siglip_config()
+    {
+        T.WriteQwen2(_folder);
+        T.WriteSiglipPreprocessor(_folder, 32);
+        var config = Config(T.Qwen2ImageTokenId, T.Qwen2VocabSize, 32) with
+        {
+            Text = Config(0, T.Qwen2VocabSize, 32).Text with { Kind = DecoderKind.Qwen2, AttentionBias = true },
+        };
+        var (tokenizer, _, template) = LlavaTextInputs.Load(_folder, config);
+        template.Form.ShouldBe(LlavaChatForm.ChatMl);
+        tokenizer.BosId.ShouldBeNull();
     }
 
     [Fact]
