@@ -43,6 +43,11 @@ public sealed partial class EditLedger
     /// <summary>Transactions this ledger's writer committed (for tests that check grouping).</summary>
     internal long BatchesCommitted => Interlocked.Read(ref _batchesCommitted);
 
+    private long _batchesSavedTogether;
+
+    /// <summary>Of those, batches of several appends saved by one Marten unit of work (for tests of the common road).</summary>
+    internal long BatchesSavedTogether => Interlocked.Read(ref _batchesSavedTogether);
+
     private Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct) =>
         EnqueueAsync(new PendingAppend((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), false, ct, appends));
 
@@ -163,6 +168,7 @@ public sealed partial class EditLedger
             }
         }
         await ChainAndCommitAsync(connection, tx, accepted, new HashSet<long>(), ct);
+        Interlocked.Increment(ref _batchesSavedTogether);
         return true;
     }
 
