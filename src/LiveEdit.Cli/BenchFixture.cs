@@ -21,9 +21,9 @@ internal static class BenchFixture
         var schema = new Option<string?>("--schema") { Description = BenchRun.SchemaDescription };
         var seed = new Option<int>("--seed") { Description = "Seed of the edits (same seed, same edits, ids and expert bytes).", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Edits per forward pass.", DefaultValueFactory = _ => 64 };
-        var writers = new Option<int>("--writers") { Description = "Concurrent ledger writers (1: the appends' order is deterministic too).", DefaultValueFactory = _ => 4 };
+        var writers = new Option<int>("--writers") { Description = "Concurrent bulk appenders (1: the appends' order is deterministic too).", DefaultValueFactory = _ => 1 };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads for generation.", DefaultValueFactory = _ => Math.Max(1, Environment.ProcessorCount) };
-        var command = new Command("fixture", "Build a ledger with N active experts fast (batched generation without refinement, real ledger commands), kept for `serve` and measurements.")
+        var command = new Command("fixture", "Build a ledger with N active experts fast (batched one-shot experts without refinement, real chained lifecycles appended in bulk), kept for `serve` and measurements.")
         {
             experts, schema, seed, batch, writers, threads,
         };

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using LiveEdit.Bench;
 using LiveEdit.Bench.Replay;
@@ -35,9 +36,14 @@ internal static class BenchRun
             Description = "Model copies generating experts ahead of the proposals, in parallel (0: the worker generates each when its edit arrives). Same bytes either way.",
             DefaultValueFactory = _ => 0,
         };
+        var early = new Option<bool>("--evaluate-early")
+        {
+            Description = "Evaluate each checkpoint on a model copy of its own as soon as its edits are active, while the rest is proposed. Same bytes either way.",
+            DefaultValueFactory = _ => true,
+        };
         var command = new Command("run", "Replay a stream through the ledger and workers; evaluate as of each checkpoint's version.")
         {
-            stream, output, checkpoints, transport, maxEval, chunks, schema, generators,
+            stream, output, checkpoints, transport, maxEval, chunks, schema, generators, early,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -48,7 +54,7 @@ internal static class BenchRun
                 var sizes = parse.GetValue(chunks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).Distinct().Order().ToList();
                 await RunAsync(BenchStream.Read(parse.GetValue(stream)!), parse.GetValue(output)!, points, sizes, parse.GetValue(transport)!, parse.GetValue(maxEval),
-                    parse.GetValue(schema), Math.Clamp(parse.GetValue(generators), 0, 16), ct);
+                    parse.GetValue(schema), Math.Clamp(parse.GetValue(generators), 0, 16), parse.GetValue(early), ct);
                 return 0;
             }
             catch (Exception e) when (e is StreamFormatException or IOException or FormatException or HostCallException or ReplayException or ArgumentException or InvalidOperationException or Npgsql.NpgsqlException)
@@ -65,7 +71,7 @@ internal static class BenchRun
         "Ledger schema (default: Ledger__Schema, else a fresh one): a new or empty one, or one a benchmark made (re-created); never anything else.";
 
     private static async Task RunAsync(BenchStream stream, string outputFolder, IReadOnlyList<int> checkpoints, IReadOnlyList<int> chunkSizes, string transport,
-        int maxEval, string? schema, int generators, CancellationToken ct)
+        int maxEval, string? schema, int generators, bool evaluateEarly, CancellationToken ct)
     {
         if (Directory.Exists(outputFolder) && Directory.EnumerateFileSystemEntries(outputFolder).Any())
             throw new IOException($"{outputFolder} is not empty; choose a new folder for the results");
@@ -86,22 +92,27 @@ internal static class BenchRun
             .Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Threads }.ResolvedAgainst(ContentRoot.Find()))).ToList();
         using var stopGenerating = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var generating = copies.Count > 0 ? replay.PregenerateAsync(copies, host, pregenerated, stopGenerating.Token) : Task.CompletedTask;
+        var ledger = system.App.Services.GetRequiredService<EditLedger>();
+        using var evaluator = evaluateEarly ? ModelRuntime.Load(new ModelSettings { Threads = host.Threads }.ResolvedAgainst(ContentRoot.Find())) : null;
+        var early = evaluator is null ? null : new EarlyCheckpoints(replay, ledger, evaluator, host, checkpoints, maxEval, ct);
 
         ReplayRun run = null!;
         await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .StartAsync(async progress =>
             {
                 var task = progress.AddTask($"replaying {stream.Manifest.Name}", maxValue: stream.Cases.Count);
-                run = await replay.ProposeAsync(system.Address, "dev-proposer-key", "dev-auditor-key", _ => task.Increment(1), ct: ct);
+                run = await replay.ProposeAsync(system.Address, "dev-proposer-key", "dev-auditor-key", _ => task.Increment(1), ct: ct, early: early);
             });
         await stopGenerating.CancelAsync();
         try { await generating; } catch (OperationCanceledException) { }
         foreach (var copy in copies) copy.Dispose();
 
-        var results = await replay.EvaluateAsync(system.App.Services.GetRequiredService<EditLedger>(), system.App.Services.GetRequiredService<ModelRuntime>(),
-            checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes);
+        var evaluating = Stopwatch.StartNew();
+        var results = await replay.EvaluateAsync(ledger, host, checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes, early);
+        evaluating.Stop();
         results.WriteTo(outputFolder);
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"replayed {stream.Cases.Count} edits in {run.Seconds:F1} s over {transport}; propose→active p50 {run.LatencyMs(0.50):F0} ms, p99 {run.LatencyMs(0.99):F0} ms; results in {Path.GetFullPath(outputFolder)}"));
+            $"replayed {stream.Cases.Count} edits in {run.Seconds:F1} s over {transport}; propose→active p50 {run.LatencyMs(0.50):F0} ms, p99 {run.LatencyMs(0.99):F0} ms; " +
+            $"evaluation after the replay {evaluating.Elapsed.TotalSeconds:F1} s ({early?.Evaluated ?? 0} of {checkpoints.Count} checkpoints measured during it); results in {Path.GetFullPath(outputFolder)}"));
     }
 }

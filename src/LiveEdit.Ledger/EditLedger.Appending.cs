@@ -3,6 +3,7 @@ using JasperFx.Events;
 using LiveEdit.Ledger.Audit;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Projections;
+using Marten;
 using Marten.Services;
 using Npgsql;
 
@@ -21,7 +22,8 @@ public sealed partial class EditLedger
     /// <summary>One caller's append waiting for the writer.</summary>
     /// <param name="Alone">Written in a batch of its own: its plan reads the ledger inside the transaction (which must not see
     /// another caller's unchained rows) or acknowledges an incident (which must not let other appends past it).</param>
-    private sealed record PendingAppend(AppendPlan Plan, bool Alone, CancellationToken Ct)
+    /// <param name="Decided">What the plan appends, when it was decided before the lock (every append but the alone ones).</param>
+    private sealed record PendingAppend(AppendPlan Plan, bool Alone, CancellationToken Ct, IReadOnlyList<StreamAppend>? Decided = null)
     {
         public TaskCompletionSource<long> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -41,8 +43,13 @@ public sealed partial class EditLedger
     /// <summary>Transactions this ledger's writer committed (for tests that check grouping).</summary>
     internal long BatchesCommitted => Interlocked.Read(ref _batchesCommitted);
 
+    private long _batchesSavedTogether;
+
+    /// <summary>Of those, batches of several appends saved by one Marten unit of work (for tests of the common road).</summary>
+    internal long BatchesSavedTogether => Interlocked.Read(ref _batchesSavedTogether);
+
     private Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct) =>
-        EnqueueAsync(new PendingAppend((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), false, ct));
+        EnqueueAsync(new PendingAppend((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), false, ct, appends));
 
     /// <param name="plan">Decides, inside the lock and the transaction, what to append and which sequence (if any) it
     /// acknowledges. Runs in a batch of its own.</param>
@@ -122,12 +129,58 @@ public sealed partial class EditLedger
 
     private async Task WriteLockedBatchAsync(NpgsqlConnection connection, List<PendingAppend> batch, CancellationToken ct)
     {
+        if (batch.Count > 1 && await TryWriteTogetherAsync(connection, batch, ct)) return;
+        await WriteOneByOneAsync(connection, batch.Where(item => !item.Done.Task.IsCompleted).ToList(), ct);
+    }
+
+    /// <summary>
+    /// The common case: appends decided before the lock, each on streams no other append of the batch touches, saved by one
+    /// Marten unit of work (its reads of stream versions and projected summaries, and its writes, once for the batch) instead
+    /// of one unit of work per append behind a savepoint of its own. False, with nothing written, when the batch does not qualify
+    /// or the save fails (a lost race, an edit id that exists): the caller then writes it append by append, which finds and
+    /// refuses exactly the appends at fault.
+    /// </summary>
+    private async Task<bool> TryWriteTogetherAsync(NpgsqlConnection connection, List<PendingAppend> batch, CancellationToken ct)
+    {
+        var streams = new HashSet<Guid>();
+        if (batch.Any(item => item.Decided is null) || !batch.SelectMany(item => item.Decided!).All(a => streams.Add(a.EditId))) return false;
+        var live = new List<PendingAppend>();
+        foreach (var item in batch)
+        {
+            if (item.Ct.IsCancellationRequested) item.Done.TrySetCanceled(item.Ct);
+            else live.Add(item);
+        }
+        if (live.Count == 0) return true;
+
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var accepted = new List<(PendingAppend Item, List<Guid> Written)>();
+        await using (var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false)))
+        {
+            foreach (var item in live) accepted.Add((item, Stage(session, item.Decided!)));
+            try
+            {
+                await session.SaveChangesAsync(ct);
+            }
+            catch (Exception) when (connection.State == System.Data.ConnectionState.Open)
+            {
+                await tx.RollbackAsync(ct);
+                return false;
+            }
+        }
+        await ChainAndCommitAsync(connection, tx, accepted, new HashSet<long>(), ct);
+        Interlocked.Increment(ref _batchesSavedTogether);
+        return true;
+    }
+
+    /// <summary>Each append behind a savepoint of its own: a plan that throws (a lost race, a refused command) takes back only its own rows.</summary>
+    private async Task WriteOneByOneAsync(NpgsqlConnection connection, List<PendingAppend> batch, CancellationToken ct)
+    {
+        if (batch.Count == 0) return;
         await using var tx = await connection.BeginTransactionAsync(ct);
         var accepted = new List<(PendingAppend Item, List<Guid> Written)>();
         var acknowledged = new HashSet<long>();
         foreach (var item in batch)
         {
-            // One savepoint per append: a plan that throws (a lost race, a refused command) takes back only its own rows.
             await tx.SaveAsync("append", ct);
             try
             {
@@ -143,7 +196,13 @@ public sealed partial class EditLedger
             }
         }
         if (accepted.Count == 0) return; // nothing written: the transaction rolls back on dispose
+        await ChainAndCommitAsync(connection, tx, accepted, acknowledged, ct);
+    }
 
+    /// <summary>Extends the hash chain once over every row the accepted appends wrote, commits, and answers each caller.</summary>
+    private async Task ChainAndCommitAsync(NpgsqlConnection connection, NpgsqlTransaction tx, List<(PendingAppend Item, List<Guid> Written)> accepted,
+        HashSet<long> acknowledged, CancellationToken ct)
+    {
         HashChain.Extension extension;
         try
         {
@@ -166,11 +225,10 @@ public sealed partial class EditLedger
         }
     }
 
-    private async Task<(List<Guid> Written, long? Acknowledges)> RunPlanAsync(NpgsqlConnection connection, NpgsqlTransaction tx, PendingAppend item, CancellationToken ct)
+    /// <summary>Puts the appends' events into <paramref name="session"/>; returns the Marten ids of the events staged.</summary>
+    private static List<Guid> Stage(IDocumentSession session, IReadOnlyList<StreamAppend> appends)
     {
-        var (appends, acknowledges) = await item.Plan(connection, tx, ct);
         var written = new List<Guid>();
-        await using var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false));
         foreach (var append in appends)
         {
             var action = append.LedgerStream
@@ -180,6 +238,14 @@ public sealed partial class EditLedger
                     : session.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
             written.AddRange(action.Events.Select(e => e.Id));
         }
+        return written;
+    }
+
+    private async Task<(List<Guid> Written, long? Acknowledges)> RunPlanAsync(NpgsqlConnection connection, NpgsqlTransaction tx, PendingAppend item, CancellationToken ct)
+    {
+        var (appends, acknowledges) = await item.Plan(connection, tx, ct);
+        await using var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false));
+        var written = Stage(session, appends);
         try
         {
             await session.SaveChangesAsync(ct);

@@ -96,6 +96,63 @@ public sealed class appending_in_groups(PostgresFixture db) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_batch_of_appends_on_separate_edits_is_saved_together_and_one_refused_append_sends_it_append_by_append()
+    {
+        var existing = await _t.ProposeAsync();
+        var image = await _t.PutBytesAsync("an image");
+        ProposeEdit Proposal(Guid id) => new(id, image, "What is it?", "a thing", "", "alice");
+        var before = await _t.ScalarAsync<long>($"select count(*) from {{schema}}.mt_events where stream_id = '{existing}'");
+
+        // Four new edits queued behind a held lock: one batch, one unit of work.
+        var together = await QueuedBehindTheLockAsync(Enumerable.Range(0, 4).Select(_ => Guid.NewGuid()).ToList(), Proposal);
+        together.Refused.ShouldBeEmpty();
+        together.SavedTogether.ShouldBe(1, "the queued batch was saved by one unit of work");
+
+        // The same with an edit id that exists among them: the joint save fails, the batch is written append by append,
+        // only that caller is refused, and the others still commit in one transaction.
+        var ids = new List<Guid> { Guid.NewGuid(), existing, Guid.NewGuid(), Guid.NewGuid() };
+        var mixed = await QueuedBehindTheLockAsync(ids, Proposal);
+        mixed.SavedTogether.ShouldBe(0);
+        mixed.Refused.ShouldBe([existing]);
+        (await _t.ScalarAsync<long>($"select count(*) from {{schema}}.mt_events where stream_id = '{existing}'")).ShouldBe(before, "nothing of the refused append stays");
+
+        foreach (var id in together.Written.Concat(mixed.Written))
+            (await _t.ScalarAsync<long>($"select seq_id from {{schema}}.mt_events where stream_id = '{id.Id}'")).ShouldBe(id.Version, $"edit {id.Id}");
+        (await _t.ScalarAsync<long>("select count(*) from {schema}.mt_events e where not exists (select 1 from {schema}.ledger_chain c where c.seq_id = e.seq_id) and e.type <> 'tombstone'"))
+            .ShouldBe(0, "no event was left unchained");
+        var verification = await _t.Ledger.VerifyAsync();
+        verification.IsIntact.ShouldBeTrue(verification.FirstBreak?.ToString());
+    }
+
+    /// <summary>Holds the append lock while an opener and then <paramref name="ids"/> queue, so the ids form one batch; then lets go.</summary>
+    private async Task<(List<(Guid Id, long Version)> Written, List<Guid> Refused, long SavedTogether)> QueuedBehindTheLockAsync(
+        IReadOnlyList<Guid> ids, Func<Guid, ProposeEdit> proposal)
+    {
+        await using var blocker = new NpgsqlConnection(_t.ConnectionString);
+        await blocker.OpenAsync();
+        await Exec(blocker, $"select pg_advisory_lock({_t.Ledger.AppendLockKey})");
+        var (batches, together) = (_t.Ledger.BatchesCommitted, _t.Ledger.BatchesSavedTogether);
+        var opener = Task.Run(() => _t.Ledger.ProposeAsync(proposal(Guid.NewGuid())));
+        await WaitAsync(async () => await _t.ScalarAsync<long>("select count(*) from pg_locks where locktype = 'advisory' and not granted") >= 1);
+        var queued = ids.Select(id => (Id: id, Task: Task.Run(() => _t.Ledger.ProposeAsync(proposal(id))))).ToList();
+        await WaitAsync(() => Task.FromResult(_t.Ledger.PendingAppends == ids.Count));
+        await Exec(blocker, $"select pg_advisory_unlock({_t.Ledger.AppendLockKey})");
+        await Task.WhenAll(queued.Select(q => q.Task).Append(opener).Select(w => w.ContinueWith(_ => { })));
+
+        opener.IsCompletedSuccessfully.ShouldBeTrue();
+        (_t.Ledger.BatchesCommitted - batches).ShouldBe(2, "the opener's transaction, then one for those queued behind it");
+        var written = new List<(Guid, long)>();
+        var refused = new List<Guid>();
+        foreach (var (id, task) in queued)
+        {
+            if (task.IsCompletedSuccessfully) written.Add((id, task.Result.LedgerVersion));
+            else (await Should.ThrowAsync<EditAlreadyExistsException>(task)).EditId.ShouldBe(id);
+            if (!task.IsCompletedSuccessfully) refused.Add(id);
+        }
+        return (written, refused, _t.Ledger.BatchesSavedTogether - together);
+    }
+
+    [Fact]
     public async Task edits_appended_in_bulk_are_active_in_order_and_verify()
     {
         var edits = new List<ActiveEditLifecycle>();

@@ -13,8 +13,9 @@ namespace LiveEdit.System.Tests;
 
 /// <summary>
 /// Deterministic replay through the ledger (what <c>liveedit bench run</c> does): the same stream on two fresh
-/// ledgers, the second with its experts made ahead on two model copies in parallel, gives the same result files
-/// (expert hashes and answers included) byte for byte, and evaluating the first ledger again, from a new host that
+/// ledgers, the second with its experts made ahead on two model copies in parallel and its checkpoints evaluated on a
+/// third copy while the rest of the stream is proposed, gives the same result files (expert hashes and answers included)
+/// byte for byte, and evaluating the first ledger again, from a new host that
 /// knows only the ledger, gives the same bytes again.
 /// </summary>
 [Collection(SystemCollection.Name)]
@@ -25,14 +26,15 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
     private readonly string _folder = Directory.CreateTempSubdirectory("liveedit-replay-").FullName;
 
     [Fact]
-    public async Task two_replays_one_with_experts_made_ahead_in_parallel_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
+    public async Task two_replays_one_with_experts_made_ahead_and_checkpoints_evaluated_during_it_give_the_same_bytes_and_the_old_ledger_evaluates_to_them_again()
     {
         var stream = SynthWorldStreams.Make(new SynthWorld(WorldConfig.Default), 12, seed: 5, Path.Combine(_folder, "stream"));
         var replay = new StreamReplay(stream);
         var second = await Settings.MigrateAsync(Postgres, GetType(), "_second");
 
         var first = await ReplayAsync(replay, Schema, "first");
-        // The second replay has every expert made ahead, on two model copies of its own in parallel.
+        // The second replay has every expert made ahead, on two model copies of its own in parallel, and evaluates each
+        // checkpoint on a third copy as soon as its edits are active.
         var again = await ReplayAsync(replay, second, "second", generators: 2);
 
         foreach (var (name, _) in first.Files)
@@ -92,12 +94,15 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
             configure: generators > 0 ? b => b.Services.AddSingleton(pregenerated) : null);
         var copies = Enumerable.Range(0, generators).Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path))).ToList();
         var generating = generators > 0 ? replay.PregenerateAsync(copies, host.Runtime, pregenerated) : Task.CompletedTask;
-        var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60));
+        using var evaluator = generators > 0 ? ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path)) : null;
+        var early = evaluator is null ? null : new EarlyCheckpoints(replay, host.Ledger, evaluator, host.Runtime, Checkpoints, maxEval: 1000);
+        var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60), early: early);
         await generating;
         foreach (var copy in copies) copy.Dispose();
         if (generators > 0) pregenerated.Count.ShouldBe(0, "the worker took every expert made ahead instead of generating it");
         run.EditIds.Distinct().Count().ShouldBe(replay.Stream.Cases.Count);
-        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
+        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes, early: early);
+        if (early is not null) early.Taken.ShouldBe(Checkpoints.Length, "every checkpoint was measured during the replay, and those results were written");
         results.WriteTo(Path.Combine(_folder, output));
         return results;
     }

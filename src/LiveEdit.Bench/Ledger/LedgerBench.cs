@@ -27,8 +27,12 @@ public sealed record LedgerBenchResult(
     long DatabaseBytes,
     long EventBytes,
     long BlobBytes,
-    long DocumentBytes)
+    long DocumentBytes,
+    double AppendCpuSeconds = 0)
 {
+    /// <summary>This process's CPU time per appended event during the appends, in milliseconds (the database's is not included).</summary>
+    public double ClientCpuMsPerEvent => Events == 0 ? 0 : 1_000 * AppendCpuSeconds / Events;
+
     /// <summary>Database bytes per edit lifecycle.</summary>
     public double BytesPerEdit => (double)DatabaseBytes / Edits;
 }
@@ -74,6 +78,7 @@ public static class LedgerBench
 
         output.WriteLine($"ledger bench: {edits} edits, {writers} writers, schema {name}");
         var next = -1;
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var appendClock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
         {
@@ -93,6 +98,7 @@ public static class LedgerBench
             }
         }, ct)));
         appendClock.Stop();
+        var appendCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
         var head = await ledger.GetHeadAsync(ct);
         var events = await Scalar<long>(connectionString, $"select count(*) from {name}.mt_events where type <> '{EventTypeNames.MartenTombstone}'", ct);
@@ -123,9 +129,10 @@ public static class LedgerBench
 
         var result = new LedgerBenchResult(name, edits, writers, events, appendClock.Elapsed.TotalSeconds, events / appendClock.Elapsed.TotalSeconds,
             edits / appendClock.Elapsed.TotalSeconds, head, middle, atHead.Experts.Count, atMiddle.Experts.Count, headMs, middleMs,
-            atTimestamp, verifyClock.Elapsed.TotalSeconds, total, eventBytes, blobBytes, docBytes);
+            atTimestamp, verifyClock.Elapsed.TotalSeconds, total, eventBytes, blobBytes, docBytes, appendCpu);
 
-        output.WriteLine($"appended {events} events for {edits} edits in {result.AppendSeconds:F1} s: {result.EventsPerSecond:F0} events/s, {result.EditsPerSecond:F0} edit lifecycles/s");
+        output.WriteLine($"appended {events} events for {edits} edits in {result.AppendSeconds:F1} s: {result.EventsPerSecond:F0} events/s, {result.EditsPerSecond:F0} edit lifecycles/s; " +
+                         $"this process's CPU {result.ClientCpuMsPerEvent:F2} ms per event");
         output.WriteLine($"active set at head (v{head}, {atHead.Experts.Count} experts): {headMs:F1} ms");
         output.WriteLine($"active set at middle (v{middle}, {atMiddle.Experts.Count} experts): {middleMs:F1} ms; as of a timestamp {atTimestamp:F1} ms");
         output.WriteLine($"hash-chain verify of {verification.EventsChecked} events: {result.VerifySeconds:F1} s");
@@ -181,6 +188,7 @@ public static class LedgerBench
         }
 
         output.WriteLine($"ledger bench (active set): {activeEdits} active edits in bulk, schema {name}");
+        var bulkCpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         const int Chunk = 2_000;
         for (var start = 0; start < activeEdits; start += Chunk)
@@ -197,7 +205,8 @@ public static class LedgerBench
             if ((start / Chunk + 1) % 5 == 0) output.WriteLine($"  {start + edits.Count} edits appended ({clock.Elapsed.TotalSeconds:F1} s)");
         }
         var bulkSeconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine($"bulk: {4L * activeEdits} events in {bulkSeconds:F1} s: {4L * activeEdits / bulkSeconds:F0} events/s");
+        output.WriteLine($"bulk: {4L * activeEdits} events in {bulkSeconds:F1} s: {4L * activeEdits / bulkSeconds:F0} events/s; " +
+                         $"this process's CPU {1_000 * (Process.GetCurrentProcess().TotalProcessorTime - bulkCpu).TotalSeconds / (4.0 * activeEdits):F2} ms per event");
 
         var retract = Enumerable.Range(0, activeEdits).Where(i => i % 20 == 19).ToArray();
         var next = -1;

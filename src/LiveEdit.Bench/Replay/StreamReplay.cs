@@ -36,9 +36,10 @@ public sealed class StreamReplay(BenchStream stream)
     /// active (read with <paramref name="auditorKey"/>); needs a host whose approval policy approves by itself.
     /// </summary>
     /// <param name="onActivated">Called with the number of cases done after each activation.</param>
+    /// <param name="early">Evaluates each checkpoint as soon as its edits are active, while the rest is proposed.</param>
     /// <exception cref="ReplayException">The host refused an edit, cannot be reached, or an edit did not become active in time.</exception>
     public async Task<ReplayRun> ProposeAsync(Uri host, string proposerKey, string auditorKey, Action<int>? onActivated = null,
-        TimeSpan? patience = null, CancellationToken ct = default)
+        TimeSpan? patience = null, CancellationToken ct = default, EarlyCheckpoints? early = null)
     {
         using var proposer = Client(host, proposerKey);
         using var auditor = Client(host, auditorKey);
@@ -62,6 +63,7 @@ public sealed class StreamReplay(BenchStream stream)
             ids[i] = id;
             versions[i] = active["edit"]!["activatedAtVersion"]!.GetValue<long>();
             if (entity is not null) latest[fact] = id;
+            early?.Activated(i + 1, id, versions[i]);
             onActivated?.Invoke(i + 1);
         }
         return new ReplayRun(ids, versions, latencies, clock.Elapsed.TotalSeconds);
@@ -148,10 +150,11 @@ public sealed class StreamReplay(BenchStream stream)
     /// <summary>
     /// Lifelong metrics at each checkpoint (an edit count) from the ledger's active set as of the version that
     /// activated that many edits; at most <paramref name="maxEval"/> of the active cases measured (evenly spaced).
-    /// <paramref name="transport"/> is only recorded in run.json.
+    /// <paramref name="transport"/> is only recorded in run.json. Checkpoints <paramref name="early"/> evaluated during the
+    /// replay, as of the same version, are taken as they are (the same computation on the same inputs, so the same bytes).
     /// </summary>
     public async Task<ReplayResults> EvaluateAsync(EditLedger ledger, ModelRuntime runtime, IReadOnlyList<int> checkpoints, int maxEval, string transport,
-        Action<string>? log = null, CancellationToken ct = default, IReadOnlyList<int>? chunkSizes = null)
+        Action<string>? log = null, CancellationToken ct = default, IReadOnlyList<int>? chunkSizes = null, EarlyCheckpoints? early = null)
     {
         var edits = await ReadAsync(ledger, ct);
         var caseOf = new Dictionary<Guid, int>();
@@ -161,34 +164,16 @@ public sealed class StreamReplay(BenchStream stream)
         var answers = new StringBuilder();
         var rows = new List<EditMetrics>();
         var experts = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        var done = early is null ? new Dictionary<int, CheckpointResult>() : await early.ResultsAsync(ct);
         var points = checkpoints.Where(k => k >= 1 && k <= stream.Cases.Count).Distinct().Order().ToList();
         foreach (var k in points)
         {
             var version = edits.ActivatedAtVersions[k - 1];
-            var set = await ledger.GetActiveExpertsAsync(version, ct);
-            foreach (var a in set.Experts)
-            {
-                if (!caseOf.ContainsKey(a.EditId)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
-                if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(a.ExpertSha256, ct));
-            }
-            evaluation.Audit = audit => answers.Append(AnswerLine(k, version, audit, edits)).Append('\n');
-            var metrics = await runtime.RunAsync(() =>
-            {
-                using var edited = new EditedModel(runtime.Model, runtime.Editor);
-                var active = new List<int>();
-                foreach (var a in set.Experts)
-                {
-                    var i = caseOf[a.EditId];
-                    edited.Add(EditorEvaluation.ExpertId(samples[i]), experts[a.ExpertSha256], i);
-                    active.Add(i);
-                }
-                active.Sort();
-                var measured = active.Count <= maxEval ? active : Enumerable.Range(0, maxEval).Select(j => active[(int)((long)j * active.Count / maxEval)]).ToList();
-                return evaluation.Measure(edited, measured, $"lifelong@{k} (ledger v{version})") with { Edits = k };
-            }, ct);
-            evaluation.Audit = null;
-            log?.Invoke(EditorEvaluation.Describe(metrics));
-            rows.Add(metrics);
+            if (done.TryGetValue(k, out var result) && result.Version == version) early!.Taken++;
+            else result = await EvaluateCheckpointAsync(ledger, runtime, evaluation, samples, k, version, caseOf, maxEval, experts, ct);
+            log?.Invoke(EditorEvaluation.Describe(result.Metrics));
+            answers.Append(result.Answers);
+            rows.Add(result.Metrics);
         }
 
         // The paper's protocol (chunks of T edits applied, the chunk tested, reset) from the same ledger: each case's
@@ -229,16 +214,58 @@ public sealed class StreamReplay(BenchStream stream)
         return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run, answers.ToString());
     }
 
+    /// <summary>One checkpoint's metrics row and its lines of answers.jsonl, as of ledger version <paramref name="version"/>.</summary>
+    /// <param name="caseOf">The case of each edit of the stream (at least of every edit active at the version).</param>
+    /// <param name="experts">Experts read so far, by SHA-256 (filled from the blob store as needed).</param>
+    internal async Task<CheckpointResult> EvaluateCheckpointAsync(EditLedger ledger, ModelRuntime runtime, EditorEvaluation evaluation,
+        IReadOnlyList<EditSample> samples, int k, long version, IReadOnlyDictionary<Guid, int> caseOf, int maxEval, Dictionary<string, Expert> experts,
+        CancellationToken ct)
+    {
+        var set = await ledger.GetActiveExpertsAsync(version, ct);
+        var expertOfCase = new Dictionary<int, string>();
+        foreach (var a in set.Experts)
+        {
+            if (!caseOf.TryGetValue(a.EditId, out var i)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
+            expertOfCase[i] = a.ExpertSha256;
+            if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(a.ExpertSha256, ct));
+        }
+        var answers = new StringBuilder();
+        evaluation.Audit = audit => answers.Append(AnswerLine(k, version, audit, expertOfCase)).Append('\n');
+        try
+        {
+            var metrics = await runtime.RunAsync(() =>
+            {
+                using var edited = new EditedModel(runtime.Model, runtime.Editor);
+                var active = new List<int>();
+                foreach (var a in set.Experts)
+                {
+                    var i = caseOf[a.EditId];
+                    edited.Add(EditorEvaluation.ExpertId(samples[i]), experts[a.ExpertSha256], i);
+                    active.Add(i);
+                }
+                active.Sort();
+                var measured = active.Count <= maxEval ? active : Enumerable.Range(0, maxEval).Select(j => active[(int)((long)j * active.Count / maxEval)]).ToList();
+                return evaluation.Measure(edited, measured, $"lifelong@{k} (ledger v{version})") with { Edits = k };
+            }, ct);
+            return new CheckpointResult(k, version, metrics, answers.ToString());
+        }
+        finally
+        {
+            evaluation.Audit = null;
+        }
+    }
+
     /// <summary>
     /// One line of answers.jsonl: a case measured at a checkpoint, query by query, the experts that fired named by their
     /// case and expert SHA-256 (not the edit id, which is random: the file stays the same bytes on every fresh ledger).
     /// </summary>
-    private string AnswerLine(int checkpoint, long version, CaseAudit audit, ReplayedEdits edits)
+    /// <param name="expertOfCase">The expert SHA-256 of every case active at the version (the ledger's record of its edit).</param>
+    private string AnswerLine(int checkpoint, long version, CaseAudit audit, IReadOnlyDictionary<int, string> expertOfCase)
     {
         object Fired(FiredExpert f)
         {
             var known = f.Order >= 0 && f.Order < stream.Cases.Count;
-            return new { @case = known ? stream.Cases[(int)f.Order].Id : null, expertSha256 = known ? edits.ExpertSha256s[(int)f.Order] : null, weight = f.Weight };
+            return new { @case = known ? stream.Cases[(int)f.Order].Id : null, expertSha256 = known ? expertOfCase.GetValueOrDefault((int)f.Order) : null, weight = f.Weight };
         }
         return JsonSerializer.Serialize(new
         {

@@ -38,6 +38,35 @@ public sealed class BlobStore
         return sha;
     }
 
+    /// <summary>
+    /// Stores each of <paramref name="blobs"/> unless already present, in one statement per <see cref="BatchSize"/> blobs;
+    /// returns their SHA-256s in order. Every blob is checked as <see cref="PutAsync"/> checks it before anything is stored.
+    /// </summary>
+    /// <exception cref="InvalidEditInputException">A blob is empty or too large; nothing was stored.</exception>
+    public async Task<IReadOnlyList<string>> PutManyAsync(IReadOnlyList<byte[]> blobs, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(blobs);
+        foreach (var bytes in blobs)
+        {
+            if (bytes.Length == 0) throw new InvalidEditInputException("bytes", "a blob must not be empty.");
+            if (bytes.Length > _maxBytes) throw new InvalidEditInputException("bytes", $"a blob must be at most {_maxBytes} bytes, got {bytes.Length}.");
+        }
+        var shas = blobs.Select(b => Sha256Hex.Of(b)).ToArray();
+        await using var connection = _connect();
+        await connection.OpenAsync(ct);
+        for (var start = 0; start < blobs.Count; start += BatchSize)
+        {
+            var count = Math.Min(BatchSize, blobs.Count - start);
+            await using var command = new NpgsqlCommand(
+                $"insert into {_table} (sha256, length, content) select s, l, c from unnest(@s, @l, @c) as u(s, l, c) on conflict (sha256) do nothing", connection);
+            command.Parameters.AddWithValue("s", shas.AsSpan(start, count).ToArray());
+            command.Parameters.AddWithValue("l", blobs.Skip(start).Take(count).Select(b => (long)b.Length).ToArray());
+            command.Parameters.AddWithValue("c", blobs.Skip(start).Take(count).ToArray());
+            await command.ExecuteNonQueryAsync(ct);
+        }
+        return shas;
+    }
+
     /// <summary>The bytes stored under <paramref name="sha256"/>, verified against the hash.</summary>
     /// <exception cref="BlobNotFoundException">Nothing is stored under the hash.</exception>
     /// <exception cref="BlobCorruptedException">The stored bytes do not hash to <paramref name="sha256"/>.</exception>
