@@ -1,3 +1,4 @@
+using LiveEdit.Ledger.Audit;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
 using Npgsql;
@@ -101,6 +102,16 @@ public sealed partial class EditLedger
         _ => type,
     };
 
+    // Up to this many unknown sequences are read by sequence; more (a cold ledger) by the range they span.
+    private const int ReadBySequenceUpTo = 256;
+
+    private static string? ExpertOf(HashChain.AuthenticRow row)
+    {
+        if (row.Type != EventTypeNames.Activated) return null;
+        using var data = System.Text.Json.JsonDocument.Parse(row.Data);
+        return data.RootElement.TryGetProperty("expertSha256", out var sha) && sha.ValueKind == System.Text.Json.JsonValueKind.String ? sha.GetString() : null;
+    }
+
     private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
         // The sequences of activations and removals up to the version: an index-only scan of the active road's index.
@@ -115,26 +126,20 @@ public sealed partial class EditLedger
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) sequences.Add(reader.GetInt64(0));
         }
-        // Those not yet known: read, chained, and kept only when their chain entry is authentic (a row inserted with a
-        // home-made chain entry must not add or remove an expert). A fresh ledger reads every one once; later reads none.
+        // Those not yet known: read with their chain entries, and kept only when the entry is authentic (a row inserted with
+        // a home-made chain entry must not add or remove an expert). A fresh ledger reads every one once, in one query over
+        // the range they span (the road's index again; rows already known in it are skipped unhashed); later reads only
+        // the few new ones by sequence.
         var unknown = sequences.Where(q => !_road.ContainsKey(q)).ToArray();
         if (unknown.Length > 0)
         {
-            var rows = new List<(long Seq, RoadEvent Event)>();
-            await using (var command = new NpgsqlCommand($"""
-                select a.seq_id, a.stream_id, a.type, a.data->>'expertSha256', a.timestamp
-                from {_events} a {Chained("a")}
-                where a.seq_id = any(@s) and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
-                """, connection))
-            {
-                command.Parameters.AddWithValue("s", unknown);
-                await using var reader = await command.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                    rows.Add((reader.GetInt64(0), new RoadEvent(reader.GetGuid(1), RoadType(reader.GetString(2)), reader.IsDBNull(3) ? null : reader.GetString(3),
-                        reader.GetFieldValue<DateTime>(4))));
-            }
-            var authentic = await _chain.AuthenticAsync(connection, rows.Select(r => r.Seq).ToArray(), ct);
-            foreach (var (seq, road) in rows.Where(r => authentic.Contains(r.Seq))) _road.TryAdd(seq, road);
+            const string Road = $"e.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')";
+            var wanted = unknown.ToHashSet();
+            var rows = unknown.Length <= ReadBySequenceUpTo
+                ? await _chain.ReadAuthenticAsync(connection, $"e.seq_id = any(@s) and {Road}", p => p.AddWithValue("s", unknown), q => !wanted.Contains(q), ct)
+                : await _chain.ReadAuthenticAsync(connection, $"e.seq_id >= @from and e.seq_id <= @to and {Road}",
+                    p => { p.AddWithValue("from", unknown[0]); p.AddWithValue("to", unknown[^1]); }, q => !wanted.Contains(q), ct);
+            foreach (var row in rows) _road.TryAdd(row.Seq, new RoadEvent(row.StreamId, RoadType(row.Type), ExpertOf(row), row.Timestamp));
         }
 
         var events = new List<(long Seq, RoadEvent Event)>(sequences.Count);

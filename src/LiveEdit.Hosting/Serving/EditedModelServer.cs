@@ -156,19 +156,29 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         await _policies.EnsureRecordedAsync(ct);
         var current = HeadVersion;
         if (current >= 0 && _headSkipped.Count == 0 && await ledger.GetHeadAsync(ct) <= current) return;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var set = await ledger.GetActiveExpertsAsync(ct);
         // Appends commit in sequence order, so a later read never sees an older head; keep the model from going back anyway.
         if (set.Version < current) return;
+        var activeSetMs = clock.Elapsed.TotalMilliseconds;
         var policy = await _policies.AtAsync(set.Version, ct);
-        var (skipped, loaded) = await LoadExpertsAsync(set, ct);
+        var (skipped, loaded, read) = await LoadExpertsAsync(set, ct);
+        var blobsMs = clock.Elapsed.TotalMilliseconds - activeSetMs;
         _incidents.Update(skipped);
+        double applyMs = 0;
         await runtime.RunAsync(() =>
         {
+            var inLock = System.Diagnostics.Stopwatch.StartNew();
             _head.Policy = policy.Policy;
             BringHeadTo(set, skipped, loaded);
+            applyMs = inLock.Elapsed.TotalMilliseconds;
             return true;
         }, ct);
+        LastSync = new HeadSyncTimes(set.Version, set.Experts.Count, read, skipped.Count, activeSetMs, blobsMs, applyMs);
     }
+
+    /// <summary>What the last sync that moved the head model did and where its time went (null before one), for measurements and logs.</summary>
+    public HeadSyncTimes? LastSync { get; private set; }
 
     /// <summary>
     /// Runs <paramref name="work"/> under the device lock with the edited model at <paramref name="asOf"/>. At the head:
@@ -199,7 +209,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             {
                 pastPolicy = inForce.Policy;
                 past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
-                (pastSkipped, pastLoaded) = await LoadExpertsAsync(past, ct);
+                (pastSkipped, pastLoaded, _) = await LoadExpertsAsync(past, ct);
             }
             var (done, result) = await runtime.RunAsync(() =>
             {
@@ -284,40 +294,48 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         }
     }
 
+    /// <summary>Batches of <see cref="BlobStore.BatchSize"/> expert blobs read at once by a sync or a past version's build.</summary>
+    public static int LoadParallelism { get; } = Math.Clamp(Environment.ProcessorCount, 2, 8);
+
     /// <summary>
-    /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, each
-    /// retried on transient failures); returns those whose blob is missing or corrupt, and every expert of the set that
-    /// was read (the caller's own references: the shared cache may let one go before the caller uses it).
+    /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, up to
+    /// <see cref="LoadParallelism"/> batches at once on connections of their own, each re-hashed and retried on transient
+    /// failures); returns those whose blob is missing or corrupt, every expert of the set that was read (the caller's own
+    /// references: the shared cache may let one go before the caller uses it), and how many blobs were read.
     /// </summary>
-    private async Task<(IReadOnlyList<SkippedExpert> Skipped, IReadOnlyDictionary<string, Expert> Loaded)> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
+    private async Task<(IReadOnlyList<SkippedExpert> Skipped, IReadOnlyDictionary<string, Expert> Loaded, int Read)> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
     {
         List<SkippedExpert>? skipped = null;
-        var loaded = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        var loaded = new Dictionary<string, Expert>(set.Experts.Count, StringComparer.Ordinal);
         foreach (var active in set.Experts)
         {
             if (_experts.TryGetValue(active.ExpertSha256, out var known)) loaded[active.ExpertSha256] = known;
         }
         var wanted = set.Experts.Select(e => e.ExpertSha256).Where(sha => !loaded.ContainsKey(sha)).Distinct(StringComparer.Ordinal).ToArray();
-        var problems = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var chunk in wanted.Chunk(BlobStore.BatchSize))
-        {
-            var read = await ledger.Blobs.GetManyWithRetriesAsync(chunk, ct); // verifies every hash
-            foreach (var (sha, blob) in read)
+        var problems = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        var read = new ConcurrentDictionary<string, Expert>(StringComparer.Ordinal);
+        // Reading a batch (the database decompresses and sends it) overlaps with hashing and decoding another.
+        await Parallel.ForEachAsync(wanted.Chunk(BlobStore.BatchSize), new ParallelOptions { MaxDegreeOfParallelism = LoadParallelism, CancellationToken = ct },
+            async (chunk, token) =>
             {
-                switch (blob.Problem)
+                var blobs = await ledger.Blobs.GetManyWithRetriesAsync(chunk, token); // verifies every hash
+                foreach (var (sha, blob) in blobs)
                 {
-                    case null: _experts[sha] = loaded[sha] = Expert.FromBytes(blob.Bytes!); break;
-                    case BlobNotFoundException: problems[sha] = "missing"; break;
-                    case BlobCorruptedException: problems[sha] = "corrupt"; break;
-                    default: throw blob.Problem;
+                    switch (blob.Problem)
+                    {
+                        case null: read[sha] = Expert.FromBytes(blob.Bytes!); break;
+                        case BlobNotFoundException: problems[sha] = "missing"; break;
+                        case BlobCorruptedException: problems[sha] = "corrupt"; break;
+                        default: throw blob.Problem;
+                    }
                 }
-            }
-        }
+            });
+        foreach (var (sha, expert) in read) _experts[sha] = loaded[sha] = expert;
         foreach (var active in set.Experts)
         {
             if (problems.TryGetValue(active.ExpertSha256, out var problem)) (skipped ??= []).Add(new SkippedExpert(active.EditId, active.ExpertSha256, problem));
         }
-        return (skipped ?? (IReadOnlyList<SkippedExpert>)[], loaded);
+        return (skipped ?? (IReadOnlyList<SkippedExpert>)[], loaded, read.Count);
     }
 
     internal static ExpertInAnswer InAnswer(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
@@ -329,6 +347,16 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         _syncGate.Dispose();
     }
 }
+
+/// <summary>One sync of the head model (<see cref="EditedModelServer.SyncHeadAsync"/>): what it brought and where its time went.</summary>
+/// <param name="Version">The ledger version the head model was brought to.</param>
+/// <param name="Experts">Active experts at that version.</param>
+/// <param name="BlobsRead">Expert blobs read (those not yet in memory), each re-hashed.</param>
+/// <param name="Skipped">Active experts left out (blob missing or corrupt).</param>
+/// <param name="ActiveSetMs">Reading the active set (cold: authenticating its chain entries).</param>
+/// <param name="BlobsMs">Reading, hashing and decoding the blobs, and the routing policy in force.</param>
+/// <param name="ApplyMs">Bringing the head model to the set, inside the device lock.</param>
+public sealed record HeadSyncTimes(long Version, int Experts, int BlobsRead, int Skipped, double ActiveSetMs, double BlobsMs, double ApplyMs);
 
 /// <summary>How a wait for the head model to reach a version ended (<see cref="EditedModelServer.WaitForHeadAsync"/>).</summary>
 public abstract record HeadWait
