@@ -86,6 +86,7 @@ public static class ColdStartBench
             await BenchSchema.PrepareAsync(connectionString, name, origin, "bench coldstart", output, ct);
             await BuildAsync(new EditLedger(store, options), runtime, cases, active, output, ct);
         }
+        else await new EditLedger(store, options).EnsureSchemaAsync(ct); // what a migration of an earlier build adds (indexes)
 
         output.WriteLine($"bench coldstart: {active} active experts, schema {name}; model loaded in {modelLoadMs:F0} ms (RSS {rssBeforeModel / 1e6:F0} → {Environment.WorkingSet / 1e6:F0} MB)");
         var head = await new EditLedger(store, options).GetHeadAsync(ct);
@@ -148,7 +149,7 @@ public static class ColdStartBench
         var pastExperts = (await ledger.GetActiveExpertsAsync(pastVersion, ct)).Experts.Count;
         var pastWarmMs = pastWarm.Order().ElementAt(3);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"past version v{pastVersion} ({pastExperts} experts, {past.Experts.Count} fired): first query {pastColdMs:F1} ms, again {pastWarmMs:F1} ms"));
+            $"past version v{pastVersion} ({pastExperts} experts, {past.Experts.Count} fired): first query {pastColdMs:F1} ms ({server.LastPastBuild}), again {pastWarmMs:F1} ms"));
 
         // The active set at several versions: a fresh ledger each (cold), then the same ledger again (warm).
         var middle = head / 2;
@@ -235,6 +236,8 @@ public static class ColdStartBench
             while ((i = Interlocked.Increment(ref next)) < retract.Length)
                 await ledger.RetractAsync(new RetractEdit(EditId(retract[i]), "bench", "benchmark retraction"), ct: ct);
         }, ct)));
+        // The routing policy a first host records (reading every recorded expert's generator once): part of building, not of a restart.
+        await new RoutingPolicies(ledger, runtime.Editor).EnsureRecordedAsync(ct);
         output.WriteLine($"  built: {active} edits, {retract.Length} retracted, in {clock.Elapsed.TotalSeconds:F1} s");
     }
 

@@ -148,8 +148,34 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         var side = runtime.ImageSize;
         var gray = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray());
         await QueryAsync(gray, "what is this?", AsOf.Now, ct: ct);
+        // Few experts pass the filter for a gray image, so what only survivors run (gathering their factors, soft routing,
+        // fusion) would first run, and be compiled, on the first real query: run it once on a probe model over a few of the
+        // head's experts whose policy lets every one through. Its own key store: the head's is not touched.
+        await runtime.RunAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var probe = new EditedModel(runtime.Model, runtime.Editor, policy: _head.Policy with { Margin = RoutingPolicy.MaxMagnitude });
+            var added = 0;
+            foreach (var expert in _experts.Values.Take(WarmUpExperts))
+            {
+                try
+                {
+                    probe.Add($"warm-up-{added}", expert, added);
+                    added++;
+                }
+                catch (ArgumentException)
+                {
+                    // Not for this editor: it never reaches a model, and the warm-up does without it.
+                }
+            }
+            if (added > 0) probe.Answer([new VlmExample(gray.ToTensor(), "what is this?")], EditTextLimits.MaxAnswerTokens);
+            return true;
+        }, ct);
         _warm = true;
     }
+
+    // Experts the warm-up fuses at once: enough for the batched operations' shapes to be those of a real query.
+    private const int WarmUpExperts = 64;
 
     private async Task BringHeadToLedgerAsync(CancellationToken ct)
     {
@@ -176,6 +202,9 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         }, ct);
         LastSync = new HeadSyncTimes(set.Version, set.Experts.Count, read, skipped.Count, activeSetMs, blobsMs, applyMs);
     }
+
+    /// <summary>What the last build of a past version read and where its time went (null before one), for measurements.</summary>
+    public PastBuildTimes? LastPastBuild { get; private set; }
 
     /// <summary>What the last sync that moved the head model did and where its time went (null before one), for measurements and logs.</summary>
     public HeadSyncTimes? LastSync { get; private set; }
@@ -205,15 +234,23 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         IReadOnlyDictionary<string, Expert> pastLoaded = new Dictionary<string, Expert>();
         while (true)
         {
+            double setMs = 0, blobsMs = 0;
+            var read = 0;
             if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(key), ct))
             {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
                 pastPolicy = inForce.Policy;
                 past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
-                (pastSkipped, pastLoaded, _) = await LoadExpertsAsync(past, ct);
+                setMs = clock.Elapsed.TotalMilliseconds;
+                (pastSkipped, pastLoaded, read) = await LoadExpertsAsync(past, ct);
+                blobsMs = clock.Elapsed.TotalMilliseconds - setMs;
             }
             var (done, result) = await runtime.RunAsync(() =>
             {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var building = past is not null && !_past.ContainsKey(key);
                 if (PastModel(key, past, pastPolicy, pastSkipped, pastLoaded) is not { } built) return (false, default(T)!);
+                if (building) LastPastBuild = new PastBuildTimes(version, past!.Experts.Count, read, setMs, blobsMs, clock.Elapsed.TotalMilliseconds);
                 try
                 {
                     return (true, work(built.Model, version, built.Skipped));
@@ -357,6 +394,12 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
 /// <param name="BlobsMs">Reading, hashing and decoding the blobs, and the routing policy in force.</param>
 /// <param name="ApplyMs">Bringing the head model to the set, inside the device lock.</param>
 public sealed record HeadSyncTimes(long Version, int Experts, int BlobsRead, int Skipped, double ActiveSetMs, double BlobsMs, double ApplyMs);
+
+/// <summary>One build of a past version's model: what it read and where its time went.</summary>
+/// <param name="ActiveSetMs">Reading the version's active set.</param>
+/// <param name="BlobsMs">Reading the experts not in memory (<paramref name="BlobsRead"/> blobs).</param>
+/// <param name="BuildMs">Building the version's view over the shared key store, inside the device lock.</param>
+public sealed record PastBuildTimes(long Version, int Experts, int BlobsRead, double ActiveSetMs, double BlobsMs, double BuildMs);
 
 /// <summary>How a wait for the head model to reach a version ended (<see cref="EditedModelServer.WaitForHeadAsync"/>).</summary>
 public abstract record HeadWait
