@@ -332,7 +332,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     }
 
     /// <summary>Batches of <see cref="BlobStore.BatchSize"/> expert blobs read at once by a sync or a past version's build.</summary>
-    public static int LoadParallelism { get; } = Math.Clamp(Environment.ProcessorCount, 2, 8);
+    public static int LoadParallelism { get; } = Math.Clamp(2 * Environment.ProcessorCount, 4, 8);
 
     /// <summary>
     /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, up to
