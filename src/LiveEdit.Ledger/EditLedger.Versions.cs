@@ -33,13 +33,15 @@ public sealed partial class EditLedger
         var at = asOf.ToUniversalTime();
         // The last event at or before the time, found on the time index (an index-only range scan, not a scan of every
         // event); it counts only when the ledger chained it. A row the ledger did not chain there (a tombstone, a row
-        // inserted behind its back) sends the search below it, a few times, then to the exhaustive query.
+        // inserted behind its back) sends the search below it, a few times, then to the exhaustive query. max(seq_id + 0), not
+        // max(seq_id): the planner turns the latter into a backward walk of the primary key that filters on time, visiting
+        // every event after t.
         long? below = null;
         for (var attempt = 0; attempt < 4; attempt++)
         {
             await using var candidate = new NpgsqlCommand($"""
                 select m.seq_id, exists (select 1 from {_schema}.ledger_chain c where c.seq_id = m.seq_id)
-                from (select max(e.seq_id) as seq_id from {_events} e where e.timestamp <= @t and e.seq_id < @below) m
+                from (select max(e.seq_id + 0) as seq_id from {_events} e where e.timestamp <= @t and e.seq_id < @below) m
                 """, connection);
             candidate.Parameters.AddWithValue("t", at);
             candidate.Parameters.AddWithValue("below", below ?? long.MaxValue);
