@@ -26,6 +26,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(BenchReportCommand.Create());
         bench.Subcommands.Add(BenchPerf.Create());
         bench.Subcommands.Add(BenchFixture.Create());
+        bench.Subcommands.Add(BenchColdStart.Create());
         return bench;
     }
 

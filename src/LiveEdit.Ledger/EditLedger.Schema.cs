@@ -21,7 +21,7 @@ public sealed partial class EditLedger
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema) + Storage.HeadNotifications.SchemaSql(_schema), connection);
         await command.ExecuteNonQueryAsync(ct);
-        await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql(), connection);
+        await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql() + VersionTimeIndexSql(), connection);
         await activeRoad.ExecuteNonQueryAsync(ct);
     }
 

@@ -40,6 +40,7 @@ public static class LedgerStore
         options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
         // The active-set road's partial index (EditLedger.ActiveRoadIndexSql) is the ledger's own: Marten's migration leaves it be.
         options.Events.IgnoreIndex(EditLedger.ActiveRoadIndex);
+        options.Events.IgnoreIndex(EditLedger.VersionTimeIndex);
 
         // Stable type names: the version queries and the hash chain read them from mt_events.type.
         options.Events.MapEventType<EditProposed>(EventTypeNames.Proposed);

@@ -148,27 +148,66 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         var side = runtime.ImageSize;
         var gray = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray());
         await QueryAsync(gray, "what is this?", AsOf.Now, ct: ct);
+        // Few experts pass the filter for a gray image, so what only survivors run (gathering their factors, soft routing,
+        // fusion) would first run, and be compiled, on the first real query: run it once on a probe model over a few of the
+        // head's experts whose policy lets every one through. Its own key store: the head's is not touched.
+        await runtime.RunAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var probe = new EditedModel(runtime.Model, runtime.Editor, policy: _head.Policy with { Margin = RoutingPolicy.MaxMagnitude });
+            var added = 0;
+            foreach (var expert in _experts.Values.Take(WarmUpExperts))
+            {
+                try
+                {
+                    probe.Add($"warm-up-{added}", expert, added);
+                    added++;
+                }
+                catch (ArgumentException)
+                {
+                    // Not for this editor: it never reaches a model, and the warm-up does without it.
+                }
+            }
+            if (added > 0) probe.Answer([new VlmExample(gray.ToTensor(), "what is this?")], EditTextLimits.MaxAnswerTokens);
+            return true;
+        }, ct);
         _warm = true;
     }
+
+    // Experts the warm-up fuses at once: enough for the batched operations' shapes to be those of a real query.
+    private const int WarmUpExperts = 64;
 
     private async Task BringHeadToLedgerAsync(CancellationToken ct)
     {
         await _policies.EnsureRecordedAsync(ct);
         var current = HeadVersion;
         if (current >= 0 && _headSkipped.Count == 0 && await ledger.GetHeadAsync(ct) <= current) return;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var set = await ledger.GetActiveExpertsAsync(ct);
         // Appends commit in sequence order, so a later read never sees an older head; keep the model from going back anyway.
         if (set.Version < current) return;
+        var activeSetMs = clock.Elapsed.TotalMilliseconds;
         var policy = await _policies.AtAsync(set.Version, ct);
-        var (skipped, loaded) = await LoadExpertsAsync(set, ct);
+        var (skipped, loaded, read) = await LoadExpertsAsync(set, ct);
+        var blobsMs = clock.Elapsed.TotalMilliseconds - activeSetMs;
         _incidents.Update(skipped);
+        double applyMs = 0;
         await runtime.RunAsync(() =>
         {
+            var inLock = System.Diagnostics.Stopwatch.StartNew();
             _head.Policy = policy.Policy;
             BringHeadTo(set, skipped, loaded);
+            applyMs = inLock.Elapsed.TotalMilliseconds;
             return true;
         }, ct);
+        LastSync = new HeadSyncTimes(set.Version, set.Experts.Count, read, skipped.Count, activeSetMs, blobsMs, applyMs);
     }
+
+    /// <summary>What the last build of a past version read and where its time went (null before one), for measurements.</summary>
+    public PastBuildTimes? LastPastBuild { get; private set; }
+
+    /// <summary>What the last sync that moved the head model did and where its time went (null before one), for measurements and logs.</summary>
+    public HeadSyncTimes? LastSync { get; private set; }
 
     /// <summary>
     /// Runs <paramref name="work"/> under the device lock with the edited model at <paramref name="asOf"/>. At the head:
@@ -195,15 +234,23 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         IReadOnlyDictionary<string, Expert> pastLoaded = new Dictionary<string, Expert>();
         while (true)
         {
+            double setMs = 0, blobsMs = 0;
+            var read = 0;
             if (past is null && !await runtime.RunAsync(() => _past.ContainsKey(key), ct))
             {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
                 pastPolicy = inForce.Policy;
                 past = version == 0 ? new ActiveExpertSet(0, []) : await ledger.GetActiveExpertsAsync(version, ct);
-                (pastSkipped, pastLoaded) = await LoadExpertsAsync(past, ct);
+                setMs = clock.Elapsed.TotalMilliseconds;
+                (pastSkipped, pastLoaded, read) = await LoadExpertsAsync(past, ct);
+                blobsMs = clock.Elapsed.TotalMilliseconds - setMs;
             }
             var (done, result) = await runtime.RunAsync(() =>
             {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var building = past is not null && !_past.ContainsKey(key);
                 if (PastModel(key, past, pastPolicy, pastSkipped, pastLoaded) is not { } built) return (false, default(T)!);
+                if (building) LastPastBuild = new PastBuildTimes(version, past!.Experts.Count, read, setMs, blobsMs, clock.Elapsed.TotalMilliseconds);
                 try
                 {
                     return (true, work(built.Model, version, built.Skipped));
@@ -284,40 +331,48 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         }
     }
 
+    /// <summary>Batches of <see cref="BlobStore.BatchSize"/> expert blobs read at once by a sync or a past version's build.</summary>
+    public static int LoadParallelism { get; } = Math.Clamp(2 * Environment.ProcessorCount, 4, 8);
+
     /// <summary>
-    /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, each
-    /// retried on transient failures); returns those whose blob is missing or corrupt, and every expert of the set that
-    /// was read (the caller's own references: the shared cache may let one go before the caller uses it).
+    /// Reads the set's experts not yet in memory, in batches (one query per <see cref="BlobStore.BatchSize"/> blobs, up to
+    /// <see cref="LoadParallelism"/> batches at once on connections of their own, each re-hashed and retried on transient
+    /// failures); returns those whose blob is missing or corrupt, every expert of the set that was read (the caller's own
+    /// references: the shared cache may let one go before the caller uses it), and how many blobs were read.
     /// </summary>
-    private async Task<(IReadOnlyList<SkippedExpert> Skipped, IReadOnlyDictionary<string, Expert> Loaded)> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
+    private async Task<(IReadOnlyList<SkippedExpert> Skipped, IReadOnlyDictionary<string, Expert> Loaded, int Read)> LoadExpertsAsync(ActiveExpertSet set, CancellationToken ct)
     {
         List<SkippedExpert>? skipped = null;
-        var loaded = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        var loaded = new Dictionary<string, Expert>(set.Experts.Count, StringComparer.Ordinal);
         foreach (var active in set.Experts)
         {
             if (_experts.TryGetValue(active.ExpertSha256, out var known)) loaded[active.ExpertSha256] = known;
         }
         var wanted = set.Experts.Select(e => e.ExpertSha256).Where(sha => !loaded.ContainsKey(sha)).Distinct(StringComparer.Ordinal).ToArray();
-        var problems = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var chunk in wanted.Chunk(BlobStore.BatchSize))
-        {
-            var read = await ledger.Blobs.GetManyWithRetriesAsync(chunk, ct); // verifies every hash
-            foreach (var (sha, blob) in read)
+        var problems = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        var read = new ConcurrentDictionary<string, Expert>(StringComparer.Ordinal);
+        // Reading a batch (the database decompresses and sends it) overlaps with hashing and decoding another.
+        await Parallel.ForEachAsync(wanted.Chunk(BlobStore.BatchSize), new ParallelOptions { MaxDegreeOfParallelism = LoadParallelism, CancellationToken = ct },
+            async (chunk, token) =>
             {
-                switch (blob.Problem)
+                var blobs = await ledger.Blobs.GetManyWithRetriesAsync(chunk, token); // verifies every hash
+                foreach (var (sha, blob) in blobs)
                 {
-                    case null: _experts[sha] = loaded[sha] = Expert.FromBytes(blob.Bytes!); break;
-                    case BlobNotFoundException: problems[sha] = "missing"; break;
-                    case BlobCorruptedException: problems[sha] = "corrupt"; break;
-                    default: throw blob.Problem;
+                    switch (blob.Problem)
+                    {
+                        case null: read[sha] = Expert.FromBytes(blob.Bytes!); break;
+                        case BlobNotFoundException: problems[sha] = "missing"; break;
+                        case BlobCorruptedException: problems[sha] = "corrupt"; break;
+                        default: throw blob.Problem;
+                    }
                 }
-            }
-        }
+            });
+        foreach (var (sha, expert) in read) _experts[sha] = loaded[sha] = expert;
         foreach (var active in set.Experts)
         {
             if (problems.TryGetValue(active.ExpertSha256, out var problem)) (skipped ??= []).Add(new SkippedExpert(active.EditId, active.ExpertSha256, problem));
         }
-        return (skipped ?? (IReadOnlyList<SkippedExpert>)[], loaded);
+        return (skipped ?? (IReadOnlyList<SkippedExpert>)[], loaded, read.Count);
     }
 
     internal static ExpertInAnswer InAnswer(FiredExpert e) => new(Guid.Parse(e.Id), e.Weight, e.VisualSimilarity, e.Threshold, e.TextScore);
@@ -329,6 +384,22 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         _syncGate.Dispose();
     }
 }
+
+/// <summary>One sync of the head model (<see cref="EditedModelServer.SyncHeadAsync"/>): what it brought and where its time went.</summary>
+/// <param name="Version">The ledger version the head model was brought to.</param>
+/// <param name="Experts">Active experts at that version.</param>
+/// <param name="BlobsRead">Expert blobs read (those not yet in memory), each re-hashed.</param>
+/// <param name="Skipped">Active experts left out (blob missing or corrupt).</param>
+/// <param name="ActiveSetMs">Reading the active set (cold: authenticating its chain entries).</param>
+/// <param name="BlobsMs">Reading, hashing and decoding the blobs, and the routing policy in force.</param>
+/// <param name="ApplyMs">Bringing the head model to the set, inside the device lock.</param>
+public sealed record HeadSyncTimes(long Version, int Experts, int BlobsRead, int Skipped, double ActiveSetMs, double BlobsMs, double ApplyMs);
+
+/// <summary>One build of a past version's model: what it read and where its time went.</summary>
+/// <param name="ActiveSetMs">Reading the version's active set.</param>
+/// <param name="BlobsMs">Reading the experts not in memory (<paramref name="BlobsRead"/> blobs).</param>
+/// <param name="BuildMs">Building the version's view over the shared key store, inside the device lock.</param>
+public sealed record PastBuildTimes(long Version, int Experts, int BlobsRead, double ActiveSetMs, double BlobsMs, double BuildMs);
 
 /// <summary>How a wait for the head model to reach a version ended (<see cref="EditedModelServer.WaitForHeadAsync"/>).</summary>
 public abstract record HeadWait

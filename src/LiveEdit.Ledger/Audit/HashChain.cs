@@ -178,6 +178,43 @@ internal sealed class HashChain(string schema, byte[] key)
         return result;
     }
 
+    /// <summary>An event row found authentic by <see cref="ReadAuthenticAsync"/>: its stream, type, time and data as stored.</summary>
+    public sealed record AuthenticRow(long Seq, Guid StreamId, string Type, DateTime Timestamp, string Data);
+
+    /// <summary>
+    /// The rows of <c>mt_events e</c> that match <paramref name="where"/> and whose chain entry is authentic (the test of
+    /// <see cref="AuthenticAsync"/>), read together with their chain entries in one query: a cold read of a large set reads
+    /// each row once instead of once for its content and once for its authentication. Rows <paramref name="skip"/> names
+    /// are neither hashed nor returned (those the caller already holds); those found authentic are remembered as such.
+    /// </summary>
+    public async Task<List<AuthenticRow>> ReadAuthenticAsync(NpgsqlConnection connection, string where, Action<NpgsqlParameterCollection> parameters,
+        Func<long, bool> skip, CancellationToken ct)
+    {
+        await using var select = new NpgsqlCommand($"""
+            select c.seq_id, c.prev_seq, c.prev_hash, c.event_id, c.record_hash, c.mac, {RecordColumns}
+            from {_events} e join {_chain} c on c.seq_id = e.seq_id
+            where {where}
+            """, connection);
+        parameters(select.Parameters);
+        var read = new List<(Entry Entry, RawRow Row)>();
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                if (skip(reader.GetInt64(0))) continue;
+                read.Add((ReadEntry(reader), ReadRaw(reader, 6)));
+            }
+        }
+        // As in AuthenticAsync: three SHA-256 per row unless the sequence was found authentic before, on every core.
+        var authentic = read.AsParallel().AsOrdered()
+            .Where(x => _authentic.ContainsKey(x.Entry.Seq)
+                        || (MacValid(x.Entry) && x.Entry.EventId == x.Row.Id && RecordHash(x.Entry.PrevSeq ?? 0, x.Entry.PrevHash, Hash(x.Row).Sha256) == x.Entry.RecordHash))
+            .Select(x => new AuthenticRow(x.Row.Seq, x.Row.StreamId ?? Guid.Empty, x.Row.Type, x.Row.Timestamp, x.Row.Data))
+            .ToList();
+        foreach (var row in authentic) _authentic.TryAdd(row.Seq, true);
+        return authentic;
+    }
+
     /// <summary>The append preconditions without appending: null when an append would be accepted, else why not.</summary>
     public async Task<ChainRefusedException?> CheckHeadAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
     {
