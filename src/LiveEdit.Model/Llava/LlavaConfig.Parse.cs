@@ -74,7 +74,8 @@ public sealed partial record LlavaConfig
         if (act != expectedAct) throw f.Refuse("hidden_act", $"'{act}' is not supported for {type} (supported: {expectedAct})");
         if (channels != 3) throw f.Refuse("num_channels", $"{channels} is not supported (RGB: 3)");
         if (hidden % heads != 0) throw f.Refuse("num_attention_heads", $"{heads} does not divide hidden_size {hidden}");
-        if (imageSize % patch != 0) throw f.Refuse("patch_size", $"{patch} does not divide image_size {imageSize}");
+        // A remainder is legal: the patch convolution has no padding and drops it (SigLIP so400m: 384 / 14 → 27 patches a side).
+        if (patch > imageSize) throw f.Refuse("patch_size", $"{patch} is larger than image_size {imageSize}");
         if (!(eps > 0 && eps < 1)) throw f.Refuse("layer_norm_eps", $"{eps} is not in (0, 1)");
         return new LlavaVisionConfig(kind, hidden, intermediate, layers, heads, imageSize, patch, eps, act);
     }
