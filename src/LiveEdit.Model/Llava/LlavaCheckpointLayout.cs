@@ -30,7 +30,7 @@ namespace LiveEdit.Model.Llava;
 /// <c>LlamaModel</c>: <c>embed_tokens</c>, <c>layers</c>, <c>norm</c>; <c>LlamaDecoderLayer</c>: <c>self_attn</c>,
 /// <c>mlp</c>, <c>input_layernorm</c>, <c>post_attention_layernorm</c>; <c>LlamaAttention</c>: <c>q_proj</c>
 /// [heads × head_dim, hidden], <c>k_proj</c>/<c>v_proj</c> [kv heads × head_dim, hidden], <c>o_proj</c>, biases when
-/// <c>attention_bias</c> (o_proj too in LLaMA; only false is met in llava-1.5); <c>LlamaMLP</c>: <c>gate_proj</c>,
+/// <c>attention_bias</c> (o_proj too in LLaMA; llava-1.5 has none); <c>LlamaMLP</c>: <c>gate_proj</c>,
 /// <c>up_proj</c> [intermediate, hidden], <c>down_proj</c> [hidden, intermediate].</item>
 /// <item>qwen2/modeling_qwen2.py — as LLaMA, with <c>Qwen2Attention</c>'s q/k/v projections always biased and
 /// <c>o_proj</c> without bias.</item>
@@ -86,7 +86,7 @@ public sealed class LlavaCheckpointLayout(LlavaConfig config) : ICheckpointLayou
 
     /// <summary>
     /// Every tensor a LLaVA model of <paramref name="config"/> binds, with its shape, in canonical names: the vision
-    /// tower (all its encoder layers, without the post-layernorm), the projector, the decoder and, unless tied, the head.
+    /// tower (all its encoder layers and its post-layernorm), the projector, the decoder and, unless tied, the head.
     /// </summary>
     public static IReadOnlyList<(string Name, long[] Shape)> Expected(LlavaConfig config)
     {
@@ -122,6 +122,8 @@ public sealed class LlavaCheckpointLayout(LlavaConfig config) : ICheckpointLayou
             list.Add((p + "layer_norm2.weight", [hv]));
             list.Add((p + "layer_norm2.bias", [hv]));
         }
+        list.Add((vm + "post_layernorm.weight", [hv]));
+        list.Add((vm + "post_layernorm.bias", [hv]));
 
         long ht = t.HiddenSize, it = t.IntermediateSize, hd = t.HeadDim;
         list.Add(("multi_modal_projector.linear_1.weight", [ht, hv]));
@@ -141,6 +143,7 @@ public sealed class LlavaCheckpointLayout(LlavaConfig config) : ICheckpointLayou
             list.Add((p + "self_attn.v_proj.weight", [t.KeyValueHeads * hd, ht]));
             if (t.AttentionBias) list.Add((p + "self_attn.v_proj.bias", [t.KeyValueHeads * hd]));
             list.Add((p + "self_attn.o_proj.weight", [ht, t.Heads * hd]));
+            if (t.AttentionBias && t.Kind == DecoderKind.Llama) list.Add((p + "self_attn.o_proj.bias", [ht]));
             list.Add((p + "mlp.gate_proj.weight", [it, ht]));
             list.Add((p + "mlp.up_proj.weight", [it, ht]));
             list.Add((p + "mlp.down_proj.weight", [ht, it]));

@@ -111,8 +111,6 @@ public sealed partial record LlavaConfig
         if ((hidden / heads) % 2 != 0) throw f.Refuse("hidden_size", $"head width {hidden / heads} is odd; rotary embeddings need it even");
         if (!(eps > 0 && eps < 1)) throw f.Refuse("rms_norm_eps", $"{eps} is not in (0, 1)");
         if (llama && f.Bool("mlp_bias", false)) throw f.Refuse("mlp_bias", "true is not supported");
-        // LLaMA's attention_bias also puts a bias on o_proj, which this implementation does not have.
-        if (llama && attentionBias) throw f.Refuse("attention_bias", "true is not supported for llama");
         if (llama && !f.IsNullOrAbsent("head_dim") && f.Positive("head_dim", hidden / heads, 65536) != hidden / heads)
             throw f.Refuse("head_dim", $"{f.Int("head_dim", 0)} differs from hidden_size / num_attention_heads ({hidden / heads}); not supported");
         if (!llama && f.Bool("use_sliding_window", false)) throw f.Refuse("use_sliding_window", "true is not supported (full attention only)");

@@ -120,7 +120,9 @@ public sealed class parsing_llava_configs
     {
         var llava = LlavaConfig.Parse(TinyLlavaCheckpoint.ConfigJson(new TinyLlavaOptions()));
         (llava.Vision.HiddenSize, llava.Vision.Layers, llava.PatchesPerSide, llava.ImageTokens).ShouldBe((32, 2, 2, 4));
-        (llava.Text.HiddenSize, llava.Text.Layers, llava.Text.Heads, llava.Text.KeyValueHeads, llava.Text.VocabSize).ShouldBe((64, 2, 4, 2, 96));
+        (llava.Text.HiddenSize, llava.Text.Layers, llava.Text.Heads, llava.Text.KeyValueHeads).ShouldBe((64, 2, 4, 2));
+        llava.Text.VocabSize.ShouldBe(new TinyLlavaOptions().Vocab);
+        llava.ImageTokenIndex.ShouldBe(TinyTokenizerFiles.LlamaImageTokenId);
         var qwen = LlavaConfig.Parse(TinyLlavaCheckpoint.ConfigJson(new TinyLlavaOptions(TinyLlavaFamily.InterleaveQwen)));
         (qwen.Text.Kind, qwen.Text.Layers, qwen.Text.TieWordEmbeddings, qwen.Text.AttentionBias, qwen.Text.RopeTheta).ShouldBe((DecoderKind.Qwen2, 3, true, true, 1e6));
         qwen.ImageTokens.ShouldBe(4);
@@ -162,7 +164,6 @@ public sealed class parsing_llava_configs
     [InlineData("""{"image_token_index":5,"text_config":{"hidden_act":"gelu"}}""", "config.json: text_config.hidden_act: 'gelu' is not supported")]
     [InlineData("""{"image_token_index":5,"text_config":{"rope_scaling":{"rope_type":"linear","factor":2.0}}}""", "config.json: text_config.rope_scaling.rope_type: 'linear' is not supported")]
     [InlineData("""{"text_config":{"model_type":"qwen2","num_key_value_heads":4,"use_sliding_window":true},"image_token_index":5}""", "config.json: text_config.use_sliding_window: true is not supported")]
-    [InlineData("""{"image_token_index":5,"text_config":{"attention_bias":true}}""", "config.json: text_config.attention_bias: true is not supported for llama")]
     [InlineData("""{"image_token_index":5,"text_config":{"head_dim":64,"hidden_size":512,"num_attention_heads":4,"num_key_value_heads":4}}""", "config.json: text_config.head_dim: 64 differs")]
     [InlineData("""{"image_token_index":5,"text_config":{"hidden_size":"4096"}}""", "config.json: text_config.hidden_size: \"4096\" is not an integer")]
     [InlineData("""{"image_token_index":5,"projector_hidden_act":"relu"}""", "config.json: projector_hidden_act: 'relu' is not supported")]

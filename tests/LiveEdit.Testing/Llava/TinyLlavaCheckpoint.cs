@@ -34,18 +34,33 @@ public enum TinyKeyLayout
 }
 
 /// <summary>What to write.</summary>
-/// <param name="VocabSize">Text vocabulary (embedding rows); the image token is <c>VocabSize − 2</c> unless given.</param>
+/// <param name="VocabSize">
+/// Embedding rows; by default the tiny tokenizer's ids with its added tokens, rounded up to a multiple of 8 as the public
+/// checkpoints pad theirs (32002 → 32064, 151647 → 152000).
+/// </param>
+/// <param name="ImageTokenIndex">The image token id; by default the tokenizer's <c>&lt;image&gt;</c>.</param>
+/// <param name="WithTokenizer">Write the tokenizer files (<see cref="TinyTokenizerFiles"/>).</param>
 public sealed record TinyLlavaOptions(
     TinyLlavaFamily Family = TinyLlavaFamily.Llava15,
     TinyDType DType = TinyDType.F32,
     bool Sharded = false,
     TinyKeyLayout Layout = TinyKeyLayout.Original,
     int Seed = 1,
-    int VocabSize = 96,
-    int? ImageTokenIndex = null)
+    int? VocabSize = null,
+    int? ImageTokenIndex = null,
+    bool WithTokenizer = true)
 {
+    /// <summary>Embedding rows written.</summary>
+    public int Vocab => VocabSize ?? (Family == TinyLlavaFamily.Llava15
+        ? RoundUp(TinyTokenizerFiles.LlamaVocabSize)
+        : RoundUp(TinyTokenizerFiles.Qwen2VocabSize));
+
     /// <summary>The image token id written to config.json.</summary>
-    public int ImageToken => ImageTokenIndex ?? VocabSize - 2;
+    public int ImageToken => ImageTokenIndex ?? (Family == TinyLlavaFamily.Llava15
+        ? TinyTokenizerFiles.LlamaImageTokenId
+        : TinyTokenizerFiles.Qwen2ImageTokenId);
+
+    private static int RoundUp(int n) => (n + 7) / 8 * 8;
 }
 
 /// <summary>One tensor of a tiny checkpoint: its name as the files spell it, its shape and its values.</summary>
@@ -73,6 +88,8 @@ public static class TinyLlavaCheckpoint
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "config.json"), ConfigJson(options));
         File.WriteAllText(Path.Combine(folder, "preprocessor_config.json"), PreprocessorJson(options.Family));
+        if (options.WithTokenizer && options.Family == TinyLlavaFamily.Llava15) TinyTokenizerFiles.WriteLlama(folder);
+        else if (options.WithTokenizer) TinyTokenizerFiles.WriteQwen2(folder);
         var tensors = Tensors(options);
         edit?.Invoke(tensors);
         if (!options.Sharded)
@@ -111,7 +128,7 @@ public static class TinyLlavaCheckpoint
                 ["ignore_index"] = -100,
                 ["image_token_index"] = o.ImageToken,
                 ["model_type"] = "llava",
-                ["pad_token_id"] = o.VocabSize - 1,
+                ["pad_token_id"] = TinyTokenizerFiles.LlamaPadTokenId,
                 ["projector_hidden_act"] = "gelu",
                 ["text_config"] = new JsonObject
                 {
@@ -126,7 +143,7 @@ public static class TinyLlavaCheckpoint
                     ["num_key_value_heads"] = TextKeyValueHeads,
                     ["rms_norm_eps"] = 1e-05,
                     ["torch_dtype"] = "float16",
-                    ["vocab_size"] = o.VocabSize,
+                    ["vocab_size"] = o.Vocab,
                 },
                 ["tie_word_embeddings"] = false,
                 ["torch_dtype"] = "float16",
@@ -145,7 +162,7 @@ public static class TinyLlavaCheckpoint
                 },
                 ["vision_feature_layer"] = -2,
                 ["vision_feature_select_strategy"] = "default",
-                ["vocab_size"] = o.VocabSize,
+                ["vocab_size"] = o.Vocab,
             }
             : new JsonObject
             {
@@ -158,8 +175,8 @@ public static class TinyLlavaCheckpoint
                 {
                     ["_name_or_path"] = "Qwen/Qwen1.5-0.5B-Chat",
                     ["architectures"] = new JsonArray("Qwen2ForCausalLM"),
-                    ["bos_token_id"] = o.VocabSize - 4,
-                    ["eos_token_id"] = o.VocabSize - 3,
+                    ["bos_token_id"] = TinyTokenizerFiles.Qwen2EndOfTextId,
+                    ["eos_token_id"] = TinyTokenizerFiles.Qwen2ImEndId,
                     ["hidden_size"] = TextHidden,
                     ["intermediate_size"] = TextIntermediate,
                     ["max_position_embeddings"] = 512,
@@ -173,7 +190,7 @@ public static class TinyLlavaCheckpoint
                     ["tie_word_embeddings"] = true,
                     ["torch_dtype"] = "bfloat16",
                     ["use_sliding_window"] = false,
-                    ["vocab_size"] = o.VocabSize,
+                    ["vocab_size"] = o.Vocab,
                 },
                 ["tie_word_embeddings"] = true,
                 ["torch_dtype"] = "float16",
@@ -277,7 +294,7 @@ public static class TinyLlavaCheckpoint
         Add("multi_modal_projector.linear_2.bias", [ht], Kind.Bias);
 
         const string lm = "language_model.model.";
-        Add(lm + "embed_tokens.weight", [o.VocabSize, ht], Kind.Embedding);
+        Add(lm + "embed_tokens.weight", [o.Vocab, ht], Kind.Embedding);
         var layers = clip ? 2 : 3;
         for (var i = 0; i < layers; i++)
         {
@@ -296,7 +313,7 @@ public static class TinyLlavaCheckpoint
             Add(p + "post_attention_layernorm.weight", [ht], Kind.NormWeight);
         }
         Add(lm + "norm.weight", [ht], Kind.NormWeight);
-        if (clip) Add("language_model.lm_head.weight", [o.VocabSize, ht], Kind.Weight);
+        if (clip) Add("language_model.lm_head.weight", [o.Vocab, ht], Kind.Weight);
         return list;
     }
 
