@@ -72,6 +72,14 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     }
 
     /// <summary>
+    /// <see cref="Create(LlavaConfig, ITextTokenizer, IImageProcessor, LlavaPromptFormat, Device?, ScalarType, long, int?)"/>
+    /// with a checkpoint's chat template.
+    /// </summary>
+    public static LlavaModel Create(LlavaConfig config, ITextTokenizer tokenizer, IImageProcessor processor, LlavaChatTemplate template,
+        Device? device = null, ScalarType dtype = ScalarType.Float32, long seed = 0, int? editLayer = null) =>
+        Create(config, tokenizer, processor, new LlavaPromptFormat(template.Format, template.ImageToken), device, dtype, seed, editLayer);
+
+    /// <summary>
     /// The edit layer chosen from the decoder's depth: round(0.66·L), 0-based, within the layers — 21 of LLaVA-1.5-7B's 32
     /// as in the paper, 16 of Qwen2-0.5B's 24.
     /// </summary>
@@ -280,7 +288,15 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     internal PromptLayout LayoutOf(string prompt, bool withImage, int row)
     {
         if (string.IsNullOrWhiteSpace(prompt)) throw new ArgumentException($"example {row} has an empty prompt");
-        var (before, shown, after) = Split(prompt, withImage);
+        string before, shown, after;
+        try
+        {
+            (before, shown, after) = Split(prompt, withImage);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"example {row}: {e.Message}", e);
+        }
         var full = Tokenizer.Encode(before + shown + after, addBos: true);
         var start = CommonPrefix(full, Tokenizer.Encode(before, addBos: true));
         var end = Math.Max(CommonPrefix(full, Tokenizer.Encode(before + shown, addBos: true)), Math.Min(full.Count, start + 1));
