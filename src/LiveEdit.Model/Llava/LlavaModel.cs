@@ -72,6 +72,14 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     }
 
     /// <summary>
+    /// A model whose tensors hold whatever TorchSharp's module constructors put there (no seeded initialisation): for a
+    /// loader that overwrites every tensor next and should not spend the time drawing random weights first.
+    /// </summary>
+    public static LlavaModel Allocate(LlavaConfig config, ITextTokenizer tokenizer, IImageProcessor processor, LlavaPromptFormat template,
+        Device? device = null, ScalarType dtype = ScalarType.Float32, int? editLayer = null) =>
+        new(config, tokenizer, processor, template, device ?? CPU, dtype, editLayer);
+
+    /// <summary>
     /// <see cref="Create(LlavaConfig, ITextTokenizer, IImageProcessor, LlavaPromptFormat, Device?, ScalarType, long, int?)"/>
     /// with a checkpoint's chat template.
     /// </summary>
