@@ -11,14 +11,14 @@ internal static class TinyLlava
     public const int ImageSize = 8;
 
     /// <summary>CLIP (3 layers, class token, feature layer −2, "default") with a LLaMA decoder (4 query heads on 2 KV heads, separate LM head).</summary>
-    public static LlavaConfig ClipLlama(int kvHeads = 2, int textLayers = 4, int maxPositions = 64) => new(
+    public static LlavaConfig ClipLlama(int kvHeads = 2, int textLayers = 4, int maxPositions = 128) => new(
         new LlavaVisionConfig(VisionTowerKind.Clip, HiddenSize: 16, IntermediateSize: 32, Layers: 3, Heads: 2, ImageSize: ImageSize, PatchSize: 4, LayerNormEps: 1e-5, HiddenAct: "quick_gelu"),
         new LlavaTextConfig(DecoderKind.Llama, HiddenSize: 32, IntermediateSize: 64, Layers: textLayers, Heads: 4, KeyValueHeads: kvHeads, VocabSize: ByteTokenizer.Size + 8,
             RmsNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: maxPositions, AttentionBias: false, TieWordEmbeddings: false, HiddenAct: "silu"),
         ImageTokenIndex: ByteTokenizer.Image, ProjectorHiddenAct: "gelu", VisionFeatureLayer: -2, VisionFeatureSelectStrategy: "default", MultimodalProjectorBias: true);
 
     /// <summary>SigLIP (2 layers, no class token, last layer, "full") with a Qwen2 decoder (q/k/v biases, one KV head, tied embeddings).</summary>
-    public static LlavaConfig SiglipQwen2(int maxPositions = 64) => new(
+    public static LlavaConfig SiglipQwen2(int maxPositions = 128) => new(
         new LlavaVisionConfig(VisionTowerKind.Siglip, HiddenSize: 16, IntermediateSize: 32, Layers: 2, Heads: 2, ImageSize: ImageSize, PatchSize: 4, LayerNormEps: 1e-6, HiddenAct: "gelu_pytorch_tanh"),
         new LlavaTextConfig(DecoderKind.Qwen2, HiddenSize: 32, IntermediateSize: 48, Layers: 3, Heads: 4, KeyValueHeads: 1, VocabSize: ByteTokenizer.Size + 8,
             RmsNormEps: 1e-6, RopeTheta: 1_000_000, MaxPositionEmbeddings: maxPositions, AttentionBias: true, TieWordEmbeddings: true, HiddenAct: "silu"),
