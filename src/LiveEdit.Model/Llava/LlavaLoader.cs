@@ -37,7 +37,8 @@ public static class LlavaLoader
         var template = LlavaChatTemplate.For(folder, config);
         var format = new LlavaPromptFormat(template.Format, template.ImageToken);
 
-        var model = LlavaModel.Create(config, tokenizer, processor, format, device, type, seed: 0);
+        // Every weight is overwritten below, and the binder refuses a checkpoint that lacks any: no random draw first.
+        var model = LlavaModel.CreateForLoading(config, tokenizer, processor, format, device, type);
         try
         {
             var bind = WeightBinder.Bind(model.NamedWeights(), checkpoint, layout);

@@ -72,6 +72,13 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     }
 
     /// <summary>
+    /// A model whose weights are left as the modules made them, for a loader that overwrites every one (LlavaLoader):
+    /// skips the seeded draw, its time and its temporaries.
+    /// </summary>
+    internal static LlavaModel CreateForLoading(LlavaConfig config, ITextTokenizer tokenizer, IImageProcessor processor, LlavaPromptFormat template,
+        Device device, ScalarType dtype) => new(config, tokenizer, processor, template, device, dtype, editLayer: null);
+
+    /// <summary>
     /// The edit layer chosen from the decoder's depth: round(0.66·L), 0-based, within the layers — 21 of LLaVA-1.5-7B's 32
     /// as in the paper, 16 of Qwen2-0.5B's 24.
     /// </summary>
@@ -214,11 +221,12 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
 
     private void Initialise(long seed)
     {
-        using var scope = NewDisposeScope();
         using var _ = no_grad();
         var generator = new Generator((ulong)seed);
         foreach (var (name, p) in NamedWeights())
         {
+            // One scope per tensor: the temporaries of one draw are freed before the next (a loader's peak memory).
+            using var scope = NewDisposeScope();
             var shape = p.shape;
             Tensor value;
             if (name.EndsWith(".bias", StringComparison.Ordinal)) value = (rand(shape, generator: generator) * 2 - 1) * 0.1;
