@@ -167,9 +167,11 @@ internal sealed class DecoderAttention : nn.Module
         var (q, k, v) = Project(x, cos, sin);                                           // q [B, H, 1, hd], k, v [B, KV, 1, hd]
         keys.scatter_(2, slots, k);
         values.scatter_(2, slots, v);
-        var repeat = heads / kvHeads;
-        var attended = nn.functional.scaled_dot_product_attention(q, LlavaOps.RepeatKv(keys, repeat), LlavaOps.RepeatKv(values, repeat), attn_mask: visible);
-        return o_proj.forward(attended.transpose(1, 2).reshape(b, 1, heads * headDim)).MoveToOuterDisposeScope();
+        // One query per head: the H / KV query heads that share a KV head become that head's H / KV query rows, so the
+        // cache is read as stored, never copied to the query heads. The mask is the same for every row of a sequence.
+        var grouped = q.reshape(b, kvHeads, heads / kvHeads, headDim);                     // [B, KV, H/KV, hd]
+        var attended = nn.functional.scaled_dot_product_attention(grouped, keys, values, attn_mask: visible);   // [B, KV, H/KV, hd]
+        return o_proj.forward(attended.reshape(b, 1, heads * headDim)).MoveToOuterDisposeScope();
     }
 }
 

@@ -38,7 +38,7 @@ public static class LlavaLoader
         var format = new LlavaPromptFormat(template.Format, template.ImageToken);
 
         // Every weight is overwritten below, and the binder refuses a checkpoint that lacks any: no random draw first.
-        var model = LlavaModel.CreateForLoading(config, tokenizer, processor, format, device, type);
+        var model = LlavaModel.Allocate(config, tokenizer, processor, format, device, type);
         try
         {
             var bind = WeightBinder.Bind(model.NamedWeights(), checkpoint, layout);

@@ -72,11 +72,20 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     }
 
     /// <summary>
-    /// A model whose weights are left as the modules made them, for a loader that overwrites every one (LlavaLoader):
-    /// skips the seeded draw, its time and its temporaries.
+    /// A model whose tensors hold whatever TorchSharp's module constructors put there (no seeded initialisation): for a
+    /// loader that overwrites every tensor next and should not spend the time drawing random weights first.
     /// </summary>
-    internal static LlavaModel CreateForLoading(LlavaConfig config, ITextTokenizer tokenizer, IImageProcessor processor, LlavaPromptFormat template,
-        Device device, ScalarType dtype) => new(config, tokenizer, processor, template, device, dtype, editLayer: null);
+    public static LlavaModel Allocate(LlavaConfig config, ITextTokenizer tokenizer, IImageProcessor processor, LlavaPromptFormat template,
+        Device? device = null, ScalarType dtype = ScalarType.Float32, int? editLayer = null) =>
+        new(config, tokenizer, processor, template, device ?? CPU, dtype, editLayer);
+
+    /// <summary>
+    /// <see cref="Create(LlavaConfig, ITextTokenizer, IImageProcessor, LlavaPromptFormat, Device?, ScalarType, long, int?)"/>
+    /// with a checkpoint's chat template.
+    /// </summary>
+    public static LlavaModel Create(LlavaConfig config, ITextTokenizer tokenizer, IImageProcessor processor, LlavaChatTemplate template,
+        Device? device = null, ScalarType dtype = ScalarType.Float32, long seed = 0, int? editLayer = null) =>
+        Create(config, tokenizer, processor, new LlavaPromptFormat(template.Format, template.ImageToken), device, dtype, seed, editLayer);
 
     /// <summary>
     /// The edit layer chosen from the decoder's depth: round(0.66·L), 0-based, within the layers — 21 of LLaVA-1.5-7B's 32
@@ -225,7 +234,7 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
         var generator = new Generator((ulong)seed);
         foreach (var (name, p) in NamedWeights())
         {
-            // One scope per tensor: the temporaries of one draw are freed before the next (a loader's peak memory).
+            // One scope per tensor: a large model does not hold every draw's temporaries at once.
             using var scope = NewDisposeScope();
             var shape = p.shape;
             Tensor value;
@@ -288,7 +297,15 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     internal PromptLayout LayoutOf(string prompt, bool withImage, int row)
     {
         if (string.IsNullOrWhiteSpace(prompt)) throw new ArgumentException($"example {row} has an empty prompt");
-        var (before, shown, after) = Split(prompt, withImage);
+        string before, shown, after;
+        try
+        {
+            (before, shown, after) = Split(prompt, withImage);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"example {row}: {e.Message}", e);
+        }
         var full = Tokenizer.Encode(before + shown + after, addBos: true);
         var start = CommonPrefix(full, Tokenizer.Encode(before, addBos: true));
         var end = Math.Max(CommonPrefix(full, Tokenizer.Encode(before + shown, addBos: true)), Math.Min(full.Count, start + 1));
