@@ -44,14 +44,15 @@ static int Usage()
 
 static void Write7bWidths(string folder, int shards)
 {
-    // llava-hf/llava-1.5-7b-hf's config with num_hidden_layers 1 in both towers.
+    // llava-hf/llava-1.5-7b-hf's config with num_hidden_layers 1 in both towers, and the tiny tokenizer.
     Directory.CreateDirectory(folder);
     var config = new JsonObject
     {
         ["architectures"] = new JsonArray("LlavaForConditionalGeneration"),
-        ["image_token_index"] = 32000,
+        // The tiny tokenizer's <image> and <pad> ids (llava-1.5's are 32000 and 32001 in its 32002-id tokenizer).
+        ["image_token_index"] = TinyTokenizerFiles.LlamaImageTokenId,
         ["model_type"] = "llava",
-        ["pad_token_id"] = 32001,
+        ["pad_token_id"] = TinyTokenizerFiles.LlamaPadTokenId,
         ["projector_hidden_act"] = "gelu",
         ["text_config"] = new JsonObject
         {
