@@ -95,22 +95,42 @@ public sealed class SafetensorsFile : IDisposable
         var tensor = empty(info.Shape, info.DType, CPU);
         try
         {
-            var target = tensor.bytes;
-            if (target.Length != info.ByteLength)
-                throw new InvalidOperationException($"tensor of {info.ShapeText} {info.DType} spans {target.Length} bytes, not {info.ByteLength}");
-            var done = 0;
-            while (done < target.Length)
-            {
-                var n = RandomAccess.Read(_handle, target[done..], info.FileOffset + done);
-                if (n == 0) throw new CheckpointFormatException($"{Path}: ended inside tensor '{info.Name}' (the file shrank while it was read)");
-                done += n;
-            }
+            Fill(info, tensor);
             return tensor;
         }
         catch
         {
             tensor.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the tensor of <paramref name="info"/> straight into <paramref name="target"/>'s memory: a contiguous CPU
+    /// tensor of the stored dtype and shape (no staging copy).
+    /// </summary>
+    public void ReadInto(SafetensorsTensorInfo info, Tensor target)
+    {
+        if (!_tensors.TryGetValue(info.Name, out var own) || !ReferenceEquals(own, info))
+            throw new ArgumentException($"'{info.Name}' is not an entry of {Path}", nameof(info));
+        if (target.device_type != TorchSharp.DeviceType.CPU || target.dtype != info.DType || !target.is_contiguous() || !target.shape.SequenceEqual(info.Shape))
+            throw new ArgumentException($"'{info.Name}' reads only into a contiguous CPU tensor of {info.DTypeName} {info.ShapeText}", nameof(target));
+        if (info.ByteLength > int.MaxValue)
+            throw new CheckpointFormatException($"{Path}: tensor '{info.Name}' holds {info.ByteLength} bytes; tensors over 2 GiB are not read");
+        Fill(info, target);
+    }
+
+    private void Fill(SafetensorsTensorInfo info, Tensor tensor)
+    {
+        var target = tensor.bytes;
+        if (target.Length != info.ByteLength)
+            throw new InvalidOperationException($"tensor of {info.ShapeText} {info.DType} spans {target.Length} bytes, not {info.ByteLength}");
+        var done = 0;
+        while (done < target.Length)
+        {
+            var n = RandomAccess.Read(_handle, target[done..], info.FileOffset + done);
+            if (n == 0) throw new CheckpointFormatException($"{Path}: ended inside tensor '{info.Name}' (the file shrank while it was read)");
+            done += n;
         }
     }
 

@@ -70,9 +70,10 @@ public sealed class WeightMismatchException : IOException
 /// <summary>
 /// Binds a checkpoint's tensors to a model's named weights: first checks the whole checkpoint against the model (every
 /// missing, unexpected and mis-shaped tensor listed in one <see cref="WeightMismatchException"/>, before anything is
-/// copied), then reads each tensor from its file into a CPU staging tensor and copies it into the model's tensor,
-/// converting to the model's dtype and device. At most one staging tensor is alive at a time, so loading holds the
-/// model plus its largest tensor (docs/llava.md).
+/// copied), then reads each tensor from its file: straight into the model's tensor when that is a contiguous CPU tensor
+/// of the stored dtype, otherwise into a CPU staging tensor copied into the model's, converting dtype and device. At
+/// most one staging tensor is alive at a time, so loading holds the model plus at most its largest tensor
+/// (docs/llava.md).
 /// </summary>
 public static class WeightBinder
 {
@@ -85,9 +86,16 @@ public static class WeightBinder
         {
             foreach (var (target, file, info) in plan.Copies)
             {
-                using var scope = NewDisposeScope();
-                var staging = file.Read(info);
-                target.copy_(staging);
+                if (target.device_type == TorchSharp.DeviceType.CPU && target.dtype == info.DType && target.is_contiguous())
+                {
+                    file.ReadInto(info, target);
+                }
+                else
+                {
+                    using var scope = NewDisposeScope();
+                    var staging = file.Read(info);
+                    target.copy_(staging);
+                }
                 bytes += info.ByteLength;
             }
         }

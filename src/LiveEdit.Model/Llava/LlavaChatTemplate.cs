@@ -51,15 +51,30 @@ public sealed class LlavaChatTemplate
     public string ImageToken => DefaultImageToken;
 
     /// <summary>
+    /// Why <paramref name="prompt"/> cannot be asked, or null. Tokenizers turn a literal image placeholder or ChatML marker
+    /// into its special id, so a prompt holding one would ask for vision tokens that were never given, or close the user's
+    /// turn and speak as the assistant.
+    /// </summary>
+    public string? PromptProblem(string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (prompt.Contains(ImageToken, StringComparison.Ordinal)) return $"the prompt may not contain the image placeholder {ImageToken}";
+        foreach (var marker in ChatMlMarkers)
+            if (Form == LlavaChatForm.ChatMl && prompt.Contains(marker, StringComparison.Ordinal)) return $"the prompt may not contain the turn marker {marker}";
+        return null;
+    }
+
+    private static readonly string[] ChatMlMarkers = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
+
+    /// <summary>
     /// The text before the answer: one user turn holding <paramref name="prompt"/> (after the image placeholder when
-    /// <paramref name="withImage"/>) and the assistant's generation prompt. A prompt that itself contains the image
-    /// placeholder is refused (<see cref="ArgumentException"/>): it would ask the model for an image that was not given.
+    /// <paramref name="withImage"/>) and the assistant's generation prompt. A prompt <see cref="PromptProblem"/> objects to
+    /// is refused with <see cref="ArgumentException"/>.
     /// </summary>
     public string Format(string prompt, bool withImage)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        if (prompt.Contains(ImageToken, StringComparison.Ordinal))
-            throw new ArgumentException($"the prompt may not contain the image placeholder {ImageToken}", nameof(prompt));
+        if (PromptProblem(prompt) is { } problem) throw new ArgumentException(problem, nameof(prompt));
         var image = withImage ? ImageToken + _afterImage : "";
         return Form switch
         {

@@ -9,8 +9,8 @@ namespace LiveEdit.Model.Llava;
 /// Loads a Hugging Face LLaVA folder (docs/llava.md): <c>config.json</c>, the weights (<c>model.safetensors</c> or a
 /// sharded <c>model.safetensors.index.json</c>, either key layout, F32/F16/BF16 on disk), the tokenizer files,
 /// <c>preprocessor_config.json</c> and the chat template. Every file's header and the whole weight list are checked
-/// before any weight is copied; a checkpoint that does not fit the config fails with one message listing every missing,
-/// unexpected and mis-shaped tensor.
+/// before any weight is copied: the tokenizer, template and processor must fit the config (LlavaTextInputs), and a
+/// checkpoint that does not fit fails with one message listing every missing, unexpected and mis-shaped tensor.
 /// </summary>
 public static class LlavaLoader
 {
@@ -32,12 +32,11 @@ public static class LlavaLoader
         var config = LlavaConfig.Parse(configJson);
         var type = dtype ?? DefaultDType(configJson, device);
         var layout = new LlavaCheckpointLayout(config);
-        var tokenizer = LlavaTokenizers.Load(folder);
-        var processor = LlavaImageProcessor.Load(folder);
-        var template = LlavaChatTemplate.For(folder, config);
+        var (tokenizer, processor, template) = LlavaTextInputs.Load(folder, config);
         var format = new LlavaPromptFormat(template.Format, template.ImageToken);
 
-        var model = LlavaModel.Create(config, tokenizer, processor, format, device, type, seed: 0);
+        // Every weight is overwritten below, and the binder refuses a checkpoint that lacks any: no random draw first.
+        var model = LlavaModel.Allocate(config, tokenizer, processor, format, device, type);
         try
         {
             var bind = WeightBinder.Bind(model.NamedWeights(), checkpoint, layout);

@@ -230,11 +230,12 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
 
     private void Initialise(long seed)
     {
-        using var scope = NewDisposeScope();
         using var _ = no_grad();
         var generator = new Generator((ulong)seed);
         foreach (var (name, p) in NamedWeights())
         {
+            // One scope per tensor: a large model does not hold every draw's temporaries at once.
+            using var scope = NewDisposeScope();
             var shape = p.shape;
             Tensor value;
             if (name.EndsWith(".bias", StringComparison.Ordinal)) value = (rand(shape, generator: generator) * 2 - 1) * 0.1;

@@ -38,14 +38,14 @@ public static class LlavaTokenizers
     internal sealed record TokenizerSettings(
         AddedVocabulary Added,
         string? Bos, string? Eos, string? Unk, string? Pad,
-        bool? AddBos, bool? Legacy,
+        bool? AddBos, bool? Legacy, bool? AddPrefixSpace,
         IReadOnlyList<string> NamedSpecial);
 
     internal static TokenizerSettings ReadSettings(string folder)
     {
         var added = new AddedVocabulary();
         string? bos = null, eos = null, unk = null, pad = null;
-        bool? addBos = null, legacy = null;
+        bool? addBos = null, legacy = null, addPrefixSpace = null;
         var named = new List<string>();
 
         // special_tokens_map.json first; tokenizer_config.json overrides it, as transformers does.
@@ -76,6 +76,7 @@ public static class LlavaTokenizers
                 pad = Override(root, "pad_token", pad, configPath);
                 addBos = TokenizerJson.Bool(root, "add_bos_token", configPath);
                 legacy = TokenizerJson.Bool(root, "legacy", configPath);
+                addPrefixSpace = TokenizerJson.Bool(root, "add_prefix_space", configPath);
                 named.AddRange(AdditionalSpecial(root, configPath));
                 if (root.TryGetProperty("added_tokens_decoder", out var decoder) && decoder.ValueKind != JsonValueKind.Null)
                 {
@@ -107,7 +108,7 @@ public static class LlavaTokenizers
                 }
             }
         }
-        return new TokenizerSettings(added, bos, eos, unk, pad, addBos, legacy, named);
+        return new TokenizerSettings(added, bos, eos, unk, pad, addBos, legacy, addPrefixSpace, named);
     }
 
     /// <summary>

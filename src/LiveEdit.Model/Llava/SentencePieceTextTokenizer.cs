@@ -86,7 +86,11 @@ public sealed class SentencePieceTextTokenizer : ITextTokenizer
         var unk = settings.Unk is { } u1 ? added.IdOf(u1) : model.UnknownId;
         var pad = settings.Pad is { } p1 && added.IdOf(p1) is { } padId ? padId : unk ?? eos;
         var addBos = settings.AddBos ?? true;
-        var prefix = !model.AddDummyPrefix ? DummyPrefix.Never : PrefixFromTokenizerJson(folder) ?? (settings.Legacy == false ? DummyPrefix.FirstSegment : DummyPrefix.EverySegment);
+        // Without tokenizer.json, transformers' slow LlamaTokenizer: legacy keeps SentencePiece's own dummy prefix on every
+        // segment; legacy = false prepends "▁" once to the whole text, unless add_prefix_space is false.
+        var prefix = !model.AddDummyPrefix ? DummyPrefix.Never
+            : PrefixFromTokenizerJson(folder)
+              ?? (settings.Legacy != false ? DummyPrefix.EverySegment : settings.AddPrefixSpace == false ? DummyPrefix.Never : DummyPrefix.FirstSegment);
         return new SentencePieceTextTokenizer(model, added, addBos ? bosId : null, eos, pad, prefix);
     }
 

@@ -144,6 +144,29 @@ public sealed class binding_llava_weights : IDisposable
     }
 
     [Fact]
+    public void a_shard_the_index_names_but_the_folder_lacks_is_refused()
+    {
+        var folder = TinyLlavaCheckpoint.Write(Path.Combine(_dir, "ckpt"), new TinyLlavaOptions(Sharded: true));
+        File.Delete(Path.Combine(folder, "model-00002-of-00002.safetensors"));
+        Should.Throw<CheckpointFormatException>(() => HuggingFaceCheckpoint.Open(folder)).Message
+            .ShouldContain("shard 'model-00002-of-00002.safetensors' is not in the folder");
+    }
+
+    [Theory]
+    [InlineData("{}", "weight_map is missing or not an object")]
+    [InlineData("""{"weight_map":{}}""", "weight_map is empty")]
+    [InlineData("""{"weight_map":{"a":3}}""", "weight_map.a is not a file name")]
+    [InlineData("""{"weight_map":{"a":"/etc/passwd"}}""", "names '/etc/passwd', not a .safetensors file in the folder")]
+    [InlineData("""{"weight_map":{"a":"x.safetensors","a":"y.safetensors"}}""", "weight_map names 'a' twice")]
+    [InlineData("""{"weight_map":""", "not valid JSON")]
+    public void a_malformed_shard_index_is_refused(string index, string message)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_dir, "bad-index")).FullName;
+        File.WriteAllText(Path.Combine(folder, HuggingFaceCheckpoint.IndexFile), index);
+        Should.Throw<CheckpointFormatException>(() => HuggingFaceCheckpoint.Open(folder)).Message.ShouldContain(message);
+    }
+
+    [Fact]
     public void a_folder_with_only_pickled_weights_is_refused_with_what_to_do()
     {
         var folder = Directory.CreateDirectory(Path.Combine(_dir, "pickled")).FullName;

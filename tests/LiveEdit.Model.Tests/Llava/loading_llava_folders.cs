@@ -104,6 +104,30 @@ public sealed class loading_llava_folders : IDisposable
             .ShouldStartWith("config.json: vision_config.model_type: 'dinov2' is not supported");
     }
 
+    [Fact]
+    public void a_truncated_shard_fails_the_load_naming_the_shard()
+    {
+        var folder = Write(new TinyLlavaOptions(Sharded: true));
+        var shard = Path.Combine(folder, "model-00002-of-00002.safetensors");
+        var bytes = File.ReadAllBytes(shard);
+        File.WriteAllBytes(shard, bytes[..^100]);
+        Should.Throw<CheckpointFormatException>(() => LlavaLoader.Load(folder)).Message
+            .ShouldStartWith(shard + ": tensor 'language_model.lm_head.weight' ends at byte");
+    }
+
+    [Fact]
+    public void a_model_exported_with_the_writer_loads_back_to_the_same_weights_hash()
+    {
+        var folder = Write(new TinyLlavaOptions(TinyLlavaFamily.InterleaveQwen, TinyDType.BF16, Sharded: true, Layout: TinyKeyLayout.Newer));
+        using var model = LlavaLoader.Load(folder);
+        var export = Directory.CreateDirectory(Path.Combine(_dir, "export")).FullName;
+        foreach (var f in Directory.EnumerateFiles(folder).Where(f => !f.EndsWith(".safetensors", StringComparison.Ordinal) && !f.EndsWith(".index.json", StringComparison.Ordinal)))
+            File.Copy(f, Path.Combine(export, Path.GetFileName(f)));
+        SafetensorsWriter.Write(Path.Combine(export, HuggingFaceCheckpoint.SingleFile), model.NamedWeights(), new Dictionary<string, string> { ["format"] = "pt" });
+        using var again = LlavaLoader.Load(export);
+        again.WeightsSha256.ShouldBe(model.WeightsSha256);
+    }
+
     [Theory]
     [InlineData(TinyLlavaFamily.Llava15)]
     [InlineData(TinyLlavaFamily.InterleaveQwen)]

@@ -73,6 +73,17 @@ public sealed class tokenizing_llama_text : IDisposable
     }
 
     [Fact]
+    public void without_legacy_and_without_a_prefix_space_no_segment_gets_one()
+    {
+        T.WriteLlama(_folder, legacy: false);
+        var config = Path.Combine(_folder, "tokenizer_config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"legacy\": false", "\"legacy\": false, \"add_prefix_space\": false", StringComparison.Ordinal));
+        var tok = LlavaTokenizers.Load(_folder);
+        tok.ShouldBeOfType<SentencePieceTextTokenizer>().Prefix.ShouldBe(DummyPrefix.Never);
+        tok.Encode("the cat", addBos: false).ShouldBe([P("t"), P("he"), P("▁cat")]);
+    }
+
+    [Fact]
     public void a_tokenizer_json_with_a_prepend_normalizer_decides_over_the_legacy_flag()
     {
         T.WriteLlama(_folder, legacy: false);
