@@ -258,7 +258,9 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
         }
         Need(dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16, $"dtype {dtype} is not supported (float32, bfloat16, float16)");
         Need(v.HiddenSize > 0 && v.Heads > 0 && v.HiddenSize % v.Heads == 0, $"vision_config.hidden_size {v.HiddenSize} must split into {v.Heads} heads");
-        Need(v.PatchSize > 0 && v.ImageSize >= v.PatchSize && v.ImageSize % v.PatchSize == 0, $"vision_config.image_size {v.ImageSize} must be a multiple of patch_size {v.PatchSize}");
+        // The patch convolution has no padding: a remainder (SigLIP-384 with 14-pixel patches: 27×27 patches) is dropped, as in
+        // the reference implementation, so the side need not be a multiple of the patch.
+        Need(v.PatchSize > 0 && v.ImageSize >= v.PatchSize, $"vision_config.image_size {v.ImageSize} must be at least patch_size {v.PatchSize}");
         Need(v.Layers >= 1 && v.IntermediateSize > 0, "vision_config needs at least one layer and an intermediate size");
         Need(t.HiddenSize > 0 && t.Heads > 0 && t.HiddenSize % t.Heads == 0, $"text_config.hidden_size {t.HiddenSize} must split into {t.Heads} heads");
         Need(t.KeyValueHeads > 0 && t.Heads % t.KeyValueHeads == 0, $"text_config.num_attention_heads {t.Heads} must be a multiple of num_key_value_heads {t.KeyValueHeads}");

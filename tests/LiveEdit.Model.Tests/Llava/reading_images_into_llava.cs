@@ -100,6 +100,23 @@ public sealed class reading_images_into_llava
     }
 
     [Fact]
+    public void a_side_that_is_not_a_multiple_of_the_patch_drops_the_remainder_as_siglip_384_with_14_pixel_patches_does()
+    {
+        using var scope = NewDisposeScope();
+        var config = TinyLlava.SiglipQwen2();
+        config = config with { Vision = config.Vision with { ImageSize = 11 } };   // 11 = 2·4 + 3: the last 3 pixels fall outside every patch
+        using var model = LlavaModel.Create(config, new ByteTokenizer(), new ScalingProcessor(11), LlavaPromptFormat.Llava15, seed: 2);
+        model.ImageTokens.ShouldBe(4, "floor(11 / 4)² patches");
+        var image = TinyLlava.Image(0, size: 11);
+        var features = model.Tower.forward(image.unsqueeze(0));
+        features.shape.ShouldBe([1L, 4, 16]);
+        var changed = image.clone();
+        changed[.., 8.., ..] = changed[.., 8.., ..] + 1;
+        changed[.., .., 8..] = changed[.., .., 8..] + 1;
+        (model.Tower.forward(changed.unsqueeze(0)) - features).abs().max().item<float>().ShouldBe(0f, "pixels past the last whole patch are never read");
+    }
+
+    [Fact]
     public void the_image_placeholder_becomes_one_position_per_vision_token()
     {
         using var scope = NewDisposeScope();
