@@ -219,9 +219,8 @@ public sealed class EditedModel : IDisposable
         var start = Stopwatch.GetTimestamp();
         var keys = Editor.InputSide(hidden, inputs, imageRows);
         var dim = experts.Store.Dim;
-        // The keys leave the tensors once, as bytes: every later step of routing works on managed spans.
+        // The visual keys and thresholds leave the tensors once, as bytes: the filter works on managed spans.
         var visual = Floats(keys.Visual);                                                                    // φ̄ [n, k·d_m]
-        var text = Floats(keys.Text);                                                                        // ψ̄ [n, k·d_m]
         var threshold = Floats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));                         // sim(φ̄, φ̄_Ξ) [n]
         if (Policy.Margin != 0)
         {
@@ -229,7 +228,6 @@ public sealed class EditedModel : IDisposable
             for (var j = 0; j < threshold.Length; j++) threshold[j] -= margin;
         }
         var keysTicks = Stopwatch.GetTimestamp() - start;
-        var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
         var row = 0;
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -259,19 +257,20 @@ public sealed class EditedModel : IDisposable
                 continue;
             }
             survivors += passing.Count;
-            // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e), each an exact float64 dot product of
-            // managed keys (as the hard filter's), so a weight depends on the survivors alone.
-            var textQuery = text.AsSpan(row * dim, dim);
+            // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): one product against their ψ̂ copied side by side.
             var survivorExperts = new Expert[passing.Count];
-            var textScores = new float[passing.Count];
+            var textKeys = empty(passing.Count, experts.Store.KeyRows, experts.Store.ModuleDim);
+            var stacked = MemoryMarshal.Cast<byte, float>(textKeys.bytes);
             for (var j = 0; j < passing.Count; j++)
             {
                 survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
-                textScores[j] = KeySimilarity.Exact(textQuery, survivorExperts[j].TextKey, scale);
+                survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
             }
-            var w = Options.SoftRouting
-                ? Routing.SoftWeights(textScores)                                             // Eq. w_e = σ(s_e)·softmax(s)_e
-                : Enumerable.Repeat(1f / passing.Count, passing.Count).ToArray();            // ablation: plain average
+            var scores = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], textKeys);             // [1, S]
+            var w = Floats(Options.SoftRouting
+                ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
+                : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
+            var textScores = Floats(scores);
             var fired = new FiredExpert[passing.Count];
             for (var j = 0; j < fired.Length; j++)
             {

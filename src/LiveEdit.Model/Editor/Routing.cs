@@ -65,25 +65,6 @@ public static class Routing
         var residual = matmul(scaled, v.reshape(e * r, d));                                                 // [B, L, d]
         return residual.MoveToOuterDisposeScope();
     }
-
-    /// <summary>
-    /// Soft routing of one input over its survivors, on managed scores: w_e = σ(s_e) · softmax(s)_e, evaluated in float64
-    /// and rounded once to float32, so each weight depends on the survivors' scores alone (no tensor kernel's tiling).
-    /// </summary>
-    public static float[] SoftWeights(ReadOnlySpan<float> scores)
-    {
-        var weights = new float[scores.Length];
-        if (scores.Length == 0) return weights;
-        double largest = double.NegativeInfinity, total = 0;
-        foreach (var s in scores) largest = Math.Max(largest, s);
-        foreach (var s in scores) total += Math.Exp(s - largest);
-        for (var e = 0; e < scores.Length; e++)
-        {
-            double s = scores[e];
-            weights[e] = (float)(1 / (1 + Math.Exp(-s)) * (Math.Exp(s - largest) / total));   // Eq. w_e = σ(s_e)·softmax(s)_e
-        }
-        return weights;
-    }
 }
 
 /// <summary>

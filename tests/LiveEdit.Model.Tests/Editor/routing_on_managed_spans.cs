@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace LiveEdit.Model.Tests.Editor;
 
 /// <summary>
-/// The routing steps that run on managed spans once the input-side keys are made: exact dot products, soft weights and
-/// the fusion operands, each against a plain reference.
+/// The routing steps that run on managed spans once the input-side keys are made: the exact dot products of the filter
+/// and the fusion operands built from the survivors, each against a plain reference.
 /// </summary>
 [Collection(EditorCollection.Name)]
 public sealed class routing_on_managed_spans
@@ -39,37 +39,6 @@ public sealed class routing_on_managed_spans
                 var b = Enumerable.Range(0, n).Select(_ => Value()).ToArray();
                 BitConverter.DoubleToInt64Bits(KeySimilarity.Dot(a, b)).ShouldBe(BitConverter.DoubleToInt64Bits(Reference(a, b)), $"length {n}, trial {trial}");
             }
-    }
-
-    [Fact]
-    public void soft_weights_on_scores_are_sigmoid_times_softmax_in_float64()
-    {
-        var random = new Random(5);
-        foreach (var n in new[] { 1, 2, 7, 70, 700 })
-        {
-            var scores = Enumerable.Range(0, n).Select(_ => (float)((random.NextDouble() - 0.5) * 12)).ToArray();
-            var w = Routing.SoftWeights(scores);
-            var z = scores.Sum(s => Math.Exp(s));
-            for (var e = 0; e < n; e++)
-            {
-                var expected = 1 / (1 + Math.Exp(-scores[e])) * Math.Exp(scores[e]) / z;
-                ((double)w[e]).ShouldBe(expected, Math.Max(1e-12, 1e-7 * expected), $"{n} survivors, expert {e}");
-            }
-        }
-        Routing.SoftWeights([]).ShouldBeEmpty();
-        // Large scores do not overflow: the softmax is taken relative to the largest.
-        Routing.SoftWeights([1000f, 999f]).ShouldAllBe(x => float.IsFinite(x));
-    }
-
-    [Fact]
-    public void soft_weights_on_scores_agree_with_the_tensor_equation()
-    {
-        TorchRuntime.Configure(1, 8);
-        using var scope = NewDisposeScope();
-        var scores = randn(1, 50) * 3;
-        var tensorWeights = Routing.SoftWeights(scores).data<float>().ToArray();
-        var managed = Routing.SoftWeights(scores.data<float>().ToArray());
-        for (var e = 0; e < 50; e++) ((double)managed[e]).ShouldBe(tensorWeights[e], 1e-6);
     }
 
     [Fact]
