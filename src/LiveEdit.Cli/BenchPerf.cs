@@ -16,7 +16,7 @@ internal static class BenchPerf
     {
         var edits = new Option<int>("--edits") { Description = "Edits replayed per transport (propose→active) and timed for generation.", DefaultValueFactory = _ => 50 };
         var transports = new Option<string>("--transports") { Description = "Transports to measure: InMemory, RabbitMq.", DefaultValueFactory = _ => "InMemory,RabbitMq" };
-        var latency = new Option<string>("--latency") { Description = "Active-expert counts for query latency (100000 needs ~5 min of generation).", DefaultValueFactory = _ => "0,1000,10000" };
+        var latency = new Option<string>("--latency") { Description = "Active-expert counts for query latency (experts made in batches without refinement: 100000 takes a few minutes).", DefaultValueFactory = _ => "0,1000,10000" };
         var queries = new Option<int>("--queries") { Description = "Timed queries per latency point and per rebuild.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "SynthWorld seed of the edits.", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "Folder for perf.json and perf.md.", DefaultValueFactory = _ => "runs/bench-perf" };

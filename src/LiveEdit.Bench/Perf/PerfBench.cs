@@ -17,7 +17,7 @@ namespace LiveEdit.Bench.Perf;
 /// <c>liveedit bench perf</c>: the performance figures, each with machine and date. Expert generation per
 /// edit; propose→active latency through the whole system (HTTP, worker, ledger) on each transport, by replaying a
 /// SynthWorld stream with <see cref="StreamReplay"/>; greedy query latency with 0…100,000 active experts, best of two
-/// passes (<see cref="EditorEvaluation.Cost"/>); and the time to rebuild a past version from the ledger, cold (a new
+/// passes, with routing and fusion apart (<see cref="LatencyAtScale"/>: experts made in batches without refinement); and the time to rebuild a past version from the ledger, cold (a new
 /// <see cref="EditedModelServer"/>: active set read, experts read from the blob store, model built) against warm.
 /// The caller starts the systems (<see cref="StartPerfSystem"/>), one per transport, each on an empty ledger; the
 /// model-side figures are measured once, on the first system.
@@ -47,7 +47,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
         var editLatency = new List<TransportLatency>();
         RebuildTimes? rebuild = null;
         GenerationTimes? generation = null;
-        EditorCost? cost = null;
+        (List<QueryLatency> Latency, List<RoutingLatency> Routing)? latencyPoints = null;
         DecodingTimes? decoding = null;
         var threads = 0;
         try
@@ -73,10 +73,9 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
                 rebuild = await RebuildAsync(runtime, ledger, stream, run, ct);
                 generation = await GenerationAsync(runtime, world, ct);
                 Log?.Invoke(Invariant($"expert generation over {generation.Edits} edits: mean {generation.MeanMs:F2} ms, p50 {generation.P50Ms:F2} ms"));
-                if (settings.LatencyCounts.Count > 0) cost = await CostAsync(runtime, world, ct);
+                if (settings.LatencyCounts.Count > 0)
+                    latencyPoints = await runtime.RunAsync(() => LatencyAtScale.Measure(runtime.Model, runtime.Editor, world, settings.LatencyCounts, settings.Queries, seed, Log, ct), ct);
                 decoding = await DecodingAsync(runtime, world, ct);
-                foreach (var b in cost?.Breakdown ?? [])
-                    Log?.Invoke(Invariant($"routing with {b.Experts} experts: filter {b.FilterMs:F3} ms ({b.MeanScored:F0} scored), weights {b.WeightsMs:F3} ms, keys {b.KeysMs:F3} ms; {b.MeanSurvivors:F1} survivors, copy {b.GatherMs:F3} ms"));
             }
         }
         finally
@@ -85,23 +84,12 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
         }
 
         return new PerfReport(settings.Command, started.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), machine, threads, generation, editLatency,
-            cost?.QueryLatency.Select(q => new QueryLatency(q.Experts, q.MedianMs, q.P95Ms, q.BaseMedianMs, q.Steps, q.BaseSteps)).ToList() ?? [], rebuild)
+            latencyPoints?.Latency ?? [], rebuild)
         {
             Decoding = decoding,
-            Routing = cost?.Breakdown.Select(RoutingOf).ToList(),
+            Routing = latencyPoints?.Routing,
+            LatencyExperts = latencyPoints is null ? null : LatencyAtScale.Describe(seed),
         };
-    }
-
-    /// <summary>
-    /// A breakdown as routing apart from fusion: routing = filter + weights (keys apart); fusion = the forward's time over
-    /// the base's, less the routing and the keys, less the copy of the survivors' factors (reported beside it).
-    /// </summary>
-    private static RoutingLatency RoutingOf(LatencyBreakdown b)
-    {
-        var routing = b.FilterMs + b.WeightsMs;
-        var fusion = b.Experts == 0 ? 0 : Math.Max(0, b.ForwardMs - b.BaseForwardMs - routing - b.KeysMs - b.GatherMs);
-        return new RoutingLatency(b.Experts, routing, b.FilterMs, b.WeightsMs, b.KeysMs, b.MeanScored, b.MeanSurvivors, b.GatherMs, fusion,
-            b.MeanSurvivors > 0 ? (fusion + b.GatherMs) / b.MeanSurvivors : 0, b.ForwardMs, b.BaseForwardMs);
     }
 
     /// <summary>Times each expert generation on its own (the edit signal forward and the generator), one edit at a time.</summary>
@@ -121,20 +109,6 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
             }
             return new GenerationTimes(times.Count, times.Average(), Quantile(times, 0.50));
         }, ct);
-    }
-
-    /// <summary>Query latency at each count, in two passes (experts are generated once); per count the pass with the lower median.</summary>
-    private async Task<EditorCost> CostAsync(ModelRuntime runtime, SynthWorld world, CancellationToken ct)
-    {
-        var counts = settings.LatencyCounts;
-        var samples = world.EditCases(EditSplit.EditorEval, Math.Max(1, counts.Max()), settings.Seed).Select(EditSample.From).ToList();
-        var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples) { Log = Log };
-        // The better pass per count, so a burst of other work on a shared machine during one pass does not decide the figure.
-        var passes = await runtime.RunAsync(() => new[] { evaluation.Cost(counts, settings.Queries), evaluation.Cost(counts, settings.Queries) }, ct);
-        return passes[0] with
-        {
-            QueryLatency = passes[0].QueryLatency.Zip(passes[1].QueryLatency, (a, b) => a.MedianMs <= b.MedianMs ? a : b).ToList(),
-        };
     }
 
     /// <summary>

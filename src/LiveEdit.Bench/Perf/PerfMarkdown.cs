@@ -46,8 +46,17 @@ public static class PerfMarkdown
         }
         if (r.Routing is { Count: > 0 } routing)
         {
-            s.Append("Routing apart from fusion, one teacher-forced image query (medians): routing = hard filter + the survivors' soft weights; the input-side keys cost the same at any count; fusion = the forward's time over the base's less routing and keys, with the copy of the survivors' U, V, ψ̂:\n\n");
-            s.Append("| active experts | routing ms | filter ms | scored exactly | weights ms | keys ms | survivors | copy ms | fusion ms | (copy + fusion) per survivor ms | forward ms (base) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            if (r.LatencyExperts is { } experts)
+            {
+                s.Append("Routing apart from fusion, in the timed greedy answers above (medians): routing = hard filter + the survivors' text scores and soft weights; the input-side keys cost the same at any count; operands = the survivors' U and weighted V stacked once per query; fusion = adding the fused residual at the prefill and every step:\n\n");
+                s.Append(Invariant($"({experts}.)\n\n"));
+                s.Append("| active experts | routing ms | filter ms | scored exactly | weights ms | keys ms | survivors | operands ms | fusion ms | (operands + fusion) per survivor ms | answer ms (base) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            }
+            else
+            {
+                s.Append("Routing apart from fusion, one teacher-forced image query (medians): routing = hard filter + the survivors' soft weights; the input-side keys cost the same at any count; fusion = the forward's time over the base's less routing and keys, with the copy of the survivors' U, V, ψ̂:\n\n");
+                s.Append("| active experts | routing ms | filter ms | scored exactly | weights ms | keys ms | survivors | copy ms | fusion ms | (copy + fusion) per survivor ms | forward ms (base) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            }
             foreach (var x in routing)
                 s.Append(Invariant($"| {x.Experts:N0} | {x.RoutingMs:F3} | {x.FilterMs:F3} | {x.MeanScored:F0} | {x.WeightsMs:F3} | {x.KeysMs:F3} | {x.MeanSurvivors:F1} | {x.GatherMs:F3} | {x.FusionMs:F3} | {x.FusionPerSurvivorMs:F4} | {x.ForwardMs:F2} ({x.BaseForwardMs:F2}) |\n"));
             s.Append('\n');

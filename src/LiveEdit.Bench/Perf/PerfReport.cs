@@ -18,6 +18,9 @@ public sealed record PerfReport(string Command, string Date, MachineInfo Machine
     /// <summary>Where one image query's time goes at each latency point: routing apart from fusion (null in earlier reports).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<RoutingLatency>? Routing { get; init; }
+    /// <summary>What the experts and queries of the latency points are (null in earlier reports, whose experts were generated one at a time with refinement).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? LatencyExperts { get; init; }
 
     /// <summary>The JSON file's name inside the output folder.</summary>
     public const string JsonFile = "perf.json";
@@ -89,11 +92,15 @@ public sealed record QueryLatency(int Experts, double MedianMs, double P95Ms,
 public sealed record RebuildPoint(long Version, int Edits, int ActiveExperts, double ColdMedianMs, double ColdMaxMs, double WarmMedianMs);
 
 /// <summary>
-/// One teacher-forced image query with <paramref name="Experts"/> active (medians over the timed queries): the routing
-/// apart from fusion — the hard filter (<paramref name="FilterMs"/>, <paramref name="MeanScored"/> experts scored exactly),
-/// the survivors' soft weights (<paramref name="WeightsMs"/>) — and the input-side keys (<paramref name="KeysMs"/>, the same
-/// at any count); then what grows with the survivors: copying their U, V, ψ̂ (<paramref name="GatherMs"/>) and the rest of
-/// the forward's extra time over the base (<paramref name="FusionMs"/>), per survivor in <paramref name="FusionPerSurvivorMs"/>.
+/// Where one greedy image query's time goes with <paramref name="Experts"/> active (medians over the timed queries, from
+/// <see cref="LiveEdit.Model.Editor.RoutingCost"/>): the routing apart from fusion — the hard filter
+/// (<paramref name="FilterMs"/>, <paramref name="MeanScored"/> experts scored exactly) and the survivors' text scores and
+/// soft weights (<paramref name="WeightsMs"/>), <paramref name="RoutingMs"/> their sum — and the input-side keys
+/// (<paramref name="KeysMs"/>, the same at any count); then what grows with the survivors: building their fusion operands
+/// (<paramref name="GatherMs"/>) and adding the fused residual at the prefill and every step (<paramref name="FusionMs"/>),
+/// together per survivor in <paramref name="FusionPerSurvivorMs"/>. <paramref name="ForwardMs"/> and
+/// <paramref name="BaseForwardMs"/>: the greedy answer with the experts and the base model's (in reports before the
+/// direct measurement of fusion: one teacher-forced forward each, fusion inferred from their difference).
 /// </summary>
 public sealed record RoutingLatency(int Experts, double RoutingMs, double FilterMs, double WeightsMs, double KeysMs, double MeanScored,
     double MeanSurvivors, double GatherMs, double FusionMs, double FusionPerSurvivorMs, double ForwardMs, double BaseForwardMs);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -115,6 +116,7 @@ public sealed class EditedModel : IDisposable
         using var noGrad = no_grad();
         using var hook = new FusionHook(inputs, ComputeRoutes, Editor.FusionNorm);
         var logits = Model.Logits(inputs, hook.Apply);
+        Fused(hook);
         return (logits.MoveToOuterDisposeScope(), hook.Routes ?? NoRoutes(inputs));
     }
 
@@ -140,6 +142,7 @@ public sealed class EditedModel : IDisposable
         var layout = Model.Prepare(examples.Select(e => e with { Answer = null }).ToList());
         using var hook = new FusionHook(layout, ComputeRoutes, Editor.FusionNorm);
         var decoded = Model.GreedyDecode(examples, hook.Apply, maxNewTokens, decoding, keepLogits);
+        Fused(hook);
         return (decoded, hook.Routes ?? NoRoutes(layout));
     }
 
@@ -158,6 +161,12 @@ public sealed class EditedModel : IDisposable
     {
         experts.Clear();
         hubness.Clear();
+    }
+
+    // The fusion's share of the query just answered, beside its routing.
+    private void Fused(FusionHook hook)
+    {
+        if (hook.Routes is not null && LastRouting is { } cost) LastRouting = cost with { FusionMs = Ms(hook.FusionTicks), FusionCalls = hook.FusionCalls };
     }
 
     private static IReadOnlyList<RoutingDecision> NoRoutes(VlmInputs inputs) =>
@@ -192,10 +201,12 @@ public sealed class EditedModel : IDisposable
     private List<RowRoute> ComputeRoutes(VlmInputs inputs, Tensor hidden)
     {
         var result = new List<RowRoute>(inputs.Count);
-        var imageRows = Enumerable.Range(0, inputs.Count).Where(inputs.HasImage).ToList();
+        var imageRows = new List<int>(inputs.Count);
+        for (var i = 0; i < inputs.Count; i++) if (inputs.HasImage(i)) imageRows.Add(i);
         if (experts.Count == 0 || imageRows.Count == 0)
         {
             for (var i = 0; i < inputs.Count; i++) result.Add(new RowRoute(new RoutingDecision(inputs.HasImage(i), []), null));
+            LastRouting = new RoutingCost(imageRows.Count, experts.Count, 0, 0, 0, 0, 0);
             return result;
         }
         if (offsetsFor != Policy)
@@ -205,15 +216,18 @@ public sealed class EditedModel : IDisposable
         }
         long filterTicks = 0, weightTicks = 0, gatherTicks = 0;
         int survivors = 0, scored = 0;
+        var start = Stopwatch.GetTimestamp();
         var keys = Editor.InputSide(hidden, inputs, imageRows);
         var dim = experts.Store.Dim;
-        var visual = keys.Visual.reshape(imageRows.Count, dim).contiguous().data<float>().ToArray();        // φ̄ [n, k·d_m]
-        var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel).data<float>().ToArray();         // sim(φ̄, φ̄_Ξ) [n]
+        // The visual keys and thresholds leave the tensors once, as bytes: the filter works on managed spans.
+        var visual = Floats(keys.Visual);                                                                    // φ̄ [n, k·d_m]
+        var threshold = Floats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));                         // sim(φ̄, φ̄_Ξ) [n]
         if (Policy.Margin != 0)
         {
             var margin = (float)Policy.Margin;                                                                // our extension; 0 = the paper
             for (var j = 0; j < threshold.Length; j++) threshold[j] -= margin;
         }
+        var keysTicks = Stopwatch.GetTimestamp() - start;
         var row = 0;
         for (var i = 0; i < inputs.Count; i++)
         {
@@ -243,29 +257,38 @@ public sealed class EditedModel : IDisposable
                 continue;
             }
             survivors += passing.Count;
-            var (u, v, textKeys) = experts.Gather(passing.Select(p => p.Row).ToList());
-            var t2 = Stopwatch.GetTimestamp();
-            gatherTicks += t2 - t1;
-            var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], textKeys);                // [1, S]
-            var weights = Options.SoftRouting
-                ? Routing.SoftWeights(text)                                                   // Eq. w_e = σ(s_e)·softmax(s)_e
-                : full_like(text, 1.0 / passing.Count);                                       // ablation: plain average
-            var w = weights.data<float>().ToArray();                                          // [1, S] contiguous
-            var textScores = text.data<float>().ToArray();
+            // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): one product against their ψ̂ copied side by side.
+            var survivorExperts = new Expert[passing.Count];
+            var textKeys = empty(passing.Count, experts.Store.KeyRows, experts.Store.ModuleDim);
+            var stacked = MemoryMarshal.Cast<byte, float>(textKeys.bytes);
+            for (var j = 0; j < passing.Count; j++)
+            {
+                survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
+                survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
+            }
+            var scores = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], textKeys);             // [1, S]
+            var w = Floats(Options.SoftRouting
+                ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
+                : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
+            var textScores = Floats(scores);
             var fired = new FiredExpert[passing.Count];
             for (var j = 0; j < fired.Length; j++)
             {
                 var (slot, r, visualScore) = passing[j];
                 fired[j] = new FiredExpert(slot.Id, slot.Order, w[j], visualScore, threshold[row] + experts.Offset(r), textScores[j]);
             }
-            var t3 = Stopwatch.GetTimestamp();
-            weightTicks += t3 - t2;
-            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(u, v, weights)));
-            gatherTicks += Stopwatch.GetTimestamp() - t3;
+            var t2 = Stopwatch.GetTimestamp();
+            weightTicks += t2 - t1;
+            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(survivorExperts, w)));
+            gatherTicks += Stopwatch.GetTimestamp() - t2;
             row++;
         }
-        static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
-        LastRouting = new RoutingCost(imageRows.Count, experts.Count, survivors, scored, Ms(filterTicks), Ms(weightTicks), Ms(gatherTicks));
+        LastRouting = new RoutingCost(imageRows.Count, experts.Count, survivors, scored, Ms(filterTicks), Ms(weightTicks), Ms(gatherTicks)) { KeysMs = Ms(keysTicks) };
         return result;
     }
+
+    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
+    // A float tensor's values, copied as bytes (data<float>().ToArray() goes element by element).
+    private static float[] Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.contiguous().bytes).ToArray();
 }

@@ -65,6 +65,8 @@ public sealed class ExpertKeyStore
     internal double Tolerance { get; init; } = DefaultTolerance;
     /// <summary>From this many 8-row blocks (16,384 rows) the scan is split over two threads (lower in tests).</summary>
     internal int ParallelBlocks { get; init; } = 2048;
+    /// <summary>8-row blocks per chunk of a scan over two threads (smaller in tests).</summary>
+    internal int ParallelChunkBlocks { get; init; } = 256;
     /// <summary>k.</summary>
     public int KeyRows { get; }
     /// <summary>d_m.</summary>
@@ -261,14 +263,49 @@ public sealed class ExpertKeyStore
             Vector256.Create((float)(((double)threshold + lowestOffset) / scale)), Vector256.Create((float)queryStep), Vector256.Create((float)restNorm),
             Vector256.Create((float)(Tolerance * queryNorm + queryError)), Vector256.Create((float)(projectedNorm + queryError)));
         if (blocks < ParallelBlocks || Environment.ProcessorCount < 2) return scan.Run(0, blocks, result);
-        // Two fixed halves, the second on another thread, joined in row order: the same rows and scores as one scan.
-        var half = blocks / 2;
-        var second = new List<(int Row, float Similarity)>();
-        var other = Task.Run(() => scan.Run(half, blocks, second));
-        scored = scan.Run(0, half, result);
-        scored += other.GetAwaiter().GetResult();
-        result.AddRange(second);
-        return scored;
+        return new SharedScan(scan, blocks, ParallelChunkBlocks).Run(result);
+    }
+
+    /// <summary>
+    /// One query's scan over two threads: the blocks in fixed chunks, each claimed by whichever thread asks next and
+    /// kept apart, joined in chunk order: the same rows and scores as one scan. The calling thread never waits for the
+    /// helper to start (on a busy machine it may not run at all, and the caller then claims every chunk); it waits only
+    /// for chunks the helper has claimed and not yet finished.
+    /// </summary>
+    private sealed class SharedScan(BoundScan scan, int blocks, int chunkBlocks)
+    {
+        private readonly int chunks = (blocks + chunkBlocks - 1) / chunkBlocks;
+        private readonly List<(int Row, float Similarity)>?[] found = new List<(int Row, float Similarity)>?[(blocks + chunkBlocks - 1) / chunkBlocks];
+        private readonly int[] scoredIn = new int[(blocks + chunkBlocks - 1) / chunkBlocks];
+        private int next = -1;
+        private int done;
+
+        public int Run(List<(int Row, float Similarity)> result)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Work(), this, preferLocal: false);
+            Work();
+            var wait = new SpinWait();
+            while (Volatile.Read(ref done) < chunks) wait.SpinOnce();
+            var scored = 0;
+            for (var c = 0; c < chunks; c++)
+            {
+                result.AddRange(found[c]!);
+                scored += scoredIn[c];
+            }
+            return scored;
+        }
+
+        private void Work()
+        {
+            int c;
+            while ((c = Interlocked.Increment(ref next)) < chunks)
+            {
+                var rows = new List<(int Row, float Similarity)>();
+                scoredIn[c] = scan.Run(c * chunkBlocks, Math.Min(blocks, (c + 1) * chunkBlocks), rows);
+                found[c] = rows;
+                Interlocked.Increment(ref done);
+            }
+        }
     }
 
     /// <summary>One query's scan with the bound over a range of 8-row blocks (read-only: two may run at once).</summary>

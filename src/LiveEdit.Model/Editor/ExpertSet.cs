@@ -1,6 +1,3 @@
-using System.Runtime.InteropServices;
-using static TorchSharp.torch;
-
 namespace LiveEdit.Model.Editor;
 
 /// <summary>
@@ -138,23 +135,6 @@ internal sealed class ExpertSet(ExpertKeyStore store)
         var result = new List<(ExpertSlot, int, float)>(Count);
         foreach (var (slot, row) in rowOfSlot) result.Add((slot, row, store.Similarity(query, row)));
         return result;
-    }
-
-    /// <summary>U, V [S, r, d] and ψ̂ [S, k, d_m] of <paramref name="rows"/>, copied from the experts.</summary>
-    public (Tensor U, Tensor V, Tensor TextKeys) Gather(IReadOnlyList<int> rows)
-    {
-        var first = store.ExpertAt(rows[0]);
-        int rd = first.Rank * first.HiddenSize, km = store.Dim;
-        Tensor u = empty(rows.Count, first.Rank, first.HiddenSize), v = empty(rows.Count, first.Rank, first.HiddenSize), tk = empty(rows.Count, store.KeyRows, store.ModuleDim);
-        Span<float> us = MemoryMarshal.Cast<byte, float>(u.bytes), vs = MemoryMarshal.Cast<byte, float>(v.bytes), ts = MemoryMarshal.Cast<byte, float>(tk.bytes);
-        for (var i = 0; i < rows.Count; i++)
-        {
-            var x = store.ExpertAt(rows[i]);
-            x.U.CopyTo(us[(i * rd)..]);
-            x.V.CopyTo(vs[(i * rd)..]);
-            x.TextKey.CopyTo(ts[(i * km)..]);
-        }
-        return (u, v, tk);
     }
 
     private List<(ExpertSlot Slot, int Row, float Similarity)> InFusionOrder(List<(int Row, float Similarity)> rows)

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -55,46 +57,88 @@ public static class Routing
     public static Tensor FusedResidual(Tensor normed, Tensor u, Tensor v, Tensor weights)
     {
         using var scope = NewDisposeScope();
-        return FusedResidual(normed, FusionOperands.Of(u, v, weights)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>The fused residual with operands prepared once (they do not change while decoding).</summary>
-    internal static Tensor FusedResidual(Tensor normed, FusionOperands operands)
-    {
-        using var scope = NewDisposeScope();
         long b = normed.shape[0], l = normed.shape[1], d = normed.shape[2];
+        long e = u.shape[0], r = u.shape[1];
         // Eq. fusion: ĥ - h = Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e
-        var activations = nn.functional.relu(matmul(normed.reshape(b, l, d), operands.UT));     // [B, L, E·r]
-        var scaled = activations * operands.Weights;                                           // [B, L, E·r]
-        var residual = matmul(scaled, operands.V);                                              // [B, L, d]
+        var activations = nn.functional.relu(matmul(normed.reshape(b, l, d), u.reshape(e * r, d).t()));    // [B, L, E·r]
+        var scaled = activations * weights.unsqueeze(2).expand(b, e, r).reshape(b, 1, e * r);              // [B, L, E·r]
+        var residual = matmul(scaled, v.reshape(e * r, d));                                                 // [B, L, d]
         return residual.MoveToOuterDisposeScope();
     }
 }
 
-/// <summary>Fusion operands: Uᵀ [d, E·r], V [E·r, d] and each rank-one part's weight w_e [B, 1, E·r].</summary>
-internal sealed record FusionOperands(Tensor UT, Tensor V, Tensor Weights) : IDisposable
+/// <summary>
+/// One input's fusion operands, settled once per query from its survivors: U of every survivor stacked [S·r, d] and
+/// each survivor's V scaled by its weight, w_e·V_e, stacked [S·r, d]. Then
+/// Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e = ReLU(LN(h) Uᵀ) (wV), one matrix product each side of the ReLU, at any number of
+/// survivors (the ReLU sits between the two factors, so they cannot be multiplied out into one d×d matrix).
+/// </summary>
+internal sealed class FusionOperands : IDisposable
 {
-    /// <summary>From U, V [E, r, d] and weights [B, E].</summary>
-    public static FusionOperands Of(Tensor u, Tensor v, Tensor weights)
+    private readonly Tensor u;
+    private readonly Tensor ut;
+    private readonly Tensor weightedV;
+
+    private FusionOperands(Tensor u, Tensor weightedV)
     {
-        long e = u.shape[0], r = u.shape[1], d = u.shape[2];
-        long b = weights.shape[0];
-        return new FusionOperands(u.reshape(e * r, d).t(), v.reshape(e * r, d), weights.unsqueeze(2).expand(b, e, r).reshape(b, 1, e * r));
+        this.u = u;
+        this.weightedV = weightedV;
+        ut = u.t();
     }
+
+    /// <summary>Rank-one parts (S·r).</summary>
+    public long Parts => u.shape[0];
+
+    /// <summary>
+    /// From the experts of <paramref name="survivors"/> and their <paramref name="weights"/>, copied and scaled in managed
+    /// memory straight into the operands' storage (no tensor per expert).
+    /// </summary>
+    public static FusionOperands Of(IReadOnlyList<Expert> survivors, ReadOnlySpan<float> weights)
+    {
+        if (survivors.Count == 0 || survivors.Count != weights.Length) throw new ArgumentException("one weight per survivor, at least one survivor");
+        int rank = survivors[0].Rank, d = survivors[0].HiddenSize, rd = rank * d;
+        var u = empty(survivors.Count * rank, d);
+        var v = empty(survivors.Count * rank, d);
+        var us = MemoryMarshal.Cast<byte, float>(u.bytes);
+        var vs = MemoryMarshal.Cast<byte, float>(v.bytes);
+        for (var e = 0; e < survivors.Count; e++)
+        {
+            var x = survivors[e];
+            x.U.CopyTo(us.Slice(e * rd, rd));
+            // Eq. fusion: the weight w_e folded into V_e, once per query.
+            Scale(x.V, weights[e], vs.Slice(e * rd, rd));
+        }
+        return new FusionOperands(u, v);
+    }
+
+    private static void Scale(ReadOnlySpan<float> source, float factor, Span<float> target)
+    {
+        var i = 0;
+        var by = new Vector<float>(factor);
+        for (; i + Vector<float>.Count <= source.Length; i += Vector<float>.Count) (new Vector<float>(source[i..]) * by).CopyTo(target[i..]);
+        for (; i < source.Length; i++) target[i] = source[i] * factor;
+    }
+
+    /// <summary>
+    /// h + Σ_e w_e · ReLU(LN(h) U_eᵀ) V_e for <paramref name="hidden"/> [L, d] and <paramref name="normed"/> = LN(h) [L, d]:
+    /// three kernels (two matrix products, the ReLU in place), the addition inside the second product.
+    /// </summary>
+    public Tensor AddTo(Tensor hidden, Tensor normed) =>
+        addmm(hidden, mm(normed, ut).relu_(), weightedV, beta: 1, alpha: 1);   // Eq. ĥ = h + ReLU(LN(h) Uᵀ)(wV)
 
     /// <summary>Takes the tensors out of the current dispose scope (they outlive one decoding step).</summary>
     public FusionOperands Keep()
     {
-        UT.DetachFromDisposeScope();
-        V.DetachFromDisposeScope();
-        Weights.DetachFromDisposeScope();
+        u.DetachFromDisposeScope();
+        ut.DetachFromDisposeScope();
+        weightedV.DetachFromDisposeScope();
         return this;
     }
 
     public void Dispose()
     {
-        UT.Dispose();
-        V.Dispose();
-        Weights.Dispose();
+        ut.Dispose();
+        u.Dispose();
+        weightedV.Dispose();
     }
 }
