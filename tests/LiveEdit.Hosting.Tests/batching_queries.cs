@@ -38,7 +38,7 @@ public sealed class batching_queries(PostgresFixture postgres, ModelFixture mode
         using (var scope = NewDisposeScope())
         {
             for (var e = 0; e < 3; e++)
-                _edited.Add($"{Guid.NewGuid()}", runtime.Generator.Generate(new VlmExample(images[e].ToTensor(), Prompts[e], runtime.Model.Tokenizer.Words[40 + e])), e);
+                _edited.Add($"{Guid.NewGuid()}", runtime.Generator.Generate(new VlmExample(runtime.Model.ImageInput(images[e]), Prompts[e], ((TinyVlm)runtime.Model).Tokenizer.Words[40 + e])), e);
         }
         _queries = Enumerable.Range(0, 12).Select(i => (i % 4 == 3 ? null : images[i % 4], Prompts[i % Prompts.Length])).ToList();
         return Task.CompletedTask;

@@ -114,7 +114,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
             foreach (var c in cases)
             {
                 using var scope = TorchSharp.torch.NewDisposeScope();
-                var example = EditSample.From(c).Edit.ToExample();
+                var example = EditSample.From(c, runtime.Model.ImageInput).Edit.ToExample();
                 var clock = Stopwatch.StartNew();
                 runtime.Generator.Generate(example);
                 times.Add(clock.Elapsed.TotalMilliseconds);
@@ -127,7 +127,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
     private async Task<EditorCost> CostAsync(ModelRuntime runtime, SynthWorld world, CancellationToken ct)
     {
         var counts = settings.LatencyCounts;
-        var samples = world.EditCases(EditSplit.EditorEval, Math.Max(1, counts.Max()), settings.Seed).Select(EditSample.From).ToList();
+        var samples = world.EditCases(EditSplit.EditorEval, Math.Max(1, counts.Max()), settings.Seed).Select(c => EditSample.From(c, runtime.Model.ImageInput)).ToList();
         var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples) { Log = Log };
         // The better pass per count, so a burst of other work on a shared machine during one pass does not decide the figure.
         var passes = await runtime.RunAsync(() => new[] { evaluation.Cost(counts, settings.Queries), evaluation.Cost(counts, settings.Queries) }, ct);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -207,8 +208,8 @@ public sealed class EditedModel : IDisposable
         int survivors = 0, scored = 0;
         var keys = Editor.InputSide(hidden, inputs, imageRows);
         var dim = experts.Store.Dim;
-        var visual = keys.Visual.reshape(imageRows.Count, dim).contiguous().data<float>().ToArray();        // φ̄ [n, k·d_m]
-        var threshold = Routing.PairSimilarity(keys.Visual, keys.Sentinel).data<float>().ToArray();         // sim(φ̄, φ̄_Ξ) [n]
+        var visual = DeviceTensors.HostFloats(keys.Visual.reshape(imageRows.Count, dim));                    // φ̄ [n, k·d_m]
+        var threshold = DeviceTensors.HostFloats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));       // sim(φ̄, φ̄_Ξ) [n]
         if (Policy.Margin != 0)
         {
             var margin = (float)Policy.Margin;                                                                // our extension; 0 = the paper
@@ -243,15 +244,15 @@ public sealed class EditedModel : IDisposable
                 continue;
             }
             survivors += passing.Count;
-            var (u, v, textKeys) = experts.Gather(passing.Select(p => p.Row).ToList());
+            var (u, v, textKeys) = experts.Gather(passing.Select(p => p.Row).ToList(), hidden.device);
             var t2 = Stopwatch.GetTimestamp();
             gatherTicks += t2 - t1;
             var text = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], textKeys);                // [1, S]
             var weights = Options.SoftRouting
                 ? Routing.SoftWeights(text)                                                   // Eq. w_e = σ(s_e)·softmax(s)_e
                 : full_like(text, 1.0 / passing.Count);                                       // ablation: plain average
-            var w = weights.data<float>().ToArray();                                          // [1, S] contiguous
-            var textScores = text.data<float>().ToArray();
+            var w = DeviceTensors.HostFloats(weights);                                        // [1, S]
+            var textScores = DeviceTensors.HostFloats(text);
             var fired = new FiredExpert[passing.Count];
             for (var j = 0; j < fired.Length; j++)
             {

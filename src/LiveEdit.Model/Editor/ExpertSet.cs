@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Editor;
@@ -140,8 +141,8 @@ internal sealed class ExpertSet(ExpertKeyStore store)
         return result;
     }
 
-    /// <summary>U, V [S, r, d] and ψ̂ [S, k, d_m] of <paramref name="rows"/>, copied from the experts.</summary>
-    public (Tensor U, Tensor V, Tensor TextKeys) Gather(IReadOnlyList<int> rows)
+    /// <summary>U, V [S, r, d] and ψ̂ [S, k, d_m] of <paramref name="rows"/>, copied from the experts, on <paramref name="device"/> (CPU when null).</summary>
+    public (Tensor U, Tensor V, Tensor TextKeys) Gather(IReadOnlyList<int> rows, Device? device = null)
     {
         var first = store.ExpertAt(rows[0]);
         int rd = first.Rank * first.HiddenSize, km = store.Dim;
@@ -154,7 +155,9 @@ internal sealed class ExpertSet(ExpertKeyStore store)
             x.V.CopyTo(vs[(i * rd)..]);
             x.TextKey.CopyTo(ts[(i * km)..]);
         }
-        return (u, v, tk);
+        // Written through host spans on the CPU, then copied to the model's device (never host writes into device memory).
+        if (device is null || device.type == DeviceType.CPU) return (u, v, tk);
+        return (u.to(device), v.to(device), tk.to(device));
     }
 
     private List<(ExpertSlot Slot, int Row, float Similarity)> InFusionOrder(List<(int Row, float Similarity)> rows)

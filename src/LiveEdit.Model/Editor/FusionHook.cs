@@ -29,7 +29,7 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
         if (routes is null)
         {
             using var outer = NewDisposeScope();
-            routes = route(layout, hidden);
+            routes = route(layout, DeviceTensors.AsFloat32(hidden));             // the editor computes in float32
             foreach (var r in routes) r.Fusion?.Keep();
         }
         if (routes.All(r => r.Fusion is null)) return hidden;
@@ -37,19 +37,19 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
         if (layout.Count == 1)
         {
             // One row with experts (the usual query): no per-row slicing and concatenation.
-            var residual = Routing.FusedResidual(fusionNorm(hidden), routes[0].Fusion!); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
-            return hidden.Plus(residual).MoveToOuterDisposeScope();
+            var residual = Routing.FusedResidual(fusionNorm(DeviceTensors.AsFloat32(hidden)), routes[0].Fusion!); // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+            return hidden.Plus(residual.to_type(hidden.dtype)).MoveToOuterDisposeScope();
         }
         var rows = new Tensor[layout.Count];
         for (var i = 0; i < layout.Count; i++)
         {
             var f = routes[i].Fusion;
-            var h = hidden[TensorIndex.Slice(i, i + 1)];                        // [1, L, d]
+            var h = DeviceTensors.AsFloat32(hidden[TensorIndex.Slice(i, i + 1)]);   // [1, L, d]
             rows[i] = f is null
                 ? zeros_like(h)
                 : Routing.FusedResidual(fusionNorm(h), f);                      // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
         }
-        var edited = hidden.Plus(cat(rows, 0));
+        var edited = hidden.Plus(cat(rows, 0).to_type(hidden.dtype));
         return edited.MoveToOuterDisposeScope();
     }
 }
