@@ -95,7 +95,7 @@ public static class MmEditImporter
 
             var src = Field("src");
             if (checkEditText?.Invoke(src, Field("alt")) is { } problem)
-                throw new StreamFormatException(inputFile, line, $"{where}: field '{(problem.Field == "target" ? "alt" : "src")}': {problem.Message}");
+                throw new StreamFormatException(inputFile, line, $"{where}: {problem.Message} (field '{(problem.Field == "target" ? "alt" : "src")}')");
             cases.Add(new BenchCase(
                 id,
                 [source],
