@@ -1,0 +1,85 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LiveEdit.Model.Llava;
+
+/// <summary>
+/// The formulas of the LLaVA family that are not a plain linear map: activations, RMSNorm, rotary position embedding
+/// and grouped key/value heads (docs/llava-model.md gives each with its source).
+/// </summary>
+public static class LlavaOps
+{
+    private static readonly double TanhGeluScale = Math.Sqrt(2.0 / Math.PI);
+
+    /// <summary>CLIP's quick-GELU: x·σ(1.702·x).</summary>
+    public static Tensor QuickGelu(Tensor x) => x * sigmoid(x * 1.702);
+
+    /// <summary>The tanh approximation of GELU (SigLIP's <c>gelu_pytorch_tanh</c>): ½x(1 + tanh(√(2/π)(x + 0.044715x³))).</summary>
+    public static Tensor TanhGelu(Tensor x) => 0.5 * x * (1.0 + tanh(TanhGeluScale * (x + 0.044715 * x.pow(3))));
+
+    /// <summary>The exact GELU: x·Φ(x) = ½x(1 + erf(x/√2)) (the projector's <c>gelu</c>).</summary>
+    public static Tensor Gelu(Tensor x) => nn.functional.gelu(x);
+
+    /// <summary>SiLU: x·σ(x) (the decoders' <c>silu</c>).</summary>
+    public static Tensor Silu(Tensor x) => nn.functional.silu(x);
+
+    /// <summary>The activation a config names: quick_gelu, gelu_pytorch_tanh (or gelu_new), gelu, silu.</summary>
+    public static Func<Tensor, Tensor> Activation(string name) => name switch
+    {
+        "quick_gelu" => QuickGelu,
+        "gelu_pytorch_tanh" or "gelu_new" => TanhGelu,
+        "gelu" => Gelu,
+        "silu" => Silu,
+        _ => throw new NotSupportedException($"activation '{name}' is not supported (quick_gelu, gelu_pytorch_tanh, gelu, silu)"),
+    };
+
+    /// <summary>
+    /// RMSNorm as LLaMA and Qwen2 compute it: in float32, x / √(mean(x²) + ε), cast back to the input's dtype, then
+    /// scaled by <paramref name="weight"/>.
+    /// </summary>
+    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var f = x.to_type(ScalarType.Float32);
+        var normed = f * rsqrt(f.pow(2).mean([-1L], keepdim: true) + eps);
+        return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The rotary tables for <paramref name="positions"/> (int64, any shape S): cos and sin of the angles p·θ^(−2j/d),
+    /// each frequency j &lt; d/2 written twice (at j and at j + d/2), in <paramref name="dtype"/>. Shape [S…, d].
+    /// The angles are computed in float32 as the reference implementation does.
+    /// </summary>
+    public static (Tensor Cos, Tensor Sin) RopeTables(Tensor positions, int headDim, double theta, ScalarType dtype)
+    {
+        if (headDim % 2 != 0) throw new ArgumentException($"rotary embeddings need an even head width, not {headDim}", nameof(headDim));
+        using var scope = NewDisposeScope();
+        var exponent = arange(0, headDim, 2, ScalarType.Int64, positions.device).to_type(ScalarType.Float32) / headDim;   // [d/2]
+        var inverse = full(exponent.shape, theta, ScalarType.Float32, positions.device).pow(exponent).reciprocal();     // θ^(−2j/d)
+        var angles = positions.to_type(ScalarType.Float32).unsqueeze(-1) * inverse;                                     // [S…, d/2]
+        var doubled = cat([angles, angles], -1);                                                                         // [S…, d]
+        var cosine = doubled.cos().to_type(dtype);
+        var sine = doubled.sin().to_type(dtype);
+        return (cosine.MoveToOuterDisposeScope(), sine.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>(x₁, x₂) → (−x₂, x₁) over the two halves of the last dimension.</summary>
+    public static Tensor RotateHalf(Tensor x)
+    {
+        var half = x.shape[^1] / 2;
+        return cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
+    }
+
+    /// <summary>
+    /// Rotates <paramref name="x"/> [B, H, L, d] by the tables [B or 1, L, d]: x·cos + rotate_half(x)·sin, so dimension
+    /// j and j + d/2 turn together by the angle of frequency j.
+    /// </summary>
+    public static Tensor ApplyRope(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        return (x * cos.unsqueeze(1) + RotateHalf(x) * sin.unsqueeze(1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Grouped key/value heads [B, KV, L, d] repeated to the query heads [B, KV·n, L, d]: query head h reads KV head h / n.</summary>
+    public static Tensor RepeatKv(Tensor x, int times) => times == 1 ? x.alias() : x.repeat_interleave(times, 1);
+}
