@@ -655,7 +655,8 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
         if (Tokenizer.Decode(targetIds).Trim() != target.Trim())
             return new("target", "target_unknown_words", $"'target' contains text the model's tokenizer cannot give back: {Text.Printable.Excerpt(target)}");
         if (PromptProblem(prompt, withImage: true) is { } problem) return problem;
-        var length = LayoutOf(prompt, withImage: true, 0).Ids.Length + targetIds.Count + 1;
+        if (Layout(prompt, withImage: true) is not { } layout) return Unusable(prompt);
+        var length = layout.Ids.Length + targetIds.Count + 1;
         return length > MaxLength
             ? new("prompt", "edit_too_long", $"with the image ({ImageTokens} tokens), the chat template, the target ({targetIds.Count}) and the end token the edit is {length} tokens, and the model reads at most {MaxLength}")
             : null;
@@ -665,11 +666,28 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
     public EditTextProblem? CheckQuery(string prompt, bool withImage)
     {
         if (PromptProblem(prompt, withImage) is { } problem) return problem;
-        var length = LayoutOf(prompt, withImage, 0).Ids.Length;
+        if (Layout(prompt, withImage) is not { } layout) return Unusable(prompt);
+        var length = layout.Ids.Length;
         return length + 1 > MaxLength
             ? new("prompt", "prompt_too_long", $"'prompt' makes the query {length} tokens{(withImage ? $" with an image ({ImageTokens} tokens)" : "")} and the chat template; the model reads at most {MaxLength} and must still answer")
             : null;
     }
+
+    // The checks answer for any text; a prompt the template or tokenizer refuses is a problem to report, not a throw.
+    private PromptLayout? Layout(string prompt, bool withImage)
+    {
+        try
+        {
+            return LayoutOf(prompt, withImage, 0);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static EditTextProblem Unusable(string prompt) =>
+        new("prompt", "prompt_unusable", $"'prompt' cannot be put into the model's chat template: {Text.Printable.Excerpt(prompt)}");
 
     private EditTextProblem? PromptProblem(string prompt, bool withImage)
     {

@@ -75,6 +75,20 @@ public sealed class preparing_llava_inputs : IDisposable
     }
 
     [Fact]
+    public void a_prompt_the_chat_template_refuses_is_reported_not_thrown()
+    {
+        var strict = new LlavaPromptFormat((prompt, withImage) => prompt.Contains('#')
+            ? throw new ArgumentException("no hashes")
+            : LlavaPromptFormat.Llava15.Format(prompt, withImage));
+        var config = TinyLlava.ClipLlama();
+        using var picky = LlavaModel.Create(config, tokenizer, new ScalingProcessor(8), strict);
+        picky.CheckQuery("what is #1?", withImage: true)!.Code.ShouldBe("prompt_unusable");
+        picky.CheckEditText("what is #1?", "a cat")!.Code.ShouldBe("prompt_unusable");
+        picky.CheckQuery("what is 1?", withImage: true).ShouldBeNull();
+        Should.Throw<ArgumentException>(() => picky.Prepare([new VlmExample(null, "ok"), new VlmExample(null, "what is #1?")])).Message.ShouldStartWith("example 1:");
+    }
+
+    [Fact]
     public void the_edit_layer_follows_the_depth_and_can_be_chosen()
     {
         LlavaModel.EditLayerFor(32).ShouldBe(21, "LLaVA-1.5-7B, as in the paper");
