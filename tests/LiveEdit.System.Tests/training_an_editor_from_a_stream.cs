@@ -66,7 +66,7 @@ public sealed class training_an_editor_from_a_stream : IDisposable
         var result = await Run("train", "editor", "--base-kind", "Blip2", "--steps", "1", "--out", In("editor"), "--state", In("state"));
 
         result.ExitCode.ShouldBe(2, result.ToString());
-        result.Error.ShouldContain("Model__Kind='Blip2' is not a model kind this build knows; known: TinyVlm");
+        result.Error.ShouldContain("Model__Kind='Blip2' is not a model kind this build knows; known: TinyVlm, Llava");
         Directory.Exists(In("editor")).ShouldBeFalse();
     }
 }

@@ -29,7 +29,7 @@ public static class VlmLoader
                 ? TinyVlm.Load(folder, device)
                 : throw new ModelConfigurationException(DTypeSetting, $"{DTypeSetting}={DTypeName(dtype)}: TinyVlm runs in float32 only"),
             TinyVlmFolderProblem));
-        // Llava: Register(new VlmKind("Llava", (folder, device, dtype) => Llava.LlavaLoader.Load(folder, device, dtype), LlavaFolderProblem));
+        Register(new VlmKind("Llava", (folder, device, dtype) => Llava.LlavaLoader.Load(folder, device, dtype), LlavaFolderProblem));
     }
 
     /// <summary>The registered kinds, in registration order.</summary>
