@@ -63,24 +63,34 @@ internal static class BenchCommand
         var input = new Option<string>("--input") { Description = "MMEdit/VLKEB JSON (array) or JSON-lines file.", Required = true };
         var images = new Option<string>("--images") { Description = "Folder the records' image paths are relative to.", Required = true };
         var layout = new Option<ExternalLayout>("--layout") { Description = "EVqa, EIc or Vlkeb.", DefaultValueFactory = _ => ExternalLayout.EVqa };
-        var size = new Option<int>("--image-size") { Description = "Side the images are resized to (the model's input).", DefaultValueFactory = _ => WorldConfig.Default.ImageSize };
+        var size = new Option<int>("--image-size") { Description = "Side of the square images the stream stores (TinyVLM reads 32; a larger model brings them to its own input).", DefaultValueFactory = _ => WorldConfig.Default.ImageSize };
         var output = new Option<string>("--out") { Description = "New folder for the stream.", Required = true };
-        var model = new Option<string>("--model") { Description = "TinyVLM checkpoint whose limits every edit must fit (prompt and target length, target words).", DefaultValueFactory = _ => "models/tinyvlm" };
+        var model = new Option<string>("--model") { Description = "Base model checkpoint whose limits every edit must fit (prompt and target length, target words or tokens).", DefaultValueFactory = _ => "models/tinyvlm" };
+        var kind = new Option<string?>("--model-kind") { Description = "Kind of --model (TinyVlm, Llava; default: Model__Kind, else TinyVlm)." };
         var command = new Command("import", "Convert an MMEdit (E-VQA, E-IC) or VLKEB file into a stream; nothing is written unless every record is good.")
         {
-            input, images, layout, size, output, model,
+            input, images, layout, size, output, model, kind,
         };
         command.SetAction(parse =>
         {
             try
             {
-                var limits = EditTextLimits.FromCheckpoint(Path.GetFullPath(parse.GetValue(model)!, ContentRoot.Find()));
-                var stream = MmEditImporter.Import(parse.GetValue(input)!, parse.GetValue(images)!, parse.GetValue(layout), parse.GetValue(size), parse.GetValue(output)!,
-                    $"liveedit bench import --layout {parse.GetValue(layout)}", limits);
+                var vlm = VlmLoader.Load(parse.GetValue(kind) ?? Environment.GetEnvironmentVariable(VlmLoader.KindSetting),
+                    Path.GetFullPath(parse.GetValue(model)!, ContentRoot.Find()));
+                BenchStream stream;
+                try
+                {
+                    stream = MmEditImporter.Import(parse.GetValue(input)!, parse.GetValue(images)!, parse.GetValue(layout), parse.GetValue(size), parse.GetValue(output)!,
+                        $"liveedit bench import --layout {parse.GetValue(layout)}", vlm.CheckEditText);
+                }
+                finally
+                {
+                    (vlm as IDisposable)?.Dispose();
+                }
                 AnsiConsole.MarkupLineInterpolated($"imported {stream.Cases.Count} cases into [bold]{stream.Folder}[/]");
                 return 0;
             }
-            catch (Exception e) when (e is IOException or StreamFormatException or CheckpointException)
+            catch (Exception e) when (e is IOException or StreamFormatException or CheckpointException or ModelConfigurationException)
             {
                 Console.Error.WriteLine($"liveedit bench import: {e.Message}");
                 return 2;

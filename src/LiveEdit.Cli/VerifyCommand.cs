@@ -91,6 +91,8 @@ internal static class VerifyCommand
                 task.Value = task.MaxValue;
             });
         AnsiConsole.MarkupLineInterpolated($"experts: {report.Identical} identical, [{(report.AllIdentical ? "green" : "red")}]{report.Different.Count} different[/], {report.OtherGenerator} made by another generator (not checked); {report.Threads} thread(s)");
+        if (report.WithinTolerance > 0)
+            AnsiConsole.MarkupLineInterpolated($"  {report.WithinTolerance} made or re-generated on an accelerator or in half precision: not the same bytes, every factor within its tolerance (docs/model-plugins.md)");
         foreach (var d in report.Different)
             AnsiConsole.MarkupLineInterpolated($"  [red]edit {d.EditId}: recorded {d.RecordedSha256[..16]}…, re-generated {d.RegeneratedSha256[..16]}… (worker {d.WorkerId})[/]");
         AnsiConsole.MarkupLineInterpolated($"blobs: [{(report.BrokenBlobs.Count == 0 ? "green" : "red")}]{report.BrokenBlobs.Count} missing or corrupt[/] (every expert and image blob read and hashed)");

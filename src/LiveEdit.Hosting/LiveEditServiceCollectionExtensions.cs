@@ -54,6 +54,8 @@ public static class LiveEditServiceCollectionExtensions
     public static IServiceCollection AddModelRuntime(this IServiceCollection services, IConfiguration configuration, string contentRoot)
     {
         var settings = (configuration.GetSection(ModelSettings.Section).Get<ModelSettings>() ?? new ModelSettings()).ResolvedAgainst(contentRoot);
+        // Kind, device and dtype are checked now, so a host with a bad setting stops at start naming it.
+        LiveEdit.Model.Vlm.VlmLoader.Check(settings.Kind, settings.Device, settings.DType);
         services.AddSingleton(_ => ModelRuntime.Load(settings));
         return services;
     }

@@ -190,9 +190,9 @@ public sealed class importing_mmedit_and_vlkeb_files : IDisposable
         foreach (var record in records) record["alt"] = "red"; // a word the model knows
         records[1]["alt"] = string.Join(' ', Enumerable.Repeat("the red golem of the north", 7));
         var input = WriteArray("evqa.json", records);
-        var limits = LiveEdit.Model.Vlm.EditTextLimits.FromCheckpoint(Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "models", "tinyvlm"));
+        var model = LiveEdit.Model.Vlm.VlmLoader.Load("TinyVlm", Path.Combine(LiveEdit.Testing.RepositoryRoot.Path, "models", "tinyvlm"));
 
-        var error = Should.Throw<StreamFormatException>(() => MmEditImporter.Import(input, _temp["coco"], ExternalLayout.EVqa, 32, _temp["out"], limits: limits));
+        var error = Should.Throw<StreamFormatException>(() => MmEditImporter.Import(input, _temp["coco"], ExternalLayout.EVqa, 32, _temp["out"], checkEditText: model.CheckEditText));
 
         error.Message.ShouldContain("record 2");
         error.Message.ShouldContain("'target' is 42 tokens; the model answers with at most 8");

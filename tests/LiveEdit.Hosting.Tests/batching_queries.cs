@@ -38,7 +38,7 @@ public sealed class batching_queries(PostgresFixture postgres, ModelFixture mode
         using (var scope = NewDisposeScope())
         {
             for (var e = 0; e < 3; e++)
-                _edited.Add($"{Guid.NewGuid()}", runtime.Generator.Generate(new VlmExample(images[e].ToTensor(), Prompts[e], runtime.Model.Tokenizer.Words[40 + e])), e);
+                _edited.Add($"{Guid.NewGuid()}", runtime.Generator.Generate(new VlmExample(runtime.Model.ImageInput(images[e]), Prompts[e], ((TinyVlm)runtime.Model).Tokenizer.Words[40 + e])), e);
         }
         _queries = Enumerable.Range(0, 12).Select(i => (i % 4 == 3 ? null : images[i % 4], Prompts[i % Prompts.Length])).ToList();
         return Task.CompletedTask;
@@ -113,10 +113,10 @@ public sealed class batching_queries(PostgresFixture postgres, ModelFixture mode
         foreach (var (image, prompt) in _queries.Take(5)) expected.Add(await batcher.QueryAsync(image, prompt, AsOf.Now, 8));
         sizes.Clear();
 
-        // An image the model cannot read (not brought to its input size) in the middle of a full batch.
-        var wrongSize = new RgbImage(16, 16, new byte[16 * 16 * 3]);
+        // A prompt longer than the model reads (images of any size are brought to its input) in the middle of a full batch.
+        var tooLong = string.Join(' ', Enumerable.Repeat("what", 60));
         var tasks = _queries.Take(5).Select(q => batcher.QueryAsync(q.Image, q.Prompt, AsOf.Now, 8)).ToList();
-        tasks.Insert(2, batcher.QueryAsync(wrongSize, Prompts[0], AsOf.Now, 8));
+        tasks.Insert(2, batcher.QueryAsync(_queries[0].Image, tooLong, AsOf.Now, 8));
         await Should.ThrowAsync<ArgumentException>(() => tasks[2]);
         var others = tasks.Where((_, i) => i != 2).ToList();
         for (var i = 0; i < others.Count; i++) ShouldBeSame(await others[i], expected[i], $"query {i}");

@@ -108,11 +108,11 @@ public static class LedgerFixture
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         editor.eval();
-        var inputs = model.Prepare(cases.Select(c => new VlmExample(c.Edit.Image!.ToTensor(), c.Edit.Prompt, c.NewTarget)).ToList());
-        var hidden = model.HiddenAtEditLayer(inputs);
+        var inputs = model.Prepare(cases.Select(c => new VlmExample(model.ImageInput(c.Edit.Image!), c.Edit.Prompt, c.NewTarget)).ToList());
+        var hidden = LiveEdit.Model.Runtime.DeviceTensors.AsFloat32(model.HiddenAtEditLayer(inputs));
         var e = editor.EditSide(hidden, inputs, Enumerable.Range(0, cases.Count).ToList());
         var config = editor.Config;
-        static float[] Row(Tensor t, int i) => t[i].contiguous().data<float>().ToArray();
+        static float[] Row(Tensor t, int i) => LiveEdit.Model.Runtime.DeviceTensors.HostFloats(t[i]);
         return Enumerable.Range(0, cases.Count).Select(i => new Expert(config.HiddenSize, config.Rank, config.KeyRows, config.ModuleDim,
             Row(e.U, i), Row(e.V, i), Row(e.VisualKey, i), Row(e.TextKey, i), model.WeightsSha256, editor.GeneratorSha256)).ToList();
     }

@@ -11,8 +11,9 @@ namespace LiveEdit.Bench.Import;
 /// of records or JSON lines; each record carries <c>src</c> (edit prompt), <c>rephrase</c> (text generality),
 /// <c>alt</c> (new target), <c>image</c>, <c>image_rephrase</c> (image generality), <c>loc</c> / <c>loc_ans</c>
 /// (text locality), <c>m_loc</c> / <c>m_loc_q</c> / <c>m_loc_a</c> (image locality); image paths are relative
-/// to an image root. Images are resized to the model's input and written as PNG. Any bad record stops the
-/// import with its record number and line, and nothing is written.
+/// to an image root. Images are centre-cropped to a square of the stream's image size and written as PNG (the
+/// model brings them to its own input when it reads them). Any bad record stops the import with its record number
+/// and line, and nothing is written.
 /// </summary>
 public static class MmEditImporter
 {
@@ -25,10 +26,11 @@ public static class MmEditImporter
 
     /// <summary>Reads <paramref name="inputFile"/>, resolves images under <paramref name="imageRoot"/>, writes a stream to <paramref name="outputFolder"/>.</summary>
     /// <exception cref="StreamFormatException">A malformed record, a missing or unreadable image, an unknown field.</exception>
-    /// <param name="limits">When given, every edit's prompt and target are checked against what the model can learn
-    /// (the same check the host makes at proposal), and a record that cannot be learned stops the import.</param>
+    /// <param name="checkEditText">When given (a model's <see cref="IVisionLanguageModel.CheckEditText"/>), every edit's
+    /// prompt and target are checked against what the model can learn (the same check the host makes at proposal), and a
+    /// record that cannot be learned stops the import.</param>
     public static BenchStream Import(string inputFile, string imageRoot, ExternalLayout layout, int imageSize, string outputFolder, string? command = null,
-        EditTextLimits? limits = null)
+        Func<string, string, EditTextProblem?>? checkEditText = null)
     {
         if (!File.Exists(inputFile)) throw new StreamFormatException(inputFile, null, "no such file");
         if (!Directory.Exists(imageRoot)) throw new StreamFormatException(imageRoot, null, "no such image folder");
@@ -79,7 +81,7 @@ public static class MmEditImporter
                 RgbImage image;
                 try
                 {
-                    image = RgbImage.Load(path).ToModelInput(imageSize);
+                    image = RgbImage.Load(path).CenterSquare(imageSize);
                 }
                 catch (UnreadableImageException e)
                 {
@@ -92,8 +94,8 @@ public static class MmEditImporter
             }
 
             var src = Field("src");
-            if (limits?.Check(src, Field("alt")) is { } problem)
-                throw new StreamFormatException(inputFile, line, $"{where}: {problem.Message}");
+            if (checkEditText?.Invoke(src, Field("alt")) is { } problem)
+                throw new StreamFormatException(inputFile, line, $"{where}: {problem.Message} (field '{(problem.Field == "target" ? "alt" : "src")}')");
             cases.Add(new BenchCase(
                 id,
                 [source],

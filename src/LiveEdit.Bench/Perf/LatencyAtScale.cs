@@ -38,7 +38,7 @@ internal static class LatencyAtScale
         const int warmUp = 10, maxNewTokens = 8;
         var max = counts.Count == 0 ? 0 : counts.Max();
         var queryCases = world.EditCases(EditSplit.EditorEval, Math.Clamp(max, Math.Min(queries + warmUp, LedgerFixture.Block), LedgerFixture.Block), BlockSeed(seed, 0))
-            .Select(EditSample.From).ToList();
+            .Select(c => EditSample.From(c, model.ImageInput)).ToList();
         using var edited = new EditedModel(model, editor);
         var latency = new List<QueryLatency>();
         var routing = new List<RoutingLatency>();

@@ -102,7 +102,7 @@ public sealed class PerfBench(PerfSettings settings, StartPerfSystem startSystem
             foreach (var c in cases)
             {
                 using var scope = TorchSharp.torch.NewDisposeScope();
-                var example = EditSample.From(c).Edit.ToExample();
+                var example = EditSample.From(c, runtime.Model.ImageInput).Edit.ToExample();
                 var clock = Stopwatch.StartNew();
                 runtime.Generator.Generate(example);
                 times.Add(clock.Elapsed.TotalMilliseconds);

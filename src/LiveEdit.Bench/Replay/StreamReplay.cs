@@ -159,7 +159,7 @@ public sealed class StreamReplay(BenchStream stream)
         var edits = await ReadAsync(ledger, ct);
         var caseOf = new Dictionary<Guid, int>();
         for (var i = 0; i < edits.EditIds.Count; i++) caseOf[edits.EditIds[i]] = i;
-        var samples = StreamSamples.From(stream);
+        var samples = StreamSamples.From(stream, runtime.Model);
         var evaluation = new EditorEvaluation(runtime.Model, runtime.Editor, samples);
         var answers = new StringBuilder();
         var rows = new List<EditMetrics>();

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LiveEdit.Model.Images;
+using LiveEdit.Model.Vlm;
 using LiveEdit.Research.Editing;
 
 namespace LiveEdit.Bench.Streams;
@@ -7,8 +8,11 @@ namespace LiveEdit.Bench.Streams;
 /// <summary>A stream's cases as the editor's evaluation reads them; images are loaded on demand from the stream folder.</summary>
 public static class StreamSamples
 {
-    /// <summary>One <see cref="EditSample"/> per case, in stream order (sample id = case index).</summary>
-    public static IReadOnlyList<EditSample> From(BenchStream stream)
+    /// <summary>
+    /// One <see cref="EditSample"/> per case, in stream order (sample id = case index); images become
+    /// <paramref name="model"/>'s own input (<see cref="IVisionLanguageModel.ImageInput"/>; without a model, [0, 1] pixels as stored).
+    /// </summary>
+    public static IReadOnlyList<EditSample> From(BenchStream stream, IVisionLanguageModel? model = null)
     {
         var samples = new List<EditSample>(stream.Cases.Count);
         for (var i = 0; i < stream.Cases.Count; i++)
@@ -21,7 +25,7 @@ public static class StreamSamples
             EditQuery Image(string path, string prompt, string answer, int? entityId, string? fact)
             {
                 var full = stream.ImagePath(path);
-                return new EditQuery(() => RgbImage.Load(full).ToTensor(), prompt, answer, entityId, fact);
+                return new EditQuery(model is null ? () => RgbImage.Load(full).ToTensor() : () => model.ImageInput(RgbImage.Load(full)), prompt, answer, entityId, fact);
             }
             samples.Add(new EditSample(i, attribute,
                 Image(c.Edit.Image, c.Edit.Prompt, c.Edit.Target, entity, attribute),

@@ -26,7 +26,8 @@ internal static class BenchBaselines
         var checkpoints = new Option<string>("--checkpoints") { Description = "Lifelong checkpoints (edit counts).", DefaultValueFactory = _ => "1,10,100,1000" };
         var chunks = new Option<string>("--chunks") { Description = "Paper protocol chunk sizes (empty: skip).", DefaultValueFactory = _ => "" };
         var maxEval = new Option<int>("--max-eval") { Description = "At most this many cases measured per checkpoint (evenly spaced).", DefaultValueFactory = _ => 1000 };
-        var baseModel = new Option<string>("--base") { Description = "Frozen TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
+        var baseModel = new Option<string>("--base") { Description = "Frozen base model checkpoint folder (its kind from --base-kind, Model__Kind or the folder).", DefaultValueFactory = _ => "models/tinyvlm" };
+        var baseKind = new Option<string?>("--base-kind") { Description = "Kind of --base (TinyVlm, Llava)." };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads.", DefaultValueFactory = _ => 1 };
         var seed = new Option<int>("--seed") { Description = "Torch seed.", DefaultValueFactory = _ => 0 };
         var noExact = new Option<bool>("--no-exact-match") { Description = "Skip greedy decoding (faster)." };
@@ -34,7 +35,7 @@ internal static class BenchBaselines
         var settings = new Option<string[]>("--set") { Description = "Change a method's setting, e.g. grace.epsilon=8 or ft-l.steps=10 (repeatable; names as in run.json's settings)." };
         var command = new Command("baselines", "Run FT-L, sequential LoRA and a GRACE-style codebook over a stream; lifelong metrics per method.")
         {
-            stream, methods, checkpoints, chunks, maxEval, baseModel, threads, seed, noExact, output, settings,
+            stream, methods, checkpoints, chunks, maxEval, baseModel, baseKind, threads, seed, noExact, output, settings,
         };
         command.SetAction(parse =>
         {
@@ -50,13 +51,14 @@ internal static class BenchBaselines
                 var chunkSizes = Ints(parse.GetValue(chunks)!);
                 var bench = BenchStream.Read(parse.GetValue(stream)!);
                 TorchRuntime.Configure(parse.GetValue(threads), parse.GetValue(seed));
-                using var vlm = TinyVlm.Load(parse.GetValue(baseModel)!);
-                var samples = StreamSamples.From(bench);
+                var vlm = BaseModels.Load(parse.GetValue(baseModel)!, parse.GetValue(baseKind));
+                using var owned = vlm as IDisposable;
+                var samples = StreamSamples.From(bench, vlm);
                 foreach (var name in names)
                     Run(name, overrides.GetValueOrDefault(name), vlm, bench, samples, points, chunkSizes, parse.GetValue(maxEval), !parse.GetValue(noExact), Path.Combine(parse.GetValue(output)!, name));
                 return 0;
             }
-            catch (Exception e) when (e is ArgumentException or StreamFormatException or IOException or CheckpointException or FormatException)
+            catch (Exception e) when (e is ArgumentException or StreamFormatException or IOException or CheckpointException or FormatException or ModelConfigurationException)
             {
                 Console.Error.WriteLine($"liveedit bench baselines: {e.Message}");
                 return 2;
@@ -82,7 +84,7 @@ internal static class BenchBaselines
         return result;
     }
 
-    private static void Run(string method, IReadOnlyDictionary<string, string>? overrides, TinyVlm vlm, BenchStream bench, IReadOnlyList<EditSample> samples, IReadOnlyList<int> checkpoints,
+    private static void Run(string method, IReadOnlyDictionary<string, string>? overrides, IVisionLanguageModel vlm, BenchStream bench, IReadOnlyList<EditSample> samples, IReadOnlyList<int> checkpoints,
         IReadOnlyList<int> chunkSizes, int maxEval, bool exactMatch, string folder)
     {
         using var editor = BaselineMethods.Create(method, vlm, overrides);

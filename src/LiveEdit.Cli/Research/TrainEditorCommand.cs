@@ -12,8 +12,9 @@ using static TorchSharp.torch;
 namespace LiveEdit.Cli.Research;
 
 /// <summary>
-/// <c>liveedit train editor</c>: trains the LiveEdit editor on the SynthWorld editor-training split with a frozen
-/// TinyVLM (seeded, resumable from its state folder), and writes the editor folder with its SHA-256s.
+/// <c>liveedit train editor</c>: trains the LiveEdit editor with a frozen base model of any kind, on the SynthWorld
+/// editor-training split or on an imported stream (seeded, resumable from its state folder), and writes the editor
+/// folder with its SHA-256s. The editor's sizes come from the model's shape (d, N_v, l_e) and the hyper-parameters.
 /// </summary>
 internal static class TrainEditorCommand
 {
@@ -112,7 +113,9 @@ internal static class TrainEditorCommand
 
     public static Command Create()
     {
-        var baseModel = new Option<string>("--base") { Description = "Frozen TinyVLM checkpoint folder.", DefaultValueFactory = _ => "models/tinyvlm" };
+        var baseModel = new Option<string>("--base") { Description = "Frozen base model checkpoint folder (its kind from --base-kind, Model__Kind or the folder).", DefaultValueFactory = _ => "models/tinyvlm" };
+        var baseKind = new Option<string?>("--base-kind") { Description = "Kind of --base (TinyVlm, Llava); device and dtype from Model__Device and Model__DType." };
+        var streamFolder = new Option<string?>("--stream") { Description = "Train on this stream's cases (bench import of MMEdit / VLKEB training files, or bench make) instead of SynthWorld's editor-training split." };
         var output = new Option<string>("--out") { Description = "Folder for the trained editor.", DefaultValueFactory = _ => "models/liveedit-editor" };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, case order and expert mixing.", DefaultValueFactory = _ => 1 };
         var steps = new Option<int>("--steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 3000 };
@@ -120,7 +123,7 @@ internal static class TrainEditorCommand
         var batch = new Option<int>("--batch") { Description = "Edit cases per step.", DefaultValueFactory = _ => 16 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate (×0.1 after 80% of the steps).", DefaultValueFactory = _ => 5e-4 };
         var cases = new Option<int>("--cases") { Description = "Editor-training cases drawn from the training split.", DefaultValueFactory = _ => 4000 };
-        var moduleDim = new Option<int?>("--module-dim") { Description = "d_m (default: the model width)." };
+        var moduleDim = new Option<int?>("--module-dim") { Description = "d_m (default: min(d, 1024): the model width for a small model, the paper's 1024 for LLaVA-1.5-7B)." };
         var loraScale = new Option<double>("--lora-scale") { Description = "lora_scale: generators scale by 1/(lora_scale·√r) (paper: 5).", DefaultValueFactory = _ => 5.0 };
         var rank = new Option<int>("--rank") { Description = "r, the rank of every expert (paper: 4).", DefaultValueFactory = _ => 4 };
         var keyRows = new Option<int>("--key-rows") { Description = "k, key vectors per edit (paper: 4).", DefaultValueFactory = _ => 4 };
@@ -167,21 +170,22 @@ internal static class TrainEditorCommand
             Description = "With --look-pairs: every second look differs from the one before it in one visible attribute only (near misses).",
             DefaultValueFactory = _ => false,
         };
-        var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases with a frozen TinyVLM.")
+        var command = new Command("editor", "Train the LiveEdit editor (generators, key extractors, sentinel) on SynthWorld edit cases or an imported stream with a frozen base model.")
         {
-            baseModel, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks, lookPairs, lookSiblings,
+            baseModel, baseKind, streamFolder, output, seed, steps, threads, batch, lr, cases, moduleDim, loraScale, rank, keyRows, state, every, filteredMixing, lookAlikePairs, decisionLoss, extraNegatives, recallLoss, init, keysOnly, visualKeyBlocks, lookPairs, lookSiblings,
         };
         command.SetAction(parse =>
         {
             try
             {
-                return Run(parse.GetValue(baseModel)!, parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
+                return Run(new BaseChoice(parse.GetValue(baseModel)!, parse.GetValue(baseKind), parse.GetValue(streamFolder)), parse.GetValue(output)!, parse.GetValue(seed), parse.GetValue(steps), parse.GetValue(threads),
                     parse.GetValue(batch), parse.GetValue(lr), parse.GetValue(cases), parse.GetValue(moduleDim), parse.GetValue(loraScale), parse.GetValue(rank), parse.GetValue(keyRows),
                     parse.GetValue(state) ?? $"runs/liveedit-editor-seed{parse.GetValue(seed)}-state", parse.GetValue(every),
                     new TrainingSwitches(parse.GetValue(filteredMixing), parse.GetValue(lookAlikePairs), parse.GetValue(decisionLoss), parse.GetValue(extraNegatives), parse.GetValue(recallLoss),
                         parse.GetValue(init), parse.GetValue(keysOnly), parse.GetValue(visualKeyBlocks), parse.GetValue(lookPairs), parse.GetValue(lookSiblings)), args: Environment.GetCommandLineArgs());
             }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException)
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or CheckpointException or IOException or ModelConfigurationException
+                                          or LiveEdit.Bench.Streams.StreamFormatException)
             {
                 Console.Error.WriteLine($"liveedit train editor: {e.Message}");
                 return 2;
@@ -190,15 +194,22 @@ internal static class TrainEditorCommand
         return command;
     }
 
-    private static int Run(string basePath, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
+    private static int Run(BaseChoice choice, string output, int seed, int steps, int threads, int batch, double lr, int caseCount, int? moduleDim,
         double loraScale, int rank, int keyRows, string stateDir, int every, TrainingSwitches switches, string[] args)
     {
         if (switches.LookPairs < 0) throw new ArgumentException("--look-pairs must be 0 or more");
         if (switches.LookSiblings && switches.LookPairs == 0) throw new ArgumentException("--look-siblings needs --look-pairs");
+        if (choice.Stream is not null && switches.LookPairs > 0) throw new ArgumentException("--look-pairs renders SynthWorld looks; it cannot be used with --stream");
         TorchRuntime.Configure(threads, seed);
-        var vlm = TinyVlm.Load(basePath);
+        var vlm = BaseModels.Load(choice.Folder, choice.Kind);
+        // The trainer's own index tensors are made on the host: training runs where it was tested.
+        if (vlm.Device.type != TorchSharp.DeviceType.CPU || vlm.DType != ScalarType.Float32)
+            throw new ModelConfigurationException(VlmLoader.DeviceSetting, $"train editor runs on the CPU in float32 ({VlmLoader.DeviceSetting}=cpu, {VlmLoader.DTypeSetting}=float32); serving and expert generation take any device");
         var world = new SynthWorld(WorldConfig.Default);
-        var samples = world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(EditSample.From).ToList();
+        IReadOnlyList<EditSample> samples = choice.Stream is { } streamPath
+            ? LiveEdit.Bench.Streams.StreamSamples.From(LiveEdit.Bench.Streams.BenchStream.Read(streamPath), vlm).Take(caseCount).ToList()
+            : world.EditCases(EditSplit.EditorTrain, caseCount, seed).Select(c => EditSample.From(c, vlm.ImageInput)).ToList();
+        if (samples.Count < 2) throw new ArgumentException($"{samples.Count} training case(s); the editor needs at least 2 (a case and a negative)");
         if (switches.KeysOnly && switches.Init is null) throw new ArgumentException("--keys-only needs --init (the editor whose generators and text keys stay)");
         if (switches.VisualKeyBlocks < 0) throw new ArgumentException("--visual-key-blocks must be 0 or more");
         manual_seed(seed);
@@ -212,17 +223,18 @@ internal static class TrainEditorCommand
             editor = new EditorModules(start.Config with { Refinement = null, FilterBankSha256 = null, VisualKeyBlocks = switches.VisualKeyBlocks }).CopyFrom(start);
         }
         else
-            editor = new EditorModules(EditorConfig.For(vlm.Shape, moduleDim) with { LoraScale = loraScale, Rank = rank, KeyRows = keyRows, VisualKeyBlocks = switches.VisualKeyBlocks });
+            editor = new EditorModules(EditorConfig.For(vlm.Shape, new EditorHyperParameters(moduleDim, Rank: rank, KeyRows: keyRows, LoraScale: loraScale))
+                with { VisualKeyBlocks = switches.VisualKeyBlocks });
         var options = new EditorTrainingOptions(steps, batch, lr, Seed: seed, CheckpointEvery: every,
             FilteredMixing: switches.FilteredMixing, PairLookAlikes: switches.LookAlikePairs, HardDecisionLoss: switches.DecisionLoss, ExtraNegatives: switches.ExtraNegatives,
             RecallLoss: switches.RecallLoss, KeysOnly: switches.KeysOnly, LookPairs: switches.LookPairs);
         var trainer = new EditorTrainer(vlm, editor, samples, options)
         {
             UnnamedLookPairs = (pairSeed, count) => world.UnnamedLookPairs(pairSeed, count, switches.LookSiblings, RenderSplit.EditorTrain)
-                .Select(p => (p.First.ToTensor(), p.Second.ToTensor())).ToList(),
+                .Select(p => (vlm.ImageInput(p.First), vlm.ImageInput(p.Second))).ToList(),
         };
         var parameters = editor.parameters().Sum(p => p.numel());
-        AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {vlm.WeightsSha256[..12]}; " +
+        AnsiConsole.MarkupLine($"LiveEdit editor {Markup.Escape(editor.Config.ToString())}, {parameters:N0} parameters; base {Markup.Escape(vlm.Kind)} {vlm.WeightsSha256[..12]} (l_e {vlm.Shape.EditLayer} of {vlm.Shape.Layers}); " +
                                $"{samples.Count} training cases; seed {seed}, {threads} thread(s), batch {batch}, lr {lr:G3}");
         var clock = Stopwatch.StartNew();
         var window = new Queue<EditorLosses>();
@@ -261,6 +273,8 @@ internal static class TrainEditorCommand
         AnsiConsole.MarkupLine($"editor written to [bold]{Markup.Escape(output)}[/] in {clock.Elapsed:hh\\:mm\\:ss}; generator SHA-256 [grey]{editor.GeneratorSha256}[/]");
         return 0;
     }
+
+    private sealed record BaseChoice(string Folder, string? Kind, string? Stream);
 
     private sealed record TrainingSwitches(bool FilteredMixing, bool LookAlikePairs, bool DecisionLoss, int ExtraNegatives, bool RecallLoss,
         string? Init, bool KeysOnly, int VisualKeyBlocks, int LookPairs, bool LookSiblings);

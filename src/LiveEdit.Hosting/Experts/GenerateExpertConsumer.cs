@@ -81,7 +81,8 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
         if (faults.DelayBeforeRecord > TimeSpan.Zero) await Task.Delay(faults.DelayBeforeRecord, ct);
 
         var record = new RecordExpert(id, expertSha, expert.GeneratorSha256, expert.BaseSha256,
-            expert.Rank, expert.HiddenSize, worker.Id, elapsed, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray());
+            // Away from the CPU's byte-exact setting the worker id carries the device, which verification reads.
+            expert.Rank, expert.HiddenSize, LiveEdit.Model.Editor.ExpertReproduction.RecordedWorkerId(worker.Id, runtime.Model), elapsed, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray());
         EditCommandResult? result = null;
         for (var attempt = 0; result is null; attempt++)
         {

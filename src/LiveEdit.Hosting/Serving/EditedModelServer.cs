@@ -86,8 +86,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
         WithModelAsync(asOf, (model, version, _) =>
         {
             using var scope = NewDisposeScope();
-            var inputs = runtime.Model.Prepare([new VlmExample(image?.ToTensor(), prompt, answer)]);
-            return (model.Logits(inputs).Logits.contiguous().data<float>().ToArray(), version);
+            var inputs = runtime.Model.Prepare([new VlmExample(runtime.ImageInput(image), prompt, answer)]);
+            return (LiveEdit.Model.Runtime.DeviceTensors.HostFloats(model.Logits(inputs).Logits), version);
         }, ct);
 
     /// <summary>
@@ -145,7 +145,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     /// </summary>
     public async Task WarmUpAsync(CancellationToken ct = default)
     {
-        var side = runtime.ImageSize;
+        // Any size: the model brings it to its own input.
+        const int side = 32;
         var gray = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray());
         await QueryAsync(gray, "what is this?", AsOf.Now, ct: ct);
         // Few experts pass the filter for a gray image, so what only survivors run (gathering their factors, soft routing,
@@ -168,7 +169,7 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
                     // Not for this editor: it never reaches a model, and the warm-up does without it.
                 }
             }
-            if (added > 0) probe.Answer([new VlmExample(gray.ToTensor(), "what is this?")], EditTextLimits.MaxAnswerTokens);
+            if (added > 0) probe.Answer([new VlmExample(runtime.Model.ImageInput(gray), "what is this?")], EditTextLimits.MaxAnswerTokens);
             return true;
         }, ct);
         _warm = true;

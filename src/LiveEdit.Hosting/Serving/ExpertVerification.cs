@@ -1,6 +1,7 @@
 using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Errors;
+using LiveEdit.Model.Editor;
 
 namespace LiveEdit.Hosting.Serving;
 
@@ -22,6 +23,12 @@ public sealed record BrokenBlob(Guid EditId, string Role, string Sha256, string 
 public sealed record ExpertVerificationReport(int Identical, IReadOnlyList<ExpertMismatch> Different, int OtherGenerator, int Threads,
     IReadOnlyList<BrokenBlob> BrokenBlobs)
 {
+    /// <summary>
+    /// Experts whose bytes differ from their re-generation but that were made, or re-generated, on an accelerator or in
+    /// half precision and agree within its tolerance (<see cref="LiveEdit.Model.Editor.ExpertReproduction"/>); on the CPU in float32 this is 0.
+    /// </summary>
+    public int WithinTolerance { get; init; }
+
     /// <summary>No recorded expert differs from its re-generation.</summary>
     public bool AllIdentical => Different.Count == 0;
 
@@ -42,14 +49,15 @@ public static class ExpertVerification
         CancellationToken ct = default)
     {
         var recorded = await ledger.ListRecordedExpertsAsync(ct);
-        int identical = 0, otherGenerator = 0, done = 0;
+        int identical = 0, otherGenerator = 0, done = 0, withinTolerance = 0;
+        var verifyingTag = ExpertReproduction.DeviceTag(runtime.Model);
         var different = new List<ExpertMismatch>();
         var broken = new List<BrokenBlob>();
         foreach (var generated in recorded)
         {
             var (edit, _) = await ledger.LoadAsync(generated.EditId, ct);
             // A broken expert blob is named; re-generation below still says whether the record itself is right.
-            await ReadAsync(ledger, edit.Id, "expert", generated.ExpertSha256, broken, ct);
+            var recordedBytes = await ReadAsync(ledger, edit.Id, "expert", generated.ExpertSha256, broken, ct);
             // An expert recorded under a verified identity alias (the id the generator had while the routing policy was
             // part of it) is re-generated and stamped with that id: the same bytes as then.
             if (!runtime.Editor.Answers(generated.GeneratorSha256))
@@ -62,11 +70,27 @@ public static class ExpertVerification
                 var expert = await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
                 if (runtime.Editor.AliasOf(generated.GeneratorSha256) is { } alias) expert = expert.StampedFor(alias.GeneratorSha256);
                 if (string.Equals(expert.Sha256, generated.ExpertSha256, StringComparison.OrdinalIgnoreCase)) identical++;
+                else if (recordedBytes is not null && Reproduced(recordedBytes, expert, generated.WorkerId, verifyingTag) == Reproduction.WithinTolerance) withinTolerance++;
                 else different.Add(new ExpertMismatch(edit.Id, generated.ExpertSha256, expert.Sha256, generated.WorkerId));
             }
             progress?.Invoke(++done, recorded.Count);
         }
-        return new ExpertVerificationReport(identical, different, otherGenerator, runtime.Threads, broken);
+        return new ExpertVerificationReport(identical, different, otherGenerator, runtime.Threads, broken) { WithinTolerance = withinTolerance };
+    }
+
+    // Byte-exact on the CPU; within the device's tolerance when either side ran on an accelerator or in half precision.
+    private static Reproduction Reproduced(byte[] recordedBytes, Expert regenerated, string? workerId, string? verifyingTag)
+    {
+        Expert recorded;
+        try
+        {
+            recorded = Expert.FromBytes(recordedBytes);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            return Reproduction.Different;
+        }
+        return ExpertReproduction.Compare(recorded, regenerated, ExpertReproduction.DeviceTagOf(workerId), verifyingTag);
     }
 
     private static async Task<byte[]?> ReadAsync(EditLedger ledger, Guid editId, string role, string sha256, List<BrokenBlob> broken, CancellationToken ct)

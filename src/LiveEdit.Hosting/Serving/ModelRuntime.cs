@@ -8,32 +8,33 @@ namespace LiveEdit.Hosting.Serving;
 /// <summary>
 /// The frozen base model and the frozen editor of one process, with the single lock every use of them takes:
 /// one model device, one computation at a time (TorchSharp modules and <see cref="EditedModel"/> are not
-/// thread-safe, and a fixed thread count keeps results bit-exact).
+/// thread-safe, and a fixed thread count keeps results bit-exact). The base model is whatever kind the configuration
+/// names (<see cref="VlmLoader"/>); nothing here knows which.
 /// </summary>
 public sealed class ModelRuntime : IDisposable
 {
     private readonly SemaphoreSlim _device = new(1, 1);
 
-    private ModelRuntime(TinyVlm model, EditorModules editor, int threads)
+    private ModelRuntime(IVisionLanguageModel model, EditorModules editor, int threads)
     {
         Model = model;
         Editor = editor;
         Threads = threads;
         Generator = new ExpertGenerator(model, editor);
-        TextLimits = new EditTextLimits(model.Tokenizer, model.Config.MaxLength, model.Config.VisionTokens);
     }
-
-    /// <summary>What this model can learn from an edit's text (see <see cref="CheckEditText"/>).</summary>
-    public EditTextLimits TextLimits { get; }
 
     /// <summary>
     /// Why <paramref name="prompt"/> → <paramref name="target"/> can never become an expert of this model (too long,
-    /// words the model cannot say), or null when it can. Checked at proposal, by the worker and by the importer.
+    /// a target the model cannot say), or null when it can: the model's own judgement. Checked at proposal, by the
+    /// worker and by the importer.
     /// </summary>
-    public EditTextProblem? CheckEditText(string prompt, string target) => TextLimits.Check(prompt, target);
+    public EditTextProblem? CheckEditText(string prompt, string target) => Model.CheckEditText(prompt, target);
 
-    /// <summary>The frozen base VLM.</summary>
-    public TinyVlm Model { get; }
+    /// <summary>Why a query with <paramref name="prompt"/> cannot be answered by this model, or null when it can.</summary>
+    public EditTextProblem? CheckQuery(string prompt, bool withImage) => Model.CheckQuery(prompt, withImage);
+
+    /// <summary>The frozen base VLM, of the kind the configuration names.</summary>
+    public IVisionLanguageModel Model { get; }
 
     /// <summary>The frozen LiveEdit editor.</summary>
     public EditorModules Editor { get; }
@@ -44,16 +45,27 @@ public sealed class ModelRuntime : IDisposable
     /// <summary>Intra-op threads pinned for this process (results are bit-exact for a fixed count).</summary>
     public int Threads { get; }
 
-    /// <summary>Side of the square image the model reads.</summary>
-    public int ImageSize => Model.Config.ImageSize;
-
-    /// <summary>Loads and checks (SHA-256) the committed checkpoints.</summary>
+    /// <summary>
+    /// Loads and checks (SHA-256) the base model of <see cref="ModelSettings.Kind"/> on <see cref="ModelSettings.Device"/>
+    /// and the editor made for it. A setting that cannot be used throws <see cref="ModelConfigurationException"/> naming it.
+    /// </summary>
     public static ModelRuntime Load(ModelSettings settings)
     {
+        VlmLoader.Check(settings.Kind, settings.Device, settings.DType);
         TorchRuntime.Configure(settings.Threads, seed: 0);
         NativeHeap.ReturnLargeBlocks();
-        var model = TinyVlm.Load(settings.BaseFolder);
-        var (editor, file) = EditorModules.Load(settings.EditorFolder);
+        var model = VlmLoader.Load(settings.Kind, settings.BaseFolder, settings.Device, settings.DType);
+        EditorModules editor;
+        EditorFile file;
+        try
+        {
+            (editor, file) = EditorModules.Load(settings.EditorFolder, model.Device);
+        }
+        catch
+        {
+            (model as IDisposable)?.Dispose();
+            throw;
+        }
         if (!string.Equals(file.Provenance.BaseWeightsSha256, model.WeightsSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidOperationException(
                 $"editor '{settings.EditorFolder}' was trained for base model {file.Provenance.BaseWeightsSha256[..12]}, not {model.WeightsSha256[..12]} ('{settings.BaseFolder}')");
@@ -64,9 +76,15 @@ public sealed class ModelRuntime : IDisposable
         return new ModelRuntime(model, frozen, settings.Threads);
     }
 
-    /// <summary>Decodes an uploaded image and brings it to the model's input size.</summary>
+    /// <summary>
+    /// Decodes an uploaded image. The model's own preprocessing (<see cref="IVisionLanguageModel.ImageInput"/>) runs
+    /// when the image is used, under the device lock.
+    /// </summary>
     /// <exception cref="UnreadableImageException">Not an image the reader knows.</exception>
-    public RgbImage ReadImage(byte[] bytes, string source = "image") => RgbImage.Decode(bytes, source).ToModelInput(ImageSize);
+    public RgbImage ReadImage(byte[] bytes, string source = "image") => RgbImage.Decode(bytes, source);
+
+    /// <summary>The model's own input tensor of <paramref name="image"/> (null: none), in the caller's dispose scope.</summary>
+    public TorchSharp.torch.Tensor? ImageInput(RgbImage? image) => image is null ? null : Model.ImageInput(image);
 
     /// <summary>Runs <paramref name="work"/> with the device lock held.</summary>
     public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellationToken = default)
@@ -87,24 +105,37 @@ public sealed class ModelRuntime : IDisposable
         RunAsync(() =>
         {
             using var scope = TorchSharp.torch.NewDisposeScope();
-            return Generator.Generate(new VlmExample(image.ToTensor(), prompt, target));
+            return Generator.Generate(new VlmExample(Model.ImageInput(image), prompt, target));
         }, cancellationToken);
 
     public void Dispose()
     {
         _device.Dispose();
-        Model.Dispose();
+        (Model as IDisposable)?.Dispose();
         Editor.Dispose();
     }
 }
 
-/// <summary>Configuration section <c>Model</c>: where the committed checkpoints are and how many threads to use.</summary>
+/// <summary>
+/// Configuration section <c>Model</c>: which base model (kind, folder, device, dtype), which editor, and how many threads
+/// to use (docs/model-plugins.md). Kind, device and dtype default to the environment's <c>Model__Kind</c>,
+/// <c>Model__Device</c> and <c>Model__DType</c>, so commands that build their settings by hand follow them too.
+/// </summary>
 public sealed class ModelSettings
 {
     public const string Section = "Model";
 
-    /// <summary>TinyVLM checkpoint folder.</summary>
+    /// <summary><c>Model__Kind</c>: the base model's kind (<see cref="VlmLoader.KnownKinds"/>; default TinyVlm).</summary>
+    public string Kind { get; set; } = Environment.GetEnvironmentVariable(VlmLoader.KindSetting) ?? VlmLoader.DefaultKind;
+
+    /// <summary><c>Model__BaseFolder</c>: the base model's checkpoint folder.</summary>
     public string BaseFolder { get; set; } = "models/tinyvlm";
+
+    /// <summary><c>Model__Device</c>: cpu (default), cuda or cuda:N.</summary>
+    public string Device { get; set; } = Environment.GetEnvironmentVariable(VlmLoader.DeviceSetting) ?? "cpu";
+
+    /// <summary><c>Model__DType</c>: float32 (default), float16 or bfloat16.</summary>
+    public string DType { get; set; } = Environment.GetEnvironmentVariable(VlmLoader.DTypeSetting) ?? "float32";
 
     /// <summary>LiveEdit editor folder.</summary>
     public string EditorFolder { get; set; } = "models/liveedit-editor";
@@ -115,6 +146,9 @@ public sealed class ModelSettings
     /// <summary>Resolves relative folders against <paramref name="root"/>.</summary>
     public ModelSettings ResolvedAgainst(string root) => new()
     {
+        Kind = Kind,
+        Device = Device,
+        DType = DType,
         BaseFolder = Path.GetFullPath(BaseFolder, root),
         EditorFolder = Path.GetFullPath(EditorFolder, root),
         Threads = Threads,

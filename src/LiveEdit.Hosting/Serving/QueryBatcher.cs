@@ -124,7 +124,7 @@ public sealed class QueryBatcher(ServingSettings settings, WithModel<QueryBatche
         {
             try
             {
-                examples.Add(new VlmExample(live[i].Image?.ToTensor(), live[i].Prompt));
+                examples.Add(new VlmExample(live[i].Image is { } image ? model.Model.ImageInput(image) : null, live[i].Prompt));
                 rows.Add(i);
             }
             catch (Exception e)

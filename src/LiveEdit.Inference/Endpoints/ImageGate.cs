@@ -15,7 +15,7 @@ public sealed class ImageGate(IConfiguration configuration) : IDisposable
     private readonly SemaphoreSlim _slots = new(Math.Max(1, configuration.GetValue("Images:MaxConcurrentDecodes", 2)));
     private readonly TimeSpan _wait = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("Images:DecodeWaitMilliseconds", 2_000)));
 
-    /// <summary>The image at the model's input size; throws <see cref="UnreadableImageException"/> (415/422) or 503 when saturated.</summary>
+    /// <summary>The decoded image (the model brings it to its own input when it uses it); throws <see cref="UnreadableImageException"/> (415/422) or 503 when saturated.</summary>
     public async Task<RgbImage> DecodeAsync(ModelRuntime runtime, byte[] bytes, string source, CancellationToken ct)
     {
         ImageHeader.Check(bytes, source);

@@ -51,7 +51,7 @@ public static class QueryEndpoints
                 }
                 var bytes = await Forms.ImageAsync(form, required: false, ct);
                 var image = bytes is null ? null : await images.DecodeAsync(runtime, bytes, "the uploaded image", ct);
-                if (runtime.TextLimits.CheckQuery(prompt, image is not null) is { } tooLong)
+                if (runtime.CheckQuery(prompt, image is not null) is { } tooLong)
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 if (minVersion is { } least) await AwaitHeadAsync(server, least, following.MinVersionPatience, ct);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);

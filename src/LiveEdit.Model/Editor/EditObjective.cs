@@ -23,8 +23,8 @@ public static class EditObjective
             }
         if (rows.Count == 0) throw new ArgumentException("an edit needs its new target as the example's answer");
         using var scope = NewDisposeScope();
-        var r = tensor(rows.ToArray());
-        var p = tensor(positions.ToArray());
+        var r = tensor(rows.ToArray(), device: logits.device);
+        var p = tensor(positions.ToArray(), device: logits.device);
         var scored = logits.index(r, p);                             // [N, V]
         var targets = inputs.TokenIds.index(r, p + 1);                 // [N]
         return nn.functional.cross_entropy(scored, targets).MoveToOuterDisposeScope();

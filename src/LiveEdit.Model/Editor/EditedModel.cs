@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -266,7 +267,9 @@ public sealed class EditedModel : IDisposable
                 survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
                 survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
             }
-            var scores = Routing.Similarity(keys.Text[TensorIndex.Slice(row, row + 1)], textKeys);             // [1, S]
+            var rowText = keys.Text[TensorIndex.Slice(row, row + 1)];
+            // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
+            var scores = Routing.Similarity(rowText, DeviceTensors.On(textKeys, rowText.device));                 // [1, S]
             var w = Floats(Options.SoftRouting
                 ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
                 : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
@@ -279,7 +282,7 @@ public sealed class EditedModel : IDisposable
             }
             var t2 = Stopwatch.GetTimestamp();
             weightTicks += t2 - t1;
-            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(survivorExperts, w)));
+            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(survivorExperts, w, hidden.device)));
             gatherTicks += Stopwatch.GetTimestamp() - t2;
             row++;
         }
@@ -289,6 +292,9 @@ public sealed class EditedModel : IDisposable
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
-    // A float tensor's values, copied as bytes (data<float>().ToArray() goes element by element).
-    private static float[] Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.contiguous().bytes).ToArray();
+    // A float tensor's values, copied as bytes (data<float>().ToArray() goes element by element); off the CPU or in another
+    // dtype, copied to the host first.
+    private static float[] Floats(Tensor t) => t.device_type == TorchSharp.DeviceType.CPU && t.dtype == ScalarType.Float32
+        ? MemoryMarshal.Cast<byte, float>(t.contiguous().bytes).ToArray()
+        : DeviceTensors.HostFloats(t);
 }

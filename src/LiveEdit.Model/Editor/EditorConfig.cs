@@ -47,9 +47,43 @@ public sealed record EditorConfig(
     [JsonIgnore]
     public double SimilarityScale => 1.0 / Math.Sqrt(ModuleDim);
 
-    /// <summary>The default editor for a VLM: d_m = d (the paper uses d_m = d/4 on a 4096-wide LM).</summary>
+    /// <summary>
+    /// The editor for a VLM of <paramref name="shape"/>: d and N_v from the model (the editor reads layer l_e's output,
+    /// <see cref="VlmShape.EditLayer"/>), d_m = <see cref="EditorHyperParameters.DefaultModuleDim"/> unless given.
+    /// </summary>
     public static EditorConfig For(VlmShape shape, int? moduleDim = null, int heads = 4) =>
-        new(shape.HiddenSize, shape.VisionTokens, moduleDim ?? shape.HiddenSize, heads);
+        For(shape, new EditorHyperParameters(ModuleDim: moduleDim, Heads: heads));
+
+    /// <summary>The editor for a VLM of <paramref name="shape"/> with these hyper-parameters.</summary>
+    public static EditorConfig For(VlmShape shape, EditorHyperParameters hyper)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(hyper);
+        var dm = hyper.ModuleDim ?? EditorHyperParameters.DefaultModuleDim(shape);
+        if (dm < 1 || hyper.Heads < 1 || dm % hyper.Heads != 0)
+            throw new ArgumentException($"d_m = {dm} must be positive and a multiple of the {hyper.Heads} heads");
+        if (hyper.Rank < 1 || hyper.KeyRows < 1 || hyper.LoraScale <= 0)
+            throw new ArgumentException($"rank {hyper.Rank}, key rows {hyper.KeyRows} and lora scale {hyper.LoraScale} must be positive");
+        return new(shape.HiddenSize, shape.VisionTokens, dm, hyper.Heads, hyper.Rank, hyper.KeyRows, hyper.LoraScale);
+    }
 
     internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+}
+
+/// <summary>
+/// The editor's own sizes, apart from those the model fixes (d, N_v): the paper's LLaVA-1.5-7B editor is r = 4, k = 4,
+/// d_m = 1024 on d = 4096, lora_scale 5.
+/// </summary>
+/// <param name="ModuleDim">d_m; null: <see cref="DefaultModuleDim"/>.</param>
+/// <param name="Heads">Heads of every cross-attention.</param>
+/// <param name="Rank">r, the rank of every expert.</param>
+/// <param name="KeyRows">k, key vectors per edit.</param>
+/// <param name="LoraScale">lora_scale.</param>
+public sealed record EditorHyperParameters(int? ModuleDim = null, int Heads = 4, int Rank = 4, int KeyRows = 4, double LoraScale = 5.0)
+{
+    /// <summary>The paper's widest module: d_m = 1024 for LLaVA-1.5-7B (d = 4096).</summary>
+    public const int PaperModuleDim = 1024;
+
+    /// <summary>d_m = min(d, 1024): the model width for small models (TinyVLM's editor), the paper's 1024 for 7B-class ones.</summary>
+    public static int DefaultModuleDim(VlmShape shape) => Math.Min(shape.HiddenSize, PaperModuleDim);
 }

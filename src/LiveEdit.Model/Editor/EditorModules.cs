@@ -254,9 +254,10 @@ public sealed class EditorModules : nn.Module
     /// Loads an editor folder written by <see cref="Save"/>, checking both SHA-256s and recomputing every identity alias
     /// the file lists from the weights (a file that names an alias the weights do not hash to is refused); the editor
     /// comes frozen. A file written while routing was part of the identity (the policy inside <c>config</c>) loads with
-    /// that policy as its default and its recorded id as a verified alias.
+    /// that policy as its default and its recorded id as a verified alias. <paramref name="device"/>: where the editor's
+    /// weights go, the base model's device (CPU when null).
     /// </summary>
-    public static (EditorModules Editor, EditorFile File) Load(string folder)
+    public static (EditorModules Editor, EditorFile File) Load(string folder, Device? device = null)
     {
         var text = File.ReadAllText(Path.Combine(folder, ConfigFile));
         var file = JsonSerializer.Deserialize<EditorFile>(text, EditorConfig.Json)
@@ -269,6 +270,8 @@ public sealed class EditorModules : nn.Module
         file.Config.Refinement?.Validate();
         var editor = new EditorModules(file.Config);
         editor.load(weights);
+        // Before Freeze: the projections it keeps are computed where the weights then live.
+        if (device is not null && device.type != DeviceType.CPU) editor.to(device);
         if (file.Config.FilterBankSha256 is { } bankSha) editor.Bank = FilterBank.Load(Path.Combine(folder, FilterBank.FileName), bankSha);
         editor.Freeze();
         try

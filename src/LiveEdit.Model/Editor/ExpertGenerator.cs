@@ -1,3 +1,4 @@
+using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,7 +29,7 @@ public sealed class ExpertGenerator(IVisionLanguageModel model, EditorModules ed
         using var noGrad = no_grad();
         Editor.eval();
         var inputs = Model.Prepare([edit]);
-        var hidden = Model.HiddenAtEditLayer(inputs);           // [1, L, d]
+        var hidden = DeviceTensors.AsFloat32(Model.HiddenAtEditLayer(inputs));   // [1, L, d], the editor computes in float32
         var e = Editor.EditSide(hidden, inputs, [0]);
         var (u, v) = Editor.Config.Refinement is { } refinement ? Refine(inputs, hidden, e, refinement) : (e.U, e.V);
         var c = Editor.Config;
@@ -60,7 +61,7 @@ public sealed class ExpertGenerator(IVisionLanguageModel model, EditorModules ed
                 adam.ZeroGrad();
                 // Eq. fusion with one expert: ĥ = h + w · ReLU(LN(h) Uᵀ) V
                 var residual = Routing.FusedResidual(normed, u, v, weight);
-                var loss = EditObjective.AnswerCrossEntropy(Model.LogitsFromEditLayer(inputs, hidden + residual), inputs);
+                var loss = EditObjective.AnswerCrossEntropy(Model.LogitsFromEditLayer(inputs, (hidden + residual).to_type(Model.DType)), inputs);
                 if (loss.item<float>() < refinement.StopLoss) break;
                 loss.backward();
                 adam.Step();
@@ -68,5 +69,5 @@ public sealed class ExpertGenerator(IVisionLanguageModel model, EditorModules ed
         return (u.detach(), v.detach());
     }
 
-    private static float[] Floats(Tensor t) => t.detach().cpu().contiguous().data<float>().ToArray();
+    private static float[] Floats(Tensor t) => DeviceTensors.HostFloats(t);
 }

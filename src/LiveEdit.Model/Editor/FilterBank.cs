@@ -72,9 +72,9 @@ public sealed class FilterBank
             using var noGrad = no_grad();
             if (queries[i].Image is null) throw new ArgumentException($"bank query {i} has no image");
             var inputs = model.Prepare([queries[i] with { Answer = null }]);
-            var hidden = model.HiddenAtEditLayer(inputs);                                     // [1, L, d]
+            var hidden = LiveEdit.Model.Runtime.DeviceTensors.AsFloat32(model.HiddenAtEditLayer(inputs));   // [1, L, d]
             var k = editor.InputSide(hidden, inputs, [0]);
-            k.Visual.reshape(dim).contiguous().data<float>().CopyTo(keys, i * dim);           // φ̄_b
+            LiveEdit.Model.Runtime.DeviceTensors.HostFloats(k.Visual.reshape(dim)).CopyTo(keys, i * dim);   // φ̄_b
             thresholds[i] = Routing.PairSimilarity(k.Visual, k.Sentinel).item<float>();       // t_b = sim(φ̄_b, φ̄_Ξ,b)
             progress?.Invoke(i + 1);
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LiveEdit.Model.Runtime;
 using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
@@ -36,7 +37,7 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
         if (routes is null)
         {
             using var outer = NewDisposeScope();
-            routes = route(layout, hidden);
+            routes = route(layout, DeviceTensors.AsFloat32(hidden));             // the editor computes in float32
             foreach (var r in routes) r.Fusion?.Keep();
             anyFusion = routes.Any(r => r.Fusion is not null);
         }
@@ -48,8 +49,7 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
         if (layout.Count == 1)
         {
             // One row with experts (the usual query): [L, d] throughout, no per-row slicing and concatenation.
-            var h = hidden.reshape(l, d);
-            edited = routes[0].Fusion!.AddTo(h, fusionNorm(h)).reshape(1, l, d);        // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+            edited = Fused(hidden.reshape(l, d), routes[0].Fusion!).reshape(1, l, d);
         }
         else
         {
@@ -57,7 +57,7 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
             for (var i = 0; i < layout.Count; i++)
             {
                 var h = hidden[i];                                                          // [L, d]
-                rows[i] = routes[i].Fusion is { } f ? f.AddTo(h, fusionNorm(h)) : h;        // Eq. ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e
+                rows[i] = routes[i].Fusion is { } f ? Fused(h, f) : h;
             }
             edited = stack(rows);
         }
@@ -65,6 +65,17 @@ internal sealed class FusionHook(VlmInputs layout, Func<VlmInputs, Tensor, List<
         FusionTicks += Stopwatch.GetTimestamp() - started;
         FusionCalls++;
         return edited;
+    }
+
+    /// <summary>
+    /// ĥ = h + Σ w_e ReLU(LN(h)U_eᵀ)V_e for one row [L, d] (Eq. fusion, docs/method.md). The editor computes in float32: a
+    /// half-precision base's hidden state is widened, edited and narrowed back to its dtype.
+    /// </summary>
+    private Tensor Fused(Tensor h, FusionOperands fusion)
+    {
+        if (h.dtype == ScalarType.Float32) return fusion.AddTo(h, fusionNorm(h));
+        var wide = h.to_type(ScalarType.Float32);
+        return fusion.AddTo(wide, fusionNorm(wide)).to_type(h.dtype);
     }
 }
 

@@ -91,9 +91,9 @@ internal sealed class FusionOperands : IDisposable
 
     /// <summary>
     /// From the experts of <paramref name="survivors"/> and their <paramref name="weights"/>, copied and scaled in managed
-    /// memory straight into the operands' storage (no tensor per expert).
+    /// memory straight into the operands' storage (no tensor per expert), on <paramref name="device"/> (the CPU when null).
     /// </summary>
-    public static FusionOperands Of(IReadOnlyList<Expert> survivors, ReadOnlySpan<float> weights)
+    public static FusionOperands Of(IReadOnlyList<Expert> survivors, ReadOnlySpan<float> weights, Device? device = null)
     {
         if (survivors.Count == 0 || survivors.Count != weights.Length) throw new ArgumentException("one weight per survivor, at least one survivor");
         int rank = survivors[0].Rank, d = survivors[0].HiddenSize, rd = rank * d;
@@ -108,7 +108,9 @@ internal sealed class FusionOperands : IDisposable
             // Eq. fusion: the weight w_e folded into V_e, once per query.
             Scale(x.V, weights[e], vs.Slice(e * rd, rd));
         }
-        return new FusionOperands(u, v);
+        // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
+        if (device is null || device.type == DeviceType.CPU) return new FusionOperands(u, v);
+        return new FusionOperands(u.to(device), v.to(device));
     }
 
     private static void Scale(ReadOnlySpan<float> source, float factor, Span<float> target)

@@ -93,8 +93,14 @@ public sealed class RgbImage
     /// </summary>
     public static RgbImage LoadForModel(string path, int size) => Load(path).ToModelInput(size);
 
-    /// <summary>This image centre-cropped to a square and resized to size × size (itself when it already is).</summary>
-    public RgbImage ToModelInput(int size)
+    /// <summary>TinyVLM's preprocessing: <see cref="CenterSquare"/> to its input side.</summary>
+    public RgbImage ToModelInput(int size) => CenterSquare(size);
+
+    /// <summary>
+    /// This image centre-cropped to a square and resized to size × size with area averaging (down) or bilinear
+    /// interpolation (up); itself when it already is that size.
+    /// </summary>
+    public RgbImage CenterSquare(int size)
     {
         if (Width == size && Height == size) return this;
         var side = Math.Min(Width, Height);

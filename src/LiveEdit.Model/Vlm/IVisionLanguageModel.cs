@@ -1,17 +1,46 @@
+using LiveEdit.Model.Images;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Vlm;
 
 /// <summary>
-/// What LiveEdit needs from a frozen decoder-style VLM (docs/method.md). TinyVLM implements it; a
-/// LLaVA-style model (CLIP ViT + projector + Llama from a safetensors folder) can implement it later.
+/// What LiveEdit needs from a frozen decoder-style VLM (docs/method.md, docs/model-plugins.md). A model owns its
+/// preprocessing (<see cref="ImageInput"/>), its tokenizer (what <see cref="CheckEditText"/> and
+/// <see cref="CheckQuery"/> judge), its device and its dtype; <see cref="VlmLoader"/> chooses the implementation from
+/// configuration, so the hosts, workers and command line see only this interface.
 /// The layout of one sequence is [vision tokens][prompt tokens][answer tokens][padding]: inputs with no
 /// image have <see cref="VlmInputs.VisionCount"/> 0. All tensors follow the TorchSharp dispose-scope rules:
 /// results belong to the caller's scope.
 /// </summary>
 public interface IVisionLanguageModel
 {
+    /// <summary>The model kind <see cref="VlmLoader"/> knows it by ("TinyVlm", "Llava").</summary>
+    string Kind { get; }
+
+    /// <summary>Where the weights live; every tensor LiveEdit creates for this model is created there.</summary>
+    Device Device { get; }
+
+    /// <summary>The weights' element type (activations follow it; LiveEdit's own modules and experts stay float32).</summary>
+    ScalarType DType { get; }
+
+    /// <summary>
+    /// One decoded image (any size) → this model's own input tensor [3, H, W] on <see cref="Device"/>: resized,
+    /// cropped and normalised as the model was trained. What <see cref="VlmExample.Image"/> then carries. The tensor
+    /// belongs to the caller's dispose scope.
+    /// </summary>
+    Tensor ImageInput(RgbImage image);
+
+    /// <summary>
+    /// The first reason <paramref name="prompt"/> → <paramref name="target"/> can never become an expert of this model
+    /// (a target it cannot say, text that does not fit), or null when it can. The proposal endpoint, the expert worker
+    /// and the benchmark importer all ask this.
+    /// </summary>
+    EditTextProblem? CheckEditText(string prompt, string target);
+
+    /// <summary>Why a query with <paramref name="prompt"/> cannot be answered (no room left for an answer), or null when it can.</summary>
+    EditTextProblem? CheckQuery(string prompt, bool withImage);
+
     /// <summary>Sizes LiveEdit reads: LM width d, vision token count N_v, edit layer l_e, vocabulary.</summary>
     VlmShape Shape { get; }
 
@@ -81,7 +110,7 @@ public enum Decoding
 public sealed record GreedyDecoding(IReadOnlyList<string> Answers, IReadOnlyList<int[]> Tokens, IReadOnlyList<IReadOnlyList<float[]>>? StepLogits);
 
 /// <summary>One input: an image (or none), a prompt, and for teacher forcing the answer.</summary>
-/// <param name="Image">[3, H, W] float32 in [0, 1], or null for a text-only input.</param>
+/// <param name="Image">The model's own image input [3, H, W] (<see cref="IVisionLanguageModel.ImageInput"/>), or null for a text-only input.</param>
 public sealed record VlmExample(Tensor? Image, string Prompt, string? Answer = null);
 
 /// <summary>Model sizes that LiveEdit's modules are built from.</summary>

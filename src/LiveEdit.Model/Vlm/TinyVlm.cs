@@ -27,6 +27,10 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
     private readonly LayerNorm ln_f;
     private readonly Linear lm_head;
     private string? _weightsSha256;
+    private EditTextLimits? _textLimits;
+
+    /// <summary>The name <see cref="VlmLoader"/> knows this model by (<c>Model__Kind=TinyVlm</c>).</summary>
+    public const string KindName = "TinyVlm";
 
     /// <summary>
     /// A freshly initialised model. With <paramref name="initSeed"/> every parameter is drawn from a private
@@ -75,6 +79,45 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
 
     /// <summary>Sizes.</summary>
     public TinyVlmConfig Config { get; }
+
+    /// <inheritdoc />
+    public string Kind => KindName;
+
+    /// <inheritdoc />
+    /// <remarks>CPU unless <see cref="Load"/> or <see cref="MoveTo"/> placed the weights elsewhere.</remarks>
+    public Device Device { get; private set; } = CPU;
+
+    /// <inheritdoc />
+    /// <remarks>TinyVLM runs in float32 only.</remarks>
+    public ScalarType DType => ScalarType.Float32;
+
+    /// <summary>Moves the weights to <paramref name="device"/>; every tensor the model creates from then on is made there.</summary>
+    public TinyVlm MoveTo(Device device)
+    {
+        if (device.type != Device.type || device.index != Device.index) this.to(device);
+        Device = device;
+        return this;
+    }
+
+    /// <summary>What this model can learn from an edit's text: its closed word vocabulary, its answer length and sequence length.</summary>
+    public EditTextLimits TextLimits => _textLimits ??= new EditTextLimits(Tokenizer, Config.MaxLength, Config.VisionTokens);
+
+    /// <inheritdoc />
+    /// <remarks>Centre-cropped to a square and resized to <see cref="TinyVlmConfig.ImageSize"/> (<see cref="RgbImage.ToModelInput"/>), then [0, 1].</remarks>
+    public Tensor ImageInput(RgbImage image)
+    {
+        var input = image.ToModelInput(Config.ImageSize);
+        var data = new float[3 * input.Width * input.Height];
+        input.WriteChannelsFirst(data, 0);
+        return tensor(data, [3, input.Height, input.Width], device: Device);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A target word outside the closed vocabulary is refused (it would be learned as &lt;unk&gt;).</remarks>
+    public EditTextProblem? CheckEditText(string prompt, string target) => TextLimits.Check(prompt, target);
+
+    /// <inheritdoc />
+    public EditTextProblem? CheckQuery(string prompt, bool withImage) => TextLimits.CheckQuery(prompt, withImage);
 
     /// <summary>The vision encoder (for perception pretraining, the lab's vision pretraining).</summary>
     public VisionEncoder Vision => vision;
@@ -142,14 +185,14 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
             using var scope = NewDisposeScope();
             var planes = rows.Select((r, i) =>
             {
-                if (r.Image is null) return zeros(3, side, side);
+                if (r.Image is null) return zeros(3, side, side, device: Device);
                 if (r.Image.shape.Length != 3 || r.Image.shape[0] != 3 || r.Image.shape[1] != side || r.Image.shape[2] != side)
-                    throw new ArgumentException($"example {i}: image shape [{string.Join(", ", r.Image.shape)}], TinyVLM needs [3, {side}, {side}] (use RgbImage.ToModelInput)");
-                return r.Image.to_type(ScalarType.Float32);
+                    throw new ArgumentException($"example {i}: image shape [{string.Join(", ", r.Image.shape)}], TinyVLM needs [3, {side}, {side}] (use ImageInput, which applies RgbImage.ToModelInput)");
+                return r.Image.to(ScalarType.Float32, Device);
             }).ToArray();
             images = stack(planes).MoveToOuterDisposeScope();          // [B, 3, S, S]
         }
-        return new VlmInputs(tensor(ids, [b, l]), images, vs, vc, ps, pl, @as, al, len);
+        return new VlmInputs(tensor(ids, [b, l], device: Device), images, vs, vc, ps, pl, @as, al, len);
     }
 
     /// <summary>Input embeddings: projected vision features at vision positions, token embeddings elsewhere, plus positions. [B, L, d]</summary>
@@ -162,12 +205,12 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         {
             var nv = Config.VisionTokens;
             var visual = projector.forward(vision.forward(inputs.Images));             // [B, N_v, d]
-            if (l > nv) visual = cat([visual, zeros(b, l - nv, Config.Width)], 1);     // [B, L, d]
+            if (l > nv) visual = cat([visual, zeros(b, l - nv, Config.Width, device: Device)], 1);     // [B, L, d]
             else visual = visual.narrow(1, 0, l);
             var mask = new bool[b * l];
             for (var i = 0; i < b; i++)
                 for (var t = 0; t < inputs.VisionCount[i]; t++) mask[i * l + inputs.VisionStart[i] + t] = true;
-            x = where(tensor(mask, [b, l, 1]), visual, x);
+            x = where(tensor(mask, [b, l, 1], device: Device), visual, x);
         }
         x = x.Plus(positions.narrow(0, 0, l));
         return x.MoveToOuterDisposeScope();
@@ -215,8 +258,8 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         var values = new Tensor[Config.Layers];
         for (var i = 0; i < Config.Layers; i++)
         {
-            keys[i] = zeros(b, heads, capacity, Config.Width / heads);                          // [B, H, C, hd]
-            values[i] = zeros(b, heads, capacity, Config.Width / heads);
+            keys[i] = zeros(b, heads, capacity, Config.Width / heads, device: Device);          // [B, H, C, hd]
+            values[i] = zeros(b, heads, capacity, Config.Width / heads, device: Device);
         }
         var cache = new KvCache(keys, values, inputs.Length);
         try
@@ -227,8 +270,8 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
                 h = layers[i].Prefill(h, cache.Keys(i), cache.Values(i));
                 if (i == Config.EditLayer && atEditLayer is not null) h = atEditLayer(h);        // [B, L, d]
             }
-            var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray());               // [B]
-            var logits = lm_head.forward(ln_f.forward(h[arange(b), last]));                      // [B, V]
+            var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray(), device: Device); // [B]
+            var logits = lm_head.forward(ln_f.forward(h[arange(b, device: Device), last]));      // [B, V]
             return (logits.MoveToOuterDisposeScope(), cache);
         }
         catch
@@ -248,10 +291,10 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         var heads = layers[0].Heads;
         var hd = Config.Width / heads;
         var at = cache.NextSlots().Select(p => (long)p).ToArray();
-        var slot = tensor(at);                                                                   // [B]
+        var slot = tensor(at, device: Device);                                                   // [B]
         var slots = slot.view(b, 1, 1, 1).expand(b, heads, 1, hd).contiguous();                 // [B, H, 1, hd]
         // Row i sees slots 0..at[i]: its prompt, its own earlier tokens and this one; never padding or later slots.
-        var visible = arange(cache.Capacity).view(1, 1, 1, -1) <= slot.view(b, 1, 1, 1);        // [B, 1, 1, C]
+        var visible = arange(cache.Capacity, device: Device).view(1, 1, 1, -1) <= slot.view(b, 1, 1, 1);   // [B, 1, 1, C]
         var h = token_embedding.forward(nextTokenIds.to_type(ScalarType.Int64)).unsqueeze(1)    // [B, 1, d]
                 .Plus(positions.index_select(0, slot).unsqueeze(1));
         for (var i = 0; i < Config.Layers; i++)
@@ -298,8 +341,8 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
                 using var stepScope = NewDisposeScope();
                 var inputs = Build(examples.Select((e, i) => (e.Image, prompts[i], state.Generated[i].ToArray())).ToList());
                 var logits = Logits(inputs, atEditLayer);                                     // [B, L, V]
-                var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray());          // [B]
-                state.Take(logits[arange(examples.Count), last]);                               // [B, V]
+                var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray(), device: Device);   // [B]
+                state.Take(logits[arange(examples.Count, device: Device), last]);               // [B, V]
             }
             return state.Result();
         }
@@ -318,7 +361,7 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
                     if (state.Done[i]) cache.Finish(i);
                     next[i] = state.Done[i] ? WordTokenizer.EndOfAnswer : state.Generated[i][^1];
                 }
-                state.Take(Step(cache, tensor(next), atEditLayer));                             // [B, V]
+                state.Take(Step(cache, tensor(next, device: Device), atEditLayer));             // [B, V]
             }
         }
         return state.Result();
@@ -334,8 +377,9 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         /// <summary>Takes each live row's argmax from its logits [B, V].</summary>
         public void Take(Tensor stepLogits)
         {
-            var next = stepLogits.argmax(-1).data<long>().ToArray();                            // [B]
-            float[]? flat = logits is null ? null : stepLogits.contiguous().data<float>().ToArray();
+            // Read on the host: data<T>() is only valid for CPU memory.
+            var next = stepLogits.argmax(-1).cpu().data<long>().ToArray();                      // [B]
+            float[]? flat = logits is null ? null : stepLogits.to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
             var v = (int)stepLogits.shape[1];
             for (var i = 0; i < rows; i++)
             {
@@ -367,9 +411,9 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
 
     /// <summary>
     /// Loads a folder written by <see cref="Save"/>. Throws <see cref="CheckpointException"/> when a file is missing
-    /// or its SHA-256 differs from checkpoint.json.
+    /// or its SHA-256 differs from checkpoint.json. <paramref name="device"/>: where the weights go (CPU when null).
     /// </summary>
-    public static TinyVlm Load(string folder)
+    public static TinyVlm Load(string folder, Device? device = null)
     {
         string Need(string name)
         {
@@ -390,7 +434,7 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         model.load(weightsPath);
         model.eval();
         model._weightsSha256 = manifest.WeightsSha256;
-        return model;
+        return device is null ? model : model.MoveTo(device);
     }
 
     private static void Check(string folder, string file, string actual, string expected)

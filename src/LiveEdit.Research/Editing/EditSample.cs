@@ -13,8 +13,12 @@ public sealed record EditQuery(Func<Tensor>? Image, string Prompt, string Answer
     /// <summary>As a model input with the answer for teacher forcing (or without, for greedy decoding).</summary>
     public VlmExample ToExample(bool withAnswer = true) => new(Image?.Invoke(), Prompt, withAnswer ? Answer : null);
 
-    /// <summary>From a SynthWorld question.</summary>
-    public static EditQuery From(WorldQuestion q) => new(q.Image is { } image ? image.ToTensor : null, q.Prompt, q.Answer, q.EntityId, q.EntityId is null ? null : q.Attribute);
+    /// <summary>From a SynthWorld question ([0, 1] pixels as rendered).</summary>
+    public static EditQuery From(WorldQuestion q) => From(q, null);
+
+    /// <summary>From a SynthWorld question; <paramref name="imageInput"/>: a model's own preprocessing (null: [0, 1] pixels as rendered).</summary>
+    public static EditQuery From(WorldQuestion q, Func<LiveEdit.Model.Images.RgbImage, Tensor>? imageInput) =>
+        new(q.Image is { } image ? (imageInput is null ? image.ToTensor : () => imageInput(image)) : null, q.Prompt, q.Answer, q.EntityId, q.EntityId is null ? null : q.Attribute);
 }
 
 /// <summary>
@@ -28,7 +32,11 @@ public sealed record EditQuery(Func<Tensor>? Image, string Prompt, string Answer
 public sealed record EditSample(int Id, string Attribute, EditQuery Edit, EditQuery TextGenerality, EditQuery ImageGenerality, EditQuery ImageLocality, EditQuery TextLocality,
     int? LookAlikes = null)
 {
-    /// <summary>From a SynthWorld edit case.</summary>
-    public static EditSample From(EditCase c) => new(c.Id, c.Attribute.ToString(), EditQuery.From(c.Edit), EditQuery.From(c.TextGenerality),
-        EditQuery.From(c.ImageGenerality), EditQuery.From(c.ImageLocality), EditQuery.From(c.TextLocality), c.Entity.Family);
+    /// <summary>From a SynthWorld edit case ([0, 1] pixels as rendered).</summary>
+    public static EditSample From(EditCase c) => From(c, null);
+
+    /// <summary>From a SynthWorld edit case; <paramref name="imageInput"/>: a model's own preprocessing (null: [0, 1] pixels as rendered).</summary>
+    public static EditSample From(EditCase c, Func<LiveEdit.Model.Images.RgbImage, Tensor>? imageInput) => new(c.Id, c.Attribute.ToString(),
+        EditQuery.From(c.Edit, imageInput), EditQuery.From(c.TextGenerality, imageInput), EditQuery.From(c.ImageGenerality, imageInput),
+        EditQuery.From(c.ImageLocality, imageInput), EditQuery.From(c.TextLocality, imageInput), c.Entity.Family);
 }

@@ -47,6 +47,15 @@ internal sealed class RandomTinyVlm : nn.Module, IVisionLanguageModel
 
     public VlmShape Shape { get; }
     public string WeightsSha256 { get; }
+    public string Kind => nameof(RandomTinyVlm);
+    public Device Device => CPU;
+    public ScalarType DType => ScalarType.Float32;
+
+    /// <summary>Any image → a centred 8 × 8 square, [0, 1].</summary>
+    public Tensor ImageInput(LiveEdit.Model.Images.RgbImage image) => image.CenterSquare(8).ToTensor();
+
+    public EditTextProblem? CheckEditText(string prompt, string target) => null;
+    public EditTextProblem? CheckQuery(string prompt, bool withImage) => null;
 
     public static long[] Tokens(string text) =>
         text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(w =>
