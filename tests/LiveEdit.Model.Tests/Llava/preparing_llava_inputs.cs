@@ -109,7 +109,7 @@ public sealed class preparing_llava_inputs : IDisposable
     {
         var config = TinyLlava.ClipLlama();
         Should.Throw<ArgumentException>(() => TinyLlava.Create(config with { Text = config.Text with { KeyValueHeads = 3 } })).Message.ShouldContain("num_key_value_heads");
-        Should.Throw<ArgumentException>(() => TinyLlava.Create(config with { Vision = config.Vision with { PatchSize = 3 } })).Message.ShouldContain("patch_size");
+        Should.Throw<ArgumentException>(() => TinyLlava.Create(config with { Vision = config.Vision with { PatchSize = 9 } })).Message.ShouldContain("patch_size");
         Should.Throw<ArgumentException>(() => TinyLlava.Create(config with { VisionFeatureLayer = -5 })).Message.ShouldContain("vision_feature_layer");
         Should.Throw<ArgumentException>(() => TinyLlava.Create(config with { ImageTokenIndex = 10_000 })).Message.ShouldContain("image_token_index");
         Should.Throw<NotSupportedException>(() => TinyLlava.Create(config with { ProjectorHiddenAct = "relu" })).Message.ShouldContain("projector_hidden_act");
