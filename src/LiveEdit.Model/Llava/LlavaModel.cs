@@ -572,71 +572,9 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var layouts = examples.Select((e, i) => LayoutOf(e.Prompt, e.Image is not null, i)).ToArray();
-        var state = new GreedyState(Tokenizer, examples.Count, keepLogits);
-        bool AllStopped()
-        {
-            for (var i = 0; i < examples.Count; i++)
-                if (!state.Done[i] && layouts[i].Ids.Length + state.Generated[i].Count >= MaxLength) state.Done[i] = true;
-            return state.Done.All(d => d);
-        }
-        if (decoding == Decoding.Recompute)
-        {
-            for (var step = 0; step < maxNewTokens && !AllStopped(); step++)
-            {
-                using var stepScope = NewDisposeScope();
-                var inputs = Build(examples.Select((e, i) => (e.Image, layouts[i], state.Generated[i].ToArray())).ToList());
-                var logits = Logits(inputs, atEditLayer);                                           // [B, L, V]
-                var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray(), device: Device);
-                state.Take(logits[arange(examples.Count, device: Device), last]);                   // [B, V]
-            }
-            return state.Result();
-        }
-        if (maxNewTokens <= 0 || AllStopped()) return state.Result();
-        var prompt = Build(examples.Select((e, i) => (e.Image, layouts[i], Array.Empty<int>())).ToList());
-        var (first, cache) = Prefill(prompt, maxNewTokens, atEditLayer);
-        using (cache)
-        {
-            state.Take(first);
-            for (var step = 1; step < maxNewTokens && !AllStopped(); step++)
-            {
-                using var stepScope = NewDisposeScope();
-                var next = new long[examples.Count];
-                for (var i = 0; i < examples.Count; i++)
-                {
-                    if (state.Done[i]) cache.Finish(i);
-                    next[i] = state.Done[i] ? Tokenizer.EosId : state.Generated[i][^1];
-                }
-                state.Take(Step(cache, tensor(next, device: Device), atEditLayer));                 // [B, V]
-            }
-        }
-        return state.Result();
-    }
-
-    /// <summary>Greedy choices per row, shared by both decodings.</summary>
-    private sealed class GreedyState(ITextTokenizer tokenizer, int rows, bool keepLogits)
-    {
-        public readonly List<int>[] Generated = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();
-        public readonly bool[] Done = new bool[rows];
-        private readonly List<float[]>[]? logits = keepLogits ? Enumerable.Range(0, rows).Select(_ => new List<float[]>()).ToArray() : null;
-
-        /// <summary>Takes each live row's argmax from its logits [B, V].</summary>
-        public void Take(Tensor stepLogits)
-        {
-            using var scope = NewDisposeScope();
-            var next = stepLogits.argmax(-1).cpu().data<long>().ToArray();                          // [B]
-            var flat = logits is null ? null : stepLogits.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-            var v = (int)stepLogits.shape[1];
-            for (var i = 0; i < rows; i++)
-            {
-                if (Done[i]) continue;
-                logits?[i].Add(flat!.AsSpan(i * v, v).ToArray());
-                if (next[i] == tokenizer.EosId) Done[i] = true;
-                else Generated[i].Add((int)next[i]);
-            }
-        }
-
-        public GreedyDecoding Result() => new(Generated.Select(g => tokenizer.Decode(g)).ToArray(), Generated.Select(g => g.ToArray()).ToArray(),
-            logits?.Select(l => (IReadOnlyList<float[]>)l).ToArray());
+        return new GreedyLoop(this, examples.Count, Tokenizer.EosId, ids => Tokenizer.Decode(ids), i => layouts[i].Ids.Length, MaxLength,
+                generated => Build(examples.Select((e, i) => (e.Image, layouts[i], generated[i])).ToList()))
+            .Run(atEditLayer, maxNewTokens, decoding, keepLogits);
     }
 
     // ---------------------------------------------------------------- text limits

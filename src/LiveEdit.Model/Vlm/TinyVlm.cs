@@ -326,71 +326,10 @@ public sealed class TinyVlm : nn.Module, IVisionLanguageModel, IEditLayerMlp
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var prompts = examples.Select(e => Tokenizer.Encode(e.Prompt)).ToArray();
-        var state = new GreedyState(Tokenizer, examples.Count, keepLogits);
-        // Rows that would overflow the position table stop before their next step.
-        bool AllStopped()
-        {
-            for (var i = 0; i < examples.Count; i++)
-                if (!state.Done[i] && (examples[i].Image is null ? 0 : Config.VisionTokens) + prompts[i].Length + state.Generated[i].Count >= Config.MaxLength) state.Done[i] = true;
-            return state.Done.All(d => d);
-        }
-        if (decoding == Decoding.Recompute)
-        {
-            for (var step = 0; step < maxNewTokens && !AllStopped(); step++)
-            {
-                using var stepScope = NewDisposeScope();
-                var inputs = Build(examples.Select((e, i) => (e.Image, prompts[i], state.Generated[i].ToArray())).ToList());
-                var logits = Logits(inputs, atEditLayer);                                     // [B, L, V]
-                var last = tensor(inputs.Length.Select(n => (long)(n - 1)).ToArray(), device: Device);   // [B]
-                state.Take(logits[arange(examples.Count, device: Device), last]);               // [B, V]
-            }
-            return state.Result();
-        }
-        if (maxNewTokens <= 0 || AllStopped()) return state.Result();
-        var prompt = Build(examples.Select((e, i) => (e.Image, prompts[i], Array.Empty<int>())).ToList());
-        var (first, cache) = Prefill(prompt, maxNewTokens, atEditLayer);
-        using (cache)
-        {
-            state.Take(first);
-            for (var step = 1; step < maxNewTokens && !AllStopped(); step++)
-            {
-                using var stepScope = NewDisposeScope();
-                var next = new long[examples.Count];
-                for (var i = 0; i < examples.Count; i++)
-                {
-                    if (state.Done[i]) cache.Finish(i);
-                    next[i] = state.Done[i] ? WordTokenizer.EndOfAnswer : state.Generated[i][^1];
-                }
-                state.Take(Step(cache, tensor(next, device: Device), atEditLayer));             // [B, V]
-            }
-        }
-        return state.Result();
-    }
-
-    /// <summary>Greedy choices per row, shared by both decodings.</summary>
-    private sealed class GreedyState(WordTokenizer tokenizer, int rows, bool keepLogits)
-    {
-        public readonly List<int>[] Generated = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();
-        public readonly bool[] Done = new bool[rows];
-        private readonly List<float[]>[]? logits = keepLogits ? Enumerable.Range(0, rows).Select(_ => new List<float[]>()).ToArray() : null;
-
-        /// <summary>Takes each live row's argmax from its logits [B, V].</summary>
-        public void Take(Tensor stepLogits)
-        {
-            // Read on the host: data<T>() is only valid for CPU memory.
-            var next = stepLogits.argmax(-1).cpu().data<long>().ToArray();                      // [B]
-            float[]? flat = logits is null ? null : stepLogits.to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
-            var v = (int)stepLogits.shape[1];
-            for (var i = 0; i < rows; i++)
-            {
-                if (Done[i]) continue;
-                logits?[i].Add(flat!.AsSpan(i * v, v).ToArray());
-                if (next[i] == WordTokenizer.EndOfAnswer) Done[i] = true;
-                else Generated[i].Add((int)next[i]);
-            }
-        }
-
-        public GreedyDecoding Result() => new(Generated.Select(tokenizer.Decode).ToArray(), Generated.Select(g => g.ToArray()).ToArray(), logits?.Select(l => (IReadOnlyList<float[]>)l).ToArray());
+        return new GreedyLoop(this, examples.Count, WordTokenizer.EndOfAnswer, ids => Tokenizer.Decode(ids),
+                i => (examples[i].Image is null ? 0 : Config.VisionTokens) + prompts[i].Length, Config.MaxLength,
+                generated => Build(examples.Select((e, i) => (e.Image, prompts[i], generated[i])).ToList()))
+            .Run(atEditLayer, maxNewTokens, decoding, keepLogits);
     }
 
     /// <summary>
