@@ -154,12 +154,12 @@ public sealed partial class EditLedger
 
         await using var tx = await connection.BeginTransactionAsync(ct);
         var accepted = new List<(PendingAppend Item, List<Guid> Written)>();
-        await using (var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false)))
+        await using (var unit = _store.LightweightSession(SessionOptions.ForTransaction(tx, false)))
         {
-            foreach (var item in live) accepted.Add((item, Stage(session, item.Decided!)));
+            foreach (var item in live) accepted.Add((item, Stage(unit, item.Decided!)));
             try
             {
-                await session.SaveChangesAsync(ct);
+                await unit.SaveChangesAsync(ct);
             }
             catch (Exception) when (connection.State == System.Data.ConnectionState.Open)
             {
@@ -225,17 +225,17 @@ public sealed partial class EditLedger
         }
     }
 
-    /// <summary>Puts the appends' events into <paramref name="session"/>; returns the Marten ids of the events staged.</summary>
-    private static List<Guid> Stage(IDocumentSession session, IReadOnlyList<StreamAppend> appends)
+    /// <summary>Puts the appends' events into <paramref name="unit"/>; returns the Marten ids of the events staged.</summary>
+    private static List<Guid> Stage(IDocumentSession unit, IReadOnlyList<StreamAppend> appends)
     {
         var written = new List<Guid>();
         foreach (var append in appends)
         {
             var action = append.LedgerStream
-                ? session.Events.Append(append.EditId, append.Events.ToArray())
+                ? unit.Events.Append(append.EditId, append.Events.ToArray())
                 : append.VersionBefore is { } before
-                    ? session.Events.Append(append.EditId, before + append.Events.Count, append.Events.ToArray())
-                    : session.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
+                    ? unit.Events.Append(append.EditId, before + append.Events.Count, append.Events.ToArray())
+                    : unit.Events.StartStream<EditSummary>(append.EditId, append.Events.ToArray());
             written.AddRange(action.Events.Select(e => e.Id));
         }
         return written;
@@ -244,11 +244,11 @@ public sealed partial class EditLedger
     private async Task<(List<Guid> Written, long? Acknowledges)> RunPlanAsync(NpgsqlConnection connection, NpgsqlTransaction tx, PendingAppend item, CancellationToken ct)
     {
         var (appends, acknowledges) = await item.Plan(connection, tx, ct);
-        await using var session = _store.LightweightSession(SessionOptions.ForTransaction(tx, false));
-        var written = Stage(session, appends);
+        await using var unit = _store.LightweightSession(SessionOptions.ForTransaction(tx, false));
+        var written = Stage(unit, appends);
         try
         {
-            await session.SaveChangesAsync(ct);
+            await unit.SaveChangesAsync(ct);
         }
         catch (Exception e) when (Find<ExistingStreamIdCollisionException>(e) is not null || Find<Marten.Exceptions.ExistingStreamIdCollisionException>(e) is not null)
         {
@@ -272,7 +272,7 @@ public sealed partial class EditLedger
         }
         catch (Exception) when (connection.State != System.Data.ConnectionState.Open)
         {
-            // A broken connection: PostgreSQL released the lock with the session.
+            // A broken connection: PostgreSQL released the lock with the connection.
         }
         catch (Exception)
         {

@@ -82,7 +82,7 @@ public sealed class LedgerHeadFollower(EditedModelServer server, EditLedger ledg
         var delay = settings.ReconnectDelay;
         var connection = new NpgsqlConnectionStringBuilder(ledgerSettings.ConnectionString)
         {
-            // Its own physical connection, not a pooled one: LISTEN belongs to the session. Keepalives find a dead peer.
+            // Its own physical connection, not a pooled one: LISTEN belongs to one server connection. Keepalives find a dead peer.
             Pooling = false,
             KeepAlive = 10,
             ApplicationName = ApplicationName(ledgerSettings.Schema),
