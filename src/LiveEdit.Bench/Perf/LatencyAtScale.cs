@@ -84,23 +84,12 @@ internal static class LatencyAtScale
         var (times, baseTimes) = (new List<double>(), new List<double>());
         var (keys, filter, weights, gather, fusion, routingMs) = (new List<double>(), new List<double>(), new List<double>(), new List<double>(), new List<double>(), new List<double>());
         double steps = 0, baseSteps = 0, survivors = 0, scored = 0;
-        var clock = new Stopwatch();
         for (var q = 0; q < queries + warmUp; q++)
         {
             ct.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var example = cases[q % cases.Count].ImageGenerality.ToExample(withAnswer: false);
-            double withExperts = 0, withoutExperts = 0;
-            string answer = "", baseAnswer = "";
-            for (var turn = 0; turn < 2; turn++)
-            {
-                var editedTurn = (turn + q) % 2 == 0;
-                clock.Restart();
-                if (editedTurn) answer = edited.Answer([example], maxNewTokens)[0].Text;
-                else baseAnswer = model.GreedyAnswers([example], maxNewTokens: maxNewTokens)[0];
-                if (editedTurn) withExperts = clock.Elapsed.TotalMilliseconds;
-                else withoutExperts = clock.Elapsed.TotalMilliseconds;
-            }
+            var (withExperts, withoutExperts, answer, baseAnswer) = EditorEvaluation.BackToBack(edited, model, example, maxNewTokens, q);
             if (q < warmUp) continue;
             times.Add(withExperts);
             baseTimes.Add(withoutExperts);

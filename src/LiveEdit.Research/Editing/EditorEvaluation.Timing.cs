@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LiveEdit.Model.Editor;
+using LiveEdit.Model.Vlm;
 using static TorchSharp.torch;
 
 namespace LiveEdit.Research.Editing;
@@ -7,6 +8,33 @@ namespace LiveEdit.Research.Editing;
 /// <summary>Cost: expert generation and single-query latency with a given number of active experts.</summary>
 public sealed partial class EditorEvaluation
 {
+    /// <summary>
+    /// One query's greedy answer with the experts and the base model's, timed back to back; the order alternates with
+    /// <paramref name="turn"/> (even: the edited model first), so neither side always runs on warmer caches.
+    /// </summary>
+    public static (double EditedMs, double BaseMs, string Answer, string BaseAnswer) BackToBack(EditedModel edited, IVisionLanguageModel model,
+        VlmExample example, int maxNewTokens, int turn)
+    {
+        var clock = new Stopwatch();
+        double editedMs = 0, baseMs = 0;
+        string answer = "", baseAnswer = "";
+        for (var side = 0; side < 2; side++)
+        {
+            clock.Restart();
+            if ((side + turn) % 2 == 0)
+            {
+                answer = edited.Answer([example], maxNewTokens)[0].Text;
+                editedMs = clock.Elapsed.TotalMilliseconds;
+            }
+            else
+            {
+                baseAnswer = model.GreedyAnswers([example], maxNewTokens: maxNewTokens)[0];
+                baseMs = clock.Elapsed.TotalMilliseconds;
+            }
+        }
+        return (editedMs, baseMs, answer, baseAnswer);
+    }
+
     /// <summary>
     /// Median and p95 latency of one greedy answer with the given numbers of active experts (0 included when asked),
     /// each query timed back to back with the base model's answer to it, in alternating order.
@@ -31,18 +59,7 @@ public sealed partial class EditorEvaluation
             {
                 using var scope = NewDisposeScope();
                 var example = cases[q % cases.Count].ImageGenerality.ToExample(withAnswer: false);
-                var clock = new Stopwatch();
-                double withExperts = 0, withoutExperts = 0;
-                string answer = "", baseAnswer = "";
-                for (var turn = 0; turn < 2; turn++)
-                {
-                    var editedTurn = (turn + q) % 2 == 0;
-                    clock.Restart();
-                    if (editedTurn) answer = edited.Answer([example], maxNewTokens)[0].Text;
-                    else baseAnswer = model.GreedyAnswers([example], maxNewTokens: maxNewTokens)[0];
-                    if (editedTurn) withExperts = clock.Elapsed.TotalMilliseconds;
-                    else withoutExperts = clock.Elapsed.TotalMilliseconds;
-                }
+                var (withExperts, withoutExperts, answer, baseAnswer) = BackToBack(edited, model, example, maxNewTokens, q);
                 if (q < warmUp) continue;   // first calls warm up (and stack the keys)
                 times.Add(withExperts);
                 baseTimes.Add(withoutExperts);
