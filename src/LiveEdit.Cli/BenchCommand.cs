@@ -112,8 +112,9 @@ internal static class BenchCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            // It drops and re-creates its schema, which the application role may not: the superuser or owner does.
-            var connection = new[] { "ConnectionStrings__LedgerSuperuser", "ConnectionStrings__LedgerOwner", "ConnectionStrings__Ledger" }
+            // It drops and re-creates its schema, which the application role may not: the owner does (so that `ledger migrate`
+            // can later upgrade a kept schema), else the superuser.
+            var connection = new[] { "ConnectionStrings__LedgerOwner", "ConnectionStrings__LedgerSuperuser", "ConnectionStrings__Ledger" }
                 .Select(Environment.GetEnvironmentVariable).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
             if (string.IsNullOrWhiteSpace(connection))
             {

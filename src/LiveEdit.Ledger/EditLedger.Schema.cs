@@ -32,6 +32,11 @@ public sealed partial class EditLedger
     /// </summary>
     public async Task MigrateAsync(string? appRole, CancellationToken ct = default)
     {
+        await using (var check = Connect())
+        {
+            await check.OpenAsync(ct);
+            await Storage.LedgerSchema.RequireOwnedAsync(check, _schema, ct);
+        }
         await EnsureSchemaAsync(ct);
         await using var connection = Connect();
         await connection.OpenAsync(ct);

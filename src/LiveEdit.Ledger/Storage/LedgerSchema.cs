@@ -111,6 +111,27 @@ public static partial class LedgerSchema
         return missing;
     }
 
+    /// <summary>
+    /// Refuses, changing nothing, to migrate a schema that another role owns (e.g. one a superuser made): the owner role
+    /// could create some objects in it and then fail half-way on the first one it does not own. A superuser may migrate any.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The schema exists and belongs to another role; the message names both.</exception>
+    public static async Task RequireOwnedAsync(NpgsqlConnection connection, string schema, CancellationToken ct = default)
+    {
+        RequireIdentifier(schema, nameof(schema));
+        await using var command = new NpgsqlCommand(
+            "select pg_get_userbyid(n.nspowner), current_user::text, (select rolsuper from pg_roles where rolname = current_user) " +
+            "from pg_namespace n where n.nspname = @schema", connection);
+        command.Parameters.AddWithValue("schema", schema);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return;
+        var (owner, user, super) = (reader.GetString(0), reader.GetString(1), reader.GetBoolean(2));
+        if (owner != user && !super)
+            throw new InvalidOperationException(
+                $"schema '{schema}' belongs to role {owner}, not to {user}: nothing was changed. Give it to the owner role as a superuser " +
+                $"(ALTER SCHEMA {schema} OWNER TO {user}, and each of its tables), or migrate a schema the owner role made");
+    }
+
     /// <summary>One line for a host that finds its schema missing: what is missing and the command that creates it.</summary>
     public static string MissingSchemaMessage(string schema, IReadOnlyList<string> missing) =>
         $"the ledger schema '{schema}' is not ready (missing: {string.Join(", ", missing)}); create it as the owner role: " +
