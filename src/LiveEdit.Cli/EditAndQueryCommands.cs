@@ -79,9 +79,25 @@ internal static class EditAndQueryCommands
             foreach (var h in result["history"]!.AsArray())
                 table.AddRow(h!["version"]!.ToString(), h["timestamp"]!.ToString(), h["type"]!.ToString(), Markup.Escape(h["event"]!.ToJsonString()));
             AnsiConsole.Write(table);
+            if (result["signatures"]?.AsArray() is { Count: > 0 } signatures)
+            {
+                var signed = new Table().AddColumns("version", "event", "signed by", "meaning", "method", "signed at", "bound to");
+                foreach (var s in signatures)
+                {
+                    var signature = s!["signature"]!;
+                    var binding = signature["binding"]!;
+                    signed.AddRow(s["version"]!.ToString(), Markup.Escape(s["type"]!.ToString()),
+                        Markup.Escape($"{Shown(signature["signerName"])} ({Shown(signature["signerUserName"])})"), Markup.Escape(Shown(signature["meaning"])),
+                        Markup.Escape(Shown(signature["method"])), Markup.Escape(Shown(signature["signedAt"])),
+                        Markup.Escape($"content {Short(binding["editContentSha256"])}, generator {Short(binding["generatorSha256"])}, base {Short(binding["baseModelSha256"])}, expert {Short(binding["expertSha256"])}"));
+                }
+                AnsiConsole.Write(signed);
+            }
         }));
         return command;
     }
+
+    private static string Short(JsonNode? hash) => hash is null ? "none" : Shown(hash) is { Length: > 12 } h ? h[..12] : Shown(hash);
 
     private static Command List()
     {
