@@ -45,13 +45,27 @@ internal static class EditAndQueryCommands
         var host = new HostOptions();
         var id = new Argument<Guid>("edit-id") { Description = "The edit." };
         var reason = new Option<string>("--reason") { Description = "Why (kept in the ledger).", Required = needsReason };
+        var signAs = new Option<string?>("--sign-as") { Description = "Sign as this person (user name); the password is read from standard input (docs/signatures.md)." };
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "With --sign-as: read the password from standard input (one line)." };
+        var meaning = new Option<string?>("--meaning") { Description = "With --sign-as: what the signature means (approval, rejection, retraction, review, responsibility); default the decision's own." };
         var command = new Command(verb, help) { id };
         if (needsReason) command.Options.Add(reason);
+        command.Options.Add(signAs);
+        command.Options.Add(passwordStdin);
+        command.Options.Add(meaning);
         host.AddTo(command);
         command.SetAction((parse, ct) => HostOptions.RunAsync($"edit {verb}", async () =>
         {
             using var client = host.Client(parse);
-            var result = await call(client, parse.GetValue(id), needsReason ? parse.GetValue(reason) : null);
+            var signer = parse.GetValue(signAs);
+            if (signer is null && (parse.GetValue(passwordStdin) || parse.GetValue(meaning) is not null))
+                throw new ArgumentException("--password-stdin and --meaning sign a decision: name the signer with --sign-as");
+            if (signer is not null && !parse.GetValue(passwordStdin))
+                throw new ArgumentException("--sign-as: give the password on standard input with --password-stdin; it is never taken from the command line");
+            var result = signer is null
+                ? await call(client, parse.GetValue(id), needsReason ? parse.GetValue(reason) : null)
+                : await client.DecideSignedAsync(parse.GetValue(id), verb, needsReason ? parse.GetValue(reason) : null, signer,
+                    (Console.In.ReadLine() ?? "").TrimEnd('\r', '\n'), parse.GetValue(meaning), ct);
             var events = string.Join(", ", result["events"]!.AsArray().Select(e => e!.GetValue<string>()));
             AnsiConsole.MarkupLineInterpolated($"edit [bold]{parse.GetValue(id)}[/]: {events} at version {result["version"]}");
         }));

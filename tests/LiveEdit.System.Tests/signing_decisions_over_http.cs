@@ -225,4 +225,24 @@ public sealed class signing_decisions_over_http(PostgresFixture postgres) : IAsy
         shown.Out.ShouldContain("retraction");
         shown.Out.ShouldContain($"expert {retraction.Binding.ExpertSha256![..12]}");
     }
+
+    [Fact]
+    public async Task a_person_signs_from_the_command_line_with_the_password_on_standard_input()
+    {
+        var id = await ProposeAsync(39);
+        Task<CliResult> Approve(string password) => CliProcess.RunAsync(
+            ["edit", "approve", id.ToString(), "--sign-as", "frank", "--password-stdin", "--meaning", "responsibility", "--url", _host.Address.ToString(), "--api-key", RunningHost.ApproverKey],
+            new Dictionary<string, string?> { ["LIVEEDIT_API_KEY"] = null, ["LIVEEDIT_URL"] = null }, standardInput: password + "\n");
+
+        var refused = await Approve("not the passphrase");
+        refused.ExitCode.ShouldBe(2, refused.ToString());
+        refused.Error.ShouldContain("signature.password");
+        (await EventsAsync(id)).ShouldNotContain(e => e is EditApproved);
+
+        var signed = await Approve(Password);
+        signed.ExitCode.ShouldBe(0, signed.ToString());
+        signed.Out.ShouldContain("EditApproved");
+        var signature = (await EventsAsync(id)).OfType<EditApproved>().ShouldHaveSingleItem().Signature!;
+        (signature.SignerUserName, signature.SignerName, signature.Meaning, signature.Method).ShouldBe(("frank", "Frank Fox", "responsibility", "password"));
+    }
 }
