@@ -22,7 +22,7 @@ public sealed class managing_people_from_the_cli(PostgresFixture postgres) : Sch
         NullLogger<PeopleDirectory>.Instance);
 
     [Fact]
-    public async Task an_account_is_added_listed_given_a_new_password_and_disabled()
+    public async Task an_account_is_added_listed_given_a_new_password_disabled_and_enabled_again()
     {
         var added = await UsersAsync("first passphrase!\n", "add", "--user", "qm.jones", "--name", "Jo Jones", "--role", "approver", "--role", "auditor", "--password-stdin");
         added.ExitCode.ShouldBe(0, added.ToString());
@@ -43,6 +43,9 @@ public sealed class managing_people_from_the_cli(PostgresFixture postgres) : Sch
         (await UsersAsync(null, "disable", "--user", "QM.JONES")).ExitCode.ShouldBe(0);
         (await Directory().VerifyAsync("qm.jones", "second passphrase")).ShouldBeNull();
         (await UsersAsync(null, "list")).Out.ShouldContain("disabled");
+
+        (await UsersAsync(null, "enable", "--user", "qm.jones")).ExitCode.ShouldBe(0);
+        (await Directory().VerifyAsync("qm.jones", "second passphrase")).ShouldNotBeNull();
     }
 
     [Fact]
