@@ -20,6 +20,9 @@ internal sealed class LlavaVisionTower : nn.Module<Tensor, Tensor>
         vision_model = new VisionTransformer(config.Vision, device, dtype);
         RegisterComponents();
         var layers = config.Vision.Layers;
+        // transformers commit 00d3cdbeaab26587a543f75df7997a53a6fb146b src/transformers/models/llava/modeling_llava.py
+        // L220–L227 (LlavaModel.get_image_features): the tower runs with output_hidden_states, the feature is
+        // hidden_states[vision_feature_layer], and "default" drops position 0 ([:, 1:]).
         // hidden_states[0] is the embedding output (after CLIP's pre-norm), hidden_states[k] the output of layer k − 1,
         // so feature layer f ≥ 0 is reached after f layers and f < 0 after layers + 1 + f.
         LayersRun = config.VisionFeatureLayer >= 0 ? config.VisionFeatureLayer : layers + 1 + config.VisionFeatureLayer;
@@ -200,6 +203,9 @@ internal sealed class VisionMlp : nn.Module<Tensor, Tensor>
     }
 }
 
+// transformers commit 00d3cdbeaab26587a543f75df7997a53a6fb146b src/transformers/models/llava/modeling_llava.py
+// L111–L130 (LlavaMultiModalProjector: linear_1, ACT2FN[projector_hidden_act], linear_2), applied to the selected
+// features at L235.
 /// <summary><c>multi_modal_projector</c>: linear_1 → exact GELU → linear_2.</summary>
 internal sealed class LlavaProjector : nn.Module<Tensor, Tensor>
 {
