@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 // write-tiny FOLDER [F32|F16|BF16]   a tiny checkpoint (TinyLlavaCheckpoint)
 // write-7b-widths FOLDER [SHARDS]    LLaVA-1.5-7B's widths, one layer per tower, random float16, in SHARDS files
 // load FOLDER [float32|float16|bfloat16]   load it once; print time, resident memory before, peak and after
-// decode FOLDER [float32|float16|bfloat16] [EXPERTS] [TOKENS] [REPEATS]   expert generation time, and per-token latency of
+// decode FOLDER [float32|float16|bfloat16] [EXPERTS] [TOKENS] [REPEATS] [THREADS]   expert generation time, and per-token latency of
 //        KV-cache decoding with 0 and EXPERTS active experts (hard filter on, and off so that every expert fires); medians
 //        over REPEATS rounds after one warm-up round
 var args_ = Environment.GetCommandLineArgs().Skip(1).ToArray();
@@ -38,7 +38,8 @@ switch (args_[0])
         Decode(folder, decodeType,
             args_.Length > 3 ? int.Parse(args_[3], CultureInfo.InvariantCulture) : 1000,
             args_.Length > 4 ? int.Parse(args_[4], CultureInfo.InvariantCulture) : 16,
-            args_.Length > 5 ? int.Parse(args_[5], CultureInfo.InvariantCulture) : 5);
+            args_.Length > 5 ? int.Parse(args_[5], CultureInfo.InvariantCulture) : 5,
+            args_.Length > 6 ? int.Parse(args_[6], CultureInfo.InvariantCulture) : 0);
         return 0;
     default:
         return Usage();
@@ -47,7 +48,7 @@ switch (args_[0])
 static int Usage()
 {
     Console.Error.WriteLine("usage: write-tiny FOLDER [F32|F16|BF16] | write-7b-widths FOLDER [SHARDS] | load FOLDER [float32|float16|bfloat16]"
-        + " | decode FOLDER [float32|float16|bfloat16] [EXPERTS] [TOKENS] [REPEATS]");
+        + " | decode FOLDER [float32|float16|bfloat16] [EXPERTS] [TOKENS] [REPEATS] [THREADS]");
     return 2;
 }
 
@@ -59,8 +60,9 @@ static ScalarType ParseType(string name) => name switch
     _ => throw new ArgumentException($"dtype '{name}': float32, float16 or bfloat16"),
 };
 
-static void Decode(string folder, ScalarType type, int expertCount, int tokens, int repeats)
+static void Decode(string folder, ScalarType type, int expertCount, int tokens, int repeats, int threads)
 {
+    if (threads > 0) set_num_threads(threads);
     var loadClock = Stopwatch.StartNew();
     using var model = LlavaLoader.Load(folder, null, type);
     var loadSeconds = loadClock.Elapsed.TotalSeconds;
@@ -100,32 +102,30 @@ static void Decode(string folder, ScalarType type, int expertCount, int tokens, 
             Jitter(e.VisualKey.ToArray()), Jitter(e.TextKey.ToArray()), e.BaseSha256, e.GeneratorSha256);
     }).ToList();
 
-    // One image query of a photo no edit is about, and one of the first edit's photo; greedy, KV cache, TOKENS new
-    // tokens. Per token: (time for TOKENS − time for 1) / (TOKENS − 1), so the prefill and routing drop out.
+    // One image query of a photo no edit is about, and one of the first edit's photo; greedy, KV cache, up to TOKENS new
+    // tokens. The model is wrapped so that every call of the edit-layer rewrite is timed: the first is the prefill, each
+    // later one a decoding step, so the time between two calls is one token's (the layers, the LM head, the choice).
+    var timed = new TimedModel(model);
     VlmExample[] queries = [new(model.ImageInput(Photo(100)), "what is this?"), new(model.ImageInput(Photo(0)), "what is this?")];
     object Measure(EditedModel edited, string what)
     {
-        var (total, first, perToken) = (new List<double>(), new List<double>(), new List<double>());
-        var decoded = 0;
-        var fired = 0;
+        var (answers, perToken) = (new List<double>(), new List<double>());
+        var (steps, fired) = (0, 0);
         for (var r = 0; r < repeats + 1; r++)
         {
             foreach (var q in queries)
             {
                 using var scope = NewDisposeScope();
+                timed.Calls.Clear();
                 var clock = Stopwatch.StartNew();
-                var (one, _) = edited.Decode([q], 1, Decoding.Cached, keepLogits: false);
-                var oneMs = clock.Elapsed.TotalMilliseconds;
-                clock.Restart();
-                var (all, routes) = edited.Decode([q], tokens, Decoding.Cached, keepLogits: false);
-                var allMs = clock.Elapsed.TotalMilliseconds;
+                var answer = edited.Answer([q], tokens);
+                var answerMs = clock.Elapsed.TotalMilliseconds;
                 if (r == 0) continue;
-                decoded = Math.Max(decoded, all.Tokens[0].Length);
-                fired = Math.Max(fired, routes[0].Fired.Count);
-                if (all.Tokens[0].Length < tokens) Console.Error.WriteLine($"{what}: the answer ended after {all.Tokens[0].Length} tokens; the per-token time is over those");
-                first.Add(oneMs);
-                total.Add(allMs);
-                perToken.Add((allMs - oneMs) / Math.Max(1, all.Tokens[0].Length - 1));
+                var calls = timed.Calls;
+                steps = Math.Max(steps, calls.Count - 1);
+                fired = Math.Max(fired, answer[0].Experts.Count);
+                answers.Add(answerMs);
+                for (var i = 2; i < calls.Count; i++) perToken.Add(calls[i] - calls[i - 1]);
             }
         }
         return new
@@ -133,21 +133,20 @@ static void Decode(string folder, ScalarType type, int expertCount, int tokens, 
             what,
             experts = edited.Count,
             mostFired = fired,
-            tokens = decoded,
-            firstTokenMs = Median(first),
-            answerMs = Median(total),
+            decodingSteps = steps,
+            answerMs = Median(answers),
             perTokenMs = Median(perToken),
         };
     }
 
     var results = new List<object>();
-    using (var none = new EditedModel(model, editor)) results.Add(Measure(none, "no experts"));
-    using (var filtered = new EditedModel(model, editor))
+    using (var none = new EditedModel(timed, editor)) results.Add(Measure(none, "no experts"));
+    using (var filtered = new EditedModel(timed, editor))
     {
         for (var i = 0; i < experts.Count; i++) filtered.Add($"e{i}", experts[i], i);
         results.Add(Measure(filtered, "hard filter on"));
     }
-    using (var all = new EditedModel(model, editor, new RoutingOptions(HardFilter: false)))
+    using (var all = new EditedModel(timed, editor, new RoutingOptions(HardFilter: false)))
     {
         for (var i = 0; i < experts.Count; i++) all.Add($"e{i}", experts[i], i);
         results.Add(Measure(all, "hard filter off: every expert fires"));
@@ -294,4 +293,38 @@ static long Status(string field)
         if (line.StartsWith(field + ":", StringComparison.Ordinal))
             return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
     return -1;
+}
+
+/// <summary>The model, with the time of every call of the edit-layer rewrite in greedy decoding recorded (ms since start).</summary>
+internal sealed class TimedModel(IVisionLanguageModel inner) : IVisionLanguageModel
+{
+    private readonly Stopwatch clock = Stopwatch.StartNew();
+
+    public List<double> Calls { get; } = [];
+
+    public string Kind => inner.Kind;
+    public Device Device => inner.Device;
+    public ScalarType DType => inner.DType;
+    public VlmShape Shape => inner.Shape;
+    public string WeightsSha256 => inner.WeightsSha256;
+    public Tensor ImageInput(RgbImage image) => inner.ImageInput(image);
+    public EditTextProblem? CheckEditText(string prompt, string target) => inner.CheckEditText(prompt, target);
+    public EditTextProblem? CheckQuery(string prompt, bool withImage) => inner.CheckQuery(prompt, withImage);
+    public VlmInputs Prepare(IReadOnlyList<VlmExample> examples) => inner.Prepare(examples);
+    public Tensor HiddenAtEditLayer(VlmInputs inputs) => inner.HiddenAtEditLayer(inputs);
+    public Tensor LogitsFromEditLayer(VlmInputs inputs, Tensor hiddenAtEditLayer) => inner.LogitsFromEditLayer(inputs, hiddenAtEditLayer);
+    public Tensor Logits(VlmInputs inputs, Func<Tensor, Tensor>? atEditLayer = null) => inner.Logits(inputs, atEditLayer);
+    public (Tensor Logits, KvCache Cache) Prefill(VlmInputs inputs, int maxNewTokens, Func<Tensor, Tensor>? atEditLayer = null) => inner.Prefill(inputs, maxNewTokens, atEditLayer);
+    public Tensor Step(KvCache cache, Tensor nextTokenIds, Func<Tensor, Tensor>? atEditLayer = null) => inner.Step(cache, nextTokenIds, atEditLayer);
+
+    public IReadOnlyList<string> GreedyAnswers(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached) => GreedyDecode(examples, atEditLayer, maxNewTokens, decoding).Answers;
+
+    public GreedyDecoding GreedyDecode(IReadOnlyList<VlmExample> examples, Func<Tensor, Tensor>? atEditLayer = null, int maxNewTokens = 8,
+        Decoding decoding = Decoding.Cached, bool keepLogits = false) =>
+        inner.GreedyDecode(examples, h =>
+        {
+            Calls.Add(clock.Elapsed.TotalMilliseconds);
+            return atEditLayer is null ? h.alias() : atEditLayer(h);
+        }, maxNewTokens, decoding, keepLogits);
 }
