@@ -39,7 +39,17 @@ public sealed class editing_a_llava_base_over_http(PostgresFixture postgres) : H
             manual_seed(11);
             using var editor = new EditorModules(EditorConfig.For(model.Shape, heads: 2) with { Rank = 8 });
             var trainer = new EditorTrainer(model, editor, Cases(model), new EditorTrainingOptions(Steps: 200, BatchSize: 8, LearningRate: 5e-3, Seed: 12, CheckpointEvery: 0, HardDecisionLoss: true));
-            trainer.Train();
+            // One thread, so that the editor is the same bytes on every machine; the host then runs with its own setting.
+            var threads = get_num_threads();
+            set_num_threads(1);
+            try
+            {
+                trainer.Train();
+            }
+            finally
+            {
+                set_num_threads(threads);
+            }
             editor.Save(editorFolder, new EditorProvenance(model.WeightsSha256, Seed: 11, Steps: 200, Threads: 1, Command: "test", Seconds: 0));
         }
         var settings = Settings.InMemory(postgres, schema);
