@@ -9,12 +9,14 @@ namespace LiveEdit.Model.Llava;
 /// <c>src/transformers/models/…</c> (read at commit 00d3cdbeaab26587a543f75df7997a53a6fb146b of huggingface/transformers;
 /// docs/llava.md lists them):
 /// <list type="bullet">
-/// <item>llava/modeling_llava.py — <c>LlavaModel.__init__</c>: the submodules <c>vision_tower</c>, <c>multi_modal_projector</c>,
-/// <c>language_model</c>; <c>LlavaMultiModalProjector.__init__</c>: <c>linear_1</c> [text hidden, vision hidden] and
-/// <c>linear_2</c> [text hidden, text hidden], biases when <c>multimodal_projector_bias</c>;
-/// <c>LlavaForConditionalGeneration._checkpoint_conversion_mapping</c>: <c>^language_model.model → model.language_model</c>,
+/// <item>llava/modeling_llava.py — <c>LlavaModel.__init__</c> (L169–L175): the submodules <c>vision_tower</c> (L171),
+/// <c>multi_modal_projector</c> (L173), <c>language_model</c> (L174); <c>LlavaMultiModalProjector.__init__</c> (L112–L124):
+/// <c>linear_1</c> [text hidden, vision hidden] (L116–L120) and <c>linear_2</c> [text hidden, text hidden] (L122–L124),
+/// biases when <c>multimodal_projector_bias</c>;
+/// <c>LlavaForConditionalGeneration._checkpoint_conversion_mapping</c> (L336–L341): <c>^language_model.model → model.language_model</c>,
 /// <c>^vision_tower → model.vision_tower</c>, <c>^multi_modal_projector → model.multi_modal_projector</c>,
-/// <c>^language_model.lm_head → lm_head</c> (the two layouts); <c>_tied_weights_keys = ["lm_head.weight"]</c>.</item>
+/// <c>^language_model.lm_head → lm_head</c> (the two layouts); <c>_tied_weights_keys = ["lm_head.weight"]</c> (L342);
+/// <c>lm_head</c> [vocab, text hidden], no bias (L347).</item>
 /// <item>clip/modeling_clip.py — <c>CLIPVisionModel.vision_model</c>; <c>CLIPVisionTransformer</c>: <c>embeddings</c>,
 /// <c>pre_layrnorm</c> (HF's spelling), <c>encoder</c>, <c>post_layernorm</c>; <c>CLIPVisionEmbeddings</c>:
 /// <c>class_embedding</c> [hidden], <c>patch_embedding</c> (Conv2d, bias=False) [hidden, 3, patch, patch],

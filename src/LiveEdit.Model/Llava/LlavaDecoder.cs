@@ -129,6 +129,9 @@ internal sealed class DecoderAttention : nn.Module
         kvHeads = config.KeyValueHeads;
         headDim = config.HeadDim;
         var bias = config.AttentionBias || config.Kind == DecoderKind.Qwen2;
+        // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
+        // L273 (head_dim = hidden / heads) and L286–L289: q [heads·hd], k, v [kv heads·hd], o, biases when attention_bias
+        // (Qwen2 always biases q, k, v and never o).
         q_proj = nn.Linear(config.HiddenSize, heads * headDim, hasBias: bias, device: device, dtype: dtype);
         k_proj = nn.Linear(config.HiddenSize, kvHeads * headDim, hasBias: bias, device: device, dtype: dtype);
         v_proj = nn.Linear(config.HiddenSize, kvHeads * headDim, hasBias: bias, device: device, dtype: dtype);
@@ -183,6 +186,8 @@ internal sealed class DecoderMlp : nn.Module<Tensor, Tensor>
     public DecoderMlp(LlavaTextConfig config, Device device, ScalarType dtype) : base("mlp")
     {
         if (config.HiddenAct != "silu") throw new NotSupportedException($"text_config.hidden_act '{config.HiddenAct}' is not supported (silu)");
+        // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
+        // L216–L219 (gate, up, down without bias; act_fn = ACT2FN[hidden_act]) and L239: down(act(gate(x)) · up(x)).
         gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false, device: device, dtype: dtype);
         up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false, device: device, dtype: dtype);
         down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: false, device: device, dtype: dtype);

@@ -440,7 +440,9 @@ public sealed class LlavaModel : nn.Module, IVisionLanguageModel
                 if (inputs.VisionCount[i] != ImageTokens) throw new ArgumentException($"example {i} has {inputs.VisionCount[i]} vision positions; an image fills {ImageTokens}");
                 Array.Fill(mask, true, (int)(i * l + inputs.VisionStart[i]), inputs.VisionCount[i]);
             }
-            // Row-major order of the mask is the order of the features: image rows ascending, positions ascending.
+            // Row-major order of the mask is the order of the features: image rows ascending, positions ascending. As
+            // transformers commit 00d3cdbeaab26587a543f75df7997a53a6fb146b src/transformers/models/llava/modeling_llava.py
+            // L292–L303 (LlavaModel.forward): mask = input_ids == image_token_id, the counts must agree, masked_scatter.
             x = x.masked_scatter(tensor(mask, [b, l, 1], device: Device).expand_as(x), features.to_type(x.dtype));
         }
         return x.MoveToOuterDisposeScope();

@@ -37,6 +37,8 @@ public static class LlavaOps
     /// RMSNorm as LLaMA and Qwen2 compute it: in float32, x / √(mean(x²) + ε), cast back to the input's dtype, then
     /// scaled by <paramref name="weight"/>.
     /// </summary>
+    // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
+    // L84–L89 (LlamaRMSNorm.forward): float32, x·rsqrt(mean(x²) + eps), back to the input dtype, times the weight.
     public static Tensor RmsNorm(Tensor x, Tensor weight, double eps)
     {
         using var scope = NewDisposeScope();
@@ -50,6 +52,8 @@ public static class LlavaOps
     /// each frequency j &lt; d/2 written twice (at j and at j + d/2), in <paramref name="dtype"/>. Shape [S…, d].
     /// The angles are computed in float32 as the reference implementation does.
     /// </summary>
+    // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
+    // L102 (inv_freq = 1 / θ^(2j/d)) and L131–L144 (LlamaRotaryEmbedding.forward: angles in float32, cat(freqs, freqs)).
     public static (Tensor Cos, Tensor Sin) RopeTables(Tensor positions, int headDim, double theta, ScalarType dtype)
     {
         if (headDim % 2 != 0) throw new ArgumentException($"rotary embeddings need an even head width, not {headDim}", nameof(headDim));
@@ -64,6 +68,7 @@ public static class LlavaOps
     }
 
     /// <summary>(x₁, x₂) → (−x₂, x₁) over the two halves of the last dimension.</summary>
+    // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py L176–L180.
     public static Tensor RotateHalf(Tensor x)
     {
         var half = x.shape[^1] / 2;
@@ -74,6 +79,8 @@ public static class LlavaOps
     /// Rotates <paramref name="x"/> [B, H, L, d] by the tables [B or 1, L, d]: x·cos + rotate_half(x)·sin, so dimension
     /// j and j + d/2 turn together by the angle of frequency j.
     /// </summary>
+    // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
+    // L203–L207 (apply_rotary_pos_emb): x·cos + rotate_half(x)·sin.
     public static Tensor ApplyRope(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
@@ -81,5 +88,6 @@ public static class LlavaOps
     }
 
     /// <summary>Grouped key/value heads [B, KV, L, d] repeated to the query heads [B, KV·n, L, d]: query head h reads KV head h / n.</summary>
+    // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py L244–L253 (repeat_kv).
     public static Tensor RepeatKv(Tensor x, int times) => times == 1 ? x.alias() : x.repeat_interleave(times, 1);
 }

@@ -20,6 +20,9 @@ internal sealed class LlavaVisionTower : nn.Module<Tensor, Tensor>
         vision_model = new VisionTransformer(config.Vision, device, dtype);
         RegisterComponents();
         var layers = config.Vision.Layers;
+        // transformers commit 00d3cdbeaab26587a543f75df7997a53a6fb146b src/transformers/models/llava/modeling_llava.py
+        // L220–L227 (LlavaModel.get_image_features): the tower runs with output_hidden_states, the feature is
+        // hidden_states[vision_feature_layer], and "default" drops position 0 ([:, 1:]).
         // hidden_states[0] is the embedding output (after CLIP's pre-norm), hidden_states[k] the output of layer k − 1,
         // so feature layer f ≥ 0 is reached after f layers and f < 0 after layers + 1 + f.
         LayersRun = config.VisionFeatureLayer >= 0 ? config.VisionFeatureLayer : layers + 1 + config.VisionFeatureLayer;
@@ -81,6 +84,9 @@ internal sealed class VisionTransformer : nn.Module
     public LayerNorm PostLayerNorm => post_layernorm;
 }
 
+// transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
+// L143–L163 (CLIPVisionEmbeddings.__init__: class_embedding L150, patch_embedding with bias=False L152–L158, position_embedding
+// with patches + 1 rows L160–L162) and L206–L222 (forward: conv, flatten, class token first, plus positions).
 /// <summary><c>embeddings</c>: the patch convolution, CLIP's class token and the learned position table.</summary>
 internal sealed class VisionEmbeddings : nn.Module<Tensor, Tensor>
 {
@@ -126,6 +132,8 @@ internal sealed class VisionEncoder : nn.Module
     public ModuleList<VisionEncoderLayer> Layers => layers;
 }
 
+// transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
+// L363–L393 (CLIPEncoderLayer: layer_norm1, self_attn, residual; layer_norm2, mlp, residual).
 /// <summary>One pre-LN encoder layer: x + Attn(LN₁(x)), then x + MLP(LN₂(x)); bidirectional attention with biases.</summary>
 internal sealed class VisionEncoderLayer : nn.Module<Tensor, Tensor>
 {
@@ -153,6 +161,8 @@ internal sealed class VisionEncoderLayer : nn.Module<Tensor, Tensor>
     }
 }
 
+// transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
+// L300 (scale = head_dim^−0.5), L304–L307 (k, v, q, out_proj with biases), L265–L283 (softmax(scale·QKᵀ)·V, no mask).
 /// <summary><c>self_attn</c>: multi-head attention over all positions, scaled by 1/√head width, biases on every projection.</summary>
 internal sealed class VisionAttention : nn.Module<Tensor, Tensor>
 {
@@ -179,6 +189,8 @@ internal sealed class VisionAttention : nn.Module<Tensor, Tensor>
     }
 }
 
+// transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
+// L348–L360 (CLIPMLP: fc1, ACT2FN[hidden_act], fc2).
 /// <summary><c>mlp</c>: fc1 → the tower's activation (quick-GELU for CLIP, tanh-GELU for SigLIP) → fc2.</summary>
 internal sealed class VisionMlp : nn.Module<Tensor, Tensor>
 {
@@ -200,6 +212,9 @@ internal sealed class VisionMlp : nn.Module<Tensor, Tensor>
     }
 }
 
+// transformers commit 00d3cdbeaab26587a543f75df7997a53a6fb146b src/transformers/models/llava/modeling_llava.py
+// L111–L130 (LlavaMultiModalProjector: linear_1, ACT2FN[projector_hidden_act], linear_2), applied to the selected
+// features at L235.
 /// <summary><c>multi_modal_projector</c>: linear_1 → exact GELU → linear_2.</summary>
 internal sealed class LlavaProjector : nn.Module<Tensor, Tensor>
 {
