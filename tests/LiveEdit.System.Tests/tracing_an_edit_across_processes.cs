@@ -39,7 +39,8 @@ public sealed class tracing_an_edit_across_processes(PostgresFixture postgres, R
         await host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
 
         var activation = await Spans.WaitForAsync(workerFile, s => s.Name == "ledger.append ExpertGenerated,EditActivated" && s.Tags["liveedit.edit.id"] == id.ToString());
-        var spans = Spans.Read(hostFile).Concat(Spans.Read(workerFile)).ToList();
+        // A span is written when it ends: the consume spans end after the activation's, once the message is acked.
+        var spans = await Spans.WaitForAncestryAsync(activation, () => Spans.Read(hostFile).Concat(Spans.Read(workerFile)).ToList());
         var proposal = spans.Single(s => s.Name == "ledger.append EditProposed" && s.Tags["liveedit.edit.id"] == id.ToString());
         var request = spans.Single(s => s.SpanId == proposal.ParentSpanId);
         request.Service.ShouldBe("liveedit-inference");
@@ -92,7 +93,7 @@ public sealed class tracing_an_edit_across_processes(PostgresFixture postgres, R
         await host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
 
         var activation = await Spans.WaitForAsync(file, s => s.Name == "ledger.append ExpertGenerated,EditActivated" && s.Tags["liveedit.edit.id"] == id.ToString());
-        var spans = Spans.Read(file);
+        var spans = await Spans.WaitForAncestryAsync(activation, () => Spans.Read(file));
         var chain = Spans.Ancestry(activation, spans);
         var path = string.Join(" ← ", chain.Select(s => $"{s.Source}:{s.Kind}:{s.Name}"));
         chain.Last().Kind.ShouldBe("Server", path);
@@ -143,6 +144,21 @@ internal static class Spans
             var spans = Read(file);
             if (spans.FirstOrDefault(s => s.Tags.ContainsKey("liveedit.edit.id") && match(s)) is { } found) return found;
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"no such span in {file} after {seconds} s:\n{string.Join('\n', spans)}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>
+    /// Reads the spans until the span's ancestry reaches a root (a span without a parent) or <paramref name="seconds"/> pass;
+    /// returns the last read. A broken chain stays broken and is left to the test's assertions.
+    /// </summary>
+    public static async Task<List<Span>> WaitForAncestryAsync(Span span, Func<List<Span>> read, double seconds = 15)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var spans = read();
+            if (Ancestry(span, spans)[^1].ParentSpanId.Length == 0 || DateTime.UtcNow > deadline) return spans;
             await Task.Delay(100);
         }
     }
