@@ -64,7 +64,7 @@ public static class InferenceApp
         builder.AddInferenceTelemetry();
 
         var app = builder.Build();
-        app.UseQueryMetrics();
+        app.UseTelemetry();
         app.UseExceptionHandler();
         app.Use(async (context, next) =>
         {

@@ -72,6 +72,15 @@ public sealed partial class scraping_metrics(PostgresFixture postgres) : SchemaP
             shown.StatusCode.ShouldBe(HttpStatusCode.OK, key);
             (await shown.Content.ReadAsStringAsync()).ShouldContain("liveedit_chain_verified");
         }
+
+        // As Prometheus sends a key (authorization: credentials_file), checked the same way.
+        using var scraper = host.Client(null);
+        foreach (var (bearer, status) in new[] { (RunningHost.AuditorKey, HttpStatusCode.OK), (RunningHost.ProposerKey, HttpStatusCode.Forbidden), ("not-a-configured-key", HttpStatusCode.Unauthorized) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/metrics") { Headers = { Authorization = new("Bearer", bearer) } };
+            using var response = await scraper.SendAsync(request);
+            response.StatusCode.ShouldBe(status, bearer);
+        }
     }
 
     [Fact]

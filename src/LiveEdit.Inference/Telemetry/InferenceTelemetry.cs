@@ -25,12 +25,18 @@ public static class InferenceTelemetry
             },
             ledgerGauges: true);
 
-    /// <summary>Times every <c>POST /query</c> (outermost, so refusals count with their final status). Nothing when metrics are off.</summary>
-    public static void UseQueryMetrics(this WebApplication app)
+    /// <summary>
+    /// Outermost middleware (so refusals count with their final status): times every <c>POST /query</c> when metrics are
+    /// on, and lets a scraper present its key on <c>/metrics</c> as Prometheus sends one (<c>Authorization: Bearer …</c>).
+    /// Nothing when telemetry is off.
+    /// </summary>
+    public static void UseTelemetry(this WebApplication app)
     {
         if (app.Services.GetService<LiveEditMetrics>() is not { } metrics) return;
+        var scrape = app.Services.GetRequiredService<TelemetrySettings>().Prometheus;
         app.Use(async (context, next) =>
         {
+            if (scrape && context.Request.Path.Equals(MetricsPath, StringComparison.OrdinalIgnoreCase)) BearerAsApiKey(context.Request);
             if (!HttpMethods.IsPost(context.Request.Method) || !context.Request.Path.Equals("/query", StringComparison.OrdinalIgnoreCase))
             {
                 await next(context);
@@ -48,9 +54,18 @@ public static class InferenceTelemetry
         });
     }
 
+    /// <summary>A bearer token on a scrape is the API key (checked, and its failures limited, as every key is).</summary>
+    private static void BearerAsApiKey(HttpRequest request)
+    {
+        if (request.Headers.ContainsKey(ApiKeyAuthentication.Header)) return;
+        if (request.Headers.Authorization is [{ } value] && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            request.Headers[ApiKeyAuthentication.Header] = value["Bearer ".Length..].Trim();
+    }
+
     /// <summary>
-    /// <c>GET /metrics</c> for Prometheus, with <c>Telemetry:Prometheus</c> true. It takes an auditor's or admin's key: the
-    /// figures say how the model is used and whether the ledger refuses appends, which the host tells no anonymous caller.
+    /// <c>GET /metrics</c> for Prometheus, with <c>Telemetry:Prometheus</c> true. It takes an auditor's or admin's key (in
+    /// <c>X-Api-Key</c> or as a bearer token): the figures say how the model is used and whether the ledger refuses appends,
+    /// which the host tells no anonymous caller.
     /// </summary>
     public static void MapMetricsEndpoint(this WebApplication app)
     {
