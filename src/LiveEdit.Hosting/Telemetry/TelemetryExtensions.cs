@@ -21,7 +21,7 @@ public static class TelemetryExtensions
     /// <param name="tracing">More sources or instrumentation (the inference host adds ASP.NET Core's).</param>
     /// <param name="metrics">More meters or exporters (the inference host adds Prometheus when asked).</param>
     /// <param name="ledgerGauges">Read the ledger for the pending-work and chain gauges (one process per ledger should).</param>
-    /// <returns>The settings read, or null when telemetry is off.</returns>
+    /// <returns>The settings read (also registered as a service).</returns>
     public static TelemetrySettings AddLiveEditTelemetry(this IHostApplicationBuilder builder, string defaultServiceName,
         Action<TracerProviderBuilder, TelemetrySettings>? tracing = null, Action<MeterProviderBuilder, TelemetrySettings>? metrics = null, bool ledgerGauges = false)
     {
@@ -34,7 +34,7 @@ public static class TelemetryExtensions
             {
                 o.IncludeScopes = true;
                 o.UseUtcTimestamp = true;
-                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
+                o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
             });
         }
         if (!settings.Tracing && !settings.Metrics) return settings;
@@ -71,15 +71,13 @@ public static class TelemetryExtensions
         return settings;
     }
 
-    /// <summary>Creates <see cref="LiveEditMetrics"/> when the host starts.</summary>
+    /// <summary>Resolving it creates <see cref="LiveEditMetrics"/> (and so its gauges) when the host starts.</summary>
     private sealed class InstrumentsAtStart(LiveEditMetrics metrics) : IHostedService
     {
+        public LiveEditMetrics Metrics => metrics;
+
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task StopAsync(CancellationToken cancellationToken)
-        {
-            GC.KeepAlive(metrics);
-            return Task.CompletedTask;
-        }
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
