@@ -60,6 +60,6 @@ public static class LedgerTelemetry
     {
         if (!ProposeToActive.Enabled) return;
         ProposeToActive.Record(Math.Max(0, (activation.ActivatedAt - proposedAt).TotalSeconds),
-            new KeyValuePair<string, object?>("liveedit.activated_by", cause is EditApproved ? "approval" : "expert"));
+            new KeyValuePair<string, object?>("liveedit.activated_by", cause switch { EditApproved => "approval", ExpertGenerated => "expert", _ => "command" }));
     }
 }
