@@ -7,6 +7,7 @@ using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Auth.People;
 using LiveEdit.Inference.Endpoints;
 using LiveEdit.Inference.Errors;
+using LiveEdit.Inference.Telemetry;
 using LiveEdit.Ledger;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -62,8 +63,10 @@ public static class InferenceApp
         builder.Services.AddEditedModelServer(configuration);
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
         builder.Services.AddLiveEditMessaging(configuration, workersInProcess ? bus => bus.AddExpertWorkers() : null);
+        builder.AddInferenceTelemetry();
 
         var app = builder.Build();
+        app.UseTelemetry();
         app.UseExceptionHandler();
         app.Use(async (context, next) =>
         {
@@ -78,6 +81,7 @@ public static class InferenceApp
         app.UseAuthorization();
         app.MapOpenApi();
         app.MapHealthEndpoints();
+        app.MapMetricsEndpoint();
         app.MapEditEndpoints();
         app.MapQueryEndpoints();
         app.MapLedgerEndpoints();

@@ -48,8 +48,22 @@ public sealed partial class EditLedger
     /// <summary>Of those, batches of several appends saved by one Marten unit of work (for tests of the common road).</summary>
     internal long BatchesSavedTogether => Interlocked.Read(ref _batchesSavedTogether);
 
-    private Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct) =>
-        EnqueueAsync(new PendingAppend((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), false, ct, appends));
+    private async Task<long> AppendAsync(IReadOnlyList<StreamAppend> appends, CancellationToken ct)
+    {
+        // One span per command's append (the edit is the last stream: a supersession appends the older edit first).
+        using var activity = LedgerTelemetry.StartAppend(appends[^1].EditId, appends.SelectMany(a => a.Events));
+        try
+        {
+            var head = await EnqueueAsync(new PendingAppend((_, _, _) => Task.FromResult<(IReadOnlyList<StreamAppend>, long?)>((appends, null)), false, ct, appends));
+            LedgerTelemetry.Appended(activity, head);
+            return head;
+        }
+        catch (Exception e)
+        {
+            LedgerTelemetry.Appended(activity, null, e);
+            throw;
+        }
+    }
 
     /// <param name="plan">Decides, inside the lock and the transaction, what to append and which sequence (if any) it
     /// acknowledges. Runs in a batch of its own.</param>

@@ -53,7 +53,8 @@ public sealed partial class EditLedger
     private async Task<EditCommandResult> ExecuteAsync(
         Guid editId, long? expectedVersion, Func<Edit, DateTimeOffset, object> decide, Func<CancellationToken, Task>? precondition, CancellationToken ct)
     {
-        var (state, version) = await LoadAsync(editId, ct);
+        var (chained, version) = await FetchChainedStreamAsync(editId, ct);
+        var state = Edit.Fold(chained.Select(e => e.Data))!;
         if (expectedVersion is { } expected && expected != version) throw new ConcurrencyConflictException(editId, expected, version);
         var now = _options.Clock.GetUtcNow();
         var first = decide(state, now);
@@ -77,6 +78,8 @@ public sealed partial class EditLedger
         }
 
         var head = await AppendAsync(appends, ct);
+        if (events.OfType<EditActivated>().FirstOrDefault() is { } activation)
+            LedgerTelemetry.Activated(((EditProposed)chained[0].Data).ProposedAt, activation, first);
         return new EditCommandResult(editId, version + events.Count, head, appends.SelectMany(a => a.Events).ToArray());
     }
 

@@ -4,6 +4,7 @@ using LiveEdit.Hosting.Experts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
+using LiveEdit.Hosting.Telemetry;
 using LiveEdit.Ledger;
 using MassTransit;
 
@@ -23,6 +24,7 @@ public static class WorkerApp
             .AddModelRuntime(configuration, ContentRoot.Find())
             .AddExpertWorkerServices(configuration)
             .AddLiveEditMessaging(configuration, bus => bus.AddExpertWorkers());
+        builder.AddLiveEditTelemetry("liveedit-worker");
         // "Started" means the bus is connected and consuming: the line below is printed only then.
         builder.Services.Configure<MassTransitHostOptions>(o =>
         {

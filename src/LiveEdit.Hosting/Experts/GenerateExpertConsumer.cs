@@ -27,6 +27,8 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
     {
         var id = context.Message.EditId;
         var ct = context.CancellationToken;
+        // A child of MassTransit's consume span, which continues the trace the message carries.
+        using var span = Telemetry.LiveEditTelemetry.StartGeneration(id, worker.Id);
         Edit edit;
         long version;
         try
@@ -103,6 +105,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
                 if (attempt >= 5) throw;
             }
         }
+        span?.SetTag(Telemetry.LiveEditTelemetry.ExpertTag, expertSha);
         log.LogInformation("Expert {Expert} for edit {EditId} in {Ms} ms by {Worker}", expertSha[..12], id, elapsed, worker.Id);
 
     }

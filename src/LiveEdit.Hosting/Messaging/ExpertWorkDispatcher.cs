@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using LiveEdit.Contracts;
 using MassTransit;
@@ -18,18 +19,20 @@ public sealed class ExpertWorkDispatcher(IServiceProvider services, QueueNames q
     /// <summary>Longest one send may take before it is given up (the reconciler retries).</summary>
     public static TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    private readonly Channel<Guid> _pending = Channel.CreateBounded<Guid>(new BoundedChannelOptions(10_000)
+    // With each edit, the trace of the request that recorded it: the send continues that trace (docs/telemetry.md).
+    private readonly Channel<(Guid EditId, ActivityContext Trace)> _pending = Channel.CreateBounded<(Guid, ActivityContext)>(new BoundedChannelOptions(10_000)
     {
         FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true,
     });
 
     /// <summary>Queues the edit's expert work; returns at once. False when the queue is full (the reconciler covers it).</summary>
-    public bool Notify(Guid editId) => _pending.Writer.TryWrite(editId);
+    public bool Notify(Guid editId) => _pending.Writer.TryWrite((editId, Activity.Current?.Context ?? default));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await foreach (var editId in _pending.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+        await foreach (var (editId, trace) in _pending.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
         {
+            using var activity = Telemetry.LiveEditTelemetry.StartDispatch(editId, trace);
             try
             {
                 using var scope = services.CreateScope();
@@ -44,6 +47,7 @@ public sealed class ExpertWorkDispatcher(IServiceProvider services, QueueNames q
             }
             catch (Exception e)
             {
+                activity?.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
                 log.LogWarning("Edit {EditId} is recorded, but its expert work could not be sent now ({Message}); the reconciler will send it", editId, e.Message);
             }
         }
