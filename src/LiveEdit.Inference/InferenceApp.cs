@@ -56,6 +56,7 @@ public static class InferenceApp
 
         builder.Services.AddLedgerFromConfiguration(configuration, builder.Environment);
         builder.Services.AddCheckpointWriter(configuration);
+        builder.Services.AddQueryRecords(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer(configuration);
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
@@ -80,6 +81,7 @@ public static class InferenceApp
         app.MapQueryEndpoints();
         app.MapLedgerEndpoints();
         app.MapRoutingPolicyEndpoints();
+        app.MapAuditEndpoints();
         return app;
     }
 
