@@ -21,6 +21,9 @@ public sealed class QueryAuditSettings
     /// <summary>Attempts at writing a batch before its records are counted as lost.</summary>
     public int QueryRecordAttempts { get; set; } = 4;
 
+    /// <summary>Public key (SPKI PEM file) the audit export checks the signed checkpoints in <c>Checkpoints:Folder</c> with; without it their signatures are not checked.</summary>
+    public string? CheckpointPublicKeyFile { get; set; }
+
     /// <summary>Throws <see cref="InvalidOperationException"/> naming the first setting out of range.</summary>
     public void Validate()
     {

@@ -23,6 +23,7 @@ public static class QueryRecordServices
         services.AddSingleton(sp => new QueryRecordRetention(sp.GetRequiredService<QueryRecordStore>(), settings,
             sp.GetRequiredService<ILogger<QueryRecordRetention>>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));
         services.AddHostedService(sp => sp.GetRequiredService<QueryRecordRetention>());
+        services.AddSingleton(sp => new AuditExporter(sp.GetRequiredService<EditLedger>(), sp.GetService<TimeProvider>()));
         return services;
     }
 }

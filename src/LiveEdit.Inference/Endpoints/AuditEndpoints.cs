@@ -1,7 +1,9 @@
 using System.Globalization;
+using LiveEdit.Hosting.Audit;
 using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Errors;
 using LiveEdit.Ledger;
+using LiveEdit.Ledger.Audit;
 using LiveEdit.Ledger.Queries;
 using LiveEdit.Model.Text;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -26,6 +28,62 @@ public static class AuditEndpoints
                 TypedResults.Ok(await records.FiringAsync(ParseGuid(editId, "editId")!.Value, ct)))
             .RequireKey(Policies.ReadAll).WithName("GetExpertFiring").WithSummary("How often and how strongly an edit's expert fired in the recorded queries")
             .ProducesProblems(StatusCodes.Status400BadRequest);
+        audit.MapGet("/export", async Task<FileContentHttpResult> (HttpContext http, string? from, string? to, string? format, AuditExporter exporter,
+                QueryAuditSettings settings, IConfiguration configuration, CancellationToken ct) =>
+            {
+                var chosen = (format ?? "json") is "json" or "html" or "pdf" ? format ?? "json"
+                    : throw Bad("format", $"'format' '{Excerpt(format!)}' must be json, html or pdf");
+                if (!Exports.Wait(0)) throw new RequestInputException("export_running", "an audit export is already being made on this host; try again when it is done",
+                    StatusCodes.Status429TooManyRequests, new Dictionary<string, string> { ["Retry-After"] = "10" });
+                try
+                {
+                    AuditExport export;
+                    using (var key = settings.CheckpointPublicKeyFile is { } file ? CheckpointPublicKey.FromPemFile(file) : null)
+                    {
+                        try
+                        {
+                            export = await exporter.ExportAsync(new AuditExportRequest(from, to, http.Actor(), configuration["Checkpoints:Folder"], key), ct);
+                        }
+                        catch (AuditRangeException e)
+                        {
+                            throw Bad(e.Parameter, Printable.Escape(e.Message));
+                        }
+                    }
+                    http.Response.Headers["X-Audit-Status"] = export.Status.ToString();
+                    var name = $"audit-{export.Schema}-{export.Range.FromVersion}-{export.Range.ToVersion}.{chosen}";
+                    return chosen switch
+                    {
+                        "json" => TypedResults.File(System.Text.Encoding.UTF8.GetBytes(AuditReportJson.Write(export)), "application/json", name),
+                        "html" => TypedResults.File(System.Text.Encoding.UTF8.GetBytes(AuditReportHtml.Write(export)), "text/html; charset=utf-8", name),
+                        _ => TypedResults.File(Pdf(export), "application/pdf", name),
+                    };
+                }
+                finally
+                {
+                    Exports.Release();
+                }
+            })
+            .RequireKey(Policies.Audit).WithName("ExportAudit").WithSummary("An audit report of a range of the ledger (JSON, HTML or PDF)")
+            .WithDescription("`from` and `to`: a version or an ISO-8601 date or time (default: the whole ledger; a date alone as `to` is the whole day); " +
+                "`format`: json (default), html or pdf. Per edit in range: content, history with who, when, why and signatures, expert SHA-256, active versions; " +
+                "routing-policy changes; chain head and last signed checkpoint; the hash chain walked and every blob re-hashed now (expert regeneration not run). " +
+                "A failed check leads the report and sets `X-Audit-Status: Failed`. One export at a time per host (429).")
+            .Produces(StatusCodes.Status200OK, contentType: "application/json", additionalContentTypes: ["text/html", "application/pdf"])
+            .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable);
+    }
+
+    private static readonly SemaphoreSlim Exports = new(1, 1);
+
+    private static byte[] Pdf(AuditExport export)
+    {
+        try
+        {
+            return AuditReportPdf.Write(export);
+        }
+        catch (AuditPdfFontException e)
+        {
+            throw new RequestInputException("pdf_unavailable", $"this host cannot write PDF: {e.Message}", StatusCodes.Status503ServiceUnavailable);
+        }
     }
 
     /// <summary>The query parameters of <c>GET /audit/queries</c> as a filter; a 400 naming the first bad one.</summary>
