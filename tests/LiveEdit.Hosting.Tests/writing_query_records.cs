@@ -119,7 +119,7 @@ public sealed class writing_query_records
 }
 
 /// <summary>The writer and the retention job against the real table.</summary>
-[Collection(QueryRecordsCollection.Name)]
+[Collection(AuditCollection.Name)]
 public sealed class keeping_query_records(PostgresFixture db) : IAsyncLifetime
 {
     private Marten.DocumentStore _store = null!;
@@ -171,9 +171,9 @@ public sealed class keeping_query_records(PostgresFixture db) : IAsyncLifetime
     }
 }
 
-/// <summary>Tests of the query records share one PostgreSQL.</summary>
+/// <summary>Tests of the query records and the audit export share one PostgreSQL.</summary>
 [CollectionDefinition(Name)]
-public sealed class QueryRecordsCollection : ICollectionFixture<PostgresFixture>
+public sealed class AuditCollection : ICollectionFixture<PostgresFixture>
 {
-    public const string Name = "query-records";
+    public const string Name = "audit";
 }

@@ -111,16 +111,22 @@ public sealed class QueryRecordWriter : BackgroundService
         // No more records; the loop writes what is queued, then ends (bounded by the host's shutdown timeout).
         _queue.Writer.TryComplete();
         await base.StopAsync(cancellationToken);
+        // A host stopped before the loop ever ran (it starts on the thread pool) still writes what was queued.
+        await DrainAsync(new CancellationToken(canceled: true));
     }
 
     /// <inheritdoc/>
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => DrainAsync(stoppingToken);
+
+    /// <summary>Writes batches until the queue is completed and empty. One caller at a time: the loop, or the stop after it.</summary>
+    private async Task DrainAsync(CancellationToken stoppingToken)
     {
         var reader = _queue.Reader;
         var batch = new List<NewQueryRecord>(_settings.QueryRecordBatch);
         while (await reader.WaitToReadAsync(CancellationToken.None))
         {
             while (batch.Count < _settings.QueryRecordBatch && reader.TryRead(out var record)) batch.Add(record);
+            if (batch.Count == 0) continue;
             await WriteAsync(batch, stoppingToken);
             Interlocked.Add(ref _queued, -batch.Count);
             batch.Clear();
