@@ -64,6 +64,9 @@ internal static class AuditCommands
                 await WriteAsync(export, chosen, path, ct);
                 Console.WriteLine($"wrote {path} ({chosen}): {export.Edits.Count} edits, versions {export.Range.FromVersion} to {export.Range.ToVersion}; " +
                     $"{clock.Elapsed.TotalSeconds:0.0} s ({built.TotalSeconds:0.0} s reading and checking)");
+                // The file's hash, to note down or hand to whoever keeps the copy: a later change to the file shows.
+                await using (var written = File.OpenRead(path))
+                    Console.WriteLine($"sha256 {Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(written, ct))}");
                 if (export.Status == AuditStatus.Passed)
                 {
                     Console.WriteLine("checks: PASSED (hash chain intact, every blob re-hashed; expert regeneration not run: liveedit verify --experts)");
