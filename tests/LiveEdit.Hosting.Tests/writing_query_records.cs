@@ -27,6 +27,16 @@ public sealed class writing_query_records
                 lock (written) written.AddRange(batch);
             }, new QueryAuditSettings { QueryRecordQueue = 4, QueryRecordBatch = 1 }, NullLogger<QueryRecordWriter>.Instance, TimeProvider.System);
         await writer.StartAsync(CancellationToken.None);
+        long metered = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == QueryRecordWriter.MeterName && instrument.Name == "liveedit.query_records.dropped") l.EnableMeasurementEvents(instrument);
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref metered, value));
+        listener.Start();
 
         var clock = Stopwatch.StartNew();
         var accepted = Enumerable.Range(0, 100).Count(n => writer.TryRecord(Record(n)));
@@ -35,6 +45,7 @@ public sealed class writing_query_records
         clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(1));
         accepted.ShouldBeInRange(4, 5); // the queue's four, and the one the writer may have taken already
         writer.Dropped.ShouldBe(100 - accepted);
+        Interlocked.Read(ref metered).ShouldBe(100 - accepted); // the metric operators watch
 
         release.SetResult();
         await writer.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10));
