@@ -15,7 +15,7 @@ public static class AuditReportHtml
         .failed{border:4px solid #a00;background:#fee;padding:1rem;margin-bottom:1.5rem}.failed h1{color:#a00;margin-top:0}
         dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere;white-space:pre-wrap}
         table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{border:1px solid #999;padding:.25rem .4rem;text-align:left;vertical-align:top;overflow-wrap:anywhere;white-space:pre-wrap}
-        th{background:#eee}
+        th{background:#eee;white-space:nowrap;overflow-wrap:normal}
         @media print{body{margin:0}}
         """;
 
