@@ -199,6 +199,42 @@ public sealed class exporting_an_audit_report(PostgresFixture db) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task the_last_signed_checkpoint_is_shown_and_one_the_ledger_no_longer_extends_fails_the_export()
+    {
+        var (privatePem, publicPem) = CheckpointKeys.Generate();
+        using var signer = CheckpointSigner.FromPem(privatePem, "the test key");
+        using var key = CheckpointPublicKey.FromPem(publicPem, "the test key");
+        var folder = Directory.CreateTempSubdirectory("audit-checkpoints-").FullName;
+        try
+        {
+            var checkpoints = new LedgerCheckpoints(_ledger);
+            var signed = await checkpoints.CreateAsync(signer);
+            await LedgerCheckpoints.WriteAsync(signed, folder);
+
+            var clean = await new AuditExporter(_ledger).ExportAsync(new AuditExportRequest(null, null, "carol", folder, key));
+            clean.Status.ShouldBe(AuditStatus.Passed);
+            var shown = clean.Chain.LastCheckpoint.ShouldNotBeNull();
+            shown.Sequence.ShouldBe(signed.Sequence);
+            shown.ChainHash.ShouldBe(signed.ChainHash);
+            shown.Verified.ShouldNotBeNull().ShouldContain("signature valid");
+
+            // An owner who holds the chain key rewrites the chain entry the checkpoint signed: only the checkpoint shows it.
+            await ExecuteAsync($$"""
+                set session_replication_role = replica;
+                update {schema}.ledger_chain set record_hash = repeat('0', 64) where seq_id = {{signed.Sequence}};
+                set session_replication_role = origin;
+                """);
+            var rewritten = await new AuditExporter(_ledger).ExportAsync(new AuditExportRequest(null, null, "carol", folder, key));
+            rewritten.Status.ShouldBe(AuditStatus.Failed);
+            rewritten.Checks.Failures.ShouldContain(f => f.StartsWith("checkpoint ") && f.Contains("ChainHashChanged"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task a_corrupt_or_missing_blob_fails_the_export_naming_the_blob()
     {
         var expert = Sha256Hex.Of(Encoding.UTF8.GetBytes($"expert {_active}"));
