@@ -6,6 +6,7 @@ using LiveEdit.Hosting.Startup;
 using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Endpoints;
 using LiveEdit.Inference.Errors;
+using LiveEdit.Inference.Web;
 using LiveEdit.Ledger;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -48,6 +49,7 @@ public static class InferenceApp
         builder.Services.AddApiDescription();
         builder.Services.AddSingleton<ImageGate>();
         builder.Services.AddApiKeyAuth(configuration, builder.Environment.IsDevelopment());
+        builder.Services.AddWebUi(configuration, builder.Environment); // after the API key: the UI's cookie under /ui only
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])
             .AddCheck<ChainHealthCheck>("chain", tags: ["ready"])
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
@@ -80,6 +82,7 @@ public static class InferenceApp
         app.MapQueryEndpoints();
         app.MapLedgerEndpoints();
         app.MapRoutingPolicyEndpoints();
+        app.MapWebUi();
         return app;
     }
 

@@ -1,0 +1,117 @@
+using LiveEdit.Inference.Auth;
+using LiveEdit.Ledger;
+using LiveEdit.Ledger.Edits;
+using LiveEdit.Ledger.Errors;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+
+namespace LiveEdit.Inference.Web.Pages;
+
+/// <summary>Approve and reject forms for one edit.</summary>
+/// <param name="Page">The page the forms post to.</param>
+/// <param name="OwnProposal">The signed-in person proposed it under the four-eyes rule: approving is refused, and shown so.</param>
+public sealed record DecideView(Guid EditId, string Page, bool OwnProposal);
+
+/// <summary>One edit: image, text, every state change with its signature, the expert, when it was active, how it fired.</summary>
+[Authorize(Policy = Policies.Read)]
+public sealed class EditModel(EditLedger ledger) : UiPage
+{
+    [BindProperty(SupportsGet = true)] public Guid Id { get; set; }
+
+    public EditProposed? Proposal { get; private set; }
+    public EditStatus Status { get; private set; }
+    public ExpertGenerated? Expert { get; private set; }
+    public IReadOnlyList<LedgerEventView> History { get; private set; } = [];
+    public IReadOnlyList<(long From, long? Until)> ActivePeriods { get; private set; } = [];
+    public long Head { get; private set; }
+    public string FiringText { get; private set; } = "";
+    public bool CanApprove => User.IsInRole(Roles.Approver) || User.IsInRole(Roles.Admin);
+    public bool CanRetract => User.IsInRole(Roles.Admin);
+    public DecideView Decide => new(Id, "/Edit", ledger.Policy == ApprovalPolicy.FourEyes && Proposal?.ProposedBy == Actor);
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFoundPage();
+
+    public async Task<IActionResult> OnPostApproveAsync(CancellationToken ct)
+    {
+        if (!CanApprove) return Forbid();
+        if (await TryAsync(async () => await Decisions.ApproveAsync(ledger, Id, Actor, ct)))
+            return Done($"Approved by {Actor}.");
+        await LoadAsync(ct);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostRejectAsync(string? reason, CancellationToken ct)
+    {
+        if (!CanApprove) return Forbid();
+        if (await TryAsync(async () => await Decisions.RejectAsync(ledger, Id, Actor, reason, ct)))
+            return Done($"Rejected by {Actor}.");
+        await LoadAsync(ct);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostRetractAsync(string? reason, CancellationToken ct)
+    {
+        if (!CanRetract) return Forbid();
+        if (await TryAsync(async () => await Decisions.RetractAsync(ledger, Id, Actor, reason, ct)))
+            return Done($"Retracted by {Actor}.");
+        await LoadAsync(ct);
+        return Page();
+    }
+
+    private RedirectToPageResult Done(string notice)
+    {
+        Notice = notice;
+        return RedirectToPage("/Edit", new { id = Id });
+    }
+
+    private IActionResult NotFoundPage()
+    {
+        Response.StatusCode = Error?.Status ?? StatusCodes.Status404NotFound;
+        return Page();
+    }
+
+    private async Task<bool> LoadAsync(CancellationToken ct)
+    {
+        var error = Error;
+        var found = await TryAsync(async () =>
+        {
+            var proposal = await ledger.GetProposalAsync(Id, ct);
+            // A proposer reads its own edits only; to anyone else the edit does not exist (as over the API).
+            if (!ReadsAll && proposal.ProposedBy != Actor) throw new EditNotFoundException(Id);
+            var history = await ledger.GetHistoryAsync(Id, ct);
+            var (state, _) = await ledger.LoadAsync(Id, ct);
+            Head = await ledger.GetHeadAsync(ct);
+            Proposal = proposal;
+            Status = state.Status;
+            Expert = history.Select(h => h.Event).OfType<ExpertGenerated>().FirstOrDefault();
+            History = history.Select(h => LedgerEventView.FromEvent(h.Version, h.Timestamp, Id, h.Event)).ToArray();
+            ActivePeriods = Periods(history);
+            FiringText = "Query records are not kept by this host.";
+        });
+        if (found && error is not null)
+        {
+            // Keep the failed action's error (and its status) over a successful reload.
+            Error = error;
+            Response.StatusCode = error.Status;
+        }
+        return found;
+    }
+
+    /// <summary>The versions during which the edit was part of the model: from its activation to its removal.</summary>
+    public static IReadOnlyList<(long From, long? Until)> Periods(IReadOnlyList<LiveEdit.Ledger.Versions.EditHistoryEntry> history)
+    {
+        var periods = new List<(long, long?)>();
+        long? from = null;
+        foreach (var entry in history)
+        {
+            if (entry.Event is EditActivated) from = entry.Version;
+            else if (entry.Event is EditRetracted or EditSuperseded && from is { } f)
+            {
+                periods.Add((f, entry.Version));
+                from = null;
+            }
+        }
+        if (from is { } open) periods.Add((open, null));
+        return periods;
+    }
+}
