@@ -39,7 +39,8 @@ public static class WebUi
     /// <summary>Registers Razor Pages, the cookie scheme beside the API key, antiforgery and persisted Data Protection keys.</summary>
     public static IServiceCollection AddWebUi(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
-        services.AddRazorPages(o => o.RootDirectory = "/Web/Pages");
+        // The pages live in this assembly, whichever program hosts it (the CLI, the tests).
+        services.AddRazorPages(o => o.RootDirectory = "/Web/Pages").AddApplicationPart(typeof(WebUi).Assembly);
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = AntiforgeryCookieName;
