@@ -89,7 +89,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         oldAnswer.ShouldNotBe(c.NewTarget);
         await bob.GotoAsync("/ui/ask");
         await bob.GetByLabel("Image (PNG, JPEG or BMP)").SetInputFilesAsync(new FilePayload { Name = "case.png", MimeType = "image/png", Buffer = c.Edit.Image!.ToPng() });
-        await bob.GetByLabel("Question").FillAsync(c.Edit.Prompt);
+        await bob.GetByRole(AriaRole.Textbox, new() { Name = "Question", Exact = true }).FillAsync(c.Edit.Prompt);
         await bob.GetByLabel("As of", new() { Exact = false }).FillAsync(before.ToString(global::System.Globalization.CultureInfo.InvariantCulture));
         await bob.GetByRole(AriaRole.Button, new() { Name = "Ask" }).ClickAsync();
         (await bob.Locator("#answer-as-of .answer").InnerTextAsync()).ShouldBe(oldAnswer);
@@ -125,7 +125,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         // The old version still gives the old answer after the retraction.
         await bob.GotoAsync("/ui/ask");
         await bob.GetByLabel("Image (PNG, JPEG or BMP)").SetInputFilesAsync(new FilePayload { Name = "case.png", MimeType = "image/png", Buffer = c.Edit.Image!.ToPng() });
-        await bob.GetByLabel("Question").FillAsync(c.Edit.Prompt);
+        await bob.GetByRole(AriaRole.Textbox, new() { Name = "Question", Exact = true }).FillAsync(c.Edit.Prompt);
         await bob.GetByLabel("As of", new() { Exact = false }).FillAsync(activatedAt.ToString(global::System.Globalization.CultureInfo.InvariantCulture));
         await bob.GetByRole(AriaRole.Button, new() { Name = "Ask" }).ClickAsync();
         (await bob.Locator("#answer-as-of .answer").InnerTextAsync()).ShouldBe(c.NewTarget);
@@ -149,7 +149,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         response!.Status.ShouldBe(400);
         (await bob.Locator("#error").InnerTextAsync()).ShouldContain("'from'");
         await bob.GotoAsync("/ui/ask");
-        await bob.GetByLabel("Question").FillAsync("what is this creature called?");
+        await bob.GetByRole(AriaRole.Textbox, new() { Name = "Question", Exact = true }).FillAsync("what is this creature called?");
         await bob.GetByLabel("As of", new() { Exact = false }).FillAsync("999999");
         await bob.GetByRole(AriaRole.Button, new() { Name = "Ask" }).ClickAsync();
         (await bob.Locator("#error").InnerTextAsync()).ShouldContain("as_of_in_future");
