@@ -27,7 +27,9 @@ internal static class SiteCss
         form.filters, form.stack { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: flex-end; margin: 8px 0 14px; }
         form.stack { flex-direction: column; align-items: stretch; max-width: 560px; }
         label { display: flex; flex-direction: column; font-weight: bold; font-size: 0.92em; gap: 2px; }
-        input, select, textarea, button { font: inherit; padding: 4px 6px; }
+        input, select, textarea, button { font: inherit; font-weight: normal; padding: 4px 6px; }
+        form.stack button { align-self: flex-start; }
+        td.when, td.id { white-space: nowrap; }
         button { cursor: pointer; border: 1px solid #444; background: #fff; border-radius: 3px; padding: 4px 12px; }
         button[disabled] { cursor: not-allowed; color: #777; border-color: #aaa; }
         .status { font-weight: bold; padding: 1px 6px; border: 1px solid currentColor; border-radius: 3px; white-space: nowrap; }

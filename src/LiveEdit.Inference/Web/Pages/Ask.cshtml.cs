@@ -46,7 +46,7 @@ public sealed class AskModel(EditedModelServer server, ModelRuntime runtime, Ima
             if (when is not null and not AsOf.Head)
             {
                 var past = await server.QueryAsync(image, question, when, ct: ct);
-                answers.Add(new AskAnswer("as-of", $"As of {asOf!.Trim()} (version {past.Version})", past));
+                answers.Add(new AskAnswer("as-of", when is AsOf.Sequence ? $"As of version {past.Version}" : $"As of {asOf!.Trim()} (version {past.Version})", past));
             }
             // The head as the ledger has it now: wait (bounded) for this host's head model to get there, as minVersion does.
             var head = await ledger.GetHeadAsync(ct);
