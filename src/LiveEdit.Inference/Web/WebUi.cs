@@ -50,6 +50,15 @@ public static class WebUi
             o.Cookie.Path = PathBase;
             o.FormFieldName = "__RequestVerificationToken";
         });
+        // The one-line notice after a decision travels in a cookie of its own, as narrow as the others.
+        services.Configure<Microsoft.AspNetCore.Mvc.ViewFeatures.CookieTempDataProviderOptions>(o =>
+        {
+            o.Cookie.Name = "liveedit-ui-notice";
+            o.Cookie.Path = PathBase;
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+        });
         var folder = KeysFolder(configuration);
         services.AddDataProtection().SetApplicationName("LiveEdit.Inference").PersistKeysToFileSystem(new DirectoryInfo(folder));
         services.AddSingleton(new WebUiSettings(folder));
