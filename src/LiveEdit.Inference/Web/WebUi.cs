@@ -51,7 +51,7 @@ public static class WebUi
             o.FormFieldName = "__RequestVerificationToken";
         });
         // The one-line notice after a decision travels in a cookie of its own, as narrow as the others.
-        services.Configure<Microsoft.AspNetCore.Mvc.ViewFeatures.CookieTempDataProviderOptions>(o =>
+        services.Configure<Microsoft.AspNetCore.Mvc.CookieTempDataProviderOptions>(o =>
         {
             o.Cookie.Name = "liveedit-ui-notice";
             o.Cookie.Path = PathBase;
