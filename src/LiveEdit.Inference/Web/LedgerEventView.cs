@@ -95,13 +95,14 @@ public sealed record LedgerEventView(long Version, DateTimeOffset Timestamp, Gui
                 if (s.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String) return v.GetString();
             return null;
         }
-        var name = S("signerName", "displayName", "name");
-        var user = S("userName", "signer", "user");
+        var name = S("signerName", "displayName");
+        var user = S("signerUserName", "userName");
         var meaning = S("meaning");
-        var at = S("signedAt", "time", "at");
+        var at = S("signedAt");
+        var method = S("method");
         var who = name is null ? user : user is null || user == name ? name : $"{name} ({user})";
         var at2 = DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? Time(t) : at;
-        return string.Join(" — ", new[] { who, meaning, at2 }.Where(x => !string.IsNullOrEmpty(x)));
+        return string.Join(" — ", new[] { who, meaning, at2, method is null ? null : "signed with " + (method == "api-key" ? "an API key" : "a " + method) }.Where(x => !string.IsNullOrEmpty(x)));
     }
 
     /// <summary>A time as the UI writes it: UTC, to the second, with the zone named.</summary>

@@ -40,7 +40,7 @@ public sealed class TimelineReader(EditLedger ledger)
                    or e.data->>'proposedBy' = @person::text or e.data->>'approvedBy' = @person::text
                    or e.data->>'rejectedBy' = @person::text or e.data->>'retractedBy' = @person::text
                    or e.data->>'setBy' = @person::text or e.data->>'acknowledgedBy' = @person::text
-                   or e.data->'signature'->>'userName' = @person::text)
+                   or e.data->'signature'->>'signerUserName' = @person::text)
             order by e.seq_id desc
             limit @take
             """, connection);
