@@ -27,7 +27,8 @@ public sealed class TimelineReader(EditLedger ledger)
         if (filter.Take is < 1 or > 500) throw new ArgumentOutOfRangeException(nameof(filter), "take must be in 1..500");
         await using var connection = ledger.Store.Storage.Database.CreateConnection(Marten.Storage.ConnectionUsage.ReadWrite);
         await connection.OpenAsync(ct);
-        // The expert's visual key is left out of the data: it is large and the timeline does not show it.
+        // The expert's visual key is left out of the data: it is large and the timeline does not show it. The person filter
+        // looks only at the event types that name a person, so it never unpacks an expert's large record.
         await using var command = new NpgsqlCommand($"""
             select e.seq_id, e.timestamp, e.stream_id, e.type, (e.data - 'visualKey')::text
             from {_schema}.mt_events e join {_schema}.ledger_chain c on c.seq_id = e.seq_id
@@ -37,10 +38,12 @@ public sealed class TimelineReader(EditLedger ledger)
               and (@from::timestamptz is null or e.timestamp >= @from::timestamptz)
               and (@to::timestamptz is null or e.timestamp < @to::timestamptz)
               and (@person::text is null
-                   or e.data->>'proposedBy' = @person::text or e.data->>'approvedBy' = @person::text
+                   or e.type in ('{EventTypeNames.Proposed}', '{EventTypeNames.Approved}', '{EventTypeNames.Rejected}', '{EventTypeNames.Retracted}',
+                                 '{EventTypeNames.RoutingPolicySet}', '{EventTypeNames.IncidentAcknowledged}')
+                   and (e.data->>'proposedBy' = @person::text or e.data->>'approvedBy' = @person::text
                    or e.data->>'rejectedBy' = @person::text or e.data->>'retractedBy' = @person::text
                    or e.data->>'setBy' = @person::text or e.data->>'acknowledgedBy' = @person::text
-                   or e.data->'signature'->>'signerUserName' = @person::text)
+                   or e.data->'signature'->>'signerUserName' = @person::text))
             order by e.seq_id desc
             limit @take
             """, connection);
