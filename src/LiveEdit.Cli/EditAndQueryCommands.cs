@@ -45,13 +45,27 @@ internal static class EditAndQueryCommands
         var host = new HostOptions();
         var id = new Argument<Guid>("edit-id") { Description = "The edit." };
         var reason = new Option<string>("--reason") { Description = "Why (kept in the ledger).", Required = needsReason };
+        var signAs = new Option<string?>("--sign-as") { Description = "Sign as this person (user name); the password is read from standard input (docs/signatures.md)." };
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "With --sign-as: read the password from standard input (one line)." };
+        var meaning = new Option<string?>("--meaning") { Description = "With --sign-as: what the signature means (approval, rejection, retraction, review, responsibility); default the decision's own." };
         var command = new Command(verb, help) { id };
         if (needsReason) command.Options.Add(reason);
+        command.Options.Add(signAs);
+        command.Options.Add(passwordStdin);
+        command.Options.Add(meaning);
         host.AddTo(command);
         command.SetAction((parse, ct) => HostOptions.RunAsync($"edit {verb}", async () =>
         {
             using var client = host.Client(parse);
-            var result = await call(client, parse.GetValue(id), needsReason ? parse.GetValue(reason) : null);
+            var signer = parse.GetValue(signAs);
+            if (signer is null && (parse.GetValue(passwordStdin) || parse.GetValue(meaning) is not null))
+                throw new ArgumentException("--password-stdin and --meaning sign a decision: name the signer with --sign-as");
+            if (signer is not null && !parse.GetValue(passwordStdin))
+                throw new ArgumentException("--sign-as: give the password on standard input with --password-stdin; it is never taken from the command line");
+            var result = signer is null
+                ? await call(client, parse.GetValue(id), needsReason ? parse.GetValue(reason) : null)
+                : await client.DecideSignedAsync(parse.GetValue(id), verb, needsReason ? parse.GetValue(reason) : null, signer,
+                    (Console.In.ReadLine() ?? "").TrimEnd('\r', '\n'), parse.GetValue(meaning), ct);
             var events = string.Join(", ", result["events"]!.AsArray().Select(e => e!.GetValue<string>()));
             AnsiConsole.MarkupLineInterpolated($"edit [bold]{parse.GetValue(id)}[/]: {events} at version {result["version"]}");
         }));
@@ -79,9 +93,25 @@ internal static class EditAndQueryCommands
             foreach (var h in result["history"]!.AsArray())
                 table.AddRow(h!["version"]!.ToString(), h["timestamp"]!.ToString(), h["type"]!.ToString(), Markup.Escape(h["event"]!.ToJsonString()));
             AnsiConsole.Write(table);
+            if (result["signatures"]?.AsArray() is { Count: > 0 } signatures)
+            {
+                var signed = new Table().AddColumns("version", "event", "signed by", "meaning", "method", "signed at", "bound to");
+                foreach (var s in signatures)
+                {
+                    var signature = s!["signature"]!;
+                    var binding = signature["binding"]!;
+                    signed.AddRow(s["version"]!.ToString(), Markup.Escape(s["type"]!.ToString()),
+                        Markup.Escape($"{Shown(signature["signerName"])} ({Shown(signature["signerUserName"])})"), Markup.Escape(Shown(signature["meaning"])),
+                        Markup.Escape(Shown(signature["method"])), Markup.Escape(Shown(signature["signedAt"])),
+                        Markup.Escape($"content {Short(binding["editContentSha256"])}, generator {Short(binding["generatorSha256"])}, base {Short(binding["baseModelSha256"])}, expert {Short(binding["expertSha256"])}"));
+                }
+                AnsiConsole.Write(signed);
+            }
         }));
         return command;
     }
+
+    private static string Short(JsonNode? hash) => hash is null ? "none" : Shown(hash) is { Length: > 12 } h ? h[..12] : Shown(hash);
 
     private static Command List()
     {

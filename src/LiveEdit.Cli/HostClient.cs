@@ -59,6 +59,10 @@ internal sealed class HostClient(Uri baseAddress, string apiKey) : IDisposable
     public Task<JsonNode> ApproveAsync(Guid id, CancellationToken ct = default) => SendAsync(HttpMethod.Post, $"/edits/{id}/approve", null, ct);
     public Task<JsonNode> RejectAsync(Guid id, string reason, CancellationToken ct = default) => SendAsync(HttpMethod.Post, $"/edits/{id}/reject", JsonContent.Create(new { reason }), ct);
     public Task<JsonNode> RetractAsync(Guid id, string reason, CancellationToken ct = default) => SendAsync(HttpMethod.Post, $"/edits/{id}/retract", JsonContent.Create(new { reason }), ct);
+
+    /// <summary>A decision (approve, reject, retract) signed by a person: user name and password given again, and the meaning (null: the decision's own).</summary>
+    public Task<JsonNode> DecideSignedAsync(Guid id, string verb, string? reason, string userName, string password, string? meaning, CancellationToken ct = default) =>
+        SendAsync(HttpMethod.Post, $"/edits/{id}/{verb}", JsonContent.Create(new { reason, signature = new { userName, password, meaning } }), ct);
     public Task<JsonNode> ShowAsync(Guid id, CancellationToken ct = default) => SendAsync(HttpMethod.Get, $"/edits/{id}", null, ct);
     public Task<JsonNode> ListAsync(string? status, int take, CancellationToken ct = default) =>
         SendAsync(HttpMethod.Get, $"/edits?take={take}" + (status is null ? "" : $"&status={Uri.EscapeDataString(status)}"), null, ct);

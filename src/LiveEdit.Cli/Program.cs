@@ -20,6 +20,7 @@ CheckpointCommands.AttachTo(ledger);
 root.Subcommands.Add(ledger);
 MigrateCommand.AttachTo(root);
 root.Subcommands.Add(AuthCommands.Create());
+root.Subcommands.Add(UsersCommands.Create());
 // The lab: what trained and evaluated the committed models. Listed apart in --help.
 var train = TrainCommand.Create();
 root.Subcommands.Add(train);

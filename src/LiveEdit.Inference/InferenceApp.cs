@@ -4,6 +4,7 @@ using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Startup;
 using LiveEdit.Inference.Auth;
+using LiveEdit.Inference.Auth.People;
 using LiveEdit.Inference.Endpoints;
 using LiveEdit.Inference.Errors;
 using LiveEdit.Inference.Web;
@@ -57,6 +58,7 @@ public static class InferenceApp
             .AddCheck<HeadModelHealthCheck>("head", tags: ["ready"]);
 
         builder.Services.AddLedgerFromConfiguration(configuration, builder.Environment);
+        builder.Services.AddPeople(configuration);
         builder.Services.AddCheckpointWriter(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer(configuration);

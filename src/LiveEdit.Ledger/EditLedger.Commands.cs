@@ -25,11 +25,11 @@ public sealed partial class EditLedger
     /// <summary>Approves an edit; activates it in the same transaction when its expert already exists.</summary>
     /// <param name="expectedVersion">The stream version the caller saw, or null to use the one just read.</param>
     public Task<EditCommandResult> ApproveAsync(ApproveEdit command, long? expectedVersion = null, CancellationToken ct = default) =>
-        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, _options.Policy, now), null, ct);
+        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, _options.Policy, now, _options.ServedModels), null, ct);
 
     /// <summary>Rejects an edit that is not active.</summary>
     public Task<EditCommandResult> RejectAsync(RejectEdit command, long? expectedVersion = null, CancellationToken ct = default) =>
-        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now), null, ct);
+        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now, _options.ServedModels), null, ct);
 
     /// <summary>Records a generated expert; activates the edit in the same transaction when it is approved.</summary>
     /// <remarks>A second worker racing on the same edit gets <see cref="ConcurrencyConflictException"/> or
@@ -48,7 +48,7 @@ public sealed partial class EditLedger
 
     /// <summary>Retracts an edit; from the returned version on it is not part of the model.</summary>
     public Task<EditCommandResult> RetractAsync(RetractEdit command, long? expectedVersion = null, CancellationToken ct = default) =>
-        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now), null, ct);
+        ExecuteAsync(command.EditId, expectedVersion, (s, now) => EditDecisions.Handle(s, command, now, _options.ServedModels), null, ct);
 
     private async Task<EditCommandResult> ExecuteAsync(
         Guid editId, long? expectedVersion, Func<Edit, DateTimeOffset, object> decide, Func<CancellationToken, Task>? precondition, CancellationToken ct)

@@ -19,7 +19,8 @@ public sealed partial class EditLedger
         await _store.Storage.ApplyAllConfiguredChangesToDatabaseAsync(JasperFx.AutoCreate.CreateOrUpdate);
         await using var connection = Connect();
         await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema) + Storage.HeadNotifications.SchemaSql(_schema), connection);
+        await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema) + Storage.HeadNotifications.SchemaSql(_schema)
+            + Storage.PeopleTable.SchemaSql(_schema), connection);
         await command.ExecuteNonQueryAsync(ct);
         await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql() + VersionTimeIndexSql(), connection);
         await activeRoad.ExecuteNonQueryAsync(ct);
@@ -35,7 +36,8 @@ public sealed partial class EditLedger
         await EnsureSchemaAsync(ct);
         await using var connection = Connect();
         await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(Storage.LedgerSchema.ProtectionSql(_schema, appRole), connection);
+        await using var command = new NpgsqlCommand(Storage.LedgerSchema.ProtectionSql(_schema, appRole)
+            + (appRole is null ? "" : Storage.PeopleTable.GrantSql(_schema, appRole)), connection);
         await command.ExecuteNonQueryAsync(ct);
     }
 }

@@ -21,4 +21,10 @@ public sealed class LedgerOptions
     /// read it with <see cref="LedgerChainKey.FromConfiguration"/>, which refuses a missing key outside development.
     /// </summary>
     public byte[]? ChainKey { get; set; }
+
+    /// <summary>
+    /// The generator and base model this ledger's host serves edits with: an electronic signature on an edit that has no
+    /// expert yet must be bound to them (docs/signatures.md). Null: the binding's generator and base model are taken as given.
+    /// </summary>
+    public Edits.SignatureModels? ServedModels { get; set; }
 }

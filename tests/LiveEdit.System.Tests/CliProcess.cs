@@ -14,10 +14,14 @@ internal static class CliProcess
     /// <param name="arguments">Everything after <c>liveedit</c>.</param>
     /// <param name="shownArgs">What the result reports as the command (default: <paramref name="arguments"/>).</param>
     /// <param name="environment">Changes to the inherited environment (a null value removes the variable).</param>
+    /// <param name="standardInput">Written to the program's standard input, which is then closed (none when null).</param>
     public static async Task<CliResult> RunAsync(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?>? environment = null,
-        IReadOnlyList<string>? shownArgs = null, string? workingDirectory = null, TimeSpan? patience = null)
+        IReadOnlyList<string>? shownArgs = null, string? workingDirectory = null, TimeSpan? patience = null, string? standardInput = null)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = standardInput is not null, UseShellExecute = false,
+        };
         if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
         start.ArgumentList.Add(BuiltProgram.Cli);
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
@@ -27,6 +31,11 @@ internal static class CliProcess
             else start.Environment[key] = value;
         }
         using var process = Process.Start(start)!;
+        if (standardInput is not null)
+        {
+            await process.StandardInput.WriteAsync(standardInput);
+            process.StandardInput.Close();
+        }
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         var limit = patience ?? TimeSpan.FromSeconds(60);

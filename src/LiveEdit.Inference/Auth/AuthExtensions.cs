@@ -43,9 +43,16 @@ public static class AuthExtensions
         await next(context);
     });
 
-    /// <summary>The ledger name of the caller.</summary>
+    /// <summary>The ledger name of the caller: an API key's user, or a signed-in person's user name (the name claim of any of its identities).</summary>
     public static string Actor(this HttpContext context) =>
-        context.User.Identity?.Name ?? throw new InvalidOperationException("endpoint reached without an authenticated caller");
+        context.User.Identity?.Name
+        ?? context.User.Identities.Select(i => i.Name).FirstOrDefault(n => !string.IsNullOrWhiteSpace(n))
+        ?? context.User.FindFirst(System.Security.Claims.ClaimTypes.Name)?.Value
+        ?? throw new InvalidOperationException("endpoint reached without an authenticated caller");
+
+    /// <summary>Whether the caller is a person (signed in with a password), not a machine holding an API key.</summary>
+    public static bool IsPerson(this HttpContext context) =>
+        context.User.Identities.Any(i => i.IsAuthenticated) && !context.User.Identities.Any(i => i.IsAuthenticated && i.AuthenticationType == ApiKeyAuthentication.SchemeName);
 
     /// <summary>Whether the caller may read every edit (not only their own).</summary>
     public static bool ReadsAll(this HttpContext context) =>

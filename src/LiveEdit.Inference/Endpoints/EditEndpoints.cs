@@ -2,6 +2,7 @@ using LiveEdit.Contracts;
 using LiveEdit.Hosting.Messaging;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Auth;
+using LiveEdit.Inference.Auth.People;
 using LiveEdit.Inference.Errors;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
@@ -10,6 +11,8 @@ using LiveEdit.Ledger.Versions;
 using LiveEdit.Model.Text;
 using MassTransit;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
 
 namespace LiveEdit.Inference.Endpoints;
 
@@ -17,12 +20,28 @@ namespace LiveEdit.Inference.Endpoints;
 public static class EditEndpoints
 {
     public sealed record EditAccepted(Guid EditId, long Version, string Status, string ImageSha256);
-    public sealed record DecisionBody(string? Reason);
+    /// <param name="Reason">Why (required to reject or retract).</param>
+    /// <param name="Signature">A person's signature: user name and password given again, and the meaning.</param>
+    public sealed record DecisionBody(string? Reason, SignatureRequest? Signature = null);
     public sealed record CommandResponse(Guid EditId, long Version, IReadOnlyList<string> Events);
     public sealed record HistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, string Type, object Event);
     /// <param name="ProjectionMismatch">True when the stored summary row disagrees with the chain (the values shown are the chain's).</param>
     /// <param name="MismatchedFields">The summary's fields that disagree with the chain, when any do.</param>
-    public sealed record EditWithHistory(EditSummary Edit, IReadOnlyList<HistoryEntry> History, bool ProjectionMismatch = false, IReadOnlyList<string>? MismatchedFields = null);
+    /// <param name="Signatures">Every electronic signature in the history, oldest first, with the version and event that hold it.</param>
+    public sealed record EditWithHistory(EditSummary Edit, IReadOnlyList<HistoryEntry> History, bool ProjectionMismatch = false, IReadOnlyList<string>? MismatchedFields = null,
+        IReadOnlyList<SignedEntry>? Signatures = null);
+
+    /// <summary>One signature of an edit's history: the version and type of the chained event that holds it.</summary>
+    public sealed record SignedEntry(long Version, string Type, ElectronicSignature Signature);
+
+    /// <summary>The signature a decision event holds, or null.</summary>
+    public static ElectronicSignature? SignatureOf(object @event) => @event switch
+    {
+        EditApproved e => e.Signature,
+        EditRejected e => e.Signature,
+        EditRetracted e => e.Signature,
+        _ => null,
+    };
 
     /// <summary>Request header that makes <c>POST /edits</c> safe to retry.</summary>
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -50,20 +69,39 @@ public static class EditEndpoints
             .DocumentsHeader(IdempotencyKeyHeader, "1 to 200 printable ASCII characters without spaces: a retry with the same key and the same proposal answers as the first attempt; with another proposal, 409.")
             .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity);
-        edits.MapPost("/{id:guid}/approve", async (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
-                await DecideAsync(http, ledger, id, expected => ledger.ApproveAsync(new ApproveEdit(id, http.Actor()), expected, ct), ct))
+        edits.MapPost("/{id:guid}/approve", async (Guid id, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] DecisionBody? body, HttpContext http,
+                EditLedger ledger, IPeopleDirectory people, LedgerOptions options, CancellationToken ct) =>
+            {
+                var signer = await DecisionSigning.IdentifyAsync(http, people, body?.Signature, SignedDecision.Approve, ct);
+                return await DecideAsync(http, ledger, id, expected => SignedAsync(ledger, options, id, expected, signer,
+                    (signature, version) => ledger.ApproveAsync(new ApproveEdit(id, http.Actor(), signature), version, ct), ct), ct);
+            })
             .RequireKey(Policies.Approve).WithName("ApproveEdit").WithSummary("Approve an edit")
-            .WithDescription("Four-eyes: not one's own proposal. With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
-            .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems();
-        edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, CancellationToken ct) =>
-                await DecideAsync(http, ledger, id, expected => ledger.RejectAsync(new RejectEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
-            .RequireKey(Policies.Approve).WithName("RejectEdit").WithSummary("Reject an edit that is not active")
-            .WithDescription("JSON body with the reason. With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
+            .WithDescription("Four-eyes: not one's own proposal, nor signed by its proposer. An optional JSON body {\"signature\": {\"userName\", \"password\", \"meaning\"}} " +
+                "signs with a person's account (both components asked again; required of a signed-in person); an API key without it signs as the key. " +
+                "With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
             .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
-        edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, CancellationToken ct) =>
-                await DecideAsync(http, ledger, id, expected => ledger.RetractAsync(new RetractEdit(id, http.Actor(), RequireReason(body)), expected, ct), ct))
+        edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options,
+                CancellationToken ct) =>
+            {
+                var reason = RequireReason(body);
+                var signer = await DecisionSigning.IdentifyAsync(http, people, body.Signature, SignedDecision.Reject, ct);
+                return await DecideAsync(http, ledger, id, expected => SignedAsync(ledger, options, id, expected, signer,
+                    (signature, version) => ledger.RejectAsync(new RejectEdit(id, http.Actor(), reason, signature), version, ct), ct), ct);
+            })
+            .RequireKey(Policies.Approve).WithName("RejectEdit").WithSummary("Reject an edit that is not active")
+            .WithDescription("JSON body with the reason and, optionally, the signature (as for approve). With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
+            .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
+        edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options,
+                CancellationToken ct) =>
+            {
+                var reason = RequireReason(body);
+                var signer = await DecisionSigning.IdentifyAsync(http, people, body.Signature, SignedDecision.Retract, ct);
+                return await DecideAsync(http, ledger, id, expected => SignedAsync(ledger, options, id, expected, signer,
+                    (signature, version) => ledger.RetractAsync(new RetractEdit(id, http.Actor(), reason, signature), version, ct), ct), ct);
+            })
             .RequireKey(Policies.Retract).WithName("RetractEdit").WithSummary("Retract an edit")
-            .WithDescription("The model is again what it was without the edit. JSON body with the reason. With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
+            .WithDescription("The model is again what it was without the edit. JSON body with the reason and, optionally, the signature (as for approve). With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
             .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
         edits.MapGet("/{id:guid}", async Task<Ok<EditWithHistory>> (Guid id, HttpContext http, EditLedger ledger, CancellationToken ct) =>
             {
@@ -77,8 +115,10 @@ public static class EditEndpoints
                 var (shown, mismatched) = FromChain(summary, proposal, state);
                 var history = await ledger.GetHistoryAsync(id, ct);
                 http.Response.Headers.ETag = ETag(history[^1].StreamVersion);
+                var signatures = history.Where(h => SignatureOf(h.Event) is not null)
+                    .Select(h => new SignedEntry(h.Version, h.Event.GetType().Name, SignatureOf(h.Event)!)).ToList();
                 return TypedResults.Ok(new EditWithHistory(shown, history.Select(h => new HistoryEntry(h.Version, h.StreamVersion, h.Timestamp, h.Event.GetType().Name, h.Event)).ToList(),
-                    mismatched.Count > 0, mismatched.Count > 0 ? mismatched : null));
+                    mismatched.Count > 0, mismatched.Count > 0 ? mismatched : null, signatures));
             })
             .RequireKey(Policies.Read).WithName("GetEdit").WithSummary("An edit with its full history")
             .WithDescription("The proposal and status as the chain holds them; the ETag header is the edit's stream version, for If-Match. A proposer reads its own edits only (404 for others).")
@@ -289,6 +329,19 @@ public static class EditEndpoints
             {
             }
         }
+    }
+
+    /// <summary>
+    /// Signs and runs a decision on the edit as it is now: the binding is made from the state just read, and the decision is
+    /// appended only at that state's version (the caller's If-Match, when given, must be it), so a change in between is a
+    /// conflict decided again on the new state, never a signature bound to a state the edit has left.
+    /// </summary>
+    private static async Task<EditCommandResult> SignedAsync(EditLedger ledger, LedgerOptions options, Guid id, long? expected, Signer signer,
+        Func<ElectronicSignature, long, Task<EditCommandResult>> decide, CancellationToken ct)
+    {
+        var (state, version) = await ledger.LoadAsync(id, ct);
+        if (expected is { } wanted && wanted != version) throw new LiveEdit.Ledger.Errors.ConcurrencyConflictException(id, wanted, version);
+        return await decide(signer.Sign(state, options.ServedModels, options.Clock.GetUtcNow()), version);
     }
 
     private static string RequireReason(DecisionBody? body) =>

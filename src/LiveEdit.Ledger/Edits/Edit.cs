@@ -36,6 +36,15 @@ public sealed record Edit(
     bool IsApproved,
     string? ExpertSha256)
 {
+    /// <summary>SHA-256 of the proposal's canonical content (<see cref="EditContent.Sha256"/>): what signatures bind to.</summary>
+    public string ContentSha256 { get; init; } = "";
+
+    /// <summary>The generator that made the edit's expert (from <see cref="ExpertGenerated"/>); null before.</summary>
+    public string? GeneratorSha256 { get; init; }
+
+    /// <summary>The base model the edit's expert was made for (from <see cref="ExpertGenerated"/>); null before.</summary>
+    public string? BaseModelSha256 { get; init; }
+
     /// <summary>True once an expert was recorded for the edit.</summary>
     public bool HasExpert => ExpertSha256 is not null;
 
@@ -43,11 +52,11 @@ public sealed record Edit(
     public bool IsFinal => Status is EditStatus.Rejected or EditStatus.Retracted;
 
     public static Edit Create(EditProposed e) =>
-        new(e.EditId, e.ImageSha256, e.Prompt, e.Target, e.ProposedBy, e.Supersedes, EditStatus.Proposed, false, null);
+        new(e.EditId, e.ImageSha256, e.Prompt, e.Target, e.ProposedBy, e.Supersedes, EditStatus.Proposed, false, null) { ContentSha256 = EditContent.Sha256(e) };
 
     public static Edit Apply(EditApproved e, Edit s) => s with { IsApproved = true, Status = EditStatus.Approved };
     public static Edit Apply(EditRejected e, Edit s) => s with { Status = EditStatus.Rejected };
-    public static Edit Apply(ExpertGenerated e, Edit s) => s with { ExpertSha256 = e.ExpertSha256 };
+    public static Edit Apply(ExpertGenerated e, Edit s) => s with { ExpertSha256 = e.ExpertSha256, GeneratorSha256 = e.GeneratorSha256, BaseModelSha256 = e.BaseModelSha256 };
     public static Edit Apply(EditActivated e, Edit s) => s with { Status = EditStatus.Active };
     public static Edit Apply(EditRetracted e, Edit s) => s with { Status = EditStatus.Retracted };
     public static Edit Apply(EditSuperseded e, Edit s) => s with { Status = EditStatus.Superseded };

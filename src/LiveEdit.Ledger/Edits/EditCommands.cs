@@ -14,10 +14,12 @@ public sealed record ProposeEdit(
     Guid? Supersedes = null);
 
 /// <summary>Approve a proposed edit.</summary>
-public sealed record ApproveEdit(Guid EditId, string ApprovedBy);
+/// <param name="Signature">The approver's signature, bound to the edit (<see cref="SignatureRules.BindingFor"/>); checked on append.</param>
+public sealed record ApproveEdit(Guid EditId, string ApprovedBy, ElectronicSignature? Signature = null);
 
 /// <summary>Reject an edit that is not active yet.</summary>
-public sealed record RejectEdit(Guid EditId, string RejectedBy, string Reason);
+/// <param name="Signature">The signature of whoever rejects it, bound to the edit; checked on append.</param>
+public sealed record RejectEdit(Guid EditId, string RejectedBy, string Reason, ElectronicSignature? Signature = null);
 
 /// <summary>Record the expert a worker generated. <paramref name="ExpertSha256"/> must already be in the blob store.</summary>
 public sealed record RecordExpert(
@@ -40,7 +42,8 @@ public sealed record RecordGenerationFailure(Guid EditId, string Code, string Re
 public sealed record ActivateEdit(Guid EditId);
 
 /// <summary>Withdraw an edit; if active, it leaves the model.</summary>
-public sealed record RetractEdit(Guid EditId, string RetractedBy, string Reason);
+/// <param name="Signature">The signature of whoever retracts it, bound to the edit; checked on append.</param>
+public sealed record RetractEdit(Guid EditId, string RetractedBy, string Reason, ElectronicSignature? Signature = null);
 
 /// <summary>Input limits. Anything outside them is rejected with <see cref="Errors.InvalidEditInputException"/>.</summary>
 public static class EditLimits

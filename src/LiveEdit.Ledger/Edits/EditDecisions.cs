@@ -24,23 +24,33 @@ public static class EditDecisions
             tags.ToArray(), c.Supersedes, now);
     }
 
-    public static EditApproved Handle(Edit s, ApproveEdit c, ApprovalPolicy policy, DateTimeOffset now)
+    /// <param name="served">The models the ledger serves edits with, which a signature on an edit without an expert is bound to.</param>
+    public static EditApproved Handle(Edit s, ApproveEdit c, ApprovalPolicy policy, DateTimeOffset now, SignatureModels? served = null)
     {
         RequireText(c.ApprovedBy, "approvedBy", EditLimits.MaxActorLength);
         if (s.IsApproved) throw Transition(s, "approve", "it is already approved");
         if (s.Status != EditStatus.Proposed) throw Transition(s, "approve", $"it is {s.Status.ToString().ToLowerInvariant()}");
         if (policy == ApprovalPolicy.FourEyes && SameActor(s.ProposedBy, c.ApprovedBy))
             throw new FourEyesViolationException(s.Id, c.ApprovedBy.Trim());
-        return new EditApproved(s.Id, c.ApprovedBy.Trim(), now);
+        // Four eyes hold for the signer too: whoever calls, the proposer never signs the approval of their own edit.
+        if (c.Signature is { } signature)
+        {
+            SignatureRules.Check(s, signature, SignatureMeanings.ForApproval, served);
+            if (policy == ApprovalPolicy.FourEyes && SameActor(s.ProposedBy, signature.SignerUserName))
+                throw new FourEyesViolationException(s.Id, signature.SignerUserName.Trim());
+        }
+        return new EditApproved(s.Id, c.ApprovedBy.Trim(), now, Signed(c.Signature));
     }
 
-    public static EditRejected Handle(Edit s, RejectEdit c, DateTimeOffset now)
+    /// <param name="served">The models the ledger serves edits with, which a signature on an edit without an expert is bound to.</param>
+    public static EditRejected Handle(Edit s, RejectEdit c, DateTimeOffset now, SignatureModels? served = null)
     {
         RequireText(c.RejectedBy, "rejectedBy", EditLimits.MaxActorLength);
         RequireText(c.Reason, "reason", EditLimits.MaxRationaleLength);
         if (s.Status is not (EditStatus.Proposed or EditStatus.Approved))
             throw Transition(s, "reject", s.Status == EditStatus.Active ? "it is active; retract it instead" : $"it is {s.Status.ToString().ToLowerInvariant()}");
-        return new EditRejected(s.Id, c.RejectedBy.Trim(), c.Reason, now);
+        if (c.Signature is { } signature) SignatureRules.Check(s, signature, SignatureMeanings.ForRejection, served);
+        return new EditRejected(s.Id, c.RejectedBy.Trim(), c.Reason, now, Signed(c.Signature));
     }
 
     public static ExpertGenerated Handle(Edit s, RecordExpert c, DateTimeOffset now)
@@ -82,14 +92,18 @@ public static class EditDecisions
         return new EditActivated(s.Id, s.ExpertSha256!, now);
     }
 
-    public static EditRetracted Handle(Edit s, RetractEdit c, DateTimeOffset now)
+    /// <param name="served">The models the ledger serves edits with, which a signature on an edit without an expert is bound to.</param>
+    public static EditRetracted Handle(Edit s, RetractEdit c, DateTimeOffset now, SignatureModels? served = null)
     {
         RequireText(c.RetractedBy, "retractedBy", EditLimits.MaxActorLength);
         RequireText(c.Reason, "reason", EditLimits.MaxRationaleLength);
         if (s.Status == EditStatus.Retracted) throw Transition(s, "retract", "it is already retracted");
         if (s.Status == EditStatus.Rejected) throw Transition(s, "retract", "it was rejected");
-        return new EditRetracted(s.Id, c.RetractedBy.Trim(), c.Reason, now);
+        if (c.Signature is { } signature) SignatureRules.Check(s, signature, SignatureMeanings.ForRetraction, served);
+        return new EditRetracted(s.Id, c.RetractedBy.Trim(), c.Reason, now, Signed(c.Signature));
     }
+
+    private static ElectronicSignature? Signed(ElectronicSignature? signature) => signature is null ? null : SignatureRules.Normalised(signature);
 
     /// <summary>The activation that is due once an edit is approved and has its expert; null when none is.</summary>
     public static EditActivated? ActivationDue(Edit s, DateTimeOffset now) =>

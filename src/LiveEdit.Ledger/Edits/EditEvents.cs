@@ -16,10 +16,13 @@ public sealed record EditProposed(
     DateTimeOffset ProposedAt);
 
 /// <summary>The edit was approved (by a person, or by the <see cref="ApprovalPolicy.AutoApprove"/> policy).</summary>
-public sealed record EditApproved(Guid EditId, string ApprovedBy, DateTimeOffset ApprovedAt);
+/// <param name="Signature">The approver's electronic signature, bound to the edit; null in events recorded before signatures
+/// existed and in automatic approvals.</param>
+public sealed record EditApproved(Guid EditId, string ApprovedBy, DateTimeOffset ApprovedAt, ElectronicSignature? Signature = null);
 
 /// <summary>The edit was rejected before it ever became active.</summary>
-public sealed record EditRejected(Guid EditId, string RejectedBy, string Reason, DateTimeOffset RejectedAt);
+/// <param name="Signature">The signature of whoever rejected it; null in events recorded before signatures existed.</param>
+public sealed record EditRejected(Guid EditId, string RejectedBy, string Reason, DateTimeOffset RejectedAt, ElectronicSignature? Signature = null);
 
 /// <summary>
 /// A worker generated the edit's expert. The expert's bytes are in the blob store under
@@ -48,7 +51,8 @@ public sealed record ExpertGenerated(
 public sealed record EditActivated(Guid EditId, string ExpertSha256, DateTimeOffset ActivatedAt);
 
 /// <summary>The edit was withdrawn; from this event on it is not part of the model.</summary>
-public sealed record EditRetracted(Guid EditId, string RetractedBy, string Reason, DateTimeOffset RetractedAt);
+/// <param name="Signature">The signature of whoever retracted it; null in events recorded before signatures existed.</param>
+public sealed record EditRetracted(Guid EditId, string RetractedBy, string Reason, DateTimeOffset RetractedAt, ElectronicSignature? Signature = null);
 
 /// <summary>
 /// A later edit that named this one in <see cref="EditProposed.Supersedes"/> became active; this edit
