@@ -38,7 +38,21 @@ public sealed partial class UiHost : IAsyncDisposable
         var schema = await postgres.CreateOwnedSchemaAsync(testClass, suffix);
         await using var store = LedgerStore.Create(postgres.OwnerConnectionString, schema);
         await new EditLedger(store).MigrateAsync(postgres.AppRole);
+        await AddPeopleAsync(postgres, schema);
         return schema;
+    }
+
+    /// <summary>The password of every test person's account.</summary>
+    public const string Password = "a long passphrase 1";
+
+    /// <summary>Accounts for the people behind the development keys (same names and roles), made as the owner role.</summary>
+    public static async Task AddPeopleAsync(PostgresFixture postgres, string schema)
+    {
+        var people = LiveEdit.Inference.Auth.People.PeopleStore.Open(postgres.OwnerConnectionString, schema);
+        await people.AddAsync("alice", "Alice Archer", [Roles.Proposer], Password);
+        await people.AddAsync("bob", "Bob Baker", [Roles.Approver], Password);
+        await people.AddAsync("carol", "Carol Clark", [Roles.Auditor], Password);
+        await people.AddAsync("dana", "Dana Diaz", [Roles.Admin], Password);
     }
 
     /// <summary>Settings of a host on the schema: four-eyes approval, workers in process, the development keys as hashes, its own key folder.</summary>

@@ -63,6 +63,7 @@ public sealed class showing_what_people_typed_as_text(PostgresFixture postgres) 
         (await bob.Locator($"#q-{id}").Locator("..").InnerTextAsync()).ShouldContain(Prompt);
         await NothingInjectedAsync(bob);
         await bob.Locator($"#decide-{id}").GetByLabel("Reason for rejecting").FillAsync(Reason);
+        await bob.Locator($"#reject-{id}-password").FillAsync(UiHost.Password);
         await bob.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Reject" }).ClickAsync();
         (await bob.Locator("#notice").InnerTextAsync()).ShouldContain("rejected by bob");
 

@@ -81,13 +81,14 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         var (client, _) = _host.Browserless();
         await UiHost.SignInAsync(client, UiHost.ApproverKey);
         // What a cross-site form would send: the signed-in cookie (were it sent at all), no token.
-        using var forged = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent([]));
+        using var forged = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent([new("userName", "bob"), new("password", UiHost.Password)]));
         forged.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await _host.Ledger.GetEditAsync(id)).Status.ShouldBe(LiveEdit.Ledger.Edits.EditStatus.Proposed);
 
         // The same post with the page's token is accepted: the refusal above was the token's.
         var queue = await client.GetStringAsync("/ui/queue");
-        using var real = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent([new("__RequestVerificationToken", UiHost.FormToken(queue))]));
+        using var real = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent(
+            [new("__RequestVerificationToken", UiHost.FormToken(queue)), new("userName", "bob"), new("password", UiHost.Password)]));
         real.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await _host.Ledger.GetEditAsync(id)).Status.ShouldNotBe(LiveEdit.Ledger.Edits.EditStatus.Proposed);
     }
@@ -181,6 +182,58 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
             _host = await UiHost.StartAsync(UiHost.Settings(postgres, _schema, _keys));
             Directory.Delete(other, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task a_person_signs_in_with_user_name_and_password_and_a_wrong_password_is_refused()
+    {
+        var (client, _) = _host.Browserless();
+        var page = await client.GetStringAsync("/ui/sign-in");
+        using (var wrong = await client.PostAsync("/ui/sign-in?handler=Password", new FormUrlEncodedContent(
+                   [new("userName", "carol"), new("password", "not her password"), new("__RequestVerificationToken", UiHost.FormToken(page))])))
+        {
+            wrong.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+            (await wrong.Content.ReadAsStringAsync()).ShouldContain("the user name and password do not identify an enabled account");
+            SignInCookies(wrong).ShouldBeEmpty();
+        }
+        using var right = await client.PostAsync("/ui/sign-in?handler=Password", new FormUrlEncodedContent(
+            [new("userName", "Carol"), new("password", UiHost.Password), new("__RequestVerificationToken", UiHost.FormToken(page))]));
+        right.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await client.GetStringAsync("/ui/home")).ShouldContain("Signed in as <strong>carol</strong> (auditor)");
+    }
+
+    [Fact]
+    public async Task a_disabled_account_is_signed_out_on_its_next_request()
+    {
+        var people = LiveEdit.Inference.Auth.People.PeopleStore.Open(postgres.OwnerConnectionString, _schema);
+        await people.AddAsync("erin", "Erin Ezra", [LiveEdit.Inference.Auth.Roles.Auditor], UiHost.Password);
+        var (client, _) = _host.Browserless();
+        var page = await client.GetStringAsync("/ui/sign-in");
+        using (var signIn = await client.PostAsync("/ui/sign-in?handler=Password", new FormUrlEncodedContent(
+                   [new("userName", "erin"), new("password", UiHost.Password), new("__RequestVerificationToken", UiHost.FormToken(page))])))
+            signIn.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await client.GetAsync("/ui/timeline")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await people.SetDisabledAsync("erin", disabled: true);
+        using var after = await client.GetAsync("/ui/timeline");
+        after.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        after.Headers.Location!.PathAndQuery.ShouldStartWith("/ui/sign-in");
+    }
+
+    [Fact]
+    public async Task a_decision_signed_with_a_wrong_password_or_as_someone_else_is_refused_and_appends_nothing()
+    {
+        var id = await _host.ProposeAsync(UiHost.Cases(1, seed: 23)[0], UiHost.ProposerKey);
+        var (client, _) = _host.Browserless();
+        await UiHost.SignInAsync(client, UiHost.AdminKey);
+        foreach (var (user, password, code) in new[] { ("dana", "not her password", "signature_rejected"), ("bob", UiHost.Password, "signer_not_caller"), ("dana", "", "missing_signature_password") })
+        {
+            var queue = await client.GetStringAsync("/ui/queue");
+            using var response = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent(
+                [new("__RequestVerificationToken", UiHost.FormToken(queue)), new("userName", user), new("password", password)]));
+            ((int)response.StatusCode).ShouldBeInRange(400, 403, code);
+            (await response.Content.ReadAsStringAsync()).ShouldContain(code);
+        }
+        (await _host.Ledger.GetEditAsync(id)).ApprovedBy.ShouldBeNull();
     }
 
     private static IEnumerable<string> SignInCookies(HttpResponseMessage response) =>

@@ -47,6 +47,19 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         return page;
     }
 
+    /// <summary>A page of its own browser context, signed in with user name and password.</summary>
+    private async Task<IPage> SignedInAsPersonAsync(string userName)
+    {
+        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/ui/sign-in");
+        await page.GetByLabel("User name", new() { Exact = true }).FillAsync(userName);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(UiHost.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
+        await page.WaitForURLAsync(u => !u.Contains("/ui/sign-in", StringComparison.Ordinal));
+        return page;
+    }
+
     [Fact]
     public async Task an_edit_is_seen_refused_to_its_proposer_approved_asked_about_as_of_retracted_and_diffed()
     {
@@ -64,12 +77,13 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await Chromium.ScreenshotAsync(bob, "1-timeline-with-the-proposal");
 
         // The proposer's own approval: shown refused, and refused when sent anyway.
-        var dana = await SignedInAsync(UiHost.AdminKey);
+        var dana = await SignedInAsPersonAsync("dana");
         await dana.GotoAsync("/ui/queue");
         (await dana.Locator($"#four-eyes-{id}").InnerTextAsync()).ShouldContain("you proposed this edit, so you cannot approve it");
         var own = dana.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" });
         (await own.IsDisabledAsync()).ShouldBeTrue();
         await Chromium.ScreenshotAsync(dana, "2-queue-four-eyes-shown");
+        await dana.Locator($"#approve-{id}-password").FillAsync(UiHost.Password);
         await own.EvaluateAsync("b => b.disabled = false");
         await own.ClickAsync();
         (await dana.Locator("#error").InnerTextAsync()).ShouldContain("four_eyes_violation");
@@ -79,6 +93,10 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         // Another person approves it.
         await bob.GotoAsync("/ui/queue");
         (await bob.Locator($"#four-eyes-{id}").CountAsync()).ShouldBe(0);
+        (await bob.Locator($"#approve-{id}-user").InputValueAsync()).ShouldBe("bob");
+        await bob.Locator($"#approve-{id}-password").FillAsync(UiHost.Password);
+        await bob.Locator($"#approve-{id}-meaning").SelectOptionAsync("review");
+        await Chromium.ScreenshotAsync(bob, "3b-queue-signing-an-approval");
         await bob.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
         (await bob.Locator("#notice").InnerTextAsync()).ShouldContain("approved by bob");
         await _host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
@@ -101,6 +119,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         // An admin retracts it with a reason on its page.
         await dana.GotoAsync($"/ui/edits/{id}");
         await dana.GetByLabel("Reason for retracting").FillAsync("the correction was itself wrong");
+        await dana.Locator($"#retract-{id}-password").FillAsync(UiHost.Password);
         await dana.GetByRole(AriaRole.Button, new() { Name = "Retract this edit" }).ClickAsync();
         (await dana.Locator("#notice").InnerTextAsync()).ShouldContain("Retracted by dana");
         (await dana.Locator("#edit-status").InnerTextAsync()).ShouldBe("Retracted");
@@ -108,6 +127,9 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         history.ShouldContain("Approved");
         history.ShouldContain("bob");
         history.ShouldContain("the correction was itself wrong");
+        history.ShouldContain("Bob Baker (bob) — review —");
+        history.ShouldContain("Dana Diaz (dana) — retraction —");
+        history.ShouldContain("signed with a password");
         (await dana.Locator("#active-periods").InnerTextAsync()).ShouldContain($"version {activatedAt}");
         (await dana.Locator("#expert-sha").InnerTextAsync()).Length.ShouldBe(64);
         await Chromium.ScreenshotAsync(dana, "5-edit-page-after-retraction");
@@ -135,6 +157,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await bob.GotoAsync($"/ui/timeline?edit={id}");
         var story = await bob.Locator("tbody").InnerTextAsync();
         foreach (var change in new[] { "Proposed", "Approved", "Expert generated", "Activated", "Retracted" }) story.ShouldContain(change);
+        story.ShouldContain("Bob Baker (bob) — review —");
         await Chromium.ScreenshotAsync(bob, "8-timeline-of-the-edit");
     }
 

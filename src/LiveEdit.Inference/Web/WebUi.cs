@@ -132,10 +132,35 @@ public static class WebUi
         return new ClaimsPrincipal(new ClaimsIdentity(claims, CookieScheme, ClaimTypes.Name, ClaimTypes.Role));
     }
 
-    // A cookie issued for an API key lasts only while that key is configured with the same name and roles.
+    /// <summary>Claim holding a person's printed name.</summary>
+    public const string DisplayNameClaim = "liveedit:display-name";
+
+    /// <summary>A principal for a person signed in with user name and password: the account's user name and roles.</summary>
+    public static ClaimsPrincipal PrincipalForPerson(LiveEdit.Inference.Auth.People.Person person)
+    {
+        var claims = new List<Claim> { new(ClaimTypes.Name, person.UserName), new(MethodClaim, "password"), new(DisplayNameClaim, person.DisplayName) };
+        claims.AddRange(person.Roles.Order(StringComparer.Ordinal).Select(r => new Claim(ClaimTypes.Role, r)));
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, CookieScheme, ClaimTypes.Name, ClaimTypes.Role));
+    }
+
+    // A cookie lasts only while what it was issued for still holds: the API key is configured with the same name and
+    // roles, or the person's account is enabled with the same roles.
     private static async Task ValidatePrincipalAsync(CookieValidatePrincipalContext context)
     {
         var principal = context.Principal;
+        if (principal?.FindFirst(MethodClaim)?.Value == "password")
+        {
+            var store = context.HttpContext.RequestServices.GetRequiredService<LiveEdit.Inference.Auth.People.PeopleStore>();
+            var account = await store.FindAsync(principal.Identity?.Name ?? "", context.HttpContext.RequestAborted);
+            var held = principal.FindAll(ClaimTypes.Role).Select(c => c.Value).Order(StringComparer.Ordinal);
+            if (account is null || account.Disabled || account.UserName != principal.Identity?.Name
+                || !held.SequenceEqual(account.Roles.Order(StringComparer.Ordinal)))
+            {
+                context.RejectPrincipal();
+                await context.HttpContext.SignOutAsync(CookieScheme);
+            }
+            return;
+        }
         if (principal?.FindFirst(KeyClaim)?.Value is not { } sha) return;
         var keys = context.HttpContext.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiKeyOptions>>().Value.Keys;
         var key = keys.FirstOrDefault(k => k.Sha256 == sha);

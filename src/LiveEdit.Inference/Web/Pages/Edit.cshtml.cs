@@ -1,4 +1,5 @@
 using LiveEdit.Inference.Auth;
+using LiveEdit.Inference.Auth.People;
 using LiveEdit.Ledger;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Errors;
@@ -10,11 +11,24 @@ namespace LiveEdit.Inference.Web.Pages;
 /// <summary>Approve and reject forms for one edit.</summary>
 /// <param name="Page">The page the forms post to.</param>
 /// <param name="OwnProposal">The signed-in person proposed it under the four-eyes rule: approving is refused, and shown so.</param>
-public sealed record DecideView(Guid EditId, string Page, bool OwnProposal);
+/// <param name="Actor">The signed-in user, who signs.</param>
+public sealed record DecideView(Guid EditId, string Page, bool OwnProposal, string Actor)
+{
+    /// <summary>The signature fields of the approve (<c>'a'</c>) or reject (<c>'r'</c>) form.</summary>
+    public SignView Sign(char form) => form == 'a'
+        ? new SignView($"approve-{EditId}", Actor, "approval", SignatureMeanings.ForApproval)
+        : new SignView($"reject-{EditId}", Actor, "rejection", SignatureMeanings.ForRejection);
+}
+
+/// <summary>The signature fields of one form.</summary>
+/// <param name="Prefix">Makes the fields' ids unique on the page.</param>
+/// <param name="What">The decision signed, in words.</param>
+/// <param name="Meanings">The meanings this decision may be signed with, the usual one first.</param>
+public sealed record SignView(string Prefix, string Actor, string What, IReadOnlyList<string> Meanings);
 
 /// <summary>One edit: image, text, every state change with its signature, the expert, when it was active, how it fired.</summary>
 [Authorize(Policy = Policies.Read)]
-public sealed class EditModel(EditLedger ledger) : UiPage
+public sealed class EditModel(EditLedger ledger, LedgerOptions options, IPeopleDirectory people) : UiPage
 {
     [BindProperty(SupportsGet = true)] public Guid Id { get; set; }
 
@@ -27,32 +41,35 @@ public sealed class EditModel(EditLedger ledger) : UiPage
     public string FiringText { get; private set; } = "";
     public bool CanApprove => User.IsInRole(Roles.Approver) || User.IsInRole(Roles.Admin);
     public bool CanRetract => User.IsInRole(Roles.Admin);
-    public DecideView Decide => new(Id, "/Edit", ledger.Policy == ApprovalPolicy.FourEyes && Proposal?.ProposedBy == Actor);
+    public DecideView Decide => new(Id, "/Edit", ledger.Policy == ApprovalPolicy.FourEyes && Proposal?.ProposedBy == Actor, Actor);
+
+    /// <summary>The signature fields of the retract form.</summary>
+    public SignView RetractSign => new($"retract-{Id}", Actor, "retraction", SignatureMeanings.ForRetraction);
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFoundPage();
 
-    public async Task<IActionResult> OnPostApproveAsync(CancellationToken ct)
+    public async Task<IActionResult> OnPostApproveAsync(DecisionForm form, CancellationToken ct)
     {
         if (!CanApprove) return Forbid();
-        if (await TryAsync(async () => await Decisions.ApproveAsync(ledger, Id, Actor, ct)))
+        if (await TryAsync(async () => await Decisions.DecideAsync(HttpContext, ledger, options, people, Id, SignedDecision.Approve, form, ct)))
             return Done($"Approved by {Actor}.");
         await LoadAsync(ct);
         return Page();
     }
 
-    public async Task<IActionResult> OnPostRejectAsync(string? reason, CancellationToken ct)
+    public async Task<IActionResult> OnPostRejectAsync(DecisionForm form, CancellationToken ct)
     {
         if (!CanApprove) return Forbid();
-        if (await TryAsync(async () => await Decisions.RejectAsync(ledger, Id, Actor, reason, ct)))
+        if (await TryAsync(async () => await Decisions.DecideAsync(HttpContext, ledger, options, people, Id, SignedDecision.Reject, form, ct)))
             return Done($"Rejected by {Actor}.");
         await LoadAsync(ct);
         return Page();
     }
 
-    public async Task<IActionResult> OnPostRetractAsync(string? reason, CancellationToken ct)
+    public async Task<IActionResult> OnPostRetractAsync(DecisionForm form, CancellationToken ct)
     {
         if (!CanRetract) return Forbid();
-        if (await TryAsync(async () => await Decisions.RetractAsync(ledger, Id, Actor, reason, ct)))
+        if (await TryAsync(async () => await Decisions.DecideAsync(HttpContext, ledger, options, people, Id, SignedDecision.Retract, form, ct)))
             return Done($"Retracted by {Actor}.");
         await LoadAsync(ct);
         return Page();

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using LiveEdit.Inference.Auth;
+using LiveEdit.Inference.Auth.People;
 using LiveEdit.Inference.Errors;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
@@ -9,12 +10,18 @@ using Microsoft.Extensions.Options;
 
 namespace LiveEdit.Inference.Web.Pages;
 
-/// <summary>Sign-in: an API key (its name and roles), counted against the same failed-authentication budget as the API's.</summary>
+/// <summary>
+/// Sign-in: a person's user name and password (their account's roles), or an API key (its name and roles). Failures count
+/// against the same per-address budget as the API's failed keys, and a person's against their account's lockout.
+/// </summary>
 [AllowAnonymous]
-public sealed class SignInModel(IOptions<ApiKeyOptions> keys, FailedAuthenticationLimiter failures, ILogger<SignInModel> log) : UiPage
+public sealed class SignInModel(IOptions<ApiKeyOptions> keys, IPeopleDirectory people, FailedAuthenticationLimiter failures, ILogger<SignInModel> log) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
+
+    /// <summary>The user name tried last, shown again after a failure (never the password).</summary>
+    public string? UserName { get; private set; }
 
     public void OnGet()
     {
@@ -42,6 +49,31 @@ public sealed class SignInModel(IOptions<ApiKeyOptions> keys, FailedAuthenticati
         });
         if (!ok) return Page();
         await HttpContext.SignInAsync(WebUi.CookieScheme, WebUi.PrincipalForKey(match!));
+        return LocalRedirect(SafeReturn(ReturnUrl));
+    }
+
+    public async Task<IActionResult> OnPostPasswordAsync(string? userName, string? password, CancellationToken ct)
+    {
+        var client = FailedAuthenticationLimiter.ClientOf(HttpContext);
+        UserName = userName;
+        Person? person = null;
+        var ok = await TryAsync(async () =>
+        {
+            if (failures.IsBlocked(client))
+                throw new RequestInputException("too_many_failed_authentications", "too many failed sign-ins from this address; wait a second", StatusCodes.Status429TooManyRequests);
+            var name = Text("userName", userName?.Trim(), 200, required: true)!;
+            if (string.IsNullOrEmpty(password)) throw new RequestInputException("missing_field", "'password' is required and must not be empty");
+            person = await people.VerifyAsync(name, password, ct);
+            if (person is null)
+            {
+                failures.RecordFailure(client);
+                log.LogWarning("UI sign-in failed for user {User} from {Client}", name, client);
+                throw new RequestInputException("unauthorized",
+                    "'password': the user name and password do not identify an enabled account that is not locked out", StatusCodes.Status401Unauthorized);
+            }
+        });
+        if (!ok) return Page();
+        await HttpContext.SignInAsync(WebUi.CookieScheme, WebUi.PrincipalForPerson(person!));
         return LocalRedirect(SafeReturn(ReturnUrl));
     }
 
