@@ -47,6 +47,8 @@ internal static class SiteCss
         .muted { color: var(--muted); }
         .pager { display: flex; gap: 18px; margin: 8px 0; }
         fieldset { border: 1px solid var(--line); margin: 8px 0; }
+        fieldset.sign { display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: flex-end; margin: 0; padding: 4px 10px 8px; }
+        .decide form { border-top: 1px solid var(--line); padding-top: 8px; }
         pre.text { white-space: pre-wrap; margin: 0; font: inherit; }
         """;
 }
