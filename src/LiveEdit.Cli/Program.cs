@@ -12,6 +12,7 @@ root.Subcommands.Add(EditAndQueryCommands.CreateQuery());
 root.Subcommands.Add(EditAndQueryCommands.CreateLog());
 root.Subcommands.Add(EditAndQueryCommands.CreateDiff());
 root.Subcommands.Add(VerifyCommand.Create());
+root.Subcommands.Add(AuditCommands.Create());
 root.Subcommands.Add(PolicyCommands.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

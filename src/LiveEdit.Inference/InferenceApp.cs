@@ -60,6 +60,7 @@ public static class InferenceApp
         builder.Services.AddLedgerFromConfiguration(configuration, builder.Environment);
         builder.Services.AddPeople(configuration);
         builder.Services.AddCheckpointWriter(configuration);
+        builder.Services.AddQueryRecords(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer(configuration);
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
@@ -84,6 +85,7 @@ public static class InferenceApp
         app.MapQueryEndpoints();
         app.MapLedgerEndpoints();
         app.MapRoutingPolicyEndpoints();
+        app.MapAuditEndpoints();
         app.MapWebUi();
         return app;
     }

@@ -236,6 +236,30 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         (await _host.Ledger.GetEditAsync(id)).ApprovedBy.ShouldBeNull();
     }
 
+    [Fact]
+    public async Task an_auditor_exports_an_audit_report_and_a_proposer_may_not()
+    {
+        await _host.ProposeAsync(UiHost.Cases(1, seed: 24)[0], UiHost.ProposerKey);
+        var (auditor, _) = _host.Browserless();
+        await UiHost.SignInAsync(auditor, UiHost.AuditorKey);
+        using var json = await auditor.GetAsync("/ui/export?format=json");
+        json.StatusCode.ShouldBe(HttpStatusCode.OK);
+        json.Content.Headers.ContentType!.MediaType.ShouldBe("application/json");
+        json.Headers.GetValues("X-Audit-Status").Single().ShouldBe("Passed");
+        var export = LiveEdit.Hosting.Audit.AuditReportJson.Read(await json.Content.ReadAsStringAsync());
+        export.Edits.ShouldNotBeEmpty();
+        using var html = await auditor.GetAsync("/ui/export?format=html&from=0");
+        html.Content.Headers.ContentType!.MediaType.ShouldBe("text/html");
+        using var bad = await auditor.GetAsync("/ui/export?format=docx");
+        bad.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+
+        var (proposer, _) = _host.Browserless();
+        await UiHost.SignInAsync(proposer, UiHost.ProposerKey);
+        using var refused = await proposer.GetAsync("/ui/export?format=json");
+        refused.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        refused.Headers.Location!.PathAndQuery.ShouldStartWith("/ui/denied");
+    }
+
     private static IEnumerable<string> SignInCookies(HttpResponseMessage response) =>
         response.Headers.TryGetValues("Set-Cookie", out var values) ? values.Where(c => c.StartsWith("liveedit-ui=", StringComparison.Ordinal)) : [];
 

@@ -116,8 +116,17 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         (await bob.Locator("#answer-as-of a", new() { HasText = shortId }).CountAsync()).ShouldBe(0);
         await Chromium.ScreenshotAsync(bob, "4-ask-as-of-beside-the-head");
 
-        // An admin retracts it with a reason on its page.
+        // The edit's page says how often and how strongly it fired in the recorded queries (written in the background).
         await dana.GotoAsync($"/ui/edits/{id}");
+        for (var tries = 0; !(await dana.Locator("#firing").InnerTextAsync()).StartsWith("Fired in", StringComparison.Ordinal) && tries < 50; tries++)
+        {
+            await Task.Delay(200);
+            await dana.ReloadAsync();
+        }
+        (await dana.Locator("#firing").InnerTextAsync()).ShouldStartWith("Fired in 1 recorded query: mean weight 1.000");
+        (await dana.Locator("#queries").InnerTextAsync()).ShouldContain(c.NewTarget);
+
+        // An admin retracts it with a reason on its page.
         await dana.GetByLabel("Reason for retracting").FillAsync("the correction was itself wrong");
         await dana.Locator($"#retract-{id}-password").FillAsync(UiHost.Password);
         await dana.GetByRole(AriaRole.Button, new() { Name = "Retract this edit" }).ClickAsync();

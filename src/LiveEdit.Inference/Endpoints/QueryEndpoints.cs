@@ -35,7 +35,7 @@ public static class QueryEndpoints
     public static void MapQueryEndpoints(this WebApplication app)
     {
         app.MapPost("/query", async Task<Ok<QueryResponse>> (HttpContext http, EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger,
-                HeadFollowingSettings following, CancellationToken ct) =>
+                HeadFollowingSettings following, LiveEdit.Hosting.Audit.QueryRecordWriter records, CancellationToken ct) =>
             {
                 var form = await Forms.ReadFormAsync(http.Request, Fields, ct);
                 var prompt = Forms.Required(form, "prompt", EditLimits.MaxPromptLength);
@@ -55,6 +55,7 @@ public static class QueryEndpoints
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 if (minVersion is { } least) await AwaitHeadAsync(server, least, following.MinVersionPatience, ct);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
+                records.Record(http.Actor(), bytes, prompt, result); // queued, written off the request path (docs/audit.md)
                 return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped)
                     { RoutingPolicySha256 = result.RoutingPolicySha256 });
             })

@@ -20,7 +20,7 @@ public static partial class LedgerSchema
     public static IReadOnlyList<string> InsertOnlyTables { get; } = ["mt_events", "ledger_chain", "ledger_blobs"];
 
     /// <summary>Tables the hosts cannot run without; <see cref="MissingTablesAsync"/> looks for them.</summary>
-    public static IReadOnlyList<string> RequiredTables { get; } = ["mt_events", "mt_streams", "mt_event_progression", "ledger_chain", "ledger_blobs"];
+    public static IReadOnlyList<string> RequiredTables { get; } = ["mt_events", "mt_streams", "mt_event_progression", "ledger_chain", "ledger_blobs", "ledger_queries"];
 
     /// <summary>The command that creates or updates the schema, named in start-up errors.</summary>
     public const string MigrateCommand = "liveedit ledger migrate";

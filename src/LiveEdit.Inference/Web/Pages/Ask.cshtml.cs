@@ -14,7 +14,8 @@ public sealed record AskAnswer(string Key, string Title, QueryResult Result);
 
 /// <summary>"Ask the model as of": the answer at a version or date beside the answer at the head, with the experts that fired.</summary>
 [Authorize(Policy = Policies.Read)]
-public sealed class AskModel(EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger, HeadFollowingSettings following) : UiPage
+public sealed class AskModel(EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger, HeadFollowingSettings following,
+    LiveEdit.Hosting.Audit.QueryRecordWriter records) : UiPage
 {
     public string? Prompt { get; private set; }
     public string? AsOfText { get; private set; }
@@ -46,12 +47,14 @@ public sealed class AskModel(EditedModelServer server, ModelRuntime runtime, Ima
             if (when is not null and not AsOf.Head)
             {
                 var past = await server.QueryAsync(image, question, when, ct: ct);
+                records.Record(Actor, bytes, question, past); // every answer is recorded, as over the API (docs/audit.md)
                 answers.Add(new AskAnswer("as-of", when is AsOf.Sequence ? $"As of version {past.Version}" : $"As of {asOf!.Trim()} (version {past.Version})", past));
             }
             // The head as the ledger has it now: wait (bounded) for this host's head model to get there, as minVersion does.
             var head = await ledger.GetHeadAsync(ct);
             await server.WaitForHeadAsync(head, following.MinVersionPatience, ct);
             var now = await server.QueryAsync(image, question, AsOf.Now, ct: ct);
+            records.Record(Actor, bytes, question, now);
             answers.Add(new AskAnswer("head", $"At the head (version {now.Version})", now));
             Answers = answers;
         });

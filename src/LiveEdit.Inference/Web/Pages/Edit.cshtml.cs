@@ -28,7 +28,7 @@ public sealed record SignView(string Prefix, string Actor, string What, IReadOnl
 
 /// <summary>One edit: image, text, every state change with its signature, the expert, when it was active, how it fired.</summary>
 [Authorize(Policy = Policies.Read)]
-public sealed class EditModel(EditLedger ledger, LedgerOptions options, IPeopleDirectory people) : UiPage
+public sealed class EditModel(EditLedger ledger, LedgerOptions options, IPeopleDirectory people, LiveEdit.Ledger.Queries.IQueryRecords queries) : UiPage
 {
     [BindProperty(SupportsGet = true)] public Guid Id { get; set; }
 
@@ -38,7 +38,11 @@ public sealed class EditModel(EditLedger ledger, LedgerOptions options, IPeopleD
     public IReadOnlyList<LedgerEventView> History { get; private set; } = [];
     public IReadOnlyList<(long From, long? Until)> ActivePeriods { get; private set; } = [];
     public long Head { get; private set; }
-    public string FiringText { get; private set; } = "";
+    public LiveEdit.Ledger.Queries.ExpertFiring? Firing { get; private set; }
+    public IReadOnlyList<LiveEdit.Ledger.Queries.QueryRecord> RecentQueries { get; private set; } = [];
+
+    /// <summary>Whether the person may see the recorded queries themselves (auditor, admin), not only the counts.</summary>
+    public bool SeesQueries => User.IsInRole(Roles.Auditor) || User.IsInRole(Roles.Admin);
     public bool CanApprove => User.IsInRole(Roles.Approver) || User.IsInRole(Roles.Admin);
     public bool CanRetract => User.IsInRole(Roles.Admin);
     public DecideView Decide => new(Id, "/Edit", ledger.Policy == ApprovalPolicy.FourEyes && Proposal?.ProposedBy == Actor, Actor);
@@ -103,7 +107,9 @@ public sealed class EditModel(EditLedger ledger, LedgerOptions options, IPeopleD
             Expert = history.Select(h => h.Event).OfType<ExpertGenerated>().FirstOrDefault();
             History = history.Select(h => LedgerEventView.FromEvent(h.Version, h.Timestamp, Id, h.Event)).ToArray();
             ActivePeriods = Periods(history);
-            FiringText = "Query records are not kept by this host.";
+            // How often and how strongly it fired: read-all roles, as GET /audit/edits/{id}/firing; the queries: auditors, as GET /audit/queries.
+            if (ReadsAll) Firing = await queries.FiringAsync(Id, ct);
+            if (SeesQueries) RecentQueries = await queries.FindAsync(new LiveEdit.Ledger.Queries.QueryRecordFilter(EditId: Id, Take: 20), ct);
         });
         if (found && error is not null)
         {
