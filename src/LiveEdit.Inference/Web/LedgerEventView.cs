@@ -101,8 +101,10 @@ public sealed record LedgerEventView(long Version, DateTimeOffset Timestamp, Gui
         var at = S("signedAt");
         var method = S("method");
         var who = name is null ? user : user is null || user == name ? name : $"{name} ({user})";
+        var bound = s.TryGetProperty("binding", out var b) && b.ValueKind == JsonValueKind.Object && b.TryGetProperty("editContentSha256", out var content)
+            && content.ValueKind == JsonValueKind.String && content.GetString() is { Length: >= 12 } hash ? $"bound to content {hash[..12]}…" : null;
         var at2 = DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? Time(t) : at;
-        return string.Join(" — ", new[] { who, meaning, at2, method is null ? null : "signed with " + (method == "api-key" ? "an API key" : "a " + method) }.Where(x => !string.IsNullOrEmpty(x)));
+        return string.Join(" — ", new[] { who, meaning, at2, method is null ? null : "signed with " + (method == "api-key" ? "an API key" : "a " + method), bound }.Where(x => !string.IsNullOrEmpty(x)));
     }
 
     /// <summary>A time as the UI writes it: UTC, to the second, with the zone named.</summary>

@@ -20,7 +20,8 @@ internal static class SiteCss
         h1 { font-size: 1.45em; margin: 6px 0 12px; }
         h2 { font-size: 1.15em; margin: 22px 0 8px; }
         table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
-        th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); }
+        th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+        td.sig { min-width: 12em; }
         th { background: var(--soft); }
         td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
         code, .hash { font-family: "DejaVu Sans Mono", monospace; font-size: 0.9em; overflow-wrap: anywhere; }
