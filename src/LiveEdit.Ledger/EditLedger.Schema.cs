@@ -20,7 +20,8 @@ public sealed partial class EditLedger
         await using var connection = Connect();
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(BlobStore.SchemaSql(_schema) + HashChain.SchemaSql(_schema) + Storage.HeadNotifications.SchemaSql(_schema)
-            + Storage.PeopleTable.SchemaSql(_schema) + Queries.QueryRecordSchema.SchemaSql(_schema), connection);
+            + Queries.QueryRecordSchema.SchemaSql(_schema)
+            + Storage.PeopleTable.SchemaSql(_schema), connection);
         await command.ExecuteNonQueryAsync(ct);
         await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql() + VersionTimeIndexSql(), connection);
         await activeRoad.ExecuteNonQueryAsync(ct);
@@ -37,7 +38,8 @@ public sealed partial class EditLedger
         await using var connection = Connect();
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(Storage.LedgerSchema.ProtectionSql(_schema, appRole)
-            + (appRole is null ? "" : Storage.PeopleTable.GrantSql(_schema, appRole)) + Queries.QueryRecordSchema.ProtectionSql(_schema, appRole), connection);
+            + Queries.QueryRecordSchema.ProtectionSql(_schema, appRole)
+            + (appRole is null ? "" : Storage.PeopleTable.GrantSql(_schema, appRole)), connection);
         await command.ExecuteNonQueryAsync(ct);
     }
 }

@@ -235,6 +235,37 @@ public sealed class exporting_an_audit_report(PostgresFixture db) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task a_signed_decision_is_exported_with_every_field_of_its_signature_in_json_html_and_pdf()
+    {
+        var served = new SignatureModels(Sha256Hex.Of("generator"u8), Sha256Hex.Of("base"u8));
+        var ledger = new EditLedger(_store, new LedgerOptions { ChainKey = ChainKey, ServedModels = served });
+        var id = await ProposeAsync("which bird is this?", "a quill");
+        var content = EditContent.Sha256(await ledger.GetProposalAsync(id));
+        var signature = new ElectronicSignature("bob", "Bob Baker", SignatureMeanings.Approval, SignatureMethods.Password,
+            new SignatureBinding(content, served.GeneratorSha256, served.BaseModelSha256, null), DateTimeOffset.UtcNow);
+        await ledger.ApproveAsync(new ApproveEdit(id, "bob", signature));
+
+        var export = await new AuditExporter(ledger).ExportAsync(new AuditExportRequest(null, null, "carol"));
+
+        var history = export.Edits.Single(e => e.EditId == id).History;
+        history.Single(h => h.Kind == "proposed").Signature.ShouldBeNull();
+        var fields = history.Single(h => h.Kind == "approved").Signature.ShouldNotBeNull().ToDictionary(f => f.Name, f => f.Value);
+        fields["signerUserName"].ShouldBe("bob");
+        fields["signerName"].ShouldBe("Bob Baker");
+        fields["meaning"].ShouldBe("approval");
+        fields["method"].ShouldBe("password");
+        fields["binding.editContentSha256"].ShouldBe(content);
+        fields["binding.generatorSha256"].ShouldBe(served.GeneratorSha256);
+        fields.ShouldContainKey("signedAt");
+
+        AuditReportJson.Read(AuditReportJson.Write(export)).Edits.Single(e => e.EditId == id).History[1].Signature.ShouldNotBeNull().Count.ShouldBe(fields.Count);
+        AuditReportHtml.Write(export).ShouldContain("signerName: Bob Baker; meaning: approval; method: password");
+        var text = System.Text.RegularExpressions.Regex.Replace(await PdfTextAsync(export), @"\s+", " ");
+        text.ShouldContain("signerName: Bob Baker");
+        text.ShouldContain($"binding.editContentSha256: {content}");
+    }
+
+    [Fact]
     public async Task a_corrupt_or_missing_blob_fails_the_export_naming_the_blob()
     {
         var expert = Sha256Hex.Of(Encoding.UTF8.GetBytes($"expert {_active}"));
