@@ -8,6 +8,7 @@ using LiveEdit.Inference.Auth.People;
 using LiveEdit.Inference.Endpoints;
 using LiveEdit.Inference.Errors;
 using LiveEdit.Inference.Telemetry;
+using LiveEdit.Inference.Web;
 using LiveEdit.Ledger;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -50,6 +51,7 @@ public static class InferenceApp
         builder.Services.AddApiDescription();
         builder.Services.AddSingleton<ImageGate>();
         builder.Services.AddApiKeyAuth(configuration, builder.Environment.IsDevelopment());
+        builder.Services.AddWebUi(configuration, builder.Environment); // after the API key: the UI's cookie under /ui only
         builder.Services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"])
             .AddCheck<ChainHealthCheck>("chain", tags: ["ready"])
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
@@ -88,6 +90,7 @@ public static class InferenceApp
         app.MapLedgerEndpoints();
         app.MapRoutingPolicyEndpoints();
         app.MapAuditEndpoints();
+        app.MapWebUi();
         return app;
     }
 
