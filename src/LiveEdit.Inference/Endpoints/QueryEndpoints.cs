@@ -97,7 +97,7 @@ public static class QueryEndpoints
     }
 
     /// <summary>An <c>asOf</c> the ledger has not reached yet is refused, not answered from the head.</summary>
-    private static async Task RequireReachedAsync(AsOf asOf, EditLedger ledger, CancellationToken ct)
+    internal static async Task RequireReachedAsync(AsOf asOf, EditLedger ledger, CancellationToken ct)
     {
         switch (asOf)
         {

@@ -37,7 +37,7 @@ public sealed class AskModel(EditedModelServer server, ModelRuntime runtime, Ima
             {
                 if (!ReadsAll)
                     throw new RequestInputException("forbidden_as_of", "'asOf' needs an approver, auditor or admin role; a proposer asks the head", StatusCodes.Status403Forbidden);
-                await RequireReachedAsync(when, ct);
+                await Endpoints.QueryEndpoints.RequireReachedAsync(when, ledger, ct);
             }
             var bytes = await Forms.ImageAsync(Request.Form, required: false, ct);
             var image = bytes is null ? null : await images.DecodeAsync(runtime, bytes, "the uploaded image", ct);
@@ -58,19 +58,5 @@ public sealed class AskModel(EditedModelServer server, ModelRuntime runtime, Ima
             answers.Add(new AskAnswer("head", $"At the head (version {now.Version})", now));
             Answers = answers;
         });
-    }
-
-    private async Task RequireReachedAsync(AsOf asOf, CancellationToken ct)
-    {
-        switch (asOf)
-        {
-            case AsOf.Sequence { Version: var version }:
-                var head = await ledger.GetHeadAsync(ct);
-                if (version > head)
-                    throw new RequestInputException("as_of_in_future", $"'asOf' version {version} is after the ledger's head {head}", StatusCodes.Status422UnprocessableEntity);
-                break;
-            case AsOf.Timestamp { Moment: var moment } when moment > DateTimeOffset.UtcNow:
-                throw new RequestInputException("as_of_in_future", $"'asOf' {moment:O} is in the future", StatusCodes.Status422UnprocessableEntity);
-        }
     }
 }
