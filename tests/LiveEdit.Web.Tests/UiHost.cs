@@ -79,13 +79,14 @@ public sealed partial class UiHost : IAsyncDisposable
         return settings;
     }
 
-    public static async Task<UiHost> StartAsync(IDictionary<string, string?> settings)
+    public static async Task<UiHost> StartAsync(IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
     {
         var app = InferenceApp.Build(["--urls", "http://127.0.0.1:0"], b =>
         {
             b.Configuration["Logging:LogLevel:Default"] = "Warning";
             b.Configuration["Ledger:ChainKey"] = TestChainKey.Base64;
             foreach (var (key, value) in settings) b.Configuration[key] = value;
+            configure?.Invoke(b);
         });
         await InferenceApp.PrepareAsync(app);
         await app.StartAsync();

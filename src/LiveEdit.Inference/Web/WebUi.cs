@@ -98,7 +98,10 @@ public static class WebUi
             headers.XFrameOptions = "DENY";
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "same-origin";
-            headers.CacheControl = "no-store";
+            // Pages are per person and carry antiforgery tokens: never cached. Set as antiforgery wants them, or it rewrites
+            // them and logs a warning on every page.
+            headers.CacheControl = "no-cache, no-store";
+            headers.Pragma = "no-cache";
             await next(context);
         }));
         app.MapGet(PathBase + "/site.css", () => Results.Text(SiteCss.Text, "text/css; charset=utf-8")).AllowAnonymous().ExcludeFromDescription();
