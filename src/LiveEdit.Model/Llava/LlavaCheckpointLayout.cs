@@ -24,18 +24,21 @@ namespace LiveEdit.Model.Llava;
 /// versions); <c>CLIPEncoder.layers</c>; <c>CLIPEncoderLayer</c>: <c>self_attn</c>, <c>layer_norm1</c>, <c>mlp</c>,
 /// <c>layer_norm2</c>; <c>CLIPAttention</c>: <c>k_proj</c>, <c>v_proj</c>, <c>q_proj</c>, <c>out_proj</c> (with biases);
 /// <c>CLIPMLP</c>: <c>fc1</c> [intermediate, hidden], <c>fc2</c> [hidden, intermediate].</item>
-/// <item>siglip/modeling_siglip.py — <c>SiglipVisionModel.vision_model</c>; <c>SiglipVisionTransformer</c>:
-/// <c>embeddings</c>, <c>encoder</c>, <c>post_layernorm</c>, and <c>head</c> when <c>vision_use_head</c>;
-/// <c>SiglipVisionEmbeddings</c>: <c>patch_embedding</c> (Conv2d with bias), <c>position_embedding</c> [patches, hidden]
-/// (no class token); encoder layers named as CLIP's.</item>
+/// <item>siglip/modeling_siglip.py (read at commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc) —
+/// <c>SiglipVisionModel.vision_model</c> (L1148); <c>SiglipVisionTransformer</c> (L1062–L1067): <c>embeddings</c>,
+/// <c>encoder</c>, <c>post_layernorm</c> (L1064), and <c>head</c> when <c>vision_use_head</c> (L1065–L1067);
+/// <c>SiglipVisionEmbeddings</c>: <c>patch_embedding</c> (Conv2d with bias, L258–L264), <c>position_embedding</c>
+/// [patches, hidden] (no class token, L266–L268); <c>SiglipEncoder.layers</c> (L847); <c>SiglipEncoderLayer</c>
+/// (L618–L621), <c>SiglipAttention</c> (L373–L376) and <c>SiglipMLP</c> (L604–L605) named as CLIP's.</item>
 /// <item>llama/modeling_llama.py — <c>LlamaForCausalLM</c>: <c>model</c>, <c>lm_head</c> [vocab, hidden];
 /// <c>LlamaModel</c>: <c>embed_tokens</c>, <c>layers</c>, <c>norm</c>; <c>LlamaDecoderLayer</c>: <c>self_attn</c>,
 /// <c>mlp</c>, <c>input_layernorm</c>, <c>post_attention_layernorm</c>; <c>LlamaAttention</c>: <c>q_proj</c>
 /// [heads × head_dim, hidden], <c>k_proj</c>/<c>v_proj</c> [kv heads × head_dim, hidden], <c>o_proj</c>, biases when
 /// <c>attention_bias</c> (o_proj too in LLaMA; llava-1.5 has none); <c>LlamaMLP</c>: <c>gate_proj</c>,
 /// <c>up_proj</c> [intermediate, hidden], <c>down_proj</c> [hidden, intermediate].</item>
-/// <item>qwen2/modeling_qwen2.py — as LLaMA, with <c>Qwen2Attention</c>'s q/k/v projections always biased and
-/// <c>o_proj</c> without bias.</item>
+/// <item>qwen2/modeling_qwen2.py (read at commit 63bb723747035466e5339aea864b133f709b067d) — as LLaMA, with
+/// <c>Qwen2Attention</c>'s q/k/v projections always biased (L134–L136) and <c>o_proj</c> without bias (L137);
+/// <c>Qwen2MLP</c> (L40–L42), <c>Qwen2DecoderLayer</c> (L212–L216), <c>Qwen2Model</c> (L316–L320).</item>
 /// </list>
 /// </summary>
 public sealed class LlavaCheckpointLayout(LlavaConfig config) : ICheckpointLayout

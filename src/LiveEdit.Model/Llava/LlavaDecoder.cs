@@ -32,6 +32,8 @@ internal sealed class LlavaLanguageModel : nn.Module
     }
 }
 
+// transformers commit 63bb723747035466e5339aea864b133f709b067d src/transformers/models/qwen2/modeling_qwen2.py
+// L316–L320 (Qwen2Model.__init__: embed_tokens, layers, norm).
 /// <summary><c>model</c>: token embedding, decoder layers, final RMSNorm.</summary>
 internal sealed class LlavaDecoder : nn.Module
 {
@@ -56,6 +58,7 @@ internal sealed class LlavaDecoder : nn.Module
     public Tensor Norm(Tensor h) => norm.forward(h);
 }
 
+// transformers commit 63bb723747035466e5339aea864b133f709b067d src/transformers/models/qwen2/modeling_qwen2.py L186–L194 (Qwen2RMSNorm: weight of ones, variance_epsilon).
 /// <summary>RMSNorm with its <c>weight</c> (<see cref="LlavaOps.RmsNorm"/>).</summary>
 internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
@@ -72,6 +75,9 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => LlavaOps.RmsNorm(x, weight, eps);
 }
 
+// transformers commit 63bb723747035466e5339aea864b133f709b067d src/transformers/models/qwen2/modeling_qwen2.py
+// L207–L217 (Qwen2DecoderLayer.__init__: self_attn, mlp, input_layernorm, post_attention_layernorm) and L231–L251
+// (forward: x + Attn(RMS(x)) L231–L244, then x + MLP(RMS(x)) L247–L250).
 /// <summary>
 /// One LLaMA / Qwen2 layer: x + Attn(RMS(x)), then x + MLP(RMS(x)); causal attention with rotary positions and grouped
 /// key/value heads, the SwiGLU MLP down(silu(gate(x)) ⊙ up(x)).
@@ -132,6 +138,9 @@ internal sealed class DecoderAttention : nn.Module
         // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
         // L273 (head_dim = hidden / heads) and L286–L289: q [heads·hd], k, v [kv heads·hd], o, biases when attention_bias
         // (Qwen2 always biases q, k, v and never o).
+        // transformers commit 63bb723747035466e5339aea864b133f709b067d src/transformers/models/qwen2/modeling_qwen2.py
+        // L129 (head_dim = hidden / heads unless head_dim is given), L134–L136 (q, k, v with bias=True) and L137 (o_proj
+        // with bias=False); heads split at L153–L155, rotary on q and k at L157–L158, merged heads through o_proj L181–L182.
         q_proj = nn.Linear(config.HiddenSize, heads * headDim, hasBias: bias, device: device, dtype: dtype);
         k_proj = nn.Linear(config.HiddenSize, kvHeads * headDim, hasBias: bias, device: device, dtype: dtype);
         v_proj = nn.Linear(config.HiddenSize, kvHeads * headDim, hasBias: bias, device: device, dtype: dtype);
@@ -188,6 +197,8 @@ internal sealed class DecoderMlp : nn.Module<Tensor, Tensor>
         if (config.HiddenAct != "silu") throw new NotSupportedException($"text_config.hidden_act '{config.HiddenAct}' is not supported (silu)");
         // transformers commit 002272831fba584eb30dca9729c1be456836960a src/transformers/models/llama/modeling_llama.py
         // L216–L219 (gate, up, down without bias; act_fn = ACT2FN[hidden_act]) and L239: down(act(gate(x)) · up(x)).
+        // transformers commit 63bb723747035466e5339aea864b133f709b067d src/transformers/models/qwen2/modeling_qwen2.py
+        // L40–L43 (Qwen2MLP: gate, up, down without bias; act_fn = ACT2FN[hidden_act]) and L46: down(act(gate(x)) · up(x)).
         gate_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false, device: device, dtype: dtype);
         up_proj = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: false, device: device, dtype: dtype);
         down_proj = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: false, device: device, dtype: dtype);

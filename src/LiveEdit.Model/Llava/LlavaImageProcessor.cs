@@ -4,6 +4,14 @@ using static TorchSharp.torch;
 
 namespace LiveEdit.Model.Llava;
 
+// transformers commit 8f3e5ebe573f12bad1e1a7fce9e6589311f041ed src/transformers/models/clip/image_processing_clip.py
+// L106–L108 (CLIPImageProcessor defaults: size shortest_edge 224, crop_size 224×224), L98 (rescale_factor 1/255),
+// L119–L120 (image_mean, image_std default to OPENAI_CLIP_MEAN / OPENAI_CLIP_STD) and L284–L305 (preprocess: resize,
+// centre crop, rescale, normalise, in that order).
+// transformers commit bf777f4ca88a31322a765c0010e02762d3ff65be src/transformers/models/llava/image_processing_llava.py
+// L100 (LlavaImageProcessor: do_pad defaults to False), L115–L117 and L129–L130 (the same defaults as CLIP's) and
+// L408–L428 (preprocess per image: pad to square L409–L414, resize L416–L417, centre crop L419–L420, rescale L422–L423,
+// normalise L425–L428).
 /// <summary>
 /// A checkpoint's image preprocessing as its <c>preprocessor_config.json</c> describes it, following the PIL path of
 /// transformers' image processors step by step: CLIPImageProcessor / LlavaImageProcessor (optionally pad to a square with
@@ -181,6 +189,8 @@ public sealed class LlavaImageProcessor : IImageProcessor
         ArgumentNullException.ThrowIfNull(image);
         var pixels = image.Pixels;
         int width = image.Width, height = image.Height;
+        // transformers commit bf777f4ca88a31322a765c0010e02762d3ff65be src/transformers/models/llava/image_processing_llava.py
+        // L409–L414: pad to a square with the mean colour first, then resize (L416–L417).
         if (PadToSquare && width != height)
         {
             var side = (long)Math.Max(width, height);
@@ -196,6 +206,9 @@ public sealed class LlavaImageProcessor : IImageProcessor
         else if (ResizeTo is { } to)
             (pixels, width, height) = (BicubicResize.Resize(pixels, width, height, to.Width, to.Height), to.Width, to.Height);
 
+        // transformers commit 8f3e5ebe573f12bad1e1a7fce9e6589311f041ed src/transformers/models/clip/image_processing_clip.py L290–L293
+        // and transformers commit bf777f4ca88a31322a765c0010e02762d3ff65be src/transformers/models/llava/image_processing_llava.py L419–L420: the centre crop
+        // after the resize (the crop itself is BaseImageProcessor.center_crop, not cited by line).
         var (outH, outW) = Crop ?? (height, width);
         // transformers' centre crop: top-left at floor((size - crop) / 2), zeros where the crop reaches past the image.
         var top = FloorDiv(height - outH, 2);
@@ -213,6 +226,9 @@ public sealed class LlavaImageProcessor : IImageProcessor
             for (var c = 0; c < 3; c++)
             {
                 var v = inside ? pixels[(sy * width + sx) * 3 + c] : (byte)0;
+                // transformers commit 8f3e5ebe573f12bad1e1a7fce9e6589311f041ed src/transformers/models/clip/image_processing_clip.py L295–L305
+                // and transformers commit bf777f4ca88a31322a765c0010e02762d3ff65be src/transformers/models/llava/image_processing_llava.py L422–L428:
+                // rescale by rescale_factor, then normalise with image_mean and image_std.
                 // As numpy does it: rescale in float64 then cast to float32; normalise in float32.
                 var value = RescaleFactor is { } f ? (float)(v * f) : v;
                 if (Mean is not null) value = (value - mean[c]) / std[c];
@@ -226,6 +242,10 @@ public sealed class LlavaImageProcessor : IImageProcessor
         $"it is {image.Width}×{image.Height} pixels; {what}, more than the {ImageHeader.MaxPixels / 1_000_000} megapixels accepted", tooLarge: true);
 
     /// <summary>transformers' get_resize_output_image_size for an int size: the short side becomes <paramref name="edge"/>, the long one int(edge × long / short).</summary>
+    // transformers commit 8f3e5ebe573f12bad1e1a7fce9e6589311f041ed src/transformers/models/clip/image_processing_clip.py
+    // L123–L161 (CLIPImageProcessor.resize: size["shortest_edge"] with default_to_square=False, L151–L153);
+    // transformers commit bf777f4ca88a31322a765c0010e02762d3ff65be src/transformers/models/llava/image_processing_llava.py
+    // L230–L277 (LlavaImageProcessor.resize: shortest_edge L256–L258, or height and width L259–L260, L264–L269).
     public static (int Height, int Width) ShortestEdgeSize(int height, int width, int edge)
     {
         var (shortSide, longSide) = width <= height ? (width, height) : (height, width);
@@ -234,6 +254,10 @@ public sealed class LlavaImageProcessor : IImageProcessor
     }
 
     /// <summary>The original LLaVA's expand2square: the image centred on a square of the mean colour (each channel int(mean × 255)).</summary>
+    // transformers commit bf777f4ca88a31322a765c0010e02762d3ff65be src/transformers/models/llava/image_processing_llava.py
+    // L151–L227 (LlavaImageProcessor.pad_to_square: unchanged when square L185–L191, side max(height, width) L193,
+    // filled with the background colour and the image placed at (side − short) // 2, channels last L213–L222); the
+    // colour is tuple(int(x × 255) for x in image_mean) at L412.
     private (byte[] Pixels, int Width, int Height) Square(byte[] pixels, int width, int height)
     {
         var side = Math.Max(width, height);

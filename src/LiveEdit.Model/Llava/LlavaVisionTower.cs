@@ -23,6 +23,8 @@ internal sealed class LlavaVisionTower : nn.Module<Tensor, Tensor>
         // transformers commit 00d3cdbeaab26587a543f75df7997a53a6fb146b src/transformers/models/llava/modeling_llava.py
         // L220–L227 (LlavaModel.get_image_features): the tower runs with output_hidden_states, the feature is
         // hidden_states[vision_feature_layer], and "default" drops position 0 ([:, 1:]).
+        // transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py
+        // L887–L914 (SiglipEncoder.forward): the same for SigLIP, each layer's input collected (L893) and the last output (L914).
         // hidden_states[0] is the embedding output (after CLIP's pre-norm), hidden_states[k] the output of layer k − 1,
         // so feature layer f ≥ 0 is reached after f layers and f < 0 after layers + 1 + f.
         LayersRun = config.VisionFeatureLayer >= 0 ? config.VisionFeatureLayer : layers + 1 + config.VisionFeatureLayer;
@@ -51,6 +53,10 @@ internal sealed class LlavaVisionTower : nn.Module<Tensor, Tensor>
     }
 }
 
+// transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py
+// L1056–L1067 (SiglipVisionTransformer.__init__: embeddings, encoder, post_layernorm L1064, head when vision_use_head
+// L1065–L1067) and L1089–L1110 (forward: post_layernorm only on last_hidden_state L1098–L1099; the hidden_states
+// returned at L1108 are the encoder's, without it).
 /// <summary><c>vision_model</c>: embeddings, CLIP's <c>pre_layrnorm</c>, the encoder and <c>post_layernorm</c> (kept, unused).</summary>
 internal sealed class VisionTransformer : nn.Module
 {
@@ -87,6 +93,10 @@ internal sealed class VisionTransformer : nn.Module
 // transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
 // L143–L163 (CLIPVisionEmbeddings.__init__: class_embedding L150, patch_embedding with bias=False L152–L158, position_embedding
 // with patches + 1 rows L160–L162) and L206–L222 (forward: conv, flatten, class token first, plus positions).
+// transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py
+// L250–L269 (SiglipVisionEmbeddings.__init__: patch_embedding Conv2d with its default bias and padding="valid" L258–L264,
+// position_embedding with one row per patch and no class token L266–L268) and L309–L318 (forward: conv, flatten,
+// transpose L311–L312, plus positions L317).
 /// <summary><c>embeddings</c>: the patch convolution, CLIP's class token and the learned position table.</summary>
 internal sealed class VisionEmbeddings : nn.Module<Tensor, Tensor>
 {
@@ -118,6 +128,7 @@ internal sealed class VisionEmbeddings : nn.Module<Tensor, Tensor>
     }
 }
 
+// transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py L847 (SiglipEncoder.layers).
 /// <summary><c>encoder</c>: the stack of <c>layers</c>.</summary>
 internal sealed class VisionEncoder : nn.Module
 {
@@ -134,6 +145,9 @@ internal sealed class VisionEncoder : nn.Module
 
 // transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
 // L363–L393 (CLIPEncoderLayer: layer_norm1, self_attn, residual; layer_norm2, mlp, residual).
+// transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py
+// L614–L621 (SiglipEncoderLayer.__init__: self_attn, layer_norm1, mlp, layer_norm2) and L640–L653 (forward: the same two
+// pre-LN residual blocks).
 /// <summary>One pre-LN encoder layer: x + Attn(LN₁(x)), then x + MLP(LN₂(x)); bidirectional attention with biases.</summary>
 internal sealed class VisionEncoderLayer : nn.Module<Tensor, Tensor>
 {
@@ -163,6 +177,10 @@ internal sealed class VisionEncoderLayer : nn.Module<Tensor, Tensor>
 
 // transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
 // L300 (scale = head_dim^−0.5), L304–L307 (k, v, q, out_proj with biases), L265–L283 (softmax(scale·QKᵀ)·V, no mask).
+// transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py
+// L370 (scale = head_dim^−0.5), L373–L376 (k, v, q, out_proj with biases), L386–L428 (SiglipAttention.forward: heads
+// L392–L394, softmax(scale·QKᵀ)·V L397–L415, merged heads through out_proj L423–L426); the vision tower passes no mask
+// (L1091–L1096).
 /// <summary><c>self_attn</c>: multi-head attention over all positions, scaled by 1/√head width, biases on every projection.</summary>
 internal sealed class VisionAttention : nn.Module<Tensor, Tensor>
 {
@@ -191,6 +209,8 @@ internal sealed class VisionAttention : nn.Module<Tensor, Tensor>
 
 // transformers commit 000f1ffdbf1ce6190cc8863af9a2fff817590937 src/transformers/models/clip/modeling_clip.py
 // L348–L360 (CLIPMLP: fc1, ACT2FN[hidden_act], fc2).
+// transformers commit 1c51a62f5861390e994db1464e8a51f6d7fbacbc src/transformers/models/siglip/modeling_siglip.py
+// L599–L611 (SiglipMLP: activation_fn = ACT2FN[hidden_act] L603, fc1 and fc2 with biases L604–L605, forward L607–L611).
 /// <summary><c>mlp</c>: fc1 → the tower's activation (quick-GELU for CLIP, tanh-GELU for SigLIP) → fc2.</summary>
 internal sealed class VisionMlp : nn.Module<Tensor, Tensor>
 {
