@@ -14,7 +14,7 @@ public static class QueryRecordSchema
     /// <summary>The table's name.</summary>
     public const string Table = "ledger_queries";
 
-    /// <summary>The session setting the retention function turns on for its own DELETE; the trigger refuses every other one.</summary>
+    /// <summary>The connection-level setting the retention function turns on for its own DELETE; the trigger refuses every other one.</summary>
     internal const string RetentionSetting = "liveedit.query_retention";
 
     /// <summary>SQL that creates the table, its indexes, its guard trigger and the retention function if missing. Idempotent.</summary>
