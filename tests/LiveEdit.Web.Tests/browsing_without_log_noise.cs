@@ -16,12 +16,12 @@ public sealed class browsing_without_log_noise(PostgresFixture postgres) : IAsyn
 {
     private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
     private readonly WarningLog _log = new();
-    private UiHost _host = null!;
+    private RunningHost _host = null!;
 
     public async Task InitializeAsync()
     {
-        var schema = await UiHost.MigrateAsync(postgres, GetType());
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, schema, _keys), b => b.Logging.AddProvider(_log));
+        var schema = await Ui.MigrateAsync(postgres, GetType());
+        _host = await Ui.StartAsync(Ui.Settings(postgres, schema, _keys), b => b.Logging.AddProvider(_log));
     }
 
     public async Task DisposeAsync()
@@ -36,7 +36,7 @@ public sealed class browsing_without_log_noise(PostgresFixture postgres) : IAsyn
         var (client, _) = _host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using (var signIn = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent(
-                   [new("apiKey", UiHost.AdminKey), new("__RequestVerificationToken", UiHost.FormToken(page))])))
+                   [new("apiKey", Ui.AdminKey), new("__RequestVerificationToken", Ui.FormToken(page))])))
             signIn.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         _log.Warnings.Clear(); // start-up's own lines are not what this is about
 

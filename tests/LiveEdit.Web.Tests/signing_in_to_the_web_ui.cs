@@ -11,12 +11,12 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
 {
     private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
     private string _schema = "";
-    private UiHost _host = null!;
+    private RunningHost _host = null!;
 
     public async Task InitializeAsync()
     {
-        _schema = await UiHost.MigrateAsync(postgres, GetType());
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, _schema, _keys));
+        _schema = await Ui.MigrateAsync(postgres, GetType());
+        _host = await Ui.StartAsync(Ui.Settings(postgres, _schema, _keys));
     }
 
     public async Task DisposeAsync()
@@ -40,13 +40,13 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         var (client, cookies) = _host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using var response = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent(
-            [new("apiKey", UiHost.ApproverKey), new("__RequestVerificationToken", UiHost.FormToken(page))]));
+            [new("apiKey", Ui.ApproverKey), new("__RequestVerificationToken", Ui.FormToken(page))]));
         response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         var setCookie = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("liveedit-ui=", StringComparison.Ordinal));
         setCookie.ShouldContain("httponly", Case.Insensitive);
         setCookie.ShouldContain("samesite=lax", Case.Insensitive);
         setCookie.ShouldContain("path=/ui", Case.Insensitive);
-        setCookie.ShouldNotContain(UiHost.ApproverKey);
+        setCookie.ShouldNotContain(Ui.ApproverKey);
         (await client.GetStringAsync("/ui/home")).ShouldContain("Signed in as <strong>bob</strong>");
         cookies.GetCookies(new Uri(_host.Address, "/ui/"))["liveedit-ui"].ShouldNotBeNull();
     }
@@ -57,7 +57,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         var (client, _) = _host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using var response = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent(
-            [new("apiKey", "not-a-key"), new("__RequestVerificationToken", UiHost.FormToken(page))]));
+            [new("apiKey", "not-a-key"), new("__RequestVerificationToken", Ui.FormToken(page))]));
         response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         var body = await response.Content.ReadAsStringAsync();
         body.ShouldContain("&#x27;apiKey&#x27;: the host knows no such API key");
@@ -69,7 +69,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     {
         var (client, _) = _host.Browserless();
         await client.GetStringAsync("/ui/sign-in"); // the antiforgery cookie, but no token in the form
-        using var response = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent([new("apiKey", UiHost.ApproverKey)]));
+        using var response = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent([new("apiKey", Ui.ApproverKey)]));
         response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         SignInCookies(response).ShouldBeEmpty();
     }
@@ -77,18 +77,18 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     [Fact]
     public async Task an_approval_posted_without_its_antiforgery_token_is_refused_and_the_edit_stays_proposed()
     {
-        var id = await _host.ProposeAsync(UiHost.Cases(1, seed: 21)[0], UiHost.ProposerKey);
+        var id = await _host.ProposeAsync(Ui.Cases(1, seed: 21)[0], Ui.ProposerKey);
         var (client, _) = _host.Browserless();
-        await UiHost.SignInAsync(client, UiHost.ApproverKey);
+        await Ui.SignInAsync(client, Ui.ApproverKey);
         // What a cross-site form would send: the signed-in cookie (were it sent at all), no token.
-        using var forged = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent([new("userName", "bob"), new("password", UiHost.Password)]));
+        using var forged = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent([new("userName", "bob"), new("password", Ui.Password)]));
         forged.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
         (await _host.Ledger.GetEditAsync(id)).Status.ShouldBe(LiveEdit.Ledger.Edits.EditStatus.Proposed);
 
         // The same post with the page's token is accepted: the refusal above was the token's.
         var queue = await client.GetStringAsync("/ui/queue");
         using var real = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent(
-            [new("__RequestVerificationToken", UiHost.FormToken(queue)), new("userName", "bob"), new("password", UiHost.Password)]));
+            [new("__RequestVerificationToken", Ui.FormToken(queue)), new("userName", "bob"), new("password", Ui.Password)]));
         real.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await _host.Ledger.GetEditAsync(id)).Status.ShouldNotBe(LiveEdit.Ledger.Edits.EditStatus.Proposed);
     }
@@ -97,7 +97,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     public async Task a_proposer_may_not_open_the_timeline_the_diff_the_queue_or_the_chain()
     {
         var (client, _) = _host.Browserless();
-        await UiHost.SignInAsync(client, UiHost.ProposerKey);
+        await Ui.SignInAsync(client, Ui.ProposerKey);
         foreach (var page in new[] { "/ui/timeline", "/ui/diff", "/ui/queue", "/ui/chain" })
         {
             using var response = await client.GetAsync(page);
@@ -112,14 +112,14 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     [Fact]
     public async Task a_proposer_does_not_see_another_persons_edit_or_its_image()
     {
-        var id = await _host.ProposeAsync(UiHost.Cases(1, seed: 22)[0], UiHost.AdminKey);
+        var id = await _host.ProposeAsync(Ui.Cases(1, seed: 22)[0], Ui.AdminKey);
         var (client, _) = _host.Browserless();
-        await UiHost.SignInAsync(client, UiHost.ProposerKey);
+        await Ui.SignInAsync(client, Ui.ProposerKey);
         (await client.GetAsync($"/ui/edits/{id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await client.GetAsync($"/ui/edits/{id}/image")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
 
         var (auditor, _) = _host.Browserless();
-        await UiHost.SignInAsync(auditor, UiHost.AuditorKey);
+        await Ui.SignInAsync(auditor, Ui.AuditorKey);
         using var image = await auditor.GetAsync($"/ui/edits/{id}/image");
         image.StatusCode.ShouldBe(HttpStatusCode.OK);
         image.Content.Headers.ContentType!.MediaType.ShouldBe("image/png");
@@ -130,9 +130,9 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     public async Task the_api_does_not_take_the_ui_cookie()
     {
         var (client, cookies) = _host.Browserless();
-        await UiHost.SignInAsync(client, UiHost.AdminKey);
+        await Ui.SignInAsync(client, Ui.AdminKey);
         var cookie = cookies.GetCookies(new Uri(_host.Address, "/ui/"))["liveedit-ui"]!;
-        using var api = _host.Api(null);
+        using var api = _host.Client(null);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/edits");
         request.Headers.Add("Cookie", $"{cookie.Name}={cookie.Value}");
         (await api.SendAsync(request)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
@@ -144,7 +144,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         var (client, _) = _host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using var response = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent(
-            [new("apiKey", UiHost.AuditorKey), new("returnUrl", "//evil.example/ui/x"), new("__RequestVerificationToken", UiHost.FormToken(page))]));
+            [new("apiKey", Ui.AuditorKey), new("returnUrl", "//evil.example/ui/x"), new("__RequestVerificationToken", Ui.FormToken(page))]));
         response.Headers.Location!.ToString().ShouldBe("/ui/home");
     }
 
@@ -152,12 +152,12 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     public async Task a_cookie_issued_before_a_restart_still_works_after_it_and_not_on_a_host_with_other_keys()
     {
         var (client, cookies) = _host.Browserless();
-        await UiHost.SignInAsync(client, UiHost.AuditorKey);
+        await Ui.SignInAsync(client, Ui.AuditorKey);
         var cookie = cookies.GetCookies(new Uri(_host.Address, "/ui/"))["liveedit-ui"]!;
         Directory.EnumerateFiles(_keys, "key-*.xml").ShouldNotBeEmpty("the Data Protection key is kept in the configured folder");
 
         await _host.DisposeAsync();
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, _schema, _keys));
+        _host = await Ui.StartAsync(Ui.Settings(postgres, _schema, _keys));
         using (var restarted = Send(_host, cookie))
         {
             var response = await restarted.Client.GetAsync("/ui/home");
@@ -168,7 +168,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         // A host with other keys (what the in-memory default gives every start) cannot read it: the test above depends on the folder.
         var other = Directory.CreateTempSubdirectory("liveedit-ui-other-").FullName;
         await _host.DisposeAsync();
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, _schema, other));
+        _host = await Ui.StartAsync(Ui.Settings(postgres, _schema, other));
         try
         {
             using var fresh = Send(_host, cookie);
@@ -179,7 +179,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         finally
         {
             await _host.DisposeAsync();
-            _host = await UiHost.StartAsync(UiHost.Settings(postgres, _schema, _keys));
+            _host = await Ui.StartAsync(Ui.Settings(postgres, _schema, _keys));
             Directory.Delete(other, recursive: true);
         }
     }
@@ -190,14 +190,14 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         var (client, _) = _host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using (var wrong = await client.PostAsync("/ui/sign-in?handler=Password", new FormUrlEncodedContent(
-                   [new("userName", "carol"), new("password", "not her password"), new("__RequestVerificationToken", UiHost.FormToken(page))])))
+                   [new("userName", "carol"), new("password", "not her password"), new("__RequestVerificationToken", Ui.FormToken(page))])))
         {
             wrong.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
             (await wrong.Content.ReadAsStringAsync()).ShouldContain("the user name and password do not identify an enabled account");
             SignInCookies(wrong).ShouldBeEmpty();
         }
         using var right = await client.PostAsync("/ui/sign-in?handler=Password", new FormUrlEncodedContent(
-            [new("userName", "Carol"), new("password", UiHost.Password), new("__RequestVerificationToken", UiHost.FormToken(page))]));
+            [new("userName", "Carol"), new("password", Ui.Password), new("__RequestVerificationToken", Ui.FormToken(page))]));
         right.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await client.GetStringAsync("/ui/home")).ShouldContain("Signed in as <strong>carol</strong> (auditor)");
     }
@@ -206,11 +206,11 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     public async Task a_disabled_account_is_signed_out_on_its_next_request()
     {
         var people = LiveEdit.Inference.Auth.People.PeopleStore.Open(postgres.OwnerConnectionString, _schema);
-        await people.AddAsync("erin", "Erin Ezra", [LiveEdit.Inference.Auth.Roles.Auditor], UiHost.Password);
+        await people.AddAsync("erin", "Erin Ezra", [LiveEdit.Inference.Auth.Roles.Auditor], Ui.Password);
         var (client, _) = _host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using (var signIn = await client.PostAsync("/ui/sign-in?handler=Password", new FormUrlEncodedContent(
-                   [new("userName", "erin"), new("password", UiHost.Password), new("__RequestVerificationToken", UiHost.FormToken(page))])))
+                   [new("userName", "erin"), new("password", Ui.Password), new("__RequestVerificationToken", Ui.FormToken(page))])))
             signIn.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await client.GetAsync("/ui/timeline")).StatusCode.ShouldBe(HttpStatusCode.OK);
         await people.SetDisabledAsync("erin", disabled: true);
@@ -222,14 +222,14 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     [Fact]
     public async Task a_decision_signed_with_a_wrong_password_or_as_someone_else_is_refused_and_appends_nothing()
     {
-        var id = await _host.ProposeAsync(UiHost.Cases(1, seed: 23)[0], UiHost.ProposerKey);
+        var id = await _host.ProposeAsync(Ui.Cases(1, seed: 23)[0], Ui.ProposerKey);
         var (client, _) = _host.Browserless();
-        await UiHost.SignInAsync(client, UiHost.AdminKey);
-        foreach (var (user, password, code) in new[] { ("dana", "not her password", "signature_rejected"), ("bob", UiHost.Password, "signer_not_caller"), ("dana", "", "missing_signature_password") })
+        await Ui.SignInAsync(client, Ui.AdminKey);
+        foreach (var (user, password, code) in new[] { ("dana", "not her password", "signature_rejected"), ("bob", Ui.Password, "signer_not_caller"), ("dana", "", "missing_signature_password") })
         {
             var queue = await client.GetStringAsync("/ui/queue");
             using var response = await client.PostAsync($"/ui/queue?handler=Approve&id={id}", new FormUrlEncodedContent(
-                [new("__RequestVerificationToken", UiHost.FormToken(queue)), new("userName", user), new("password", password)]));
+                [new("__RequestVerificationToken", Ui.FormToken(queue)), new("userName", user), new("password", password)]));
             ((int)response.StatusCode).ShouldBeInRange(400, 403, code);
             (await response.Content.ReadAsStringAsync()).ShouldContain(code);
         }
@@ -239,11 +239,11 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     [Fact]
     public async Task an_auditor_exports_an_audit_report_and_a_proposer_may_not()
     {
-        var id = await _host.ProposeAsync(UiHost.Cases(1, seed: 24)[0], UiHost.ProposerKey);
+        var id = await _host.ProposeAsync(Ui.Cases(1, seed: 24)[0], Ui.ProposerKey);
         // The report reads the chain and the summaries one after the other: let the worker's expert land first.
         for (var tries = 0; (await _host.Ledger.GetEditAsync(id)).ExpertSha256 is null && tries < 300; tries++) await Task.Delay(100);
         var (auditor, _) = _host.Browserless();
-        await UiHost.SignInAsync(auditor, UiHost.AuditorKey);
+        await Ui.SignInAsync(auditor, Ui.AuditorKey);
         using var json = await auditor.GetAsync("/ui/export?format=json");
         json.StatusCode.ShouldBe(HttpStatusCode.OK);
         json.Content.Headers.ContentType!.MediaType.ShouldBe("application/json");
@@ -256,7 +256,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
         bad.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
 
         var (proposer, _) = _host.Browserless();
-        await UiHost.SignInAsync(proposer, UiHost.ProposerKey);
+        await Ui.SignInAsync(proposer, Ui.ProposerKey);
         using var refused = await proposer.GetAsync("/ui/export?format=json");
         refused.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         refused.Headers.Location!.PathAndQuery.ShouldStartWith("/ui/denied");
@@ -265,7 +265,7 @@ public sealed class signing_in_to_the_web_ui(PostgresFixture postgres) : IAsyncL
     private static IEnumerable<string> SignInCookies(HttpResponseMessage response) =>
         response.Headers.TryGetValues("Set-Cookie", out var values) ? values.Where(c => c.StartsWith("liveedit-ui=", StringComparison.Ordinal)) : [];
 
-    private static CookieClient Send(UiHost host, Cookie cookie)
+    private static CookieClient Send(RunningHost host, Cookie cookie)
     {
         var (client, cookies) = host.Browserless();
         cookies.Add(new Uri(host.Address, "/ui/"), new Cookie(cookie.Name, cookie.Value, "/ui"));

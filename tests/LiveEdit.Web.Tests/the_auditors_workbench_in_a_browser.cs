@@ -15,15 +15,15 @@ namespace LiveEdit.Web.Tests;
 public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres) : IAsyncLifetime
 {
     private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
-    private UiHost _host = null!;
+    private RunningHost _host = null!;
     private IPlaywright _playwright = null!;
     private IBrowser _browser = null!;
 
     public async Task InitializeAsync()
     {
         (_playwright, _browser) = await Chromium.LaunchAsync();
-        var schema = await UiHost.MigrateAsync(postgres, GetType());
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, schema, _keys));
+        var schema = await Ui.MigrateAsync(postgres, GetType());
+        _host = await Ui.StartAsync(Ui.Settings(postgres, schema, _keys));
     }
 
     public async Task DisposeAsync()
@@ -54,7 +54,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         var page = await context.NewPageAsync();
         await page.GotoAsync("/ui/sign-in");
         await page.GetByLabel("User name", new() { Exact = true }).FillAsync(userName);
-        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(UiHost.Password);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(Ui.Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
         await page.WaitForURLAsync(u => !u.Contains("/ui/sign-in", StringComparison.Ordinal));
         return page;
@@ -63,13 +63,13 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     [Fact]
     public async Task an_edit_is_seen_refused_to_its_proposer_approved_asked_about_as_of_retracted_and_diffed()
     {
-        var c = UiHost.Cases(1, seed: 31)[0];
+        var c = Ui.Cases(1, seed: 31)[0];
         var before = await _host.Ledger.GetHeadAsync();
-        var id = await _host.ProposeAsync(c, UiHost.AdminKey, rationale: "the old name is wrong");
+        var id = await _host.ProposeAsync(c, Ui.AdminKey, rationale: "the old name is wrong");
         var shortId = id.ToString()[..8];
 
         // An approver signs in with a key (and lands where the sign-in was asked for) and sees the proposal in the timeline.
-        var bob = await SignedInAsync(UiHost.ApproverKey);
+        var bob = await SignedInAsync(Ui.ApproverKey);
         bob.Url.ShouldEndWith("/ui/timeline");
         var proposed = bob.Locator("tbody tr", new() { HasText = shortId }).Filter(new() { HasText = "Proposed" });
         (await proposed.InnerTextAsync()).ShouldContain("dana");
@@ -83,7 +83,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         var own = dana.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" });
         (await own.IsDisabledAsync()).ShouldBeTrue();
         await Chromium.ScreenshotAsync(dana, "2-queue-four-eyes-shown");
-        await dana.Locator($"#approve-{id}-password").FillAsync(UiHost.Password);
+        await dana.Locator($"#approve-{id}-password").FillAsync(Ui.Password);
         await own.EvaluateAsync("b => b.disabled = false");
         await own.ClickAsync();
         (await dana.Locator("#error").InnerTextAsync()).ShouldContain("four_eyes_violation");
@@ -94,7 +94,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await bob.GotoAsync("/ui/queue");
         (await bob.Locator($"#four-eyes-{id}").CountAsync()).ShouldBe(0);
         (await bob.Locator($"#approve-{id}-user").InputValueAsync()).ShouldBe("bob");
-        await bob.Locator($"#approve-{id}-password").FillAsync(UiHost.Password);
+        await bob.Locator($"#approve-{id}-password").FillAsync(Ui.Password);
         await bob.Locator($"#approve-{id}-meaning").SelectOptionAsync("review");
         await Chromium.ScreenshotAsync(bob, "3b-queue-signing-an-approval");
         await bob.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
@@ -128,7 +128,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
 
         // An admin retracts it with a reason on its page.
         await dana.GetByLabel("Reason for retracting").FillAsync("the correction was itself wrong");
-        await dana.Locator($"#retract-{id}-password").FillAsync(UiHost.Password);
+        await dana.Locator($"#retract-{id}-password").FillAsync(Ui.Password);
         await dana.GetByRole(AriaRole.Button, new() { Name = "Retract this edit" }).ClickAsync();
         (await dana.Locator("#notice").InnerTextAsync()).ShouldContain("Retracted by dana");
         (await dana.Locator("#edit-status").InnerTextAsync()).ShouldBe("Retracted");
@@ -173,7 +173,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     [Fact]
     public async Task bad_input_is_refused_on_the_page_naming_the_field_as_the_api_does()
     {
-        var bob = await SignedInAsync(UiHost.ApproverKey);
+        var bob = await SignedInAsync(Ui.ApproverKey);
         var response = await bob.GotoAsync("/ui/timeline?from=yesterday");
         response!.Status.ShouldBe(400);
         (await bob.Locator("#error").InnerTextAsync()).ShouldContain("'from' 'yesterday' is not a date");
