@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using LiveEdit.Testing;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Shouldly;
 using Xunit;
@@ -12,28 +13,16 @@ namespace LiveEdit.Web.Tests;
 /// that does not already forbid caching the way it wants, and says so on every response), and the pages are never cached.
 /// </summary>
 [Collection(WebCollection.Name)]
-public sealed class browsing_without_log_noise(PostgresFixture postgres) : IAsyncLifetime
+public sealed class browsing_without_log_noise(PostgresFixture postgres) : UiHostPerClass(postgres)
 {
-    private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
     private readonly WarningLog _log = new();
-    private RunningHost _host = null!;
 
-    public async Task InitializeAsync()
-    {
-        var schema = await Ui.MigrateAsync(postgres, GetType());
-        _host = await Ui.StartAsync(Ui.Settings(postgres, schema, _keys), b => b.Logging.AddProvider(_log));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        Directory.Delete(_keys, recursive: true);
-    }
+    protected override void Configure(WebApplicationBuilder builder) => builder.Logging.AddProvider(_log);
 
     [Fact]
     public async Task pages_with_forms_log_no_warning_and_forbid_caching()
     {
-        var (client, _) = _host.Browserless();
+        var (client, _) = Host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using (var signIn = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent(
                    [new("apiKey", Ui.AdminKey), new("__RequestVerificationToken", Ui.FormToken(page))])))

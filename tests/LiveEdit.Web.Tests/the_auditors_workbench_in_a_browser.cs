@@ -12,32 +12,13 @@ namespace LiveEdit.Web.Tests;
 /// pages, with screenshots under TestResults/screenshots.
 /// </summary>
 [Collection(WebCollection.Name)]
-public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres) : IAsyncLifetime
+public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres) : UiHostPerClass(postgres, browser: true)
 {
-    private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
-    private RunningHost _host = null!;
-    private IPlaywright _playwright = null!;
-    private IBrowser _browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        (_playwright, _browser) = await Chromium.LaunchAsync();
-        var schema = await Ui.MigrateAsync(postgres, GetType());
-        _host = await Ui.StartAsync(Ui.Settings(postgres, schema, _keys));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _browser.DisposeAsync();
-        _playwright.Dispose();
-        Directory.Delete(_keys, recursive: true);
-    }
 
     /// <summary>A page of its own browser context (its own cookies), signed in with the key through the sign-in form.</summary>
     private async Task<IPage> SignedInAsync(string key)
     {
-        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = Host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
         var page = await context.NewPageAsync();
         await page.GotoAsync("/ui/timeline");
         page.Url.ShouldContain("/ui/sign-in");
@@ -50,7 +31,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     /// <summary>A page of its own browser context, signed in with user name and password.</summary>
     private async Task<IPage> SignedInAsPersonAsync(string userName)
     {
-        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = Host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
         var page = await context.NewPageAsync();
         await page.GotoAsync("/ui/sign-in");
         await page.GetByLabel("User name", new() { Exact = true }).FillAsync(userName);
@@ -64,8 +45,8 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     public async Task an_edit_is_seen_refused_to_its_proposer_approved_asked_about_as_of_retracted_and_diffed()
     {
         var c = Ui.Cases(1, seed: 31)[0];
-        var before = await _host.Ledger.GetHeadAsync();
-        var id = await _host.ProposeAsync(c, Ui.AdminKey, rationale: "the old name is wrong");
+        var before = await Host.Ledger.GetHeadAsync();
+        var id = await Host.ProposeAsync(c, Ui.AdminKey, rationale: "the old name is wrong");
         var shortId = id.ToString()[..8];
 
         // An approver signs in with a key (and lands where the sign-in was asked for) and sees the proposal in the timeline.
@@ -87,7 +68,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await own.EvaluateAsync("b => b.disabled = false");
         await own.ClickAsync();
         (await dana.Locator("#error").InnerTextAsync()).ShouldContain("four_eyes_violation");
-        (await _host.Ledger.GetEditAsync(id)).Status.ShouldBe(EditStatus.Proposed);
+        (await Host.Ledger.GetEditAsync(id)).Status.ShouldBe(EditStatus.Proposed);
         await Chromium.ScreenshotAsync(dana, "3-own-approval-refused");
 
         // Another person approves it.
@@ -99,11 +80,11 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await Chromium.ScreenshotAsync(bob, "3b-queue-signing-an-approval");
         await bob.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
         (await bob.Locator("#notice").InnerTextAsync()).ShouldContain("approved by bob");
-        await _host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
-        var activatedAt = (await _host.Ledger.GetEditAsync(id)).ActivatedAtVersion!.Value;
+        await Host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
+        var activatedAt = (await Host.Ledger.GetEditAsync(id)).ActivatedAtVersion!.Value;
 
         // "Ask as of": the version before the edit gives the old answer, the head the new one, with the expert that fired.
-        var oldAnswer = (await _host.Server.QueryAsync(c.Edit.Image, c.Edit.Prompt, new AsOf.Sequence(before))).Answer;
+        var oldAnswer = (await Host.Server.QueryAsync(c.Edit.Image, c.Edit.Prompt, new AsOf.Sequence(before))).Answer;
         oldAnswer.ShouldNotBe(c.NewTarget);
         await bob.GotoAsync("/ui/ask");
         await bob.GetByLabel("Image (PNG, JPEG or BMP)").SetInputFilesAsync(new FilePayload { Name = "case.png", MimeType = "image/png", Buffer = c.Edit.Image!.ToPng() });
@@ -144,7 +125,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await Chromium.ScreenshotAsync(dana, "5-edit-page-after-retraction");
 
         // The diff shows the activation, and the removal.
-        var retractedAt = (await _host.Ledger.GetEditAsync(id)).RemovedAtVersion!.Value;
+        var retractedAt = (await Host.Ledger.GetEditAsync(id)).RemovedAtVersion!.Value;
         await bob.GotoAsync($"/ui/diff?from={before}&to={activatedAt}");
         (await bob.Locator("#diff-activated").InnerTextAsync()).ShouldContain(shortId);
         (await bob.Locator("#diff-removed").InnerTextAsync()).ShouldBe("None.");
