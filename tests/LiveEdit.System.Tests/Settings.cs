@@ -10,40 +10,9 @@ namespace LiveEdit.System.Tests;
 internal static class Settings
 {
     /// <summary>Creates the class's schema (plus <paramref name="suffix"/>) as the owner role and migrates it; returns its name.</summary>
-    public static async Task<string> MigrateAsync(PostgresFixture postgres, Type testClass, string suffix = "")
-    {
-        var schema = await postgres.CreateOwnedSchemaAsync(testClass, suffix);
-        await using var store = LiveEdit.Ledger.LedgerStore.Create(postgres.OwnerConnectionString, schema);
-        await new LiveEdit.Ledger.EditLedger(store).MigrateAsync(postgres.AppRole);
-        return schema;
-    }
+    public static Task<string> MigrateAsync(PostgresFixture postgres, Type testClass, string suffix = "") => HostSetup.MigrateAsync(postgres, testClass, suffix);
 
-    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => new Dictionary<string, string?>
-    {
-        ["ConnectionStrings:Ledger"] = postgres.AppConnectionString,
-        ["Ledger:Schema"] = schema,
-        ["Ledger:ApprovalPolicy"] = policy,
-        ["Transport:Kind"] = "InMemory",
-        ["Workers:InProcess"] = "true",
-        ["Workers:Reconciler:Every"] = "00:00:01",
-        ["Workers:Reconciler:PendingAfter"] = "00:00:05",
-    }.WithKeys();
-
-    /// <summary>
-    /// The four test keys (the development keys' secrets, alice/bob/carol/dana) configured as SHA-256 hashes, as a
-    /// production host takes them: the test hosts do not run in the Development environment.
-    /// </summary>
-    public static Dictionary<string, string?> WithKeys(this Dictionary<string, string?> settings)
-    {
-        var keys = LiveEdit.Inference.Auth.DevelopmentKeys.All;
-        for (var i = 0; i < keys.Count; i++)
-        {
-            settings[$"Auth:Keys:{i}:User"] = keys[i].User;
-            settings[$"Auth:Keys:{i}:Roles:0"] = keys[i].Role;
-            settings[$"Auth:Keys:{i}:Sha256"] = LiveEdit.Inference.Auth.ApiKeyOptions.Hash(keys[i].Secret);
-        }
-        return settings;
-    }
+    public static Dictionary<string, string?> InMemory(PostgresFixture postgres, string schema, string policy = "AutoApprove") => HostSetup.InMemory(postgres, schema, policy);
 
     public static Dictionary<string, string?> RabbitHost(PostgresFixture postgres, string schema, Uri broker, string prefix, string policy = "AutoApprove") => new Dictionary<string, string?>
     {
@@ -72,6 +41,5 @@ internal static class Settings
     };
 
     /// <summary>SynthWorld edit cases the tests edit with (evaluation split, fixed seed).</summary>
-    public static IReadOnlyList<LiveEdit.Research.World.EditCase> Cases(int count, int seed = 11) =>
-        new LiveEdit.Research.World.SynthWorld(LiveEdit.Research.World.WorldConfig.Default).EditCases(LiveEdit.Research.World.EditSplit.EditorEval, count, seed);
+    public static IReadOnlyList<EditCase> Cases(int count, int seed = 11) => HostSetup.Cases(count, seed);
 }

@@ -8,9 +8,9 @@ using Xunit;
 
 namespace LiveEdit.System.Tests;
 
-/// <summary>The Prometheus scrape endpoint (<c>Telemetry:Prometheus</c>): what it shows, to whom, and nothing when telemetry is off.</summary>
+/// <summary>The Prometheus scrape endpoints (<c>Telemetry:Prometheus</c>): what they show, to whom, and nothing when telemetry is off.</summary>
 [Collection(SystemCollection.Name)]
-public sealed partial class scraping_metrics(PostgresFixture postgres) : SchemaPerClass(postgres)
+public sealed partial class scraping_metrics(PostgresFixture postgres, RabbitMqFixture rabbit) : SchemaPerClass(postgres)
 {
     private Dictionary<string, string?> WithPrometheus(string schema)
     {
@@ -94,10 +94,52 @@ public sealed partial class scraping_metrics(PostgresFixture postgres) : SchemaP
         (await auditor.GetAsync("/metrics")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
     }
 
+    [Fact]
+    public async Task a_worker_process_serves_its_own_metrics_at_the_address_it_is_given()
+    {
+        var schema = await Settings.MigrateAsync(Postgres, GetType(), "_worker");
+        var prefix = Prefix + "w-";
+        await using var host = await RunningHost.StartAsync(Settings.RabbitHost(Postgres, schema, rabbit.Uri, prefix));
+        var port = FreePort();
+        var workerSettings = Settings.RabbitWorker(Postgres, schema, rabbit.Uri, prefix, "worker-m");
+        workerSettings["Telemetry__Prometheus"] = "true";
+        workerSettings["Telemetry__PrometheusListen"] = $"http://127.0.0.1:{port}/";
+        using var worker = WorkerProcess.Start(workerSettings);
+        await worker.WaitForLineAsync("started: consuming", TimeSpan.FromSeconds(90));
+
+        // Auto-approved, so the expert comes last: the worker appends the activation and records propose→active itself.
+        var id = await host.ProposeAsync(Settings.Cases(1, seed: 25)[0]);
+        await host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
+
+        using var scraper = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(10) };
+        var text = "";
+        // The exporter caches a scrape briefly: look until the activation shows.
+        for (var deadline = DateTime.UtcNow.AddSeconds(20); DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            using var response = await scraper.GetAsync("/metrics");
+            text = await response.Content.ReadAsStringAsync();
+            response.StatusCode.ShouldBe(HttpStatusCode.OK, text);
+            if (Value(text, "liveedit_edit_propose_to_active_duration_seconds_count", "liveedit_activated_by=\"expert\"") == 1) break;
+        }
+        Value(text, "liveedit_edit_propose_to_active_duration_seconds_count", "liveedit_activated_by=\"expert\"").ShouldBe(1, text);
+        text.ShouldContain("service_name=\"liveedit-worker\"");
+    }
+
+    private static int FreePort()
+    {
+        var listener = new global::System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     [Theory]
     [InlineData("Telemetry:Otlp:Endpoint", "ftp://collector:4317")]
     [InlineData("Telemetry:Otlp:Protocol", "carrier-pigeon")]
     [InlineData("Telemetry:Prometheus", "sometimes")]
+    [InlineData("Telemetry:PrometheusListen", "http://127.0.0.1:9464/metrics")]
+    [InlineData("Telemetry:PrometheusListen", "https://127.0.0.1:9464/")]
     [InlineData("Telemetry:SampleRatio", "2")]
     [InlineData("Logging:Format", "xml")]
     public void a_bad_telemetry_setting_stops_the_host_naming_it(string key, string value)

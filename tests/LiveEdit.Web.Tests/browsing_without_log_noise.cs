@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using LiveEdit.Testing;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Shouldly;
 using Xunit;
@@ -12,31 +13,19 @@ namespace LiveEdit.Web.Tests;
 /// that does not already forbid caching the way it wants, and says so on every response), and the pages are never cached.
 /// </summary>
 [Collection(WebCollection.Name)]
-public sealed class browsing_without_log_noise(PostgresFixture postgres) : IAsyncLifetime
+public sealed class browsing_without_log_noise(PostgresFixture postgres) : UiHostPerClass(postgres)
 {
-    private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
     private readonly WarningLog _log = new();
-    private UiHost _host = null!;
 
-    public async Task InitializeAsync()
-    {
-        var schema = await UiHost.MigrateAsync(postgres, GetType());
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, schema, _keys), b => b.Logging.AddProvider(_log));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        Directory.Delete(_keys, recursive: true);
-    }
+    protected override void Configure(WebApplicationBuilder builder) => builder.Logging.AddProvider(_log);
 
     [Fact]
     public async Task pages_with_forms_log_no_warning_and_forbid_caching()
     {
-        var (client, _) = _host.Browserless();
+        var (client, _) = Host.Browserless();
         var page = await client.GetStringAsync("/ui/sign-in");
         using (var signIn = await client.PostAsync("/ui/sign-in?handler=Key", new FormUrlEncodedContent(
-                   [new("apiKey", UiHost.AdminKey), new("__RequestVerificationToken", UiHost.FormToken(page))])))
+                   [new("apiKey", Ui.AdminKey), new("__RequestVerificationToken", Ui.FormToken(page))])))
             signIn.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         _log.Warnings.Clear(); // start-up's own lines are not what this is about
 

@@ -8,32 +8,12 @@ namespace LiveEdit.Web.Tests;
 
 /// <summary>Markup and script in a prompt, target, rationale or reason are shown as the text they are, on every page.</summary>
 [Collection(WebCollection.Name)]
-public sealed class showing_what_people_typed_as_text(PostgresFixture postgres) : IAsyncLifetime
+public sealed class showing_what_people_typed_as_text(PostgresFixture postgres) : UiHostPerClass(postgres, browser: true)
 {
     private const string Prompt = "what is <b id=\"in-prompt\">this</b> <script>document.title='pwned'</script>?";
     private const string Target = "<img id=\"in-target\" src=x> babro";
     private const string Rationale = "because <i id=\"in-rationale\">I said</i> & \"so\" <script>document.title='pwned'</script>";
     private const string Reason = "<u id=\"in-reason\">no</u> <a id=\"in-reason-link\" href=\"javascript:alert(1)\">see</a>";
-
-    private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
-    private UiHost _host = null!;
-    private IPlaywright _playwright = null!;
-    private IBrowser _browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        (_playwright, _browser) = await Chromium.LaunchAsync();
-        var schema = await UiHost.MigrateAsync(postgres, GetType());
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, schema, _keys));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _browser.DisposeAsync();
-        _playwright.Dispose();
-        Directory.Delete(_keys, recursive: true);
-    }
 
     private static async Task NothingInjectedAsync(IPage page)
     {
@@ -48,22 +28,22 @@ public sealed class showing_what_people_typed_as_text(PostgresFixture postgres) 
     {
         // The target is one no TinyVLM tokenizer takes over the API, so it goes straight into the ledger: the pages must
         // escape whatever a ledger holds (another model kind takes other words).
-        var image = UiHost.Cases(1, seed: 41)[0].Edit.Image!.ToPng();
-        var sha = await _host.Ledger.Blobs.PutAsync(image);
+        var image = Ui.Cases(1, seed: 41)[0].Edit.Image!.ToPng();
+        var sha = await Host.Ledger.Blobs.PutAsync(image);
         var id = Guid.NewGuid();
-        await _host.Ledger.ProposeAsync(new ProposeEdit(id, sha, Prompt, Target, Rationale, "alice", [], null));
+        await Host.Ledger.ProposeAsync(new ProposeEdit(id, sha, Prompt, Target, Rationale, "alice", [], null));
 
-        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _host.Address.ToString() });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = Host.Address.ToString() });
         var bob = await context.NewPageAsync();
         await bob.GotoAsync("/ui/sign-in");
-        await bob.GetByLabel("API key", new() { Exact = true }).FillAsync(UiHost.ApproverKey);
+        await bob.GetByLabel("API key", new() { Exact = true }).FillAsync(Ui.ApproverKey);
         await bob.GetByRole(AriaRole.Button, new() { Name = "Sign in with the key" }).ClickAsync();
 
         await bob.GotoAsync("/ui/queue");
         (await bob.Locator($"#q-{id}").Locator("..").InnerTextAsync()).ShouldContain(Prompt);
         await NothingInjectedAsync(bob);
         await bob.Locator($"#decide-{id}").GetByLabel("Reason for rejecting").FillAsync(Reason);
-        await bob.Locator($"#reject-{id}-password").FillAsync(UiHost.Password);
+        await bob.Locator($"#reject-{id}-password").FillAsync(Ui.Password);
         await bob.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Reject" }).ClickAsync();
         (await bob.Locator("#notice").InnerTextAsync()).ShouldContain("rejected by bob");
 

@@ -12,32 +12,13 @@ namespace LiveEdit.Web.Tests;
 /// pages, with screenshots under TestResults/screenshots.
 /// </summary>
 [Collection(WebCollection.Name)]
-public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres) : IAsyncLifetime
+public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres) : UiHostPerClass(postgres, browser: true)
 {
-    private readonly string _keys = Directory.CreateTempSubdirectory("liveedit-ui-keys-").FullName;
-    private UiHost _host = null!;
-    private IPlaywright _playwright = null!;
-    private IBrowser _browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        (_playwright, _browser) = await Chromium.LaunchAsync();
-        var schema = await UiHost.MigrateAsync(postgres, GetType());
-        _host = await UiHost.StartAsync(UiHost.Settings(postgres, schema, _keys));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _browser.DisposeAsync();
-        _playwright.Dispose();
-        Directory.Delete(_keys, recursive: true);
-    }
 
     /// <summary>A page of its own browser context (its own cookies), signed in with the key through the sign-in form.</summary>
     private async Task<IPage> SignedInAsync(string key)
     {
-        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = Host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
         var page = await context.NewPageAsync();
         await page.GotoAsync("/ui/timeline");
         page.Url.ShouldContain("/ui/sign-in");
@@ -50,11 +31,11 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     /// <summary>A page of its own browser context, signed in with user name and password.</summary>
     private async Task<IPage> SignedInAsPersonAsync(string userName)
     {
-        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = Host.Address.ToString(), ViewportSize = new ViewportSize { Width = 1366, Height = 768 } });
         var page = await context.NewPageAsync();
         await page.GotoAsync("/ui/sign-in");
         await page.GetByLabel("User name", new() { Exact = true }).FillAsync(userName);
-        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(UiHost.Password);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(Ui.Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
         await page.WaitForURLAsync(u => !u.Contains("/ui/sign-in", StringComparison.Ordinal));
         return page;
@@ -63,13 +44,13 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     [Fact]
     public async Task an_edit_is_seen_refused_to_its_proposer_approved_asked_about_as_of_retracted_and_diffed()
     {
-        var c = UiHost.Cases(1, seed: 31)[0];
-        var before = await _host.Ledger.GetHeadAsync();
-        var id = await _host.ProposeAsync(c, UiHost.AdminKey, rationale: "the old name is wrong");
+        var c = Ui.Cases(1, seed: 31)[0];
+        var before = await Host.Ledger.GetHeadAsync();
+        var id = await Host.ProposeAsync(c, Ui.AdminKey, rationale: "the old name is wrong");
         var shortId = id.ToString()[..8];
 
         // An approver signs in with a key (and lands where the sign-in was asked for) and sees the proposal in the timeline.
-        var bob = await SignedInAsync(UiHost.ApproverKey);
+        var bob = await SignedInAsync(Ui.ApproverKey);
         bob.Url.ShouldEndWith("/ui/timeline");
         var proposed = bob.Locator("tbody tr", new() { HasText = shortId }).Filter(new() { HasText = "Proposed" });
         (await proposed.InnerTextAsync()).ShouldContain("dana");
@@ -83,27 +64,27 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         var own = dana.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" });
         (await own.IsDisabledAsync()).ShouldBeTrue();
         await Chromium.ScreenshotAsync(dana, "2-queue-four-eyes-shown");
-        await dana.Locator($"#approve-{id}-password").FillAsync(UiHost.Password);
+        await dana.Locator($"#approve-{id}-password").FillAsync(Ui.Password);
         await own.EvaluateAsync("b => b.disabled = false");
         await own.ClickAsync();
         (await dana.Locator("#error").InnerTextAsync()).ShouldContain("four_eyes_violation");
-        (await _host.Ledger.GetEditAsync(id)).Status.ShouldBe(EditStatus.Proposed);
+        (await Host.Ledger.GetEditAsync(id)).Status.ShouldBe(EditStatus.Proposed);
         await Chromium.ScreenshotAsync(dana, "3-own-approval-refused");
 
         // Another person approves it.
         await bob.GotoAsync("/ui/queue");
         (await bob.Locator($"#four-eyes-{id}").CountAsync()).ShouldBe(0);
         (await bob.Locator($"#approve-{id}-user").InputValueAsync()).ShouldBe("bob");
-        await bob.Locator($"#approve-{id}-password").FillAsync(UiHost.Password);
+        await bob.Locator($"#approve-{id}-password").FillAsync(Ui.Password);
         await bob.Locator($"#approve-{id}-meaning").SelectOptionAsync("review");
         await Chromium.ScreenshotAsync(bob, "3b-queue-signing-an-approval");
         await bob.Locator($"#decide-{id}").GetByRole(AriaRole.Button, new() { Name = "Approve" }).ClickAsync();
         (await bob.Locator("#notice").InnerTextAsync()).ShouldContain("approved by bob");
-        await _host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
-        var activatedAt = (await _host.Ledger.GetEditAsync(id)).ActivatedAtVersion!.Value;
+        await Host.WaitForStatusAsync(id, "Active", TimeSpan.FromSeconds(90));
+        var activatedAt = (await Host.Ledger.GetEditAsync(id)).ActivatedAtVersion!.Value;
 
         // "Ask as of": the version before the edit gives the old answer, the head the new one, with the expert that fired.
-        var oldAnswer = (await _host.Server.QueryAsync(c.Edit.Image, c.Edit.Prompt, new AsOf.Sequence(before))).Answer;
+        var oldAnswer = (await Host.Server.QueryAsync(c.Edit.Image, c.Edit.Prompt, new AsOf.Sequence(before))).Answer;
         oldAnswer.ShouldNotBe(c.NewTarget);
         await bob.GotoAsync("/ui/ask");
         await bob.GetByLabel("Image (PNG, JPEG or BMP)").SetInputFilesAsync(new FilePayload { Name = "case.png", MimeType = "image/png", Buffer = c.Edit.Image!.ToPng() });
@@ -128,7 +109,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
 
         // An admin retracts it with a reason on its page.
         await dana.GetByLabel("Reason for retracting").FillAsync("the correction was itself wrong");
-        await dana.Locator($"#retract-{id}-password").FillAsync(UiHost.Password);
+        await dana.Locator($"#retract-{id}-password").FillAsync(Ui.Password);
         await dana.GetByRole(AriaRole.Button, new() { Name = "Retract this edit" }).ClickAsync();
         (await dana.Locator("#notice").InnerTextAsync()).ShouldContain("Retracted by dana");
         (await dana.Locator("#edit-status").InnerTextAsync()).ShouldBe("Retracted");
@@ -144,7 +125,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
         await Chromium.ScreenshotAsync(dana, "5-edit-page-after-retraction");
 
         // The diff shows the activation, and the removal.
-        var retractedAt = (await _host.Ledger.GetEditAsync(id)).RemovedAtVersion!.Value;
+        var retractedAt = (await Host.Ledger.GetEditAsync(id)).RemovedAtVersion!.Value;
         await bob.GotoAsync($"/ui/diff?from={before}&to={activatedAt}");
         (await bob.Locator("#diff-activated").InnerTextAsync()).ShouldContain(shortId);
         (await bob.Locator("#diff-removed").InnerTextAsync()).ShouldBe("None.");
@@ -173,7 +154,7 @@ public sealed class the_auditors_workbench_in_a_browser(PostgresFixture postgres
     [Fact]
     public async Task bad_input_is_refused_on_the_page_naming_the_field_as_the_api_does()
     {
-        var bob = await SignedInAsync(UiHost.ApproverKey);
+        var bob = await SignedInAsync(Ui.ApproverKey);
         var response = await bob.GotoAsync("/ui/timeline?from=yesterday");
         response!.Status.ShouldBe(400);
         (await bob.Locator("#error").InnerTextAsync()).ShouldContain("'from' 'yesterday' is not a date");

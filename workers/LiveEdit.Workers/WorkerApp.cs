@@ -7,6 +7,7 @@ using LiveEdit.Hosting.Startup;
 using LiveEdit.Hosting.Telemetry;
 using LiveEdit.Ledger;
 using MassTransit;
+using OpenTelemetry.Metrics;
 
 namespace LiveEdit.Workers;
 
@@ -24,7 +25,15 @@ public static class WorkerApp
             .AddModelRuntime(configuration, ContentRoot.Find())
             .AddExpertWorkerServices(configuration)
             .AddLiveEditMessaging(configuration, bus => bus.AddExpertWorkers());
-        builder.AddLiveEditTelemetry("liveedit-worker");
+        builder.AddLiveEditTelemetry("liveedit-worker", metrics: (metrics, settings) =>
+        {
+            // No HTTP server of its own to mount /metrics on: a listener of the exporter's, where configured.
+            if (settings.Prometheus) metrics.AddPrometheusHttpListener(o =>
+            {
+                o.Host = settings.PrometheusListen.Host;
+                o.Port = settings.PrometheusListen.Port;
+            });
+        });
         // "Started" means the bus is connected and consuming: the line below is printed only then.
         builder.Services.Configure<MassTransitHostOptions>(o =>
         {

@@ -9,7 +9,8 @@ namespace LiveEdit.Hosting.Telemetry;
 /// </summary>
 /// <param name="OtlpEndpoint"><c>Telemetry:Otlp:Endpoint</c>: an OTLP collector; traces, metrics and logs are exported to it.</param>
 /// <param name="OtlpProtocol"><c>Telemetry:Otlp:Protocol</c>: <c>grpc</c> (default, port 4317) or <c>http</c> (http/protobuf, port 4318).</param>
-/// <param name="Prometheus"><c>Telemetry:Prometheus</c>: true → the inference host serves <c>/metrics</c> for a Prometheus scraper.</param>
+/// <param name="Prometheus"><c>Telemetry:Prometheus</c>: true → the inference host serves <c>/metrics</c> for a Prometheus scraper (with
+/// a key), and the worker host listens for one at <paramref name="PrometheusListen"/>.</param>
 /// <param name="File"><c>Telemetry:File</c>: a file that receives one JSON line per finished span (tests, debugging; written synchronously).</param>
 /// <param name="ServiceName"><c>Telemetry:ServiceName</c>: the service name in every span and metric.</param>
 /// <param name="SampleRatio"><c>Telemetry:SampleRatio</c>: the share of new traces recorded (0 to 1, default 1); a trace
@@ -17,9 +18,14 @@ namespace LiveEdit.Hosting.Telemetry;
 /// <param name="RefreshEvery"><c>Telemetry:RefreshEvery</c>: how often the inference host reads the ledger for its gauges
 /// (work awaiting an expert, the chain's state); default 15 s.</param>
 /// <param name="JsonLogs"><c>Logging:Format</c> = <c>json</c>: console logs as one JSON object a line, with scopes (trace and span ids).</param>
+/// <param name="PrometheusListen"><c>Telemetry:PrometheusListen</c>: where the worker host's own scrape listener binds (it has no
+/// other HTTP server), as <c>http://host:port/</c>; the metrics are at <c>metrics</c> below it. Default <see cref="DefaultPrometheusListen"/>.</param>
 public sealed record TelemetrySettings(Uri? OtlpEndpoint, OtlpExportProtocol OtlpProtocol, bool Prometheus, string? File, string ServiceName,
-    double SampleRatio, TimeSpan RefreshEvery, bool JsonLogs)
+    double SampleRatio, TimeSpan RefreshEvery, bool JsonLogs, Uri PrometheusListen)
 {
+    /// <summary>The worker's scrape listener unless configured: the loopback interface only, on the exporter's usual port.</summary>
+    public static readonly Uri DefaultPrometheusListen = new("http://127.0.0.1:9464/");
+
     /// <summary>Spans are recorded (an exporter takes them).</summary>
     public bool Tracing => OtlpEndpoint is not null || File is not null;
 
@@ -58,7 +64,17 @@ public sealed record TelemetrySettings(Uri? OtlpEndpoint, OtlpExportProtocol Otl
             "json" => true,
             var other => throw new InvalidOperationException($"Logging:Format must be simple or json, not '{Excerpt(other)}'."),
         };
-        return new TelemetrySettings(endpoint, protocol, prometheus, file, serviceName, ratio, refresh, json);
+        var listen = DefaultPrometheusListen;
+        if (configuration["Telemetry:PrometheusListen"] is { Length: > 0 } listenText)
+        {
+            // The listener has no key check (a scraper cannot send one to it): it binds where it is told, a loopback or a
+            // private address, never a guess; a path is not taken, so the metrics stay at /metrics.
+            if (!Uri.TryCreate(listenText, UriKind.Absolute, out var parsed) || parsed.Scheme != "http" || parsed.Host.Length == 0
+                || parsed.AbsolutePath != "/" || parsed.Query.Length > 0 || parsed.Fragment.Length > 0 || parsed.UserInfo.Length > 0)
+                throw new InvalidOperationException($"Telemetry:PrometheusListen must be http://host:port/ (an address and a port, nothing after them), not '{Excerpt(listenText)}'.");
+            listen = parsed;
+        }
+        return new TelemetrySettings(endpoint, protocol, prometheus, file, serviceName, ratio, refresh, json, listen);
     }
 
     private static bool Flag(IConfiguration configuration, string key) => configuration[key] switch

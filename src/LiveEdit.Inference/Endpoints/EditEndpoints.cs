@@ -69,37 +69,21 @@ public static class EditEndpoints
             .DocumentsHeader(IdempotencyKeyHeader, "1 to 200 printable ASCII characters without spaces: a retry with the same key and the same proposal answers as the first attempt; with another proposal, 409.")
             .ProducesProblems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status415UnsupportedMediaType, StatusCodes.Status422UnprocessableEntity);
-        edits.MapPost("/{id:guid}/approve", async (Guid id, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] DecisionBody? body, HttpContext http,
+        edits.MapPost("/{id:guid}/approve", (Guid id, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] DecisionBody? body, HttpContext http,
                 EditLedger ledger, IPeopleDirectory people, LedgerOptions options, CancellationToken ct) =>
-            {
-                var signer = await DecisionSigning.IdentifyAsync(http, people, body?.Signature, SignedDecision.Approve, ct);
-                return await DecideAsync(http, ledger, id, expected => SignedAsync(ledger, options, id, expected, signer,
-                    (signature, version) => ledger.ApproveAsync(new ApproveEdit(id, http.Actor(), signature), version, ct), ct), ct);
-            })
+                SignedDecisionAsync(SignedDecision.Approve, id, body, http, ledger, people, options, ct))
             .RequireKey(Policies.Approve).WithName("ApproveEdit").WithSummary("Approve an edit")
             .WithDescription("Four-eyes: not one's own proposal, nor signed by its proposer. An optional JSON body {\"signature\": {\"userName\", \"password\", \"meaning\"}} " +
                 "signs with a person's account (both components asked again; required of a signed-in person); an API key without it signs as the key. " +
                 "With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
             .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
-        edits.MapPost("/{id:guid}/reject", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options,
-                CancellationToken ct) =>
-            {
-                var reason = RequireReason(body);
-                var signer = await DecisionSigning.IdentifyAsync(http, people, body.Signature, SignedDecision.Reject, ct);
-                return await DecideAsync(http, ledger, id, expected => SignedAsync(ledger, options, id, expected, signer,
-                    (signature, version) => ledger.RejectAsync(new RejectEdit(id, http.Actor(), reason, signature), version, ct), ct), ct);
-            })
+        edits.MapPost("/{id:guid}/reject", (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options,
+                CancellationToken ct) => SignedDecisionAsync(SignedDecision.Reject, id, body, http, ledger, people, options, ct))
             .RequireKey(Policies.Approve).WithName("RejectEdit").WithSummary("Reject an edit that is not active")
             .WithDescription("JSON body with the reason and, optionally, the signature (as for approve). With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
             .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
-        edits.MapPost("/{id:guid}/retract", async (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options,
-                CancellationToken ct) =>
-            {
-                var reason = RequireReason(body);
-                var signer = await DecisionSigning.IdentifyAsync(http, people, body.Signature, SignedDecision.Retract, ct);
-                return await DecideAsync(http, ledger, id, expected => SignedAsync(ledger, options, id, expected, signer,
-                    (signature, version) => ledger.RetractAsync(new RetractEdit(id, http.Actor(), reason, signature), version, ct), ct), ct);
-            })
+        edits.MapPost("/{id:guid}/retract", (Guid id, DecisionBody body, HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options,
+                CancellationToken ct) => SignedDecisionAsync(SignedDecision.Retract, id, body, http, ledger, people, options, ct))
             .RequireKey(Policies.Retract).WithName("RetractEdit").WithSummary("Retract an edit")
             .WithDescription("The model is again what it was without the edit. JSON body with the reason and, optionally, the signature (as for approve). With If-Match (the ETag of GET /edits/{id}) the decision holds only on that version (else 412).")
             .DocumentsHeader("If-Match", IfMatchDescription).DecisionProblems().ProducesProblems(StatusCodes.Status415UnsupportedMediaType);
@@ -275,13 +259,26 @@ public static class EditEndpoints
     public static string ETag(long streamVersion) => $"\"{streamVersion}\"";
 
     /// <summary>
+    /// Approve, reject or retract: the reason checked (reject, retract), the signer identified, then the signed decision
+    /// appended on the version If-Match names or on the freshest state (<see cref="SignedDecisions"/>).
+    /// </summary>
+    private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> SignedDecisionAsync(SignedDecision decision, Guid id, DecisionBody? body,
+        HttpContext http, EditLedger ledger, IPeopleDirectory people, LedgerOptions options, CancellationToken ct)
+    {
+        var reason = decision == SignedDecision.Approve ? null : SignedDecisions.RequireReason(body?.Reason);
+        var signer = await DecisionSigning.IdentifyAsync(http, people, body?.Signature, decision, ct);
+        var actor = http.Actor();
+        return await DecideAsync(http, ledger, id, expected => SignedDecisions.AppendAsync(ledger, options, decision, id, actor, reason, signer, expected, ct), ct);
+    }
+
+    /// <summary>
     /// Runs a state change. With <c>If-Match</c> the caller's version must be the edit's (else 412 with the current
-    /// one); without it the change is decided on the freshest state (see <see cref="OnFreshStateAsync"/>).
+    /// one); without it the change is decided on the freshest state (see <see cref="SignedDecisions.OnFreshStateAsync"/>).
     /// </summary>
     private static async Task<Results<Ok<CommandResponse>, ProblemHttpResult>> DecideAsync(HttpContext http, EditLedger ledger, Guid id, Func<long?, Task<EditCommandResult>> command, CancellationToken ct)
     {
         var ifMatch = http.Request.Headers.IfMatch;
-        if (ifMatch.Count == 0) return Respond(await OnFreshStateAsync(() => command(null)));
+        if (ifMatch.Count == 0) return Respond(await SignedDecisions.OnFreshStateAsync(() => command(null)));
         var text = ifMatch.ToString().Trim();
         // If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches, so it is answered 412 below.
         var weak = text.StartsWith("W/", StringComparison.Ordinal);
@@ -311,42 +308,6 @@ public static class EditEndpoints
             type: "https://liveedit.local/problems/version_mismatch",
             extensions: new Dictionary<string, object?> { ["code"] = "version_mismatch", ["currentVersion"] = current });
     }
-
-    /// <summary>
-    /// The caller sent no expected version, so a concurrent write to the edit (typically a worker recording its
-    /// expert) is not their conflict: decide again on the edit's new state, a few times. A decision that the new
-    /// state forbids still fails with its own error.
-    /// </summary>
-    private static async Task<EditCommandResult> OnFreshStateAsync(Func<Task<EditCommandResult>> command)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return await command();
-            }
-            catch (LiveEdit.Ledger.Errors.ConcurrencyConflictException) when (attempt < 4)
-            {
-            }
-        }
-    }
-
-    /// <summary>
-    /// Signs and runs a decision on the edit as it is now: the binding is made from the state just read, and the decision is
-    /// appended only at that state's version (the caller's If-Match, when given, must be it), so a change in between is a
-    /// conflict decided again on the new state, never a signature bound to a state the edit has left.
-    /// </summary>
-    private static async Task<EditCommandResult> SignedAsync(EditLedger ledger, LedgerOptions options, Guid id, long? expected, Signer signer,
-        Func<ElectronicSignature, long, Task<EditCommandResult>> decide, CancellationToken ct)
-    {
-        var (state, version) = await ledger.LoadAsync(id, ct);
-        if (expected is { } wanted && wanted != version) throw new LiveEdit.Ledger.Errors.ConcurrencyConflictException(id, wanted, version);
-        return await decide(signer.Sign(state, options.ServedModels, options.Clock.GetUtcNow()), version);
-    }
-
-    private static string RequireReason(DecisionBody? body) =>
-        string.IsNullOrWhiteSpace(body?.Reason) ? throw new RequestInputException("missing_reason", "a 'reason' is required")
-        : Forms.Text("reason", body.Reason, EditLimits.MaxRationaleLength, allowedControls: "\n\r\t");
 
     // The ledger is the truth: other hosts follow it, so a decision waits for no broker.
     private static Ok<CommandResponse> Respond(EditCommandResult result)

@@ -1,9 +1,9 @@
+using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference;
+using LiveEdit.Inference.Auth;
 using LiveEdit.Ledger;
 using LiveEdit.Model.Images;
 using LiveEdit.Research.World;
@@ -13,12 +13,13 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 
-namespace LiveEdit.System.Tests;
+namespace LiveEdit.Testing.Hosts;
 
-/// <summary>The real inference host on a loopback port, configured for one test class.</summary>
+/// <summary>The real inference host on a loopback port, configured for one test class, started in the test process.</summary>
 public sealed class RunningHost : IAsyncDisposable
 {
-    public const string ProposerKey = "dev-proposer-key", ApproverKey = "dev-approver-key", AuditorKey = "dev-auditor-key", AdminKey = "dev-admin-key";
+    /// <summary>The development keys (alice, bob, carol, dana), for hosts whose settings hold them.</summary>
+    public const string ProposerKey = DevelopmentKeys.Proposer, ApproverKey = DevelopmentKeys.Approver, AuditorKey = DevelopmentKeys.Auditor, AdminKey = DevelopmentKeys.Admin;
 
     private RunningHost(WebApplication app, Uri address)
     {
@@ -32,6 +33,10 @@ public sealed class RunningHost : IAsyncDisposable
     public EditedModelServer Server => App.Services.GetRequiredService<EditedModelServer>();
     public ModelRuntime Runtime => App.Services.GetRequiredService<ModelRuntime>();
 
+    /// <summary>
+    /// Builds, prepares and starts the host with the test chain key, warnings-only logs and <paramref name="settings"/>, and
+    /// waits until its head model is warm.
+    /// </summary>
     public static async Task<RunningHost> StartAsync(IDictionary<string, string?> settings, string urls = "http://127.0.0.1:0", string? environment = null,
         Action<WebApplicationBuilder>? configure = null)
     {
@@ -39,7 +44,7 @@ public sealed class RunningHost : IAsyncDisposable
         var app = InferenceApp.Build(args, b =>
         {
             b.Configuration["Logging:LogLevel:Default"] = "Warning";
-            b.Configuration["Ledger:ChainKey"] = LiveEdit.Testing.TestChainKey.Base64;
+            b.Configuration["Ledger:ChainKey"] = TestChainKey.Base64;
             foreach (var (key, value) in settings) b.Configuration[key] = value;
             configure?.Invoke(b);
         });
@@ -62,6 +67,7 @@ public sealed class RunningHost : IAsyncDisposable
         }
     }
 
+    /// <summary>A client of the HTTP API, with the key in <c>X-Api-Key</c> when one is given.</summary>
     public HttpClient Client(string? key)
     {
         var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
@@ -69,6 +75,15 @@ public sealed class RunningHost : IAsyncDisposable
         return client;
     }
 
+    /// <summary>A client that keeps cookies and does not follow redirects: what a browser sends, one request at a time.</summary>
+    public (HttpClient Client, CookieContainer Cookies) Browserless()
+    {
+        var cookies = new CookieContainer();
+        var handler = new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false };
+        return (new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) }, cookies);
+    }
+
+    /// <summary>A multipart form with the image (as <c>image.png</c>) when given, and the text fields.</summary>
     public static MultipartFormDataContent Form(byte[]? image, params (string Name, string Value)[] fields)
     {
         var form = new MultipartFormDataContent();
@@ -77,11 +92,11 @@ public sealed class RunningHost : IAsyncDisposable
         return form;
     }
 
-    /// <summary>Proposes an edit over HTTP; returns its id.</summary>
-    public async Task<Guid> ProposeAsync(EditCase c, string key = ProposerKey)
+    /// <summary>Proposes an edit over HTTP (the case's prompt unless <paramref name="prompt"/> is given); returns its id.</summary>
+    public async Task<Guid> ProposeAsync(EditCase c, string key = ProposerKey, string? prompt = null, string rationale = "test")
     {
         using var client = Client(key);
-        using var response = await client.PostAsync("/edits", Form(c.Edit.Image!.ToPng(), ("prompt", c.Edit.Prompt), ("target", c.NewTarget), ("rationale", "test")));
+        using var response = await client.PostAsync("/edits", Form(c.Edit.Image!.ToPng(), ("prompt", prompt ?? c.Edit.Prompt), ("target", c.NewTarget), ("rationale", rationale)));
         var body = await response.Content.ReadAsStringAsync();
         ((int)response.StatusCode).ShouldBe(202, body);
         return JsonNode.Parse(body)!["editId"]!.GetValue<Guid>();
@@ -97,7 +112,7 @@ public sealed class RunningHost : IAsyncDisposable
         using var client = Client(AuditorKey);
         var fields = new List<(string, string)> { ("prompt", prompt) };
         if (asOf is not null) fields.Add(("asOf", asOf));
-        else if (readYourWrites) fields.Add(("minVersion", (await Ledger.GetHeadAsync()).ToString(global::System.Globalization.CultureInfo.InvariantCulture)));
+        else if (readYourWrites) fields.Add(("minVersion", (await Ledger.GetHeadAsync()).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         using var response = await client.PostAsync("/query", Form(image?.ToPng(), fields.ToArray()));
         var body = await response.Content.ReadAsStringAsync();
         ((int)response.StatusCode).ShouldBe(200, body);
@@ -122,9 +137,4 @@ public sealed class RunningHost : IAsyncDisposable
         await App.StopAsync();
         await App.DisposeAsync();
     }
-}
-
-internal static class Json
-{
-    public static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
 }
