@@ -105,6 +105,7 @@ internal static class BenchRun
             .StartAsync(async progress =>
             {
                 var task = progress.AddTask($"replaying {stream.Manifest.Name}", maxValue: stream.Cases.Count);
+                replay.Timings.Add(ReplayPhase.Starting, wall.Elapsed);
                 run = await replay.ProposeAsync(system.Address, "dev-proposer-key", "dev-auditor-key", _ => task.Increment(1), ct: ct, early: early, worker: pregenerated);
             });
         await stopGenerating.CancelAsync();

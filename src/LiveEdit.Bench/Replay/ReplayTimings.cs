@@ -7,6 +7,9 @@ namespace LiveEdit.Bench.Replay;
 /// <summary>A part of a replay's wall time that <see cref="ReplayTimings"/> adds up.</summary>
 public enum ReplayPhase
 {
+    /// <summary>Before the first proposal: the system started (ledger schema, host, worker) and the model copies loaded.</summary>
+    Starting,
+
     /// <summary>Proposing over HTTP: the <c>POST /edits</c> round trip (image stored, proposal and approval appended).</summary>
     Proposing,
 
@@ -33,6 +36,9 @@ public enum ReplayPhase
 
     /// <summary>Measuring checkpoints on the evaluator copy while the stream is still being proposed.</summary>
     EvaluatingDuring,
+
+    /// <summary>After the replay, waiting for the checkpoints still being measured on the evaluator copy.</summary>
+    WaitingForEarlyCheckpoints,
 
     /// <summary>Measuring checkpoints (and the chunk protocol) after the replay.</summary>
     EvaluatingAfter,
@@ -98,6 +104,7 @@ public sealed class ReplayTimings
 
     private static string Name(ReplayPhase phase) => phase switch
     {
+        ReplayPhase.Starting => "starting (system, model copies)",
         ReplayPhase.Proposing => "proposing over HTTP",
         ReplayPhase.WaitingForGeneration => "waiting for generation",
         ReplayPhase.WaitingForActivation => "waiting for activation",
@@ -107,6 +114,7 @@ public sealed class ReplayTimings
         ReplayPhase.ActiveSetReads => "active-set reads",
         ReplayPhase.BlobReads => "expert blob reads",
         ReplayPhase.EvaluatingDuring => "evaluating during the replay",
+        ReplayPhase.WaitingForEarlyCheckpoints => "after the replay, waiting for checkpoints measured on the evaluator copy",
         ReplayPhase.EvaluatingAfter => "evaluating after the replay",
         _ => phase.ToString(),
     };

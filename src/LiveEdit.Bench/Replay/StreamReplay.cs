@@ -203,7 +203,9 @@ public sealed class StreamReplay(BenchStream stream)
         var answers = new StringBuilder();
         var rows = new List<EditMetrics>();
         var experts = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        var waiting = Stopwatch.GetTimestamp();
         var done = early is null ? new Dictionary<int, CheckpointResult>() : await early.ResultsAsync(ct);
+        if (early is not null) Timings.Since(ReplayPhase.WaitingForEarlyCheckpoints, waiting);
         var points = checkpoints.Where(k => k >= 1 && k <= stream.Cases.Count).Distinct().Order().ToList();
         foreach (var k in points)
         {
