@@ -366,7 +366,8 @@ public sealed class StreamReplay(BenchStream stream)
     private static async Task<(JsonNode Edit, bool ByNotice)> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, Task? recorded, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + patience;
-        var pause = TimeSpan.FromMilliseconds(2);
+        // With the worker's notice to wake on, polls are only a fallback: fewer of them leave the cores to the worker and the ledger.
+        var pause = TimeSpan.FromMilliseconds(recorded is null ? 2 : 20);
         var byNotice = false;
         while (true)
         {
