@@ -36,7 +36,11 @@ internal static class BenchCommand
         var seed = new Option<int>("--seed") { Description = "Stream seed.", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "New folder for the stream.", Required = true };
         var train = new Option<bool>("--editor-train-split") { Description = "Draw from the editor-training split instead of the evaluation split." };
-        var command = new Command("make", "Write a SynthWorld stream (JSONL + PNG) of any length; same seed, same bytes.") { count, seed, output, train };
+        var independent = new Option<bool>("--independent")
+        {
+            Description = "Leave out each case's entity:/attribute: tags, so that no edit supersedes another when replayed (every edit stays active).",
+        };
+        var command = new Command("make", "Write a SynthWorld stream (JSONL + PNG) of any length; same seed, same bytes.") { count, seed, output, train, independent };
         command.SetAction(parse =>
         {
             try
@@ -44,8 +48,10 @@ internal static class BenchCommand
                 var world = new SynthWorld(WorldConfig.Default);
                 var n = parse.GetValue(count);
                 var s = parse.GetValue(seed);
+                var alone = parse.GetValue(independent);
                 var stream = SynthWorldStreams.Make(world, n, s, parse.GetValue(output)!,
-                    parse.GetValue(train) ? EditSplit.EditorTrain : EditSplit.EditorEval, $"liveedit bench make --cases {n} --seed {s}");
+                    parse.GetValue(train) ? EditSplit.EditorTrain : EditSplit.EditorEval, $"liveedit bench make --cases {n} --seed {s}" + (alone ? " --independent" : ""),
+                    factTags: !alone);
                 AnsiConsole.MarkupLineInterpolated($"wrote {stream.Cases.Count} cases to [bold]{stream.Folder}[/]");
                 return 0;
             }

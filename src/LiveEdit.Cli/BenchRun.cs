@@ -34,7 +34,7 @@ internal static class BenchRun
         var generators = new Option<int>("--generators")
         {
             Description = "Model copies generating experts ahead of the proposals, in parallel (0: the worker generates each when its edit arrives). Same bytes either way.",
-            DefaultValueFactory = _ => 0,
+            DefaultValueFactory = _ => 1,
         };
         var early = new Option<bool>("--evaluate-early")
         {
@@ -66,6 +66,9 @@ internal static class BenchRun
         return command;
     }
 
+    /// <summary>The file beside the results that holds where the run's time went (not one of the byte-identical result files).</summary>
+    public const string TimingsFile = "timings.txt";
+
     /// <summary>What <c>--schema</c> does, for every command on the embedded system.</summary>
     public const string SchemaDescription =
         "Ledger schema (default: Ledger__Schema, else a fresh one): a new or empty one, or one a benchmark made (re-created); never anything else.";
@@ -75,6 +78,7 @@ internal static class BenchRun
     {
         if (Directory.Exists(outputFolder) && Directory.EnumerateFileSystemEntries(outputFolder).Any())
             throw new IOException($"{outputFolder} is not empty; choose a new folder for the results");
+        var wall = Stopwatch.StartNew();
         var extra = new Dictionary<string, string> { ["Transport:Kind"] = transport };
         if (transport.Equals("RabbitMq", StringComparison.OrdinalIgnoreCase))
         {
@@ -84,7 +88,7 @@ internal static class BenchRun
         }
         var pregenerated = new PregeneratedExperts();
         await using var system = await EmbeddedSystem.StartAsync("bench_run", "AutoApprove", ct, extra, schema, log: Console.Out,
-            configure: generators > 0 ? b => b.Services.AddSingleton(pregenerated) : null);
+            configure: b => b.Services.AddSingleton(pregenerated));
         AnsiConsole.WriteLine($"ledger schema {system.Schema.Name} ({BenchSchema.Describe(system.Schema.Origin)}); it is kept: serve it with Ledger__Schema={system.Schema.Name}");
         var replay = new StreamReplay(stream);
         var host = system.App.Services.GetRequiredService<ModelRuntime>();
@@ -101,7 +105,8 @@ internal static class BenchRun
             .StartAsync(async progress =>
             {
                 var task = progress.AddTask($"replaying {stream.Manifest.Name}", maxValue: stream.Cases.Count);
-                run = await replay.ProposeAsync(system.Address, "dev-proposer-key", "dev-auditor-key", _ => task.Increment(1), ct: ct, early: early);
+                replay.Timings.Add(ReplayPhase.Starting, wall.Elapsed);
+                run = await replay.ProposeAsync(system.Address, "dev-proposer-key", "dev-auditor-key", _ => task.Increment(1), ct: ct, early: early, worker: pregenerated);
             });
         await stopGenerating.CancelAsync();
         try { await generating; } catch (OperationCanceledException) { }
@@ -111,8 +116,13 @@ internal static class BenchRun
         var results = await replay.EvaluateAsync(ledger, host, checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes, early);
         evaluating.Stop();
         results.WriteTo(outputFolder);
+        // Beside the result files, never in them: times differ on every run.
+        var breakdown = replay.Timings.Describe(TimeSpan.FromSeconds(run.Seconds), wall.Elapsed);
+        File.WriteAllText(Path.Combine(outputFolder, TimingsFile), breakdown);
+        AnsiConsole.WriteLine("where the time went:");
+        AnsiConsole.WriteLine(breakdown.TrimEnd());
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"replayed {stream.Cases.Count} edits in {run.Seconds:F1} s over {transport}; propose→active p50 {run.LatencyMs(0.50):F0} ms, p99 {run.LatencyMs(0.99):F0} ms; " +
+            $"replayed {stream.Cases.Count} edits in {run.Seconds:F1} s over {transport} ({run.WokenByWorker} seen active on the worker's notice); propose→active p50 {run.LatencyMs(0.50):F0} ms, p99 {run.LatencyMs(0.99):F0} ms; " +
             $"evaluation after the replay {evaluating.Elapsed.TotalSeconds:F1} s ({early?.Evaluated ?? 0} of {checkpoints.Count} checkpoints measured during it); results in {Path.GetFullPath(outputFolder)}"));
     }
 }

@@ -13,8 +13,8 @@ namespace LiveEdit.System.Tests;
 
 /// <summary>
 /// Deterministic replay through the ledger (what <c>liveedit bench run</c> does): the same stream on two fresh
-/// ledgers, the second with its experts made ahead on two model copies in parallel and its checkpoints evaluated on a
-/// third copy while the rest of the stream is proposed, gives the same result files (expert hashes and answers included)
+/// ledgers, the second with its experts made ahead on two model copies in parallel, each wait ended by the worker's notice,
+/// and its checkpoints evaluated on a third copy while the rest of the stream is proposed, gives the same result files (expert hashes and answers included)
 /// byte for byte, and evaluating the first ledger again, from a new host that
 /// knows only the ledger, gives the same bytes again.
 /// </summary>
@@ -96,7 +96,9 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         var generating = generators > 0 ? replay.PregenerateAsync(copies, host.Runtime, pregenerated) : Task.CompletedTask;
         using var evaluator = generators > 0 ? ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path)) : null;
         var early = evaluator is null ? null : new EarlyCheckpoints(replay, host.Ledger, evaluator, host.Runtime, Checkpoints, maxEval: 1000);
-        var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60), early: early);
+        // The one-at-a-time road polls; the other also wakes on the worker's notice that it recorded an expert.
+        var run = await replay.ProposeAsync(host.Address, RunningHost.ProposerKey, RunningHost.AuditorKey, patience: TimeSpan.FromSeconds(60), early: early,
+            worker: generators > 0 ? pregenerated : null);
         await generating;
         foreach (var copy in copies) copy.Dispose();
         if (generators > 0) pregenerated.Count.ShouldBe(0, "the worker took every expert made ahead instead of generating it");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using LiveEdit.Bench.Streams;
 using LiveEdit.Hosting.Serving;
@@ -74,7 +75,9 @@ public sealed class EarlyCheckpoints
         {
             try
             {
+                var started = Stopwatch.GetTimestamp();
                 results[k] = await _replay.EvaluateCheckpointAsync(ledger, evaluator, evaluation, samples, k, version, caseOf, maxEval, experts, ct);
+                _replay.Timings.Checkpoint(k, during: true, Stopwatch.GetElapsedTime(started));
                 Evaluated++;
             }
             catch (Exception e) when (e is not OperationCanceledException)

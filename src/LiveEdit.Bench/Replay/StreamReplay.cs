@@ -25,8 +25,14 @@ namespace LiveEdit.Bench.Replay;
 /// </summary>
 public sealed class StreamReplay(BenchStream stream)
 {
+    // When each case's expert was made ahead (Stopwatch timestamps; 0: not made ahead), for the breakdown of waiting.
+    private long[]? _madeAt;
+
     /// <summary>The stream replayed.</summary>
     public BenchStream Stream => stream;
+
+    /// <summary>Where this replay's time went (filled by every step; never part of the result files).</summary>
+    public ReplayTimings Timings { get; } = new();
 
     /// <summary>The rationale of the edit proposed for case <paramref name="c"/>; it ties the ledger's edit to the case.</summary>
     public string RationaleOf(BenchCase c) => $"bench {stream.Manifest.Name} {c.Id}";
@@ -37,10 +43,16 @@ public sealed class StreamReplay(BenchStream stream)
     /// </summary>
     /// <param name="onActivated">Called with the number of cases done after each activation.</param>
     /// <param name="early">Evaluates each checkpoint as soon as its edits are active, while the rest is proposed.</param>
+    /// <param name="worker">
+    /// The in-process worker's notices (the host's <see cref="PregeneratedExperts"/>): after each proposal the replay reads
+    /// the edit again as soon as the worker says it recorded the expert, instead of waiting for the next poll. Polls go on
+    /// beside it, so a notice that never comes (a worker in another process) only costs the polls' delay.
+    /// </param>
     /// <exception cref="ReplayException">The host refused an edit, cannot be reached, or an edit did not become active in time.</exception>
     public async Task<ReplayRun> ProposeAsync(Uri host, string proposerKey, string auditorKey, Action<int>? onActivated = null,
-        TimeSpan? patience = null, CancellationToken ct = default, EarlyCheckpoints? early = null)
+        TimeSpan? patience = null, CancellationToken ct = default, EarlyCheckpoints? early = null, PregeneratedExperts? worker = null)
     {
+        var woken = 0;
         using var proposer = Client(host, proposerKey);
         using var auditor = Client(host, auditorKey);
         var wait = patience ?? TimeSpan.FromMinutes(2);
@@ -56,17 +68,37 @@ public sealed class StreamReplay(BenchStream stream)
             var fact = (entity ?? "", StreamSamples.TagValue(c, "attribute"));
             Guid? supersedes = entity is not null && latest.TryGetValue(fact, out var older) ? older : null;
             var watch = Stopwatch.StartNew();
+            var started = Stopwatch.GetTimestamp();
             var proposed = await SendAsync(proposer, HttpMethod.Post, "/edits", ProposalForm(c, supersedes), ct);
             var id = proposed["editId"]!.GetValue<Guid>();
-            var active = await WaitUntilActiveAsync(auditor, id, wait, ct);
+            var sent = Stopwatch.GetTimestamp();
+            JsonNode active;
+            try
+            {
+                (active, var byNotice) = await WaitUntilActiveAsync(auditor, id, wait, worker?.WhenRecorded(id), ct);
+                if (byNotice) woken++;
+            }
+            finally
+            {
+                worker?.Forget(id);
+            }
+            var seen = Stopwatch.GetTimestamp();
             latencies[i] = watch.Elapsed.TotalMilliseconds;
+            Timings.Add(ReplayPhase.Proposing, Stopwatch.GetElapsedTime(started, sent));
+            if (_madeAt is { } madeAt && Volatile.Read(ref madeAt[i]) is var made and not 0)
+            {
+                var ready = Math.Clamp(made, sent, seen);
+                Timings.Add(ReplayPhase.WaitingForGeneration, Stopwatch.GetElapsedTime(sent, ready));
+                Timings.Add(ReplayPhase.WaitingForActivation, Stopwatch.GetElapsedTime(ready, seen));
+            }
+            else Timings.Add(ReplayPhase.WaitingForGenerationAndActivation, Stopwatch.GetElapsedTime(sent, seen));
             ids[i] = id;
             versions[i] = active["edit"]!["activatedAtVersion"]!.GetValue<long>();
             if (entity is not null) latest[fact] = id;
             early?.Activated(i + 1, id, versions[i]);
             onActivated?.Invoke(i + 1);
         }
-        return new ReplayRun(ids, versions, latencies, clock.Elapsed.TotalSeconds);
+        return new ReplayRun(ids, versions, latencies, clock.Elapsed.TotalSeconds) { WokenByWorker = woken };
     }
 
     /// <summary>
@@ -85,6 +117,7 @@ public sealed class StreamReplay(BenchStream stream)
                 throw new ReplayException("a generator's model, editor or thread count differs from the host's; its experts would not be the worker's bytes");
         }
         var made = new TaskCompletionSource<Expert>[stream.Cases.Count];
+        var madeAt = _madeAt = new long[stream.Cases.Count];
         for (var i = 0; i < made.Length; i++)
         {
             var c = stream.Cases[i];
@@ -101,8 +134,12 @@ public sealed class StreamReplay(BenchStream stream)
                 try
                 {
                     // The worker's own road: the stored PNG decoded and brought to the model's input, then generated.
+                    var started = Stopwatch.GetTimestamp();
                     var image = g.ReadImage(File.ReadAllBytes(stream.ImagePath(c.Edit.Image)));
-                    made[i].SetResult(await g.GenerateAsync(image, c.Edit.Prompt, c.Edit.Target, ct));
+                    var expert = await g.GenerateAsync(image, c.Edit.Prompt, c.Edit.Target, ct);
+                    Volatile.Write(ref madeAt[i], Stopwatch.GetTimestamp());
+                    Timings.Since(ReplayPhase.GeneratingAhead, started);
+                    made[i].SetResult(expert);
                 }
                 catch (Exception e)
                 {
@@ -124,6 +161,7 @@ public sealed class StreamReplay(BenchStream stream)
         var ids = new Guid?[stream.Cases.Count];
         var versions = new long[stream.Cases.Count];
         var hashes = new string[stream.Cases.Count];
+        var started = Stopwatch.GetTimestamp();
         const int page = 10_000;
         for (var skip = 0; ; skip += page)
         {
@@ -144,6 +182,7 @@ public sealed class StreamReplay(BenchStream stream)
         {
             if (ids[i] is null) throw new ReplayException($"case {stream.Cases[i].Id} of {stream.Manifest.Name} has no edit in this ledger");
         }
+        Timings.Since(ReplayPhase.ReadingTheLedger, started);
         return new ReplayedEdits(ids.Select(id => id!.Value).ToArray(), versions, hashes);
     }
 
@@ -164,13 +203,20 @@ public sealed class StreamReplay(BenchStream stream)
         var answers = new StringBuilder();
         var rows = new List<EditMetrics>();
         var experts = new Dictionary<string, Expert>(StringComparer.Ordinal);
+        var waiting = Stopwatch.GetTimestamp();
         var done = early is null ? new Dictionary<int, CheckpointResult>() : await early.ResultsAsync(ct);
+        if (early is not null) Timings.Since(ReplayPhase.WaitingForEarlyCheckpoints, waiting);
         var points = checkpoints.Where(k => k >= 1 && k <= stream.Cases.Count).Distinct().Order().ToList();
         foreach (var k in points)
         {
             var version = edits.ActivatedAtVersions[k - 1];
             if (done.TryGetValue(k, out var result) && result.Version == version) early!.Taken++;
-            else result = await EvaluateCheckpointAsync(ledger, runtime, evaluation, samples, k, version, caseOf, maxEval, experts, ct);
+            else
+            {
+                var started = Stopwatch.GetTimestamp();
+                result = await EvaluateCheckpointAsync(ledger, runtime, evaluation, samples, k, version, caseOf, maxEval, experts, ct);
+                Timings.Checkpoint(k, during: false, Stopwatch.GetElapsedTime(started));
+            }
             log?.Invoke(EditorEvaluation.Describe(result.Metrics));
             answers.Append(result.Answers);
             rows.Add(result.Metrics);
@@ -184,14 +230,16 @@ public sealed class StreamReplay(BenchStream stream)
             var byCase = new Expert[stream.Cases.Count];
             for (var i = 0; i < byCase.Length; i++)
             {
-                var sha = edits.ExpertSha256s[i] ?? throw new ReplayException($"case {stream.Cases[i].Id} has no expert in the ledger");
-                if (!experts.TryGetValue(sha, out var expert)) experts[sha] = expert = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(sha, ct));
-                byCase[i] = expert;
+                if (edits.ExpertSha256s[i] is null) throw new ReplayException($"case {stream.Cases[i].Id} has no expert in the ledger");
             }
+            await ReadExpertsAsync(ledger, edits.ExpertSha256s, experts, ct);
+            for (var i = 0; i < byCase.Length; i++) byCase[i] = experts[edits.ExpertSha256s[i]];
             var fromLedger = new EditorEvaluation(runtime.Model, runtime.Editor, samples) { ExpertSource = i => byCase[i] };
             foreach (var t in sizes)
             {
+                var started = Stopwatch.GetTimestamp();
                 var metrics = await runtime.RunAsync(() => fromLedger.Chunks(t, maxEval) with { Protocol = $"chunks T={t} (ledger experts)" }, ct);
+                Timings.Since(ReplayPhase.EvaluatingAfter, started);
                 log?.Invoke(EditorEvaluation.Describe(metrics));
                 rows.Add(metrics);
             }
@@ -221,14 +269,16 @@ public sealed class StreamReplay(BenchStream stream)
         IReadOnlyList<EditSample> samples, int k, long version, IReadOnlyDictionary<Guid, int> caseOf, int maxEval, Dictionary<string, Expert> experts,
         CancellationToken ct)
     {
+        var reading = Stopwatch.GetTimestamp();
         var set = await ledger.GetActiveExpertsAsync(version, ct);
+        Timings.Since(ReplayPhase.ActiveSetReads, reading);
         var expertOfCase = new Dictionary<int, string>();
         foreach (var a in set.Experts)
         {
             if (!caseOf.TryGetValue(a.EditId, out var i)) throw new ReplayException($"the ledger's active set at v{version} holds edit {a.EditId}, which is no case of {stream.Manifest.Name}");
             expertOfCase[i] = a.ExpertSha256;
-            if (!experts.ContainsKey(a.ExpertSha256)) experts[a.ExpertSha256] = Expert.FromBytes(await ledger.Blobs.GetWithRetriesAsync(a.ExpertSha256, ct));
         }
+        await ReadExpertsAsync(ledger, set.Experts.Select(a => a.ExpertSha256).ToList(), experts, ct);
         var answers = new StringBuilder();
         evaluation.Audit = audit => answers.Append(AnswerLine(k, version, audit, expertOfCase)).Append('\n');
         try
@@ -252,6 +302,26 @@ public sealed class StreamReplay(BenchStream stream)
         finally
         {
             evaluation.Audit = null;
+        }
+    }
+
+    /// <summary>
+    /// Reads the experts of <paramref name="sha256s"/> not in <paramref name="experts"/> yet from the blob store, in batches
+    /// (one query per <see cref="LiveEdit.Ledger.Blobs.BlobStore.BatchSize"/>), each verified against its hash.
+    /// </summary>
+    /// <exception cref="LiveEdit.Ledger.Errors.LedgerException">A blob is missing or corrupt.</exception>
+    private async Task ReadExpertsAsync(EditLedger ledger, IReadOnlyList<string> sha256s, Dictionary<string, Expert> experts, CancellationToken ct)
+    {
+        var wanted = sha256s.Where(sha => !experts.ContainsKey(sha)).Distinct(StringComparer.Ordinal).ToList();
+        if (wanted.Count == 0) return;
+        var started = Stopwatch.GetTimestamp();
+        var read = await ledger.Blobs.GetManyWithRetriesAsync(wanted, ct);
+        Timings.Since(ReplayPhase.BlobReads, started);
+        foreach (var sha in wanted)
+        {
+            var blob = read[sha];
+            if (blob.Problem is { } problem) throw problem;
+            experts[sha] = Expert.FromBytes(blob.Bytes!);
         }
     }
 
@@ -291,20 +361,34 @@ public sealed class StreamReplay(BenchStream stream)
         return form;
     }
 
-    private static async Task<JsonNode> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, CancellationToken ct)
+    /// <summary>Reads the edit over HTTP until it is active; <paramref name="recorded"/>, when it ends, cuts the current pause short.</summary>
+    /// <returns>The edit as read, and whether the read that found it active followed the worker's notice.</returns>
+    private static async Task<(JsonNode Edit, bool ByNotice)> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, Task? recorded, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + patience;
-        var pause = TimeSpan.FromMilliseconds(2);
+        // With the worker's notice to wake on, polls are only a fallback: fewer of them leave the cores to the worker and the ledger.
+        var pause = TimeSpan.FromMilliseconds(recorded is null ? 2 : 20);
+        var byNotice = false;
         while (true)
         {
             var edit = await SendAsync(auditor, HttpMethod.Get, $"/edits/{id}", null, ct);
             var status = edit["edit"]?["status"]?.GetValue<string>() ?? "";
-            if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return edit;
+            if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return (edit, byNotice);
             if (status.Equals("failed", StringComparison.OrdinalIgnoreCase))
                 throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Text.Printable.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
             if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
             // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
-            await Task.Delay(pause, ct);
+            var delay = Task.Delay(pause, ct);
+            if (recorded is null) await delay;
+            else if (await Task.WhenAny(recorded, delay) == recorded)
+            {
+                // Read once more at once; a notice not followed by activation (the edit not approved yet) leaves only the polls.
+                recorded = null;
+                byNotice = true;
+                continue;
+            }
+            else await delay;
+            byNotice = false;
             pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
         }
     }

@@ -105,6 +105,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
                 if (attempt >= 5) throw;
             }
         }
+        pregenerated?.Recorded(id);
         span?.SetTag(Telemetry.LiveEditTelemetry.ExpertTag, expertSha);
         log.LogInformation("Expert {Expert} for edit {EditId} in {Ms} ms by {Worker}", expertSha[..12], id, elapsed, worker.Id);
 
