@@ -1,9 +1,11 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using LiveEdit.Hosting.Audit;
+using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Endpoints;
 using LiveEdit.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Shouldly;
 using Xunit;
 
@@ -26,6 +28,20 @@ public sealed class warming_the_query_endpoint_before_ready(PostgresFixture post
         var body = await ready.Content.ReadAsStringAsync();
         ready.StatusCode.ShouldBe(HttpStatusCode.OK, body);
         JsonNode.Parse(body)!["checks"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == "head")!["status"]!.GetValue<string>().ShouldBe("Healthy", body);
+    }
+
+    [Fact]
+    public async Task a_warm_head_model_is_not_ready_while_the_query_endpoint_has_not_run()
+    {
+        var services = Host.App.Services;
+        Host.Server.IsWarm.ShouldBeTrue();
+        var notYet = new QueryPathWarmUp(services, Host.Server, Microsoft.Extensions.Logging.Abstractions.NullLogger<QueryPathWarmUp>.Instance);
+        var check = new HeadModelHealthCheck(Host.Server, services.GetRequiredService<HeadFollowingState>(), services.GetRequiredService<HeadFollowingSettings>(), notYet);
+
+        var result = await check.CheckHealthAsync(new HealthCheckContext());
+
+        result.Status.ShouldBe(HealthStatus.Unhealthy);
+        result.Description.ShouldNotBeNull().ShouldContain("query endpoint is warming up");
     }
 
     [Fact]
