@@ -64,6 +64,8 @@ public static class InferenceApp
         builder.Services.AddQueryRecords(configuration);
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer(configuration);
+        builder.Services.AddSingleton<QueryPathWarmUp>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<QueryPathWarmUp>());
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
         builder.Services.AddLiveEditMessaging(configuration, workersInProcess ? bus => bus.AddExpertWorkers() : null);
         builder.AddInferenceTelemetry();

@@ -60,7 +60,8 @@ public sealed class RunningHost : IAsyncDisposable
     public async Task WaitUntilWarmAsync(TimeSpan patience)
     {
         var deadline = DateTime.UtcNow + patience;
-        while (!Server.IsWarm)
+        var queryPath = App.Services.GetRequiredService<LiveEdit.Inference.Endpoints.QueryPathWarmUp>();
+        while (!Server.IsWarm || !queryPath.Done)
         {
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"the head model is not warm after {patience.TotalSeconds:0} s");
             await Task.Delay(20);

@@ -160,7 +160,16 @@ public sealed class LedgerHeadFollower(EditedModelServer server, EditLedger ledg
                 try
                 {
                     var version = await server.SyncHeadAsync(stop);
-                    if (!server.IsWarm) await server.WarmUpAsync(stop);
+                    if (!server.IsWarm)
+                    {
+                        // Where a start's time goes, at Information: the first sync by phase, then the warm-up.
+                        if (server.LastSync is { } sync)
+                            log.LogInformation("Head model at version {Version}: {Experts} active experts ({Skipped} left out); active set {ActiveSetMs:F0} ms, expert blobs read, hashed and decoded {BlobsMs:F0} ms ({BlobsRead} blobs), head model built {ApplyMs:F0} ms",
+                                sync.Version, sync.Experts, sync.Skipped, sync.ActiveSetMs, sync.BlobsMs, sync.BlobsRead, sync.ApplyMs);
+                        var warming = System.Diagnostics.Stopwatch.StartNew();
+                        await server.WarmUpAsync(stop);
+                        log.LogInformation("Head model warmed up in {WarmUpMs:F0} ms: ready", warming.Elapsed.TotalMilliseconds);
+                    }
                     if (version != last) log.LogDebug("Head model at version {Version}", version);
                     last = version;
                     delay = settings.ReconnectDelay;

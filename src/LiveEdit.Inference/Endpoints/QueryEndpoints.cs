@@ -32,6 +32,15 @@ public static class QueryEndpoints
 
     private static readonly IReadOnlySet<string> Fields = new HashSet<string>(["prompt", "asOf", "minVersion"], StringComparer.Ordinal);
 
+    /// <summary>The query endpoint's name (its OpenAPI operation, and how <see cref="QueryPathWarmUp"/> finds it).</summary>
+    public const string Name = "Query";
+
+    // Set only by QueryPathWarmUp on a request it builds in process; no client request can carry an item.
+    internal const string WarmUpItem = "liveedit.query-warm-up";
+
+    /// <summary>True for the in-process warm-up request (<see cref="QueryPathWarmUp"/>), which is no client's query.</summary>
+    internal static bool IsWarmUp(HttpContext http) => http.Items.ContainsKey(WarmUpItem);
+
     public static void MapQueryEndpoints(this WebApplication app)
     {
         app.MapPost("/query", async Task<Ok<QueryResponse>> (HttpContext http, EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger,
@@ -55,11 +64,11 @@ public static class QueryEndpoints
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 if (minVersion is { } least) await AwaitHeadAsync(server, least, following.MinVersionPatience, ct);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
-                records.Record(http.Actor(), bytes, prompt, result); // queued, written off the request path (docs/audit.md)
+                if (!IsWarmUp(http)) records.Record(http.Actor(), bytes, prompt, result); // queued, written off the request path (docs/audit.md)
                 return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped)
                     { RoutingPolicySha256 = result.RoutingPolicySha256 });
             })
-            .RequireKey(Policies.Read).DisableAntiforgery().WithTags("Query").WithName("Query")
+            .RequireKey(Policies.Read).DisableAntiforgery().WithTags("Query").WithName(Name)
             .WithSummary("Answer a question about an image")
             .WithDescription("Multipart form: image, prompt, asOf (a version, or an ISO-8601 time with Z or an offset), minVersion (at the head: at least this version). " +
                 "The answer names the version it was made at and the experts that took part. " +
