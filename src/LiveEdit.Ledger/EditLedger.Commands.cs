@@ -15,7 +15,7 @@ public sealed partial class EditLedger
         var now = _options.Clock.GetUtcNow();
         var proposed = EditDecisions.Handle(command, now);
         await Blobs.RequireAsync(proposed.ImageSha256, "imageSha256", ct);
-        if (proposed.Supersedes is { } older) await LoadKnownAsync(older, ct);
+        if (proposed.Supersedes is { } older) await LoadAsync(older, ct);
         var events = new List<object> { proposed };
         if (_options.Policy == ApprovalPolicy.AutoApprove)
             events.Add(EditDecisions.Handle(Edit.Create(proposed), new ApproveEdit(proposed.EditId, _options.AutoApprover), ApprovalPolicy.AutoApprove, now));
@@ -102,7 +102,7 @@ public sealed partial class EditLedger
         KnownEdit? olderAfter = null;
         if (events.Any(e => e is EditActivated) && state.Supersedes is { } olderId)
         {
-            var older = await LoadKnownAsync(olderId, ct);
+            var older = await ReadKnownAsync(olderId, ct); // read, not remembered: supersessions are rare and the older edit is another stream
             // The older edit leaves first: no sequence number inside this transaction has both experts active.
             if (EditDecisions.SupersessionDue(older.State, editId, now) is { } superseded)
             {
@@ -158,9 +158,6 @@ public sealed partial class EditLedger
         Remember(editId, known);
         return known;
     }
-
-    private async Task<KnownEdit> LoadKnownAsync(Guid editId, CancellationToken ct) =>
-        _known.TryGetValue(editId, out var known) ? known : await ReadKnownAsync(editId, ct);
 
     /// <summary>Keeps <paramref name="known"/> unless a later version of the edit is remembered already.</summary>
     private void Remember(Guid editId, KnownEdit known)
