@@ -142,7 +142,7 @@ public sealed partial class EditLedger
     private sealed record KnownEdit(Edit State, long Version, DateTimeOffset ProposedAt);
 
     /// <summary>Most edits remembered for commands; past it the memory starts over (each edit is then read once more).</summary>
-    internal const int MaxKnownEdits = 100_000;
+    internal const int MaxKnownEdits = 10_000;
 
     // What the ledger knows of each edit it read or appended to: the state folded from authenticated rows, or from the
     // events it appended itself once they were chained and committed. Commands decide from it without reading the stream.

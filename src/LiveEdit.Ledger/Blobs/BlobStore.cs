@@ -15,7 +15,7 @@ public sealed class BlobStore
     private readonly int _maxBytes;
 
     /// <summary>Most hashes remembered as stored; past it the memory starts over (each blob is then looked up once more).</summary>
-    internal const int MaxRememberedBlobs = 100_000;
+    internal const int MaxRememberedBlobs = 20_000;
 
     // Hashes this store saw stored (written, read back or found): the table is insert-only (a trigger refuses UPDATE and
     // DELETE), so a blob once there stays there, and a command's check that its blobs exist needs no query for these.
