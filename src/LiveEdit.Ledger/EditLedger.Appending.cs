@@ -117,23 +117,7 @@ public sealed partial class EditLedger
         {
             await using var connection = Connect();
             await connection.OpenAsync(ct);
-            // A lock held by the connection, taken before BEGIN and held until after COMMIT: sequence numbers are drawn and
-            // committed in lock order (a visible version never gains an earlier event), and Marten stamps the
-            // events inside the lock, so timestamps follow sequence order too (with one host's clock; several
-            // hosts need synchronised clocks). Several ledgers (processes) on one schema take turns batch by batch.
-            await using (var lockCommand = new NpgsqlCommand("select pg_advisory_lock(@k)", connection))
-            {
-                lockCommand.Parameters.AddWithValue("k", _lockKey);
-                await lockCommand.ExecuteNonQueryAsync(ct);
-            }
-            try
-            {
-                await WriteLockedBatchAsync(connection, batch, ct);
-            }
-            finally
-            {
-                await UnlockAsync(connection);
-            }
+            await WriteLockedBatchAsync(connection, batch, ct);
         }
         catch (Exception e)
         {
@@ -141,9 +125,36 @@ public sealed partial class EditLedger
         }
     }
 
+    /// <summary>
+    /// Begins a transaction that first takes the schema's append lock (a transaction-level advisory lock: no round trip of
+    /// its own, since BEGIN travels with it, and none to release it).
+    /// </summary>
+    /// <remarks>PostgreSQL releases a transaction's locks only after its commit is visible to others, so sequence numbers are
+    /// drawn and committed in lock order (a visible version never gains an earlier event), and Marten stamps the events inside
+    /// the lock, so timestamps follow sequence order too (with one host's clock; several hosts need synchronised clocks).
+    /// Several ledgers (processes) on one schema take turns transaction by transaction. A broken connection ends the
+    /// transaction and with it the lock.</remarks>
+    private async Task<NpgsqlTransaction> BeginLockedAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        var tx = await connection.BeginTransactionAsync(ct);
+        try
+        {
+            await using var lockCommand = new NpgsqlCommand("select pg_advisory_xact_lock(@k)", connection, tx);
+            lockCommand.Parameters.AddWithValue("k", _lockKey);
+            await lockCommand.ExecuteNonQueryAsync(ct);
+            return tx;
+        }
+        catch
+        {
+            await tx.DisposeAsync();
+            throw;
+        }
+    }
+
     private async Task WriteLockedBatchAsync(NpgsqlConnection connection, List<PendingAppend> batch, CancellationToken ct)
     {
-        if (batch.Count > 1 && await TryWriteTogetherAsync(connection, batch, ct)) return;
+        // A batch of one decided append takes the same road: no savepoint, and a failure (rare) is written again behind one.
+        if (await TryWriteTogetherAsync(connection, batch, ct)) return;
         await WriteOneByOneAsync(connection, batch.Where(item => !item.Done.Task.IsCompleted).ToList(), ct);
     }
 
@@ -166,7 +177,7 @@ public sealed partial class EditLedger
         }
         if (live.Count == 0) return true;
 
-        await using var tx = await connection.BeginTransactionAsync(ct);
+        await using var tx = await BeginLockedAsync(connection, ct);
         var accepted = new List<(PendingAppend Item, List<Guid> Written)>();
         await using (var unit = _store.LightweightSession(SessionOptions.ForTransaction(tx, false)))
         {
@@ -182,7 +193,7 @@ public sealed partial class EditLedger
             }
         }
         await ChainAndCommitAsync(connection, tx, accepted, new HashSet<long>(), ct);
-        Interlocked.Increment(ref _batchesSavedTogether);
+        if (live.Count > 1) Interlocked.Increment(ref _batchesSavedTogether);
         return true;
     }
 
@@ -190,7 +201,7 @@ public sealed partial class EditLedger
     private async Task WriteOneByOneAsync(NpgsqlConnection connection, List<PendingAppend> batch, CancellationToken ct)
     {
         if (batch.Count == 0) return;
-        await using var tx = await connection.BeginTransactionAsync(ct);
+        await using var tx = await BeginLockedAsync(connection, ct);
         var accepted = new List<(PendingAppend Item, List<Guid> Written)>();
         var acknowledged = new HashSet<long>();
         foreach (var item in batch)
@@ -228,6 +239,8 @@ public sealed partial class EditLedger
             throw; // every caller of the batch gets it; the transaction rolls back on dispose: nothing of the batch stays
         }
         await tx.CommitAsync(ct);
+        // What this ledger chained and committed is authentic: later reads of these rows need not authenticate them again.
+        _chain.Remember(extension.Sequences.Values);
         Interlocked.Increment(ref _batchesCommitted);
         Integrity.Accepted();
         // Each caller gets the version its own append reached (an append that wrote nothing: the head it saw).
@@ -274,26 +287,6 @@ public sealed partial class EditLedger
             throw new ConcurrencyConflictException(loser.EditId, loser.VersionBefore, null, conflict);
         }
         return (written, acknowledges);
-    }
-
-    private async Task UnlockAsync(NpgsqlConnection connection)
-    {
-        try
-        {
-            await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(@k)", connection);
-            unlock.Parameters.AddWithValue("k", _lockKey);
-            await unlock.ExecuteNonQueryAsync(CancellationToken.None);
-        }
-        catch (Exception) when (connection.State != System.Data.ConnectionState.Open)
-        {
-            // A broken connection: PostgreSQL released the lock with the connection.
-        }
-        catch (Exception)
-        {
-            // Never hand a connection that may still hold the lock back to the pool.
-            NpgsqlConnection.ClearPool(connection);
-            throw;
-        }
     }
 
     private static T? Find<T>(Exception? e) where T : Exception

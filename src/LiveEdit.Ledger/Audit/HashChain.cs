@@ -142,6 +142,12 @@ internal sealed class HashChain(string schema, byte[] key)
     // sequence, once authentic, stays so unless a superuser rewrites it (which verify reports).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, bool> _authentic = new();
 
+    /// <summary>Records <paramref name="sequences"/> as authentic: rows this ledger chained in a transaction that committed.</summary>
+    public void Remember(IEnumerable<long> sequences)
+    {
+        foreach (var seq in sequences) _authentic.TryAdd(seq, true);
+    }
+
     /// <summary>
     /// Of <paramref name="sequences"/>, those whose chain entry was written with this ledger's chain key for the row
     /// that is there now: valid MAC, same event id, and a record hash that binds the row's content. A row someone
@@ -234,9 +240,14 @@ internal sealed class HashChain(string schema, byte[] key)
     {
         Entry? head = null;
         Row? headRow = null;
+        var above = new List<Row>();
+        // The head entry with its row, and every row above it, in one round trip (the caller holds the append lock, so
+        // nothing the ledger writes moves in between).
         await using (var select = new NpgsqlCommand($"""
             select c.seq_id, c.prev_seq, c.prev_hash, c.event_id, c.record_hash, c.mac, {RecordColumns}
-            from (select * from {_chain} order by seq_id desc limit 1) c left join {_events} e on e.seq_id = c.seq_id
+            from (select * from {_chain} order by seq_id desc limit 1) c left join {_events} e on e.seq_id = c.seq_id;
+            select {RecordColumns} from {_events} e
+            where e.seq_id > coalesce((select max(seq_id) from {_chain}), 0) and not {IsTombstone("e")} order by e.seq_id
             """, connection, tx))
         await using (var reader = await select.ExecuteReaderAsync(ct))
         {
@@ -245,6 +256,8 @@ internal sealed class HashChain(string schema, byte[] key)
                 head = ReadEntry(reader);
                 if (!reader.IsDBNull(6)) headRow = ReadRow(reader, 6);
             }
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct)) above.Add(ReadRow(reader, 0));
         }
 
         if (head is not null)
@@ -267,7 +280,6 @@ internal sealed class HashChain(string schema, byte[] key)
             }
         }
 
-        var above = await ReadRowsAsync(connection, tx, $"e.seq_id > {head?.Seq ?? 0} and not {IsTombstone("e")}", ct);
         foreach (var row in above.Where(r => !written.Contains(r.Id)))
         {
             if (acknowledgedNow.Contains(row.Seq)) continue;

@@ -14,6 +14,19 @@ public sealed class BlobStore
     private readonly string _table;
     private readonly int _maxBytes;
 
+    /// <summary>Most hashes remembered as stored; past it the memory starts over (each blob is then looked up once more).</summary>
+    internal const int MaxRememberedBlobs = 20_000;
+
+    // Hashes this store saw stored (written, read back or found): the table is insert-only (a trigger refuses UPDATE and
+    // DELETE), so a blob once there stays there, and a command's check that its blobs exist needs no query for these.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _stored = new(StringComparer.Ordinal);
+
+    private void Stored(string sha256)
+    {
+        if (_stored.Count >= MaxRememberedBlobs) _stored.Clear();
+        _stored.TryAdd(sha256, true);
+    }
+
     internal BlobStore(Func<NpgsqlConnection> connect, string schema, int maxBytes)
     {
         _connect = connect;
@@ -27,6 +40,7 @@ public sealed class BlobStore
         if (bytes.Length == 0) throw new InvalidEditInputException("bytes", "a blob must not be empty.");
         if (bytes.Length > _maxBytes) throw new InvalidEditInputException("bytes", $"a blob must be at most {_maxBytes} bytes, got {bytes.Length}.");
         var sha = Sha256Hex.Of(bytes.Span);
+        if (_stored.ContainsKey(sha)) return sha;
         await using var connection = _connect();
         await connection.OpenAsync(ct);
         await using var command = new NpgsqlCommand(
@@ -35,6 +49,7 @@ public sealed class BlobStore
         command.Parameters.AddWithValue("length", (long)bytes.Length);
         command.Parameters.AddWithValue("content", bytes);
         await command.ExecuteNonQueryAsync(ct);
+        Stored(sha);
         return sha;
     }
 
@@ -64,6 +79,7 @@ public sealed class BlobStore
             command.Parameters.AddWithValue("c", blobs.Skip(start).Take(count).ToArray());
             await command.ExecuteNonQueryAsync(ct);
         }
+        foreach (var sha in shas) Stored(sha);
         return shas;
     }
 
@@ -80,6 +96,7 @@ public sealed class BlobStore
         var content = await command.ExecuteScalarAsync(ct) as byte[] ?? throw new BlobNotFoundException(sha256);
         var actual = Sha256Hex.Of(content);
         if (actual != sha256) throw new BlobCorruptedException(sha256, actual);
+        Stored(sha256);
         return content;
     }
 
@@ -131,12 +148,15 @@ public sealed class BlobStore
     {
         await using var command = new NpgsqlCommand($"select exists (select 1 from {_table} where sha256 = @sha)", connection);
         command.Parameters.AddWithValue("sha", sha256);
-        return (bool)(await command.ExecuteScalarAsync(ct))!;
+        var exists = (bool)(await command.ExecuteScalarAsync(ct))!;
+        if (exists) Stored(sha256);
+        return exists;
     }
 
     internal async Task RequireAsync(string sha256, string parameter, CancellationToken ct)
     {
         Sha256Hex.Require(sha256, parameter);
+        if (_stored.ContainsKey(sha256)) return;
         if (!await ExistsAsync(sha256, ct)) throw new BlobNotFoundException(sha256);
     }
 
