@@ -64,6 +64,11 @@ public sealed class EditedModel : IDisposable
     public int Count => experts.Count;
     /// <summary>Skip experts whose low-rank bound rules them out of the hard filter (same result; off only in tests).</summary>
     internal bool PruneWithBound { get; init; } = true;
+    /// <summary>
+    /// Compute a frozen editor's input-side keys in managed code where it can (<see cref="EditorModules.InputSideManaged"/>);
+    /// off: always the tensor road (tests compare the two).
+    /// </summary>
+    internal bool ManagedKeys { get; init; } = true;
     /// <summary>The key store this model is a view of (pass it to another model to share it).</summary>
     public ExpertKeyStore Keys => experts.Store;
     /// <summary>Bytes of managed memory this model's view takes besides the shared store.</summary>
@@ -218,11 +223,27 @@ public sealed class EditedModel : IDisposable
         long filterTicks = 0, weightTicks = 0, gatherTicks = 0;
         int survivors = 0, scored = 0;
         var start = Stopwatch.GetTimestamp();
-        var keys = Editor.InputSide(hidden, inputs, imageRows);
         var dim = experts.Store.Dim;
-        // The visual keys and thresholds leave the tensors once, as bytes: the filter works on managed spans.
-        var visual = Floats(keys.Visual);                                                                    // φ̄ [n, k·d_m]
-        var threshold = Floats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));                         // sim(φ̄, φ̄_Ξ) [n]
+        float[] visual, threshold;                                                                           // φ̄ [n, k·d_m], sim(φ̄, φ̄_Ξ) [n]
+        Tensor textKeysOfRows;                                                                               // ψ̄ [n, k, d_m]
+        if ((ManagedKeys ? Editor.InputSideManaged(hidden, inputs, imageRows) : null) is { } managed)
+        {
+            // A frozen editor on the CPU: the keys in managed code, the threshold one exact similarity (docs/routing-at-scale.md).
+            visual = managed.Visual;
+            threshold = new float[imageRows.Count];
+            var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
+            for (var j = 0; j < threshold.Length; j++)
+                threshold[j] = KeySimilarity.Exact(visual.AsSpan(j * dim, dim), managed.Sentinel.AsSpan(j * dim, dim), scale);
+            textKeysOfRows = tensor(managed.Text, [imageRows.Count, experts.Store.KeyRows, experts.Store.ModuleDim]);
+        }
+        else
+        {
+            var keys = Editor.InputSide(hidden, inputs, imageRows);
+            // The visual keys and thresholds leave the tensors once, as bytes: the filter works on managed spans.
+            visual = Floats(keys.Visual);
+            threshold = Floats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));
+            textKeysOfRows = keys.Text;
+        }
         if (Policy.Margin != 0)
         {
             var margin = (float)Policy.Margin;                                                                // our extension; 0 = the paper
@@ -267,7 +288,7 @@ public sealed class EditedModel : IDisposable
                 survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
                 survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
             }
-            var rowText = keys.Text[TensorIndex.Slice(row, row + 1)];
+            var rowText = textKeysOfRows[TensorIndex.Slice(row, row + 1)];
             // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
             var scores = Routing.Similarity(rowText, DeviceTensors.On(textKeys, rowText.device));                 // [1, S]
             var w = Floats(Options.SoftRouting
