@@ -83,7 +83,7 @@ internal sealed class ManagedKeyExtractor
     }
 }
 
-/// <summary>y = x Wᵀ + b row by row, each output one <see cref="ManagedMath.Dot"/> plus the bias.</summary>
+/// <summary>y = x Wᵀ + b row by row, each output one float64 <see cref="KeySimilarity.Dot"/> plus the bias, rounded once.</summary>
 internal sealed class ManagedLinear
 {
     private readonly float[] weight;   // [out, in]
@@ -108,7 +108,7 @@ internal sealed class ManagedLinear
         {
             var row = x.Slice(r * In, In);
             var target = y.Slice(r * Out, Out);
-            for (var o = 0; o < Out; o++) target[o] = ManagedMath.Dot(w.Slice(o * In, In), row) + bias[o];
+            for (var o = 0; o < Out; o++) target[o] = (float)(KeySimilarity.Dot(w.Slice(o * In, In), row) + bias[o]);
         }
     }
 
@@ -183,7 +183,7 @@ internal sealed class ManagedAttention
     public void Combine(ReadOnlySpan<float> queries, int l1, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int l2, Span<float> result)
     {
         int qk = Query.Out, dv = Value.Out, dh = qk / heads, dvh = dv / heads;
-        var scale = (float)(1.0 / Math.Sqrt(dh));
+        var scale = 1.0 / Math.Sqrt(dh);
         Span<float> scores = l2 <= 256 ? stackalloc float[l2] : new float[l2];
         Span<double> exps = l2 <= 256 ? stackalloc double[l2] : new double[l2];
         for (var i = 0; i < l1; i++)
@@ -193,7 +193,7 @@ internal sealed class ManagedAttention
                 var max = float.NegativeInfinity;
                 for (var t = 0; t < l2; t++)
                 {
-                    scores[t] = ManagedMath.Dot(q, keys.Slice(t * qk + h * dh, dh)) * scale;
+                    scores[t] = (float)(KeySimilarity.Dot(q, keys.Slice(t * qk + h * dh, dh)) * scale);
                     if (scores[t] > max) max = scores[t];
                 }
                 double total = 0;
@@ -208,33 +208,6 @@ internal sealed class ManagedAttention
 /// <summary>Arithmetic with one fixed order of rounding on every x64 machine.</summary>
 internal static class ManagedMath
 {
-    /// <summary>
-    /// ⟨a, b⟩ in float32: two registers of eight lanes, lane j of the first taking elements j, j + 16, j + 32, … and of
-    /// the second j + 8, j + 24, …, each product rounded before its addition; then the registers added, then the
-    /// lanes as ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)), then the tail one by one.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        var n = a.Length;
-        Vector256<float> first = Vector256<float>.Zero, second = Vector256<float>.Zero;
-        var i = 0;
-        for (; i + 16 <= n; i += 16)
-        {
-            first += Vector256.Create(a.Slice(i, 8)) * Vector256.Create(b.Slice(i, 8));
-            second += Vector256.Create(a.Slice(i + 8, 8)) * Vector256.Create(b.Slice(i + 8, 8));
-        }
-        if (i + 8 <= n)
-        {
-            first += Vector256.Create(a.Slice(i, 8)) * Vector256.Create(b.Slice(i, 8));
-            i += 8;
-        }
-        var v = first + second;
-        var sum = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
-        for (; i < n; i++) sum += a[i] * b[i];
-        return sum;
-    }
-
     /// <summary>target += factor · source, element by element (each product rounded, then added).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddScaled(Span<float> target, float factor, ReadOnlySpan<float> source)
