@@ -225,7 +225,8 @@ public sealed class EditedModel : IDisposable
         var start = Stopwatch.GetTimestamp();
         var dim = experts.Store.Dim;
         float[] visual, threshold;                                                                           // φ̄ [n, k·d_m], sim(φ̄, φ̄_Ξ) [n]
-        Tensor textKeysOfRows;                                                                               // ψ̄ [n, k, d_m]
+        Tensor? textKeysOfRows = null;                                                                       // ψ̄ [n, k, d_m] on the tensor road
+        float[]? managedText = null;                                                                         // ψ̄ [n·k·d_m] on the managed road
         if ((ManagedKeys ? Editor.InputSideManaged(hidden, inputs, imageRows) : null) is { } managed)
         {
             // A frozen editor on the CPU: the keys in managed code, the threshold one exact similarity (docs/routing-at-scale.md).
@@ -234,7 +235,7 @@ public sealed class EditedModel : IDisposable
             var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
             for (var j = 0; j < threshold.Length; j++)
                 threshold[j] = KeySimilarity.Exact(visual.AsSpan(j * dim, dim), managed.Sentinel.AsSpan(j * dim, dim), scale);
-            textKeysOfRows = tensor(managed.Text, [imageRows.Count, experts.Store.KeyRows, experts.Store.ModuleDim]);
+            managedText = managed.Text;
         }
         else
         {
@@ -279,22 +280,28 @@ public sealed class EditedModel : IDisposable
                 continue;
             }
             survivors += passing.Count;
-            // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): one product against their ψ̂ copied side by side.
             var survivorExperts = new Expert[passing.Count];
-            var textKeys = empty(passing.Count, experts.Store.KeyRows, experts.Store.ModuleDim);
-            var stacked = MemoryMarshal.Cast<byte, float>(textKeys.bytes);
-            for (var j = 0; j < passing.Count; j++)
+            float[] w, textScores;
+            if (managedText is not null)
             {
-                survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
-                survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
+                // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): each one exact similarity against the
+                // expert's own ψ̂, the weights in float64 (ManagedMath.SoftWeights).
+                var text = managedText.AsSpan(row * dim, dim);
+                var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
+                textScores = new float[passing.Count];
+                for (var j = 0; j < passing.Count; j++)
+                {
+                    survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
+                    textScores[j] = KeySimilarity.Exact(text, survivorExperts[j].TextKey, scale);
+                }
+                w = new float[passing.Count];
+                if (Options.SoftRouting) ManagedMath.SoftWeights(textScores, w);       // Eq. w_e = σ(s_e)·softmax(s)_e
+                else Array.Fill(w, (float)(1.0 / passing.Count));                     // ablation: plain average
             }
-            var rowText = textKeysOfRows[TensorIndex.Slice(row, row + 1)];
-            // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
-            var scores = Routing.Similarity(rowText, DeviceTensors.On(textKeys, rowText.device));                 // [1, S]
-            var w = Floats(Options.SoftRouting
-                ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
-                : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
-            var textScores = Floats(scores);
+            else
+            {
+                (w, textScores) = TensorWeights(passing, survivorExperts, textKeysOfRows![TensorIndex.Slice(row, row + 1)]);
+            }
             var fired = new FiredExpert[passing.Count];
             for (var j = 0; j < fired.Length; j++)
             {
@@ -309,6 +316,26 @@ public sealed class EditedModel : IDisposable
         }
         LastRouting = new RoutingCost(imageRows.Count, experts.Count, survivors, scored, Ms(filterTicks), Ms(weightTicks), Ms(gatherTicks)) { KeysMs = Ms(keysTicks) };
         return result;
+    }
+
+    // The tensor road of soft routing: the survivors' ψ̂ copied side by side, one product against ψ̄, the weights as tensors.
+    private (float[] Weights, float[] TextScores) TensorWeights(List<(ExpertSlot Slot, int Row, float Similarity)> passing, Expert[] survivorExperts, Tensor rowText)
+    {
+        var dim = experts.Store.Dim;
+        // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): one product against their ψ̂ copied side by side.
+        var textKeys = empty(passing.Count, experts.Store.KeyRows, experts.Store.ModuleDim);
+        var stacked = MemoryMarshal.Cast<byte, float>(textKeys.bytes);
+        for (var j = 0; j < passing.Count; j++)
+        {
+            survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
+            survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
+        }
+        // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
+        var scores = Routing.Similarity(rowText, DeviceTensors.On(textKeys, rowText.device));                 // [1, S]
+        var w = Floats(Options.SoftRouting
+            ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
+            : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
+        return (w, Floats(scores));
     }
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

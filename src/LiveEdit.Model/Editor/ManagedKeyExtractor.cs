@@ -208,6 +208,26 @@ internal sealed class ManagedAttention
 /// <summary>Arithmetic with one fixed order of rounding on every x64 machine.</summary>
 internal static class ManagedMath
 {
+    /// <summary>
+    /// Soft routing on managed scores: w_e = σ(s_e)·softmax(s)_e, in float64 (the exponentials from <see cref="Exp"/>,
+    /// the sum in order), each weight rounded once to float32.
+    /// </summary>
+    public static void SoftWeights(ReadOnlySpan<float> scores, Span<float> weights)
+    {
+        var max = double.NegativeInfinity;
+        foreach (var s in scores) max = Math.Max(max, s);
+        var exps = scores.Length <= 1024 ? stackalloc double[scores.Length] : new double[scores.Length];
+        double total = 0;
+        for (var j = 0; j < scores.Length; j++) total += exps[j] = Exp(scores[j] - max);
+        for (var j = 0; j < scores.Length; j++)
+        {
+            double s = scores[j];
+            var e = Exp(-Math.Abs(s));
+            var sigmoid = s >= 0 ? 1 / (1 + e) : e / (1 + e);
+            weights[j] = (float)(sigmoid * (exps[j] / total));
+        }
+    }
+
     /// <summary>target += factor · source, element by element (each product rounded, then added).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AddScaled(Span<float> target, float factor, ReadOnlySpan<float> source)

@@ -192,6 +192,21 @@ public sealed class computing_input_keys_in_managed_code
         ManagedMath.Exp(-800).ShouldBe(0.0);
     }
 
+    [Fact]
+    public void soft_weights_in_float64_equal_the_tensor_equation_within_1e_6()
+    {
+        var random = new Random(38);
+        foreach (var n in new[] { 1, 2, 7, 69, 700 })
+        {
+            var scores = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 40 - 20)).ToArray();
+            var weights = new float[n];
+            ManagedMath.SoftWeights(scores, weights);
+            using var scope = NewDisposeScope();
+            var expected = F(Routing.SoftWeights(tensor(scores, [1, n])));
+            for (var j = 0; j < n; j++) Math.Abs((double)weights[j] - expected[j]).ShouldBeLessThanOrEqualTo(1e-6 * Math.Max(1e-3, expected[j]), $"weight {j} of {n}");
+        }
+    }
+
     // Experts straight from the generators (no refinement), one forward for the chunk.
     private static IEnumerable<Expert> Generate(CommittedEdits f, IReadOnlyList<EditCase> cases)
     {
