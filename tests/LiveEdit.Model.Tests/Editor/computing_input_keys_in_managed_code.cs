@@ -207,6 +207,27 @@ public sealed class computing_input_keys_in_managed_code
         }
     }
 
+    [Fact]
+    public void the_projections_dot_products_are_the_filters_bit_for_bit()
+    {
+        var random = new Random(39);
+        foreach (var n in new[] { 1, 7, 8, 15, 16, 24, 33, 96, 100 })
+        {
+            var rows = Enumerable.Range(0, 4 * n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var x = Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var wideRows = Array.ConvertAll(rows, v => (double)v);
+            var wideX = Array.ConvertAll(x, v => (double)v);
+            var sums = new double[4];
+            ManagedMath.Dot4(wideRows, wideX, sums);
+            for (var j = 0; j < 4; j++)
+            {
+                var expected = KeySimilarity.Dot(rows.AsSpan(j * n, n), x);
+                sums[j].ShouldBe(expected, $"row {j} of four, n = {n}");
+                ManagedMath.Dot(wideRows.AsSpan(j * n, n), wideX).ShouldBe(expected, $"row {j} alone, n = {n}");
+            }
+        }
+    }
+
     // Experts straight from the generators (no refinement), one forward for the chunk.
     private static IEnumerable<Expert> Generate(CommittedEdits f, IReadOnlyList<EditCase> cases)
     {
