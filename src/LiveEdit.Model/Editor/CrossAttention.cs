@@ -40,6 +40,9 @@ public sealed class CrossAttention : nn.Module
         return Combine(Queries(query), Inputs(input), mask).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The query, key and value projections and the number of heads, for a managed copy of a frozen attention.</summary>
+    internal (Linear Query, Linear Key, Linear Value, int Heads) Projections => (q_mlp, k_mlp, v_mlp, heads);
+
     /// <summary>The projected queries q W_q, [B or 1, l1, qkDim] (not yet split into heads).</summary>
     public Tensor Queries(Tensor query) => q_mlp.forward(query);
 

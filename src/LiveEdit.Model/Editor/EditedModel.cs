@@ -64,6 +64,11 @@ public sealed class EditedModel : IDisposable
     public int Count => experts.Count;
     /// <summary>Skip experts whose low-rank bound rules them out of the hard filter (same result; off only in tests).</summary>
     internal bool PruneWithBound { get; init; } = true;
+    /// <summary>
+    /// Compute a frozen editor's input-side keys in managed code where it can (<see cref="EditorModules.InputSideManaged"/>);
+    /// off: always the tensor road (tests compare the two).
+    /// </summary>
+    internal bool ManagedKeys { get; init; } = true;
     /// <summary>The key store this model is a view of (pass it to another model to share it).</summary>
     public ExpertKeyStore Keys => experts.Store;
     /// <summary>Bytes of managed memory this model's view takes besides the shared store.</summary>
@@ -218,11 +223,28 @@ public sealed class EditedModel : IDisposable
         long filterTicks = 0, weightTicks = 0, gatherTicks = 0;
         int survivors = 0, scored = 0;
         var start = Stopwatch.GetTimestamp();
-        var keys = Editor.InputSide(hidden, inputs, imageRows);
         var dim = experts.Store.Dim;
-        // The visual keys and thresholds leave the tensors once, as bytes: the filter works on managed spans.
-        var visual = Floats(keys.Visual);                                                                    // φ̄ [n, k·d_m]
-        var threshold = Floats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));                         // sim(φ̄, φ̄_Ξ) [n]
+        float[] visual, threshold;                                                                           // φ̄ [n, k·d_m], sim(φ̄, φ̄_Ξ) [n]
+        Tensor? textKeysOfRows = null;                                                                       // ψ̄ [n, k, d_m] on the tensor road
+        float[]? managedText = null;                                                                         // ψ̄ [n·k·d_m] on the managed road
+        if ((ManagedKeys ? Editor.InputSideManaged(hidden, inputs, imageRows) : null) is { } managed)
+        {
+            // A frozen editor on the CPU: the keys in managed code, the threshold one exact similarity (docs/routing-at-scale.md).
+            visual = managed.Visual;
+            threshold = new float[imageRows.Count];
+            var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
+            for (var j = 0; j < threshold.Length; j++)
+                threshold[j] = KeySimilarity.Exact(visual.AsSpan(j * dim, dim), managed.Sentinel.AsSpan(j * dim, dim), scale);
+            managedText = managed.Text;
+        }
+        else
+        {
+            var keys = Editor.InputSide(hidden, inputs, imageRows);
+            // The visual keys and thresholds leave the tensors once, as bytes: the filter works on managed spans.
+            visual = Floats(keys.Visual);
+            threshold = Floats(Routing.PairSimilarity(keys.Visual, keys.Sentinel));
+            textKeysOfRows = keys.Text;
+        }
         if (Policy.Margin != 0)
         {
             var margin = (float)Policy.Margin;                                                                // our extension; 0 = the paper
@@ -258,22 +280,28 @@ public sealed class EditedModel : IDisposable
                 continue;
             }
             survivors += passing.Count;
-            // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): one product against their ψ̂ copied side by side.
             var survivorExperts = new Expert[passing.Count];
-            var textKeys = empty(passing.Count, experts.Store.KeyRows, experts.Store.ModuleDim);
-            var stacked = MemoryMarshal.Cast<byte, float>(textKeys.bytes);
-            for (var j = 0; j < passing.Count; j++)
+            float[] w, textScores;
+            if (managedText is not null)
             {
-                survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
-                survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
+                // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): each one exact similarity against the
+                // expert's own ψ̂, the weights in float64 (ManagedMath.SoftWeights).
+                var text = managedText.AsSpan(row * dim, dim);
+                var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
+                textScores = new float[passing.Count];
+                for (var j = 0; j < passing.Count; j++)
+                {
+                    survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
+                    textScores[j] = KeySimilarity.Exact(text, survivorExperts[j].TextKey, scale);
+                }
+                w = new float[passing.Count];
+                if (Options.SoftRouting) ManagedMath.SoftWeights(textScores, w);       // Eq. w_e = σ(s_e)·softmax(s)_e
+                else Array.Fill(w, (float)(1.0 / passing.Count));                     // ablation: plain average
             }
-            var rowText = keys.Text[TensorIndex.Slice(row, row + 1)];
-            // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
-            var scores = Routing.Similarity(rowText, DeviceTensors.On(textKeys, rowText.device));                 // [1, S]
-            var w = Floats(Options.SoftRouting
-                ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
-                : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
-            var textScores = Floats(scores);
+            else
+            {
+                (w, textScores) = TensorWeights(passing, survivorExperts, textKeysOfRows![TensorIndex.Slice(row, row + 1)]);
+            }
             var fired = new FiredExpert[passing.Count];
             for (var j = 0; j < fired.Length; j++)
             {
@@ -288,6 +316,26 @@ public sealed class EditedModel : IDisposable
         }
         LastRouting = new RoutingCost(imageRows.Count, experts.Count, survivors, scored, Ms(filterTicks), Ms(weightTicks), Ms(gatherTicks)) { KeysMs = Ms(keysTicks) };
         return result;
+    }
+
+    // The tensor road of soft routing: the survivors' ψ̂ copied side by side, one product against ψ̄, the weights as tensors.
+    private (float[] Weights, float[] TextScores) TensorWeights(List<(ExpertSlot Slot, int Row, float Similarity)> passing, Expert[] survivorExperts, Tensor rowText)
+    {
+        var dim = experts.Store.Dim;
+        // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): one product against their ψ̂ copied side by side.
+        var textKeys = empty(passing.Count, experts.Store.KeyRows, experts.Store.ModuleDim);
+        var stacked = MemoryMarshal.Cast<byte, float>(textKeys.bytes);
+        for (var j = 0; j < passing.Count; j++)
+        {
+            survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
+            survivorExperts[j].TextKey.CopyTo(stacked.Slice(j * dim, dim));
+        }
+        // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
+        var scores = Routing.Similarity(rowText, DeviceTensors.On(textKeys, rowText.device));                 // [1, S]
+        var w = Floats(Options.SoftRouting
+            ? Routing.SoftWeights(scores)                                                  // Eq. w_e = σ(s_e)·softmax(s)_e
+            : full_like(scores, 1.0 / passing.Count));                                     // ablation: plain average
+        return (w, Floats(scores));
     }
 
     private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;

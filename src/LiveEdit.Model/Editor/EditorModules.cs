@@ -230,6 +230,38 @@ public sealed class EditorModules : nn.Module
         return new InputKeys(visual.MoveToOuterDisposeScope(), sentinel.MoveToOuterDisposeScope(), text.MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// Input side in managed code, for a frozen editor on float32 hidden states in host memory (null otherwise: use
+    /// <see cref="InputSide"/>): φ̄, φ̄_Ξ and ψ̄ of each row, [n·k·d_m] each, computed one row at a time over its own
+    /// prompt and vision ranges (docs/routing-at-scale.md). They equal <see cref="InputSide"/>'s within float32
+    /// rounding and have the same bits on every x64 machine, whatever else is in the batch.
+    /// </summary>
+    public ManagedInputKeys? InputSideManaged(Tensor hidden, VlmInputs inputs, IReadOnlyList<int> rows)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(rows);
+        if (inpt_extractor.Managed is not { } managed || is_grad_enabled()) return null;
+        if (hidden.device_type != DeviceType.CPU || hidden.dtype != ScalarType.Float32 || hidden.dim() != 3 || hidden.shape[2] != managed.Width) return null;
+        using var scope = NewDisposeScope();
+        var dense = hidden.is_contiguous() ? hidden : hidden.contiguous();
+        ReadOnlySpan<float> all = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(dense.bytes);
+        int length = (int)hidden.shape[1], d = managed.Width, dim = managed.KeyLength;
+        var visual = new float[rows.Count * dim];
+        var sentinel = new float[rows.Count * dim];
+        var text = new float[rows.Count * dim];
+        for (var j = 0; j < rows.Count; j++)
+        {
+            var i = rows[j];
+            int ps = inputs.PromptStart[i], pl = inputs.PromptLength[i], vs = inputs.VisionStart[i], vl = inputs.VisionCount[i];
+            if (pl <= 0) throw new ArgumentException($"example {i} has an empty {EditSignal.Part.Prompt} range");
+            if (vl <= 0) throw new ArgumentException($"example {i} has an empty {EditSignal.Part.Vision} range");
+            managed.Compute(all.Slice((i * length + ps) * d, pl * d), all.Slice((i * length + vs) * d, vl * d),
+                visual.AsSpan(j * dim, dim), sentinel.AsSpan(j * dim, dim), text.AsSpan(j * dim, dim));
+        }
+        return new ManagedInputKeys(visual, sentinel, text);
+    }
+
     /// <summary>LN(h) of the fusion. [B, L, d]</summary>
     public Tensor FusionNorm(Tensor hidden) => instant_reps_norm.forward(hidden);
 
@@ -374,6 +406,9 @@ public sealed record EditTensors(Tensor U, Tensor V, Tensor VisualKey, Tensor Te
 
 /// <summary>Input-side keys for n inputs: φ̄, φ̄_Ξ, ψ̄, each [n, k, d_m].</summary>
 public sealed record InputKeys(Tensor Visual, Tensor Sentinel, Tensor Text);
+
+/// <summary>Input-side keys for n inputs in managed memory: φ̄, φ̄_Ξ, ψ̄, each [n·k·d_m] (row j at j·k·d_m).</summary>
+public sealed record ManagedInputKeys(float[] Visual, float[] Sentinel, float[] Text);
 
 /// <summary>
 /// How an editor was made (written beside its weights): the training command, and the commands that last set its

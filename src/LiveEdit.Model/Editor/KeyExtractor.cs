@@ -102,13 +102,25 @@ public sealed class KeyExtractor : nn.Module
             ca_query_info_ext1.Queries(eqe1).DetachFromDisposeScope(),
             ca_query_info_ext2.Queries(eqe2).DetachFromDisposeScope(),
             sentinel);
+        managed = vis_rep_prot is null || vision_blocks is not null
+            ? null
+            : new ManagedKeyExtractor(layer_norm1, eqe1, ca_query_info_ext1, ca_vision_info_ext, layer_norm2, eqe2, ca_query_info_ext2, vis_rep_prot);
     }
+
+    /// <summary>
+    /// The input-side keys in managed code (<see cref="ManagedKeyExtractor"/>), while the kept projections are valid;
+    /// null otherwise, and for the edit side or an extractor with vision-token blocks.
+    /// </summary>
+    internal ManagedKeyExtractor? Managed => Frozen is null ? null : managed;
+
+    private ManagedKeyExtractor? managed;
 
     /// <summary>Drops what <see cref="Freeze"/> kept (the weights are about to change).</summary>
     public void Thaw()
     {
         frozen?.Dispose();
         frozen = null;
+        managed = null;
     }
 
     private FrozenProjections? frozen;
