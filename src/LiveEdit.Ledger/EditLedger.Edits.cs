@@ -47,10 +47,29 @@ public sealed partial class EditLedger
     {
         if (take is < 1 or > 10_000) throw new InvalidEditInputException("take", "must be in 1..10000.");
         await using var session = _store.QuerySession();
-        return await session.Query<EditSummary>()
-            .Where(x => (x.Status == EditStatus.Proposed || x.Status == EditStatus.Approved) && x.ExpertSha256 == null)
-            .OrderBy(x => x.ProposedAt)
-            .Take(take)
-            .ToListAsync(ct);
+        // Written out so that the predicate is the awaiting-expert index's word for word: the planner then reads only the
+        // edits still waiting, where a query through the LINQ provider scanned every summary on every reconciler pass.
+        return await session.QueryAsync<EditSummary>(
+            $"where {AwaitingExpertPredicate} order by (data ->> 'proposedAt')::timestamptz, id limit ?", ct, take);
     }
+
+    /// <summary>
+    /// The edits that still need an expert, as the summaries' JSON says it: proposed or approved, no expert recorded. The
+    /// predicate of the awaiting-expert index (<see cref="AwaitingExpertIndexSql"/>) and of the reconciler's query alike.
+    /// </summary>
+    internal const string AwaitingExpertPredicate =
+        $"(data ->> 'status') in ('{nameof(EditStatus.Proposed)}', '{nameof(EditStatus.Approved)}') and (data ->> 'expertSha256') is null";
+
+    /// <summary>Name of the partial index of the edits awaiting an expert on the summaries' table.</summary>
+    internal const string AwaitingExpertIndex = "ledger_awaiting_expert";
+
+    /// <summary>
+    /// A partial index of the summaries that await an expert: the reconciler's pass costs what is waiting, not every edit
+    /// the ledger holds (a scan of every summary every few seconds at 100,000 edits). Created by <see cref="EnsureSchemaAsync"/>
+    /// when missing; without it the same query scans the summaries, slower and equally right.
+    /// </summary>
+    private string AwaitingExpertIndexSql() => $"""
+        create index if not exists {AwaitingExpertIndex} on {_schema}.mt_doc_editsummary (id) where {AwaitingExpertPredicate};
+
+        """;
 }

@@ -23,7 +23,7 @@ public sealed partial class EditLedger
             + Queries.QueryRecordSchema.SchemaSql(_schema)
             + Storage.PeopleTable.SchemaSql(_schema), connection);
         await command.ExecuteNonQueryAsync(ct);
-        await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql() + VersionTimeIndexSql(), connection);
+        await using var activeRoad = new NpgsqlCommand(ActiveRoadIndexSql() + VersionTimeIndexSql() + AwaitingExpertIndexSql(), connection);
         await activeRoad.ExecuteNonQueryAsync(ct);
     }
 
