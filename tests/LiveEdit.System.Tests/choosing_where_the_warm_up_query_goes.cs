@@ -30,7 +30,7 @@ public sealed class choosing_where_the_warm_up_query_goes
     public void loopback_is_preferred_to_a_specific_address_and_that_to_a_unix_socket()
     {
         QueryPathWarmUp.ChooseTarget(["http://unix:/run/liveedit.sock", "http://10.0.0.5:80", "http://127.0.0.1:81"])!.Uri.ToString().ShouldBe("http://127.0.0.1:81/");
-        QueryPathWarmUp.ChooseTarget(["http://unix:/run/liveedit.sock", "http://10.0.0.5:80"])!.Uri.ToString().ShouldBe("http://10.0.0.5:80/");
+        QueryPathWarmUp.ChooseTarget(["http://unix:/run/liveedit.sock", "http://10.0.0.5:8080"])!.Uri.ToString().ShouldBe("http://10.0.0.5:8080/");
         QueryPathWarmUp.ChooseTarget(["http://unix:/run/liveedit.sock"])!.UnixSocket.ShouldBe("/run/liveedit.sock");
     }
 
