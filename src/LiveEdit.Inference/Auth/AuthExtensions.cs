@@ -17,10 +17,12 @@ public static class AuthExtensions
         }
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         services.AddSingleton<FailedAuthenticationLimiter>();
+        services.AddSingleton<WarmUpKey>();
         services.AddAuthentication(ApiKeyAuthentication.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthentication>(ApiKeyAuthentication.SchemeName, null);
         services.AddAuthorizationBuilder()
             .AddPolicy(Policies.Read, p => p.RequireRole(Roles.Proposer, Roles.Approver, Roles.Auditor, Roles.Admin))
+            .AddPolicy(Policies.Query, p => p.RequireRole(Roles.Proposer, Roles.Approver, Roles.Auditor, Roles.Admin, Roles.WarmUp))
             .AddPolicy(Policies.ReadAll, p => p.RequireRole(Roles.Approver, Roles.Auditor, Roles.Admin))
             .AddPolicy(Policies.Propose, p => p.RequireRole(Roles.Proposer, Roles.Admin))
             .AddPolicy(Policies.Approve, p => p.RequireRole(Roles.Approver, Roles.Admin))

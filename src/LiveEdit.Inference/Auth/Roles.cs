@@ -15,6 +15,12 @@ public static class Roles
     /// <summary>Everything, including retraction.</summary>
     public const string Admin = "admin";
 
+    /// <summary>
+    /// The host's own warm-up request over HTTP (<see cref="WarmUpKey"/>): queries the head, nothing else. Not in
+    /// <see cref="All"/>, so no configured key can hold it.
+    /// </summary>
+    public const string WarmUp = "liveedit-warm-up";
+
     public static readonly IReadOnlySet<string> All = new HashSet<string>([Proposer, Approver, Auditor, Admin], StringComparer.Ordinal);
 }
 
@@ -26,6 +32,9 @@ public static class Policies
 
     /// <summary>Approver, auditor, admin: every edit with its history, versions, diffs, active sets, past-version queries.</summary>
     public const string ReadAll = "read-all";
+
+    /// <summary><c>POST /query</c>: every role, and the host's own warm-up request (<see cref="Roles.WarmUp"/>).</summary>
+    public const string Query = "query";
     public const string Propose = "propose";
     public const string Approve = "approve";
     public const string Retract = "retract";

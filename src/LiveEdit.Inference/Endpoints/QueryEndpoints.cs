@@ -38,8 +38,8 @@ public static class QueryEndpoints
     // Set only by QueryPathWarmUp on a request it builds in process; no client request can carry an item.
     internal const string WarmUpItem = "liveedit.query-warm-up";
 
-    /// <summary>True for the in-process warm-up request (<see cref="QueryPathWarmUp"/>), which is no client's query.</summary>
-    internal static bool IsWarmUp(HttpContext http) => http.Items.ContainsKey(WarmUpItem);
+    /// <summary>True for the host's own warm-up request (<see cref="QueryPathWarmUp"/>, in process or over HTTP), which is no client's query.</summary>
+    internal static bool IsWarmUp(HttpContext http) => http.Items.ContainsKey(WarmUpItem) || http.User.IsInRole(Roles.WarmUp);
 
     public static void MapQueryEndpoints(this WebApplication app)
     {
@@ -68,7 +68,7 @@ public static class QueryEndpoints
                 return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped)
                     { RoutingPolicySha256 = result.RoutingPolicySha256 });
             })
-            .RequireKey(Policies.Read).DisableAntiforgery().WithTags("Query").WithName(Name)
+            .RequireKey(Policies.Query).DisableAntiforgery().WithTags("Query").WithName(Name)
             .WithSummary("Answer a question about an image")
             .WithDescription("Multipart form: image, prompt, asOf (a version, or an ISO-8601 time with Z or an offset), minVersion (at the head: at least this version). " +
                 "The answer names the version it was made at and the experts that took part. " +

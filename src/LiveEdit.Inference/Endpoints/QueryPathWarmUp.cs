@@ -1,31 +1,61 @@
+using System.Net;
+using System.Net.Sockets;
 using LiveEdit.Hosting.Serving;
+using LiveEdit.Inference.Auth;
 using LiveEdit.Model.Images;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Routing;
 
 namespace LiveEdit.Inference.Endpoints;
 
 /// <summary>
-/// Ready means ready over HTTP too: once the head model is warm, runs <c>POST /query</c>'s own handler once in process
-/// (a multipart form with a PNG, decoded, answered at the head, the answer written as JSON into memory), so the form
-/// reader, the image decoder and the answer's serializer are compiled before <c>/health/ready</c> says Healthy and the
-/// first client's query costs what every other does. The warm-up query is not a client's: no query record is written
-/// for it (<see cref="QueryEndpoints.IsWarmUp"/>). A failure is logged and does not hold readiness back.
+/// Ready means ready over HTTP too: once the head model is warm and the server listens, sends one real
+/// <c>POST /query</c> (a multipart form with a PNG) to the host's own address, so Kestrel's request path, the failed-key
+/// limiter, authentication, authorization, telemetry, the form reader, the image decoder and the answer's JSON are all
+/// compiled before <c>/health/ready</c> says Healthy, and the first client's query costs what every other does. The
+/// request presents a <see cref="WarmUpKey"/>: made in memory for it, good for that one request, for the query only.
+/// Where the host has no plain-HTTP address to reach (HTTPS only), or the request fails, the query endpoint's handler
+/// runs once in process instead. The warm-up query is not a client's: no query record is written for it
+/// (<see cref="QueryEndpoints.IsWarmUp"/>). A failure is logged and does not hold readiness back.
 /// </summary>
 public sealed class QueryPathWarmUp(IServiceProvider services, EditedModelServer server, ILogger<QueryPathWarmUp> log) : BackgroundService
 {
+    /// <summary>How long the request over HTTP may take before the warm-up gives up on it.</summary>
+    public static readonly TimeSpan HttpPatience = TimeSpan.FromSeconds(30);
+
     private volatile bool _done;
 
     /// <summary>True once the query endpoint has run once (or its warm-up failed and was logged).</summary>
     public bool Done => _done;
+
+    /// <summary>How the warm-up ran: the address its request went to, or <c>in process</c>; null before it has run.</summary>
+    public string? Route { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
             while (!server.IsWarm) await Task.Delay(TimeSpan.FromMilliseconds(20), stoppingToken);
+            await ServerStartedAsync(stoppingToken);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var status = await RunOnceAsync(stoppingToken);
-            log.LogInformation("Query endpoint warmed up in {WarmUpMs:F0} ms (status {Status})", clock.Elapsed.TotalMilliseconds, status);
+            int? status = null;
+            try
+            {
+                status = await RunOverHttpAsync(stoppingToken);
+                if (status is null) log.LogInformation("No plain-HTTP address to warm the query endpoint over; it is warmed in process (the middleware's first run is left to the first client)");
+                else if (status != StatusCodes.Status200OK) log.LogWarning("The warm-up query over HTTP was answered {Status}; the query endpoint is warmed in process", status);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                log.LogWarning("The warm-up query over HTTP failed ({Message}); the query endpoint is warmed in process", e.Message);
+            }
+            if (status != StatusCodes.Status200OK)
+            {
+                status = await RunOnceAsync(stoppingToken);
+                Route = "in process";
+            }
+            log.LogInformation("Query endpoint warmed up in {WarmUpMs:F0} ms ({Route}, status {Status})", clock.Elapsed.TotalMilliseconds, Route, status);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -41,30 +71,139 @@ public sealed class QueryPathWarmUp(IServiceProvider services, EditedModelServer
     /// <summary>The caller the warm-up request names (never a key's or a person's: it reaches no record).</summary>
     public const string WarmUpCaller = "liveedit-warm-up";
 
-    /// <summary>Runs the query endpoint's handler once on an in-memory request; returns the status it answered.</summary>
+    private async Task ServerStartedAsync(CancellationToken ct)
+    {
+        var started = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted;
+        if (started.IsCancellationRequested) return;
+        var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var _ = started.Register(() => signal.TrySetResult());
+        await signal.Task.WaitAsync(ct);
+    }
+
+    /// <summary>
+    /// Sends one <c>POST /query</c> to the host's own address with a fresh <see cref="WarmUpKey"/>, dropped when the request
+    /// ends whatever happened; returns the status answered, or null when the server has no address it can reach (see
+    /// <see cref="ChooseTarget"/>).
+    /// </summary>
+    public async Task<int?> RunOverHttpAsync(CancellationToken ct)
+    {
+        var addresses = services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        if (ChooseTarget(addresses) is not { } target) return null;
+        var warmUpKey = services.GetRequiredService<WarmUpKey>();
+        using var handler = new SocketsHttpHandler
+        {
+            // The key goes to this process's own socket and nowhere else: no proxy from the environment, no redirect.
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            ConnectTimeout = HttpPatience,
+        };
+        if (target.UnixSocket is { } socketPath)
+        {
+            handler.ConnectCallback = async (_, token) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+        using var client = new HttpClient(handler) { BaseAddress = target.Uri, Timeout = HttpPatience };
+        using var form = WarmUpForm(out _);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/query") { Content = form };
+        try
+        {
+            request.Headers.Add(ApiKeyAuthentication.Header, warmUpKey.Issue());
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead, ct);
+            Route = target.UnixSocket is null ? target.Uri.ToString() : $"unix:{target.UnixSocket}";
+            return (int)response.StatusCode;
+        }
+        finally
+        {
+            warmUpKey.Revoke();
+        }
+    }
+
+    /// <summary>Where the warm-up request goes: a URI and, for a Unix socket, the socket's path.</summary>
+    public sealed record Target(Uri Uri, string? UnixSocket);
+
+    /// <summary>
+    /// Chooses the address to send the warm-up request to from the server's listening addresses: plain HTTP only (an
+    /// HTTPS endpoint's certificate need not name the address dialled, and the key is not sent where the server's
+    /// certificate is not checked); a wildcard (<c>0.0.0.0</c>, <c>[::]</c>, <c>+</c>, <c>*</c>, a host name) or
+    /// <c>localhost</c> becomes the loopback address, a specific address is dialled as it is (it is this host's own), a
+    /// Unix socket is connected to by its path. Loopback first, then specific addresses, then sockets; null when none.
+    /// </summary>
+    public static Target? ChooseTarget(IEnumerable<string> addresses)
+    {
+        var candidates = new List<(int Rank, Target Target)>();
+        foreach (var address in addresses)
+        {
+            const string http = "http://";
+            if (!address.StartsWith(http, StringComparison.OrdinalIgnoreCase)) continue;
+            var rest = address[http.Length..];
+            if (rest.StartsWith("unix:", StringComparison.OrdinalIgnoreCase))
+            {
+                var path = rest["unix:".Length..];
+                if (path.Length > 0) candidates.Add((3, new Target(new Uri("http://localhost/"), path)));
+                continue;
+            }
+            var authority = rest.Split('/', 2)[0];
+            var colon = authority.LastIndexOf(':');
+            if (colon < 0 || authority.EndsWith(']')) continue; // Kestrel reports the port it bound; no port, nothing to dial
+            var host = authority[..colon].Trim('[', ']');
+            if (!int.TryParse(authority[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+                || port is < 1 or > 65535) continue;
+            var (rank, ip) = IPAddress.TryParse(host, out var parsed)
+                ? parsed.Equals(IPAddress.Any) ? (1, IPAddress.Loopback)
+                : parsed.Equals(IPAddress.IPv6Any) ? (1, IPAddress.IPv6Loopback)
+                : IPAddress.IsLoopback(parsed) ? (0, parsed)
+                : (2, parsed)
+                : (1, IPAddress.Loopback); // localhost, +, * or a name: Kestrel listens on every address (or both loopbacks)
+            var literal = ip.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
+            candidates.Add((rank, new Target(new Uri($"http://{literal}:{port}/"), null)));
+        }
+        return candidates.OrderBy(c => c.Rank).Select(c => c.Target).FirstOrDefault();
+    }
+
+    /// <summary>Runs the query endpoint's handler once on an in-memory request (no middleware); returns the status it answered.</summary>
     public async Task<int> RunOnceAsync(CancellationToken ct)
     {
         var endpoint = services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .First(e => e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == QueryEndpoints.Name);
         await using var scope = services.CreateAsyncScope();
-        const int side = 32;
-        var png = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray()).ToPng();
-        using var form = new MultipartFormDataContent("liveedit-warm-up");
-        form.Add(new StringContent("what is this?"), "prompt");
-        form.Add(new ByteArrayContent(png) { Headers = { ContentType = new("image/png") } }, "image", "warm-up.png");
+        using var form = WarmUpForm(out var contentType);
         var body = await form.ReadAsByteArrayAsync(ct);
         var http = new DefaultHttpContext { RequestServices = scope.ServiceProvider, RequestAborted = ct };
         http.Request.Method = HttpMethods.Post;
         http.Request.Path = "/query";
-        http.Request.ContentType = form.Headers.ContentType!.ToString();
+        http.Request.ContentType = contentType;
         http.Request.ContentLength = body.Length;
         http.Request.Body = new MemoryStream(body);
         http.Response.Body = new MemoryStream();
-        // A caller of its own, as authentication would set one; the item is what keeps its answer out of the query records.
-        http.User = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(
-            [new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Name, WarmUpCaller)], "warm-up"));
+        // The caller authentication gives a warm-up key; the item is what keeps its answer out of the query records.
+        http.User = WarmUpKey.Principal("warm-up");
         http.Items[QueryEndpoints.WarmUpItem] = true;
         await endpoint.RequestDelegate!(http);
         return http.Response.StatusCode;
+    }
+
+    /// <summary>The warm-up question: a gray PNG and a prompt.</summary>
+    private static MultipartFormDataContent WarmUpForm(out string contentType)
+    {
+        const int side = 32;
+        var png = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray()).ToPng();
+        var form = new MultipartFormDataContent("liveedit-warm-up");
+        form.Add(new StringContent("what is this?"), "prompt");
+        form.Add(new ByteArrayContent(png) { Headers = { ContentType = new("image/png") } }, "image", "warm-up.png");
+        contentType = form.Headers.ContentType!.ToString();
+        return form;
     }
 }
