@@ -66,7 +66,8 @@ public sealed partial class EditLedger
     /// <summary>
     /// A partial index of the summaries that await an expert: the reconciler's pass costs what is waiting, not every edit
     /// the ledger holds (a scan of every summary every few seconds at 100,000 edits). Created by <see cref="EnsureSchemaAsync"/>
-    /// when missing; without it the same query scans the summaries, slower and equally right.
+    /// when missing, and Marten's migration is told to leave it be (<see cref="LedgerStore.ConfigureLedger"/>); without it
+    /// the same query scans the summaries, slower and equally right.
     /// </summary>
     private string AwaitingExpertIndexSql() => $"""
         create index if not exists {AwaitingExpertIndex} on {_schema}.mt_doc_editsummary (id) where {AwaitingExpertPredicate};

@@ -41,6 +41,8 @@ public static class LedgerStore
         // The active-set road's partial index (EditLedger.ActiveRoadIndexSql) is the ledger's own: Marten's migration leaves it be.
         options.Events.IgnoreIndex(EditLedger.ActiveRoadIndex);
         options.Events.IgnoreIndex(EditLedger.VersionTimeIndex);
+        // So is the reconciler's partial index on the summaries (EditLedger.AwaitingExpertIndexSql).
+        options.Schema.For<EditSummary>().IgnoreIndex(EditLedger.AwaitingExpertIndex);
 
         // Stable type names: the version queries and the hash chain read them from mt_events.type.
         options.Events.MapEventType<EditProposed>(EventTypeNames.Proposed);
