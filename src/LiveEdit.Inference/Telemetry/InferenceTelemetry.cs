@@ -49,7 +49,9 @@ public static class InferenceTelemetry
             }
             finally
             {
-                metrics.Query(Stopwatch.GetElapsedTime(started).TotalSeconds, context.Response.StatusCode);
+                // The host's own warm-up query before ready is nobody's query: it is neither recorded nor counted.
+                if (!Endpoints.QueryEndpoints.IsWarmUp(context))
+                    metrics.Query(Stopwatch.GetElapsedTime(started).TotalSeconds, context.Response.StatusCode);
             }
         });
     }
