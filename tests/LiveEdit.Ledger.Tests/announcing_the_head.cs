@@ -92,8 +92,9 @@ public sealed class announcing_the_head(PostgresFixture db) : IAsyncLifetime
         while (!done() && DateTime.UtcNow < deadline)
         {
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero) break;
-            await connection.WaitAsync(left);
+            // Npgsql waits for ever on a timeout of 0 ms, and a TimeSpan under 1 ms becomes 0: never ask for less than 1 ms.
+            if (left < TimeSpan.FromMilliseconds(1)) break;
+            await connection.WaitAsync((int)Math.Ceiling(left.TotalMilliseconds));
         }
     }
 }
