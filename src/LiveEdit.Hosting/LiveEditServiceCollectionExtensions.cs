@@ -67,7 +67,7 @@ public static class LiveEditServiceCollectionExtensions
     public static IServiceCollection AddEditedModelServer(this IServiceCollection services, IConfiguration? configuration = null)
     {
         var serving = ServingSettings.From(configuration);
-        services.AddSingleton(configuration?.GetSection(HeadFollowingSettings.Section).Get<HeadFollowingSettings>() ?? new HeadFollowingSettings());
+        services.AddSingleton(HeadFollowingSettings.From(configuration));
         services.AddSingleton<HeadFollowingState>();
         services.AddSingleton<ExpertIncidents>();
         services.AddSingleton(sp => new RoutingPolicies(sp.GetRequiredService<EditLedger>(), sp.GetRequiredService<ModelRuntime>().Editor));

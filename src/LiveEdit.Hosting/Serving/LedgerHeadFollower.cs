@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using LiveEdit.Hosting.Startup;
 using LiveEdit.Ledger;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -26,6 +27,33 @@ public sealed class HeadFollowingSettings
 
     /// <summary>Longest wait between two reconnection attempts.</summary>
     public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Reads and checks the section; throws naming the setting when a value is out of range.</summary>
+    public static HeadFollowingSettings From(IConfiguration? configuration)
+    {
+        var settings = configuration?.GetSection(Section).Get<HeadFollowingSettings>() ?? new HeadFollowingSettings();
+        settings.Validate();
+        return settings;
+    }
+
+    /// <summary>Throws <see cref="InvalidOperationException"/> naming the setting that is out of range.</summary>
+    /// <remarks>The safety poll is a wait on the listening connection, where a time-out of zero means no time-out at all
+    /// (and under a millisecond rounds to zero): a poll shorter than a second would either never come or poll the ledger
+    /// as the one-second loop this follower replaces did. A reconnection delay of zero would retry a lost database in a
+    /// tight loop.</remarks>
+    public void Validate()
+    {
+        Require(nameof(SafetyPoll), SafetyPoll, TimeSpan.FromSeconds(1), TimeSpan.FromDays(1));
+        Require(nameof(MinVersionPatience), MinVersionPatience, TimeSpan.Zero, TimeSpan.FromMinutes(5));
+        Require(nameof(ReconnectDelay), ReconnectDelay, TimeSpan.FromMilliseconds(10), TimeSpan.FromHours(1));
+        Require(nameof(MaxReconnectDelay), MaxReconnectDelay, ReconnectDelay, TimeSpan.FromHours(1));
+    }
+
+    private static void Require(string name, TimeSpan value, TimeSpan least, TimeSpan most)
+    {
+        if (value < least || value > most)
+            throw new InvalidOperationException($"{Section}:{name} must be between {least:c} and {most:c}, not {value:c}");
+    }
 }
 
 /// <summary>Where the head model stands, for the readiness check and the logs. Thread-safe; one per host.</summary>
