@@ -140,12 +140,12 @@ internal sealed class HashChain(string schema, byte[] key)
 
     // Sequences whose entry was found authentic; rows are insert-only for the application role, so a
     // sequence, once authentic, stays so unless a superuser rewrites it (which verify reports).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, bool> _authentic = new();
+    private readonly SequenceSet _authentic = new();
 
     /// <summary>Records <paramref name="sequences"/> as authentic: rows this ledger chained in a transaction that committed.</summary>
     public void Remember(IEnumerable<long> sequences)
     {
-        foreach (var seq in sequences) _authentic.TryAdd(seq, true);
+        foreach (var seq in sequences) _authentic.Add(seq);
     }
 
     /// <summary>
@@ -155,7 +155,7 @@ internal sealed class HashChain(string schema, byte[] key)
     /// </summary>
     public async Task<IReadOnlySet<long>> AuthenticAsync(NpgsqlConnection connection, IReadOnlyCollection<long> sequences, CancellationToken ct)
     {
-        var result = new HashSet<long>(sequences.Where(_authentic.ContainsKey));
+        var result = new HashSet<long>(sequences.Where(_authentic.Contains));
         var unknown = sequences.Where(q => !result.Contains(q)).Distinct().ToArray();
         if (unknown.Length == 0) return result;
         await using var select = new NpgsqlCommand($"""
@@ -178,7 +178,7 @@ internal sealed class HashChain(string schema, byte[] key)
         read.Clear(); // the rows' full text is not needed past this point
         foreach (var seq in authentic)
         {
-            _authentic.TryAdd(seq, true);
+            _authentic.Add(seq);
             result.Add(seq);
         }
         return result;
@@ -213,11 +213,11 @@ internal sealed class HashChain(string schema, byte[] key)
         }
         // As in AuthenticAsync: three SHA-256 per row unless the sequence was found authentic before, on every core.
         var authentic = read.AsParallel().AsOrdered()
-            .Where(x => _authentic.ContainsKey(x.Entry.Seq)
+            .Where(x => _authentic.Contains(x.Entry.Seq)
                         || (MacValid(x.Entry) && x.Entry.EventId == x.Row.Id && RecordHash(x.Entry.PrevSeq ?? 0, x.Entry.PrevHash, Hash(x.Row).Sha256) == x.Entry.RecordHash))
             .Select(x => new AuthenticRow(x.Row.Seq, x.Row.StreamId ?? Guid.Empty, x.Row.Type, x.Row.Timestamp, x.Row.Data))
             .ToList();
-        foreach (var row in authentic) _authentic.TryAdd(row.Seq, true);
+        foreach (var row in authentic) _authentic.Add(row.Seq);
         return authentic;
     }
 
