@@ -100,6 +100,9 @@ public sealed class QueryRecordWriter : BackgroundService
             result.Experts.Select(e => new FiredExpert(e.EditId, e.Weight)).ToArray());
     }
 
+    private static readonly RuntimeMethodHandle[] RecordPath = typeof(QueryRecordWriter).GetMethods()
+        .Where(m => m.Name is nameof(Record) or nameof(TryRecord) && m.DeclaringType == typeof(QueryRecordWriter)).Select(m => m.MethodHandle).ToArray();
+
     /// <summary>
     /// The record path without the record, for a host's warm-up query: makes the record <see cref="Record(string, byte[], string, QueryResult)"/>
     /// would queue and runs the store's statement for it selecting no row (<see cref="QueryRecordStore.RehearseAppendAsync"/>), so
@@ -109,10 +112,12 @@ public sealed class QueryRecordWriter : BackgroundService
     public async Task RehearseAsync(string user, byte[]? image, string prompt, QueryResult result, CancellationToken ct = default)
     {
         var record = NewRecord(user, image, image is not null, prompt, result);
+        // What a client's record runs on the request path beyond NewRecord, compiled without queueing anything.
+        foreach (var method in RecordPath) System.Runtime.CompilerServices.RuntimeHelpers.PrepareMethod(method);
         if (_rehearse is null) return;
         try
         {
-            await _rehearse([record], ct);
+            await _rehearse(new List<NewQueryRecord> { record }, ct); // a list, as the writer hands the store
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
