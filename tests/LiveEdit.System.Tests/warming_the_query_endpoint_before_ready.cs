@@ -16,10 +16,10 @@ using Xunit;
 namespace LiveEdit.System.Tests;
 
 /// <summary>
-/// Before <c>/health/ready</c> says Healthy the host sends one real <c>POST /query</c> to its own address, so the first
+/// Before <c>/health/ready</c> says Healthy the host sends real <c>POST /query</c> requests to its own address, so the first
 /// client's query finds Kestrel's request path, the middleware, the form reader, the image decoder and the answer's
-/// serializer compiled. The request presents a warm-up key the process made for it: good once, for the query only. That
-/// warm-up is no client's query: it leaves no query record, while a client's query does.
+/// serializer compiled. Each request presents a warm-up key the process made for it: good once, for the query only. The
+/// warm-up is no client's query: it leaves no query record and takes no record id, while a client's query does.
 /// </summary>
 [Collection(SystemCollection.Name)]
 public sealed class warming_the_query_endpoint_before_ready(PostgresFixture postgres) : HostPerClass(postgres)
