@@ -65,12 +65,14 @@ public static class InferenceApp
         builder.Services.AddModelRuntime(configuration, ContentRoot.Find());
         builder.Services.AddEditedModelServer(configuration);
         builder.Services.AddSingleton<QueryPathWarmUp>();
+        builder.Services.AddSingleton<FirstQueryPhases>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<QueryPathWarmUp>());
         if (workersInProcess) builder.Services.AddExpertWorkerServices(configuration);
         builder.Services.AddLiveEditMessaging(configuration, workersInProcess ? bus => bus.AddExpertWorkers() : null);
         builder.AddInferenceTelemetry();
 
         var app = builder.Build();
+        app.UseFirstQueryPhases();
         app.UseTelemetry();
         app.UseExceptionHandler();
         app.Use(async (context, next) =>

@@ -168,6 +168,32 @@ public sealed class keeping_query_records(PostgresFixture db) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task rehearsing_the_write_stores_nothing_and_takes_no_record_id()
+    {
+        NewQueryRecord Record(string answer) => new(DateTimeOffset.UtcNow, "carol", 1, null, Sha256Hex.Of("p"u8), answer, []);
+        await _records.AppendAsync([Record("before")]);
+        var first = await LastIdAsync();
+
+        await _records.RehearseAppendAsync([Record("rehearsed")]);
+        using var writer = new QueryRecordWriter(_records, new QueryAuditSettings(), NullLogger<QueryRecordWriter>.Instance, TimeProvider.System);
+        await writer.RehearseAsync("carol", [1, 2, 3], "a prompt", new QueryResult("rehearsed too", 1, [], []));
+        await _records.AppendAsync([Record("after")]);
+
+        var kept = await _records.FindAsync(new QueryRecordFilter(Take: 10));
+        kept.Select(r => r.Answer).Order().ShouldBe(["after", "before"]);
+        writer.Written.ShouldBe(0);
+        (await LastIdAsync()).ShouldBe(first + 1, "a rehearsal takes no record id: the records' ids have no gap for it");
+    }
+
+    private async Task<long> LastIdAsync()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(db.ConnectionString);
+        await connection.OpenAsync();
+        await using var last = new Npgsql.NpgsqlCommand($"select max(id) from {_store.Options.Events.DatabaseSchemaName}.{QueryRecordSchema.Table}", connection);
+        return (long)(await last.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task the_retention_job_removes_records_past_their_days_and_keeps_all_when_unset()
     {
         await _records.AppendAsync([

@@ -5,6 +5,7 @@ using LiveEdit.Hosting.Audit;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Inference.Auth;
 using LiveEdit.Inference.Endpoints;
+using LiveEdit.Ledger.Queries;
 using LiveEdit.Testing;
 using LiveEdit.Testing.Hosts;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,10 +16,10 @@ using Xunit;
 namespace LiveEdit.System.Tests;
 
 /// <summary>
-/// Before <c>/health/ready</c> says Healthy the host sends one real <c>POST /query</c> to its own address, so the first
+/// Before <c>/health/ready</c> says Healthy the host sends real <c>POST /query</c> requests to its own address, so the first
 /// client's query finds Kestrel's request path, the middleware, the form reader, the image decoder and the answer's
-/// serializer compiled. The request presents a warm-up key the process made for it: good once, for the query only. That
-/// warm-up is no client's query: it leaves no query record, while a client's query does.
+/// serializer compiled. Each request presents a warm-up key the process made for it: good once, for the query only. The
+/// warm-up is no client's query: it leaves no query record and takes no record id, while a client's query does.
 /// </summary>
 [Collection(SystemCollection.Name)]
 public sealed class warming_the_query_endpoint_before_ready(PostgresFixture postgres) : HostPerClass(postgres)
@@ -55,18 +56,36 @@ public sealed class warming_the_query_endpoint_before_ready(PostgresFixture post
     {
         var warmUp = Host.App.Services.GetRequiredService<QueryPathWarmUp>();
         var records = Host.App.Services.GetRequiredService<QueryRecordWriter>();
+        var c = Settings.Cases(1, seed: 91)[0];
+        await Host.QueryAsync(c.Edit.Image, c.Edit.Prompt, readYourWrites: false);
         await records.FlushAsync();
         var before = records.Written;
+        var (rows, lastId) = await StoredRecordsAsync();
 
         (await warmUp.RunOverHttpAsync(CancellationToken.None)).ShouldBe(200);
         (await warmUp.RunOnceAsync(CancellationToken.None)).ShouldBe(200);
         await records.FlushAsync();
         records.Written.ShouldBe(before);
+        // The warm-up rehearses the record's statement selecting no row: nothing stored, and no record id taken (the next
+        // client's record follows the last one without a gap).
+        (await StoredRecordsAsync()).ShouldBe((rows, lastId));
 
-        var c = Settings.Cases(1, seed: 91)[0];
         await Host.QueryAsync(c.Edit.Image, c.Edit.Prompt, readYourWrites: false);
         await records.FlushAsync();
         records.Written.ShouldBe(before + 1);
+        (await StoredRecordsAsync()).ShouldBe((rows + 1, lastId + 1));
+    }
+
+    private async Task<(long Rows, long LastId)> StoredRecordsAsync()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(Postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var read = new Npgsql.NpgsqlCommand(
+            $"select count(*), coalesce(max(id), 0) from {Schema}.{QueryRecordSchema.Table}",
+            connection);
+        await using var reader = await read.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
     [Fact]

@@ -28,6 +28,7 @@ public sealed class QueryRecordWriter : BackgroundService
 
     private readonly Channel<NewQueryRecord> _queue;
     private readonly Func<IReadOnlyList<NewQueryRecord>, CancellationToken, Task> _append;
+    private readonly Func<IReadOnlyList<NewQueryRecord>, CancellationToken, Task>? _rehearse;
     private readonly QueryAuditSettings _settings;
     private readonly ILogger<QueryRecordWriter> _log;
     private readonly TimeProvider _clock;
@@ -35,7 +36,8 @@ public sealed class QueryRecordWriter : BackgroundService
 
     /// <summary>A writer into <paramref name="store"/>.</summary>
     public QueryRecordWriter(QueryRecordStore store, QueryAuditSettings settings, ILogger<QueryRecordWriter> log, TimeProvider clock)
-        : this((records, ct) => store.AppendAsync(records, ct), settings, log, clock) { }
+        : this((records, ct) => store.AppendAsync(records, ct), settings, log, clock) =>
+        _rehearse = (records, ct) => store.RehearseAppendAsync(records, ct);
 
     /// <summary>A writer that hands each batch to <paramref name="append"/> (a store, or a test's stand-in).</summary>
     public QueryRecordWriter(Func<IReadOnlyList<NewQueryRecord>, CancellationToken, Task> append, QueryAuditSettings settings,
@@ -87,12 +89,40 @@ public sealed class QueryRecordWriter : BackgroundService
     /// Queues the record of an answered query: the caller's name, SHA-256 of the uploaded image bytes (when there was an
     /// image) and of the prompt's UTF-8 bytes, the answer, its version and the experts that fired with their weights.
     /// </summary>
-    public bool Record(string user, ReadOnlySpan<byte> image, bool hasImage, string prompt, QueryResult result)
+    public bool Record(string user, ReadOnlySpan<byte> image, bool hasImage, string prompt, QueryResult result) =>
+        TryRecord(NewRecord(user, image, hasImage, prompt, result));
+
+    private NewQueryRecord NewRecord(string user, ReadOnlySpan<byte> image, bool hasImage, string prompt, QueryResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        return TryRecord(new NewQueryRecord(_clock.GetUtcNow(), user, result.Version, hasImage ? Sha256Hex.Of(image) : null,
+        return new NewQueryRecord(_clock.GetUtcNow(), user, result.Version, hasImage ? Sha256Hex.Of(image) : null,
             Sha256Hex.Of(Encoding.UTF8.GetBytes(prompt)), result.Answer,
-            result.Experts.Select(e => new FiredExpert(e.EditId, e.Weight)).ToArray()));
+            result.Experts.Select(e => new FiredExpert(e.EditId, e.Weight)).ToArray());
+    }
+
+    private static readonly RuntimeMethodHandle[] RecordPath = typeof(QueryRecordWriter).GetMethods()
+        .Where(m => m.Name is nameof(Record) or nameof(TryRecord) && m.DeclaringType == typeof(QueryRecordWriter)).Select(m => m.MethodHandle).ToArray();
+
+    /// <summary>
+    /// The record path without the record, for a host's warm-up query: makes the record <see cref="Record(string, byte[], string, QueryResult)"/>
+    /// would queue and runs the store's statement for it selecting no row (<see cref="QueryRecordStore.RehearseAppendAsync"/>), so
+    /// that nothing is written, counted or queued, and the first client's record is not the first the writer sends. A failure
+    /// is logged, never thrown: the warm-up goes on without it.
+    /// </summary>
+    public async Task RehearseAsync(string user, byte[]? image, string prompt, QueryResult result, CancellationToken ct = default)
+    {
+        var record = NewRecord(user, image, image is not null, prompt, result);
+        // What a client's record runs on the request path beyond NewRecord, compiled without queueing anything.
+        foreach (var method in RecordPath) System.Runtime.CompilerServices.RuntimeHelpers.PrepareMethod(method);
+        if (_rehearse is null) return;
+        try
+        {
+            await _rehearse(new List<NewQueryRecord> { record }, ct); // a list, as the writer hands the store
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            _log.LogWarning("Query records: rehearsing the write failed ({Failure}); the first record is written cold", $"{e.GetType().Name}: {e.Message}");
+        }
     }
 
     /// <summary>Queues the record of an answered query (<paramref name="image"/>: the uploaded bytes, null for a text-only question).</summary>

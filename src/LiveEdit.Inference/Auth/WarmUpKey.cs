@@ -38,6 +38,5 @@ public sealed class WarmUpKey
     }
 
     /// <summary>The caller a warm-up key authenticates as.</summary>
-    public static ClaimsPrincipal Principal(string scheme) => new(new ClaimsIdentity(
-        [new Claim(ClaimTypes.Name, Endpoints.QueryPathWarmUp.WarmUpCaller), new Claim(ClaimTypes.Role, Roles.WarmUp)], scheme));
+    public static ClaimsPrincipal Principal(string scheme) => ApiKeyAuthentication.Principal(Endpoints.QueryPathWarmUp.WarmUpCaller, [Roles.WarmUp], scheme);
 }

@@ -46,7 +46,9 @@ public static class QueryEndpoints
         app.MapPost("/query", async Task<Ok<QueryResponse>> (HttpContext http, EditedModelServer server, ModelRuntime runtime, ImageGate images, EditLedger ledger,
                 HeadFollowingSettings following, LiveEdit.Hosting.Audit.QueryRecordWriter records, CancellationToken ct) =>
             {
+                FirstQueryPhases.Mark(http, "middleware");
                 var form = await Forms.ReadFormAsync(http.Request, Fields, ct);
+                FirstQueryPhases.Mark(http, "form");
                 var prompt = Forms.Required(form, "prompt", EditLimits.MaxPromptLength);
                 var asOfText = Forms.Optional(form, "asOf", 64);
                 if (!AsOf.TryParse(asOfText, out var asOf, out var problem)) throw new RequestInputException("bad_as_of", Printable.Escape(problem!));
@@ -60,11 +62,15 @@ public static class QueryEndpoints
                 }
                 var bytes = await Forms.ImageAsync(form, required: false, ct);
                 var image = bytes is null ? null : await images.DecodeAsync(runtime, bytes, "the uploaded image", ct);
+                FirstQueryPhases.Mark(http, "image");
                 if (runtime.CheckQuery(prompt, image is not null) is { } tooLong)
                     throw new RequestInputException(tooLong.Code, tooLong.Message, StatusCodes.Status422UnprocessableEntity);
                 if (minVersion is { } least) await AwaitHeadAsync(server, least, following.MinVersionPatience, ct);
                 var result = await server.QueryAsync(image, prompt, asOf, ct: ct);
+                FirstQueryPhases.Mark(http, "model");
                 if (!IsWarmUp(http)) records.Record(http.Actor(), bytes, prompt, result); // queued, written off the request path (docs/audit.md)
+                else await records.RehearseAsync(http.Actor(), bytes, prompt, result, ct); // writes nothing (docs/serving.md, "Ready means ready")
+                FirstQueryPhases.Mark(http, "record");
                 return TypedResults.Ok(new QueryResponse(result.Answer, result.Version, asOfText ?? "head", result.Experts, result.Warnings, result.Skipped)
                     { RoutingPolicySha256 = result.RoutingPolicySha256 });
             })

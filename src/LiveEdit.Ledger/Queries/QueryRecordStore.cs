@@ -31,14 +31,24 @@ public sealed class QueryRecordStore : IQueryRecords
     }
 
     /// <summary>Appends <paramref name="records"/> in one statement; all or nothing.</summary>
-    public async Task AppendAsync(IReadOnlyList<NewQueryRecord> records, CancellationToken ct = default)
+    public Task AppendAsync(IReadOnlyList<NewQueryRecord> records, CancellationToken ct = default) => InsertAsync(records, rehearsal: false, ct);
+
+    /// <summary>
+    /// Runs the statement <see cref="AppendAsync"/> runs, with the same parameters, selecting no row: nothing is written and
+    /// no record id is taken, but the connection, the statement's parameter types and the code that sends them have all
+    /// run once (a host's warm-up does this before it is ready, so its first client's record is not the first write).
+    /// </summary>
+    public Task RehearseAppendAsync(IReadOnlyList<NewQueryRecord> records, CancellationToken ct = default) => InsertAsync(records, rehearsal: true, ct);
+
+    private async Task InsertAsync(IReadOnlyList<NewQueryRecord> records, bool rehearsal, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(records);
         if (records.Count == 0) return;
         await using var connection = _connect();
         await connection.OpenAsync(ct);
         await using var insert = new NpgsqlCommand(
-            $"insert into {_table} (at, username, version, image_sha256, prompt_sha256, answer, experts) select * from unnest(@at, @u, @v, @i, @p, @a, @e)",
+            $"insert into {_table} (at, username, version, image_sha256, prompt_sha256, answer, experts) select * from unnest(@at, @u, @v, @i, @p, @a, @e)"
+            + (rehearsal ? " limit 0" : ""),
             connection);
         insert.Parameters.AddWithValue("at", records.Select(r => r.At.ToUniversalTime()).ToArray());
         insert.Parameters.AddWithValue("u", records.Select(r => r.User).ToArray());
