@@ -369,27 +369,35 @@ public sealed class StreamReplay(BenchStream stream)
         // With the worker's notice to wake on, polls are only a fallback: fewer of them leave the cores to the worker and the ledger.
         var pause = TimeSpan.FromMilliseconds(recorded is null ? 2 : 20);
         var byNotice = false;
+        // Without a notice to wait for, the first read is at once. With one, the first read waits for it (or the first pause):
+        // a read at once finds the edit only approved, and costs the host and the ledger a read while the worker records.
+        var first = recorded is null;
         while (true)
         {
+            if (!first)
+            {
+                // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
+                var delay = Task.Delay(pause, ct);
+                if (recorded is not null && await Task.WhenAny(recorded, delay) == recorded)
+                {
+                    // Read at once; a notice not followed by activation (the edit not approved yet) leaves only the polls.
+                    recorded = null;
+                    byNotice = true;
+                }
+                else
+                {
+                    await delay;
+                    byNotice = false;
+                    pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
+                }
+            }
+            first = false;
             var edit = await SendAsync(auditor, HttpMethod.Get, $"/edits/{id}", null, ct);
             var status = edit["edit"]?["status"]?.GetValue<string>() ?? "";
             if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return (edit, byNotice);
             if (status.Equals("failed", StringComparison.OrdinalIgnoreCase))
                 throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Text.Printable.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
             if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
-            // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
-            var delay = Task.Delay(pause, ct);
-            if (recorded is null) await delay;
-            else if (await Task.WhenAny(recorded, delay) == recorded)
-            {
-                // Read once more at once; a notice not followed by activation (the edit not approved yet) leaves only the polls.
-                recorded = null;
-                byNotice = true;
-                continue;
-            }
-            else await delay;
-            byNotice = false;
-            pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
         }
     }
 

@@ -46,6 +46,13 @@ public sealed record VersionDiff(long From, long To, IReadOnlyList<ActiveExpert>
 /// <summary>One event of an edit's history.</summary>
 public sealed record EditHistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, object Event);
 
+/// <summary>An edit as its chained events hold it (<see cref="EditLedger.GetChainedEditAsync"/>).</summary>
+/// <param name="Proposal">The chained proposal.</param>
+/// <param name="State">The decision state its chained events fold to.</param>
+/// <param name="Version">The stream's last version (chained or not): the version the next command on it decides at.</param>
+/// <param name="History">Its chained events with their global versions, in order.</param>
+public sealed record ChainedEdit(Edits.EditProposed Proposal, Edits.Edit State, long Version, IReadOnlyList<EditHistoryEntry> History);
+
 /// <summary>Result of a command: the events appended (in sequence order, including an automatic
 /// <c>EditActivated</c> and an <c>EditSuperseded</c> on the older edit) and the ledger version they produced.</summary>
 /// <param name="StreamVersion">The edit stream's version after the append (pass it back as expectedVersion for optimistic concurrency).</param>
