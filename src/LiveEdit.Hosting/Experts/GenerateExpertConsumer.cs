@@ -107,7 +107,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
                 if (attempt >= 5) throw;
             }
         }
-        pregenerated?.Recorded(id);
+        pregenerated?.Recorded(id, result.Events.Any(e => e is EditActivated) ? result.LedgerVersion : null);
         span?.SetTag(Telemetry.LiveEditTelemetry.ExpertTag, expertSha);
         log.LogInformation("Expert {Expert} for edit {EditId} in {Ms} ms by {Worker}", expertSha[..12], id, elapsed, worker.Id);
 
