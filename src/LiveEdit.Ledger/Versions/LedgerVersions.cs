@@ -4,6 +4,17 @@ namespace LiveEdit.Ledger.Versions;
 /// <param name="ActivatedAtVersion">Global sequence of the edit's <c>EditActivated</c> event; experts are fused in this order.</param>
 public sealed record ActiveExpert(Guid EditId, string ExpertSha256, long ActivatedAtVersion, DateTimeOffset ActivatedAt);
 
+/// <summary>One activation or removal on the active set's road (<see cref="EditLedger.GetActiveExpertChangesAsync"/>).</summary>
+/// <param name="Version">The event's global sequence.</param>
+/// <param name="EditId">The edit activated or removed.</param>
+/// <param name="ExpertSha256">The expert an activation brings (null for a removal, and for an activation that names none, which adds nothing).</param>
+/// <param name="Removal">True for a retraction or supersession: the edit leaves the active set if it was in it.</param>
+/// <param name="At">The event's time.</param>
+public sealed record ActiveSetChange(long Version, Guid EditId, string? ExpertSha256, bool Removal, DateTimeOffset At);
+
+/// <summary>What changed in the active expert set after <paramref name="After"/> up to <paramref name="Version"/> (the head when read), in order.</summary>
+public sealed record ActiveSetChanges(long After, long Version, IReadOnlyList<ActiveSetChange> Changes);
+
 /// <summary>The active expert set at <paramref name="Version"/>, in activation order.</summary>
 public sealed record ActiveExpertSet(long Version, IReadOnlyList<ActiveExpert> Experts)
 {
