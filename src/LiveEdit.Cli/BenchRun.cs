@@ -94,9 +94,9 @@ internal static class BenchRun
         var host = system.App.Services.GetRequiredService<ModelRuntime>();
         var copies = Enumerable.Range(0, generators)
             .Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Threads }.ResolvedAgainst(ContentRoot.Find()))).ToList();
-        using var stopGenerating = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var generating = copies.Count > 0 ? replay.PregenerateAsync(copies, host, pregenerated, stopGenerating.Token) : Task.CompletedTask;
         var ledger = system.App.Services.GetRequiredService<EditLedger>();
+        using var stopGenerating = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var generating = copies.Count > 0 ? replay.PregenerateAsync(copies, host, pregenerated, stopGenerating.Token, ledger.Blobs) : Task.CompletedTask;
         using var evaluator = evaluateEarly ? ModelRuntime.Load(new ModelSettings { Threads = host.Threads }.ResolvedAgainst(ContentRoot.Find())) : null;
         var early = evaluator is null ? null : new EarlyCheckpoints(replay, ledger, evaluator, host, checkpoints, maxEval, ct);
 
@@ -113,7 +113,7 @@ internal static class BenchRun
         foreach (var copy in copies) copy.Dispose();
 
         var evaluating = Stopwatch.StartNew();
-        var results = await replay.EvaluateAsync(ledger, host, checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes, early);
+        var results = await replay.EvaluateAsync(ledger, host, checkpoints, maxEval, transport, line => AnsiConsole.WriteLine(line), ct, chunkSizes, early, run);
         evaluating.Stop();
         results.WriteTo(outputFolder);
         // Beside the result files, never in them: times differ on every run.

@@ -41,6 +41,21 @@ public sealed partial class EditLedger
         return (EditProposed)events[0].Data;
     }
 
+    /// <summary>
+    /// An edit as its chained events hold it, from one read of its stream: what <see cref="GetProposalAsync"/>,
+    /// <see cref="LoadAsync"/> and <see cref="GetHistoryAsync"/> return, read once instead of three times (and from one
+    /// snapshot of the stream, so the three always agree).
+    /// </summary>
+    /// <exception cref="EditNotFoundException"/>
+    public async Task<ChainedEdit> GetChainedEditAsync(Guid editId, CancellationToken ct = default)
+    {
+        var (events, version) = await FetchChainedStreamAsync(editId, ct);
+        var proposal = (EditProposed)events[0].Data;
+        var state = Edit.Fold(events.Select(e => e.Data))!;
+        Remember(editId, new KnownEdit(state, version, proposal.ProposedAt));
+        return new ChainedEdit(proposal, state, version, events.Select(e => new EditHistoryEntry(e.Sequence, e.Version, e.Timestamp, e.Data)).ToArray());
+    }
+
     /// <summary>Every event of an edit with its global version.</summary>
     /// <exception cref="EditNotFoundException"/>
     public async Task<IReadOnlyList<EditHistoryEntry>> GetHistoryAsync(Guid editId, CancellationToken ct = default)

@@ -148,15 +148,46 @@ public sealed partial class EditLedger
 
     private async Task<ActiveExpertSet> ActiveAtAsync(NpgsqlConnection connection, long version, CancellationToken ct)
     {
-        // The sequences of activations and removals up to the version: an index-only scan of the active road's index.
+        var events = await RoadAsync(connection, 0, version, ct);
+        var removed = events.Where(r => r.Event.Type != EventTypeNames.Activated).Select(r => r.Event.Stream).ToHashSet();
+        var experts = events
+            .Where(r => r.Event.Type == EventTypeNames.Activated && r.Event.Expert is not null && !removed.Contains(r.Event.Stream))
+            .Select(r => new ActiveExpert(r.Event.Stream, r.Event.Expert!, r.Seq, new DateTimeOffset(r.Event.Timestamp, TimeSpan.Zero)))
+            .ToArray();
+        return new ActiveExpertSet(version, experts);
+    }
+
+    /// <summary>
+    /// What changed in the active expert set after version <paramref name="after"/>, up to the head: the authenticated
+    /// activations and removals in that range only, in sequence order (the same road <see cref="GetActiveExpertsAsync(long, CancellationToken)"/>
+    /// folds from the start). Applied in order to the active set at <paramref name="after"/>, they give the active set at
+    /// <see cref="ActiveSetChanges.Version"/>; a reader that follows the head reads what each append changed, not the whole set.
+    /// </summary>
+    public async Task<ActiveSetChanges> GetActiveExpertChangesAsync(long after, CancellationToken ct = default)
+    {
+        await using var connection = Connect();
+        await connection.OpenAsync(ct);
+        var head = await HeadAsync(connection, ct);
+        if (head <= after) return new ActiveSetChanges(after, head, []);
+        var events = await RoadAsync(connection, after, head, ct);
+        return new ActiveSetChanges(after, head, events.Select(r => new ActiveSetChange(r.Seq, r.Event.Stream,
+            r.Event.Type == EventTypeNames.Activated ? r.Event.Expert : null, r.Event.Type != EventTypeNames.Activated,
+            new DateTimeOffset(r.Event.Timestamp, TimeSpan.Zero))).ToArray());
+    }
+
+    /// <summary>The authenticated activations and removals with a sequence in (<paramref name="after"/>, <paramref name="upTo"/>], in order.</summary>
+    private async Task<List<(long Seq, RoadEvent Event)>> RoadAsync(NpgsqlConnection connection, long after, long upTo, CancellationToken ct)
+    {
+        // The sequences of activations and removals in the range: an index-only scan of the active road's index.
         var sequences = new List<long>();
         await using (var command = new NpgsqlCommand($"""
             select a.seq_id from {_events} a
-            where a.seq_id <= @v and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
+            where a.seq_id > @after and a.seq_id <= @v and a.type in ('{EventTypeNames.Activated}', '{EventTypeNames.Retracted}', '{EventTypeNames.Superseded}')
             order by a.seq_id
             """, connection))
         {
-            command.Parameters.AddWithValue("v", version);
+            command.Parameters.AddWithValue("after", after);
+            command.Parameters.AddWithValue("v", upTo);
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) sequences.Add(reader.GetInt64(0));
         }
@@ -179,12 +210,7 @@ public sealed partial class EditLedger
         var events = new List<(long Seq, RoadEvent Event)>(sequences.Count);
         foreach (var seq in sequences)
             if (_road.TryGetValue(seq, out var road)) events.Add((seq, road));
-        var removed = events.Where(r => r.Event.Type != EventTypeNames.Activated).Select(r => r.Event.Stream).ToHashSet();
-        var experts = events
-            .Where(r => r.Event.Type == EventTypeNames.Activated && r.Event.Expert is not null && !removed.Contains(r.Event.Stream))
-            .Select(r => new ActiveExpert(r.Event.Stream, r.Event.Expert!, r.Seq, new DateTimeOffset(r.Event.Timestamp, TimeSpan.Zero)))
-            .ToArray();
-        return new ActiveExpertSet(version, experts);
+        return events;
     }
 
     /// <summary>Versions after <paramref name="after"/>, oldest first, with what changed at each.</summary>

@@ -23,6 +23,18 @@ public sealed class waiting_for_the_worker
     }
 
     [Fact]
+    public async Task a_notice_brings_the_version_that_activated_the_edit_and_none_when_the_record_did_not_activate_it()
+    {
+        var notices = new PregeneratedExperts();
+        var (activated, approvedLater) = (Guid.NewGuid(), Guid.NewGuid());
+        notices.Recorded(activated, 42);
+        notices.Recorded(approvedLater);
+
+        (await notices.WhenRecorded(activated)).ShouldBe(42);
+        (await notices.WhenRecorded(approvedLater)).ShouldBeNull();
+    }
+
+    [Fact]
     public void a_notice_given_before_the_wait_began_ends_it_at_once_and_forgetting_it_starts_afresh()
     {
         var notices = new PregeneratedExperts();

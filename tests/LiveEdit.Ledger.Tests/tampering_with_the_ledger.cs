@@ -238,6 +238,9 @@ public sealed class tampering_with_the_ledger(PostgresFixture db) : IAsyncLifeti
         // Reads that decide the model take only entries with this ledger's MAC: the forged retraction removes nothing.
         (await _t.Ledger.GetActiveExpertsAsync()).EditIds.ShouldContain(_active);
         (await _t.Ledger.GetActiveExpertsAsync(forged)).EditIds.ShouldContain(_active);
+        var changes = await _t.Ledger.GetActiveExpertChangesAsync(forged - 1);
+        changes.Version.ShouldBe(forged, "the forged entry is the chain's last");
+        changes.Changes.ShouldBeEmpty("a host following the head by its changes takes no removal from it either");
         (await _t.Ledger.LoadAsync(_active)).Edit.Status.ShouldBe(EditStatus.Active);
         (await _t.Ledger.GetHistoryAsync(_active)).ShouldNotContain(h => h.Version == forged);
 

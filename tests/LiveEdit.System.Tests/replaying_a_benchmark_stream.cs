@@ -32,10 +32,10 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         var replay = new StreamReplay(stream);
         var second = await Settings.MigrateAsync(Postgres, GetType(), "_second");
 
-        var first = await ReplayAsync(replay, Schema, "first");
+        var (first, firstRun) = await ReplayAsync(replay, Schema, "first");
         // The second replay has every expert made ahead, on two model copies of its own in parallel, and evaluates each
         // checkpoint on a third copy as soon as its edits are active.
-        var again = await ReplayAsync(replay, second, "second", generators: 2);
+        var (again, _) = await ReplayAsync(replay, second, "second", generators: 2);
 
         foreach (var (name, _) in first.Files)
             File.ReadAllBytes(Path.Combine(_folder, "second", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs between two replays");
@@ -56,6 +56,12 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         {
             var evaluated = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes);
             evaluated.WriteTo(Path.Combine(_folder, "reevaluated"));
+
+            // A run that saw an edit active at another version than the ledger records (a wrong notice) stops the evaluation.
+            var wrong = firstRun with { ActivatedAtVersions = firstRun.ActivatedAtVersions.Select((v, i) => i == 3 ? v + 1 : v).ToArray() };
+            var refused = await Should.ThrowAsync<ReplayException>(() =>
+                replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", replayed: wrong));
+            refused.Message.ShouldContain(stream.Cases[3].Id);
         }
         foreach (var (name, _) in first.Files)
             File.ReadAllBytes(Path.Combine(_folder, "reevaluated", name)).ShouldBe(File.ReadAllBytes(Path.Combine(_folder, "first", name)), $"{name} differs on re-evaluation");
@@ -87,13 +93,13 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         }
     }
 
-    private async Task<ReplayResults> ReplayAsync(StreamReplay replay, string schema, string output, int generators = 0)
+    private async Task<(ReplayResults Results, ReplayRun Run)> ReplayAsync(StreamReplay replay, string schema, string output, int generators = 0)
     {
         var pregenerated = new PregeneratedExperts();
         await using var host = await RunningHost.StartAsync(Settings.InMemory(Postgres, schema),
             configure: generators > 0 ? b => b.Services.AddSingleton(pregenerated) : null);
         var copies = Enumerable.Range(0, generators).Select(_ => ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path))).ToList();
-        var generating = generators > 0 ? replay.PregenerateAsync(copies, host.Runtime, pregenerated) : Task.CompletedTask;
+        var generating = generators > 0 ? replay.PregenerateAsync(copies, host.Runtime, pregenerated, store: host.Ledger.Blobs) : Task.CompletedTask;
         using var evaluator = generators > 0 ? ModelRuntime.Load(new ModelSettings { Threads = host.Runtime.Threads }.ResolvedAgainst(RepositoryRoot.Path)) : null;
         var early = evaluator is null ? null : new EarlyCheckpoints(replay, host.Ledger, evaluator, host.Runtime, Checkpoints, maxEval: 1000);
         // The one-at-a-time road polls; the other also wakes on the worker's notice that it recorded an expert.
@@ -103,10 +109,10 @@ public sealed class replaying_a_benchmark_stream(PostgresFixture postgres) : Sch
         foreach (var copy in copies) copy.Dispose();
         if (generators > 0) pregenerated.Count.ShouldBe(0, "the worker took every expert made ahead instead of generating it");
         run.EditIds.Distinct().Count().ShouldBe(replay.Stream.Cases.Count);
-        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes, early: early);
+        var results = await replay.EvaluateAsync(host.Ledger, host.Runtime, Checkpoints, maxEval: 1000, transport: "InMemory", chunkSizes: ChunkSizes, early: early, replayed: run);
         if (early is not null) early.Taken.ShouldBe(Checkpoints.Length, "every checkpoint was measured during the replay, and those results were written");
         results.WriteTo(Path.Combine(_folder, output));
-        return results;
+        return (results, run);
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);

@@ -6,7 +6,7 @@ namespace LiveEdit.Bench.Replay;
 /// <summary>What proposing a stream did: per case, the edit id, the version that activated it and propose→active time.</summary>
 public sealed record ReplayRun(IReadOnlyList<Guid> EditIds, IReadOnlyList<long> ActivatedAtVersions, IReadOnlyList<double> LatenciesMs, double Seconds)
 {
-    /// <summary>Edits whose wait ended with a read right after the in-process worker's notice rather than after a poll's pause.</summary>
+    /// <summary>Edits whose wait ended on the in-process worker's notice (with the activation's version, or a read right after it) rather than after a poll's pause.</summary>
     public int WokenByWorker { get; init; }
 
     /// <summary>Propose→active latency at quantile <paramref name="q"/> (ms), nearest rank.</summary>

@@ -9,6 +9,7 @@ using LiveEdit.Hosting.Experts;
 using LiveEdit.Hosting.Serving;
 using LiveEdit.Hosting.Storage;
 using LiveEdit.Ledger;
+using LiveEdit.Ledger.Blobs;
 using LiveEdit.Model.Editor;
 using LiveEdit.Research.Editing;
 
@@ -44,9 +45,12 @@ public sealed class StreamReplay(BenchStream stream)
     /// <param name="onActivated">Called with the number of cases done after each activation.</param>
     /// <param name="early">Evaluates each checkpoint as soon as its edits are active, while the rest is proposed.</param>
     /// <param name="worker">
-    /// The in-process worker's notices (the host's <see cref="PregeneratedExperts"/>): after each proposal the replay reads
-    /// the edit again as soon as the worker says it recorded the expert, instead of waiting for the next poll. Polls go on
-    /// beside it, so a notice that never comes (a worker in another process) only costs the polls' delay.
+    /// The in-process worker's notices (the host's <see cref="PregeneratedExperts"/>): after each proposal the replay waits
+    /// for the worker to say it recorded the expert. A notice that the same append activated the edit, with the ledger version
+    /// of that activation, ends the wait (the activation is committed); any other notice is followed by a read of the edit.
+    /// Polls go on beside it, so a notice that never comes (a worker in another process) only costs the polls' delay. The
+    /// versions taken from notices are checked against the ledger's record when the replay is evaluated
+    /// (<see cref="EvaluateAsync"/> with the run).
     /// </param>
     /// <exception cref="ReplayException">The host refused an edit, cannot be reached, or an edit did not become active in time.</exception>
     public async Task<ReplayRun> ProposeAsync(Uri host, string proposerKey, string auditorKey, Action<int>? onActivated = null,
@@ -72,10 +76,10 @@ public sealed class StreamReplay(BenchStream stream)
             var proposed = await SendAsync(proposer, HttpMethod.Post, "/edits", ProposalForm(c, supersedes), ct);
             var id = proposed["editId"]!.GetValue<Guid>();
             var sent = Stopwatch.GetTimestamp();
-            JsonNode active;
+            long version;
             try
             {
-                (active, var byNotice) = await WaitUntilActiveAsync(auditor, id, wait, worker?.WhenRecorded(id), ct);
+                (version, var byNotice) = await WaitUntilActiveAsync(auditor, id, wait, worker?.WhenRecorded(id), ct);
                 if (byNotice) woken++;
             }
             finally
@@ -93,7 +97,7 @@ public sealed class StreamReplay(BenchStream stream)
             }
             else Timings.Add(ReplayPhase.WaitingForGenerationAndActivation, Stopwatch.GetElapsedTime(sent, seen));
             ids[i] = id;
-            versions[i] = active["edit"]!["activatedAtVersion"]!.GetValue<long>();
+            versions[i] = version;
             if (entity is not null) latest[fact] = id;
             early?.Activated(i + 1, id, versions[i]);
             onActivated?.Invoke(i + 1);
@@ -109,7 +113,11 @@ public sealed class StreamReplay(BenchStream stream)
     /// </summary>
     /// <returns>A task that ends when every expert is made (a failed one is left to the worker, which generates it itself).</returns>
     /// <exception cref="ReplayException">A generator is not the host's model and editor.</exception>
-    public Task PregenerateAsync(IReadOnlyList<ModelRuntime> generators, ModelRuntime host, PregeneratedExperts into, CancellationToken ct = default)
+    /// <param name="store">
+    /// The blob store the host's worker stores experts in: each expert is stored there as soon as it is made, so the worker's
+    /// own put finds it stored (blobs are content-addressed and insert-only: the same bytes, whoever stores them first).
+    /// </param>
+    public Task PregenerateAsync(IReadOnlyList<ModelRuntime> generators, ModelRuntime host, PregeneratedExperts into, CancellationToken ct = default, BlobStore? store = null)
     {
         foreach (var g in generators)
         {
@@ -137,6 +145,17 @@ public sealed class StreamReplay(BenchStream stream)
                     var started = Stopwatch.GetTimestamp();
                     var image = g.ReadImage(File.ReadAllBytes(stream.ImagePath(c.Edit.Image)));
                     var expert = await g.GenerateAsync(image, c.Edit.Prompt, c.Edit.Target, ct);
+                    if (store is not null)
+                    {
+                        try
+                        {
+                            await store.PutAsync(expert.ToBytes(), ct);
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException)
+                        {
+                            // Not stored ahead: the worker stores it itself, as it does every expert.
+                        }
+                    }
                     Volatile.Write(ref madeAt[i], Stopwatch.GetTimestamp());
                     Timings.Since(ReplayPhase.GeneratingAhead, started);
                     made[i].SetResult(expert);
@@ -191,11 +210,14 @@ public sealed class StreamReplay(BenchStream stream)
     /// activated that many edits; at most <paramref name="maxEval"/> of the active cases measured (evenly spaced).
     /// <paramref name="transport"/> is only recorded in run.json. Checkpoints <paramref name="early"/> evaluated during the
     /// replay, as of the same version, are taken as they are (the same computation on the same inputs, so the same bytes).
+    /// With <paramref name="replayed"/>, the run that proposed the edits, its edits and versions must be the ledger's.
     /// </summary>
+    /// <exception cref="ReplayException">A case has no active edit in the ledger, or the run saw another edit or version than the ledger records.</exception>
     public async Task<ReplayResults> EvaluateAsync(EditLedger ledger, ModelRuntime runtime, IReadOnlyList<int> checkpoints, int maxEval, string transport,
-        Action<string>? log = null, CancellationToken ct = default, IReadOnlyList<int>? chunkSizes = null, EarlyCheckpoints? early = null)
+        Action<string>? log = null, CancellationToken ct = default, IReadOnlyList<int>? chunkSizes = null, EarlyCheckpoints? early = null, ReplayRun? replayed = null)
     {
         var edits = await ReadAsync(ledger, ct);
+        if (replayed is not null) CheckAgainstLedger(replayed, edits);
         var caseOf = new Dictionary<Guid, int>();
         for (var i = 0; i < edits.EditIds.Count; i++) caseOf[edits.EditIds[i]] = i;
         var samples = StreamSamples.From(stream, runtime.Model);
@@ -260,6 +282,22 @@ public sealed class StreamReplay(BenchStream stream)
             threads = runtime.Threads,
         }, new JsonSerializerOptions { WriteIndented = true }) + "\n";
         return new ReplayResults(rows, EditorEvaluation.Markdown(rows), EditorEvaluation.Json(rows, null), hashes.ToString(), run, answers.ToString());
+    }
+
+    /// <summary>
+    /// The edits and activation versions the replay saw (some from the worker's notices) must be the ones the ledger records
+    /// for each case: a notice never decides a result file, and one that disagreed with the ledger stops the run.
+    /// </summary>
+    private void CheckAgainstLedger(ReplayRun run, ReplayedEdits edits)
+    {
+        if (run.EditIds.Count != edits.EditIds.Count)
+            throw new ReplayException($"the replay proposed {run.EditIds.Count} edits, the ledger holds {edits.EditIds.Count} of {stream.Manifest.Name}");
+        for (var i = 0; i < run.EditIds.Count; i++)
+        {
+            if (run.EditIds[i] != edits.EditIds[i] || run.ActivatedAtVersions[i] != edits.ActivatedAtVersions[i])
+                throw new ReplayException($"case {stream.Cases[i].Id}: the replay saw edit {run.EditIds[i]} active at v{run.ActivatedAtVersions[i]}, " +
+                    $"the ledger records edit {edits.EditIds[i]} activated at v{edits.ActivatedAtVersions[i]}");
+        }
     }
 
     /// <summary>One checkpoint's metrics row and its lines of answers.jsonl, as of ledger version <paramref name="version"/>.</summary>
@@ -361,35 +399,48 @@ public sealed class StreamReplay(BenchStream stream)
         return form;
     }
 
-    /// <summary>Reads the edit over HTTP until it is active; <paramref name="recorded"/>, when it ends, cuts the current pause short.</summary>
-    /// <returns>The edit as read, and whether the read that found it active followed the worker's notice.</returns>
-    private static async Task<(JsonNode Edit, bool ByNotice)> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, Task? recorded, CancellationToken ct)
+    /// <summary>
+    /// Waits until the edit is active: <paramref name="recorded"/>, the worker's notice, ends the wait when it brings the
+    /// version that activated the edit, and otherwise cuts the current pause short; else the edit is read over HTTP until it is.
+    /// </summary>
+    /// <returns>The version that activated the edit, and whether the wait ended on the worker's notice.</returns>
+    private static async Task<(long Version, bool ByNotice)> WaitUntilActiveAsync(HttpClient auditor, Guid id, TimeSpan patience, Task<long?>? recorded, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + patience;
         // With the worker's notice to wake on, polls are only a fallback: fewer of them leave the cores to the worker and the ledger.
-        var pause = TimeSpan.FromMilliseconds(recorded is null ? 2 : 20);
+        var pause = TimeSpan.FromMilliseconds(recorded is null ? 2 : 50);
         var byNotice = false;
+        // Without a notice to wait for, the first read is at once. With one, the first read waits for it (or the first pause):
+        // a read at once finds the edit only approved, and costs the host and the ledger a read while the worker records.
+        var first = recorded is null;
         while (true)
         {
+            if (!first)
+            {
+                // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
+                var delay = Task.Delay(pause, ct);
+                if (recorded is not null && await Task.WhenAny(recorded, delay) == recorded)
+                {
+                    // The append that recorded the expert activated the edit and is committed: nothing to read.
+                    if (await recorded is { } activated) return (activated, true);
+                    // Read at once; a notice without activation (the edit not approved yet) leaves only the polls.
+                    recorded = null;
+                    byNotice = true;
+                }
+                else
+                {
+                    await delay;
+                    byNotice = false;
+                    pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
+                }
+            }
+            first = false;
             var edit = await SendAsync(auditor, HttpMethod.Get, $"/edits/{id}", null, ct);
             var status = edit["edit"]?["status"]?.GetValue<string>() ?? "";
-            if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return (edit, byNotice);
+            if (status.Equals("active", StringComparison.OrdinalIgnoreCase)) return (edit["edit"]!["activatedAtVersion"]!.GetValue<long>(), byNotice);
             if (status.Equals("failed", StringComparison.OrdinalIgnoreCase))
                 throw new ReplayException($"edit {id} can never become active: {LiveEdit.Model.Text.Printable.Excerpt(edit["edit"]?["reason"]?.GetValue<string>() ?? "no reason recorded", 200)}");
             if (DateTime.UtcNow > deadline) throw new ReplayException($"edit {id} is still '{status}' after {patience.TotalSeconds:0} s");
-            // Short waits first: most experts are ready within milliseconds, and a fixed 100 ms wait per edit was most of a replay's time.
-            var delay = Task.Delay(pause, ct);
-            if (recorded is null) await delay;
-            else if (await Task.WhenAny(recorded, delay) == recorded)
-            {
-                // Read once more at once; a notice not followed by activation (the edit not approved yet) leaves only the polls.
-                recorded = null;
-                byNotice = true;
-                continue;
-            }
-            else await delay;
-            byNotice = false;
-            pause = TimeSpan.FromMilliseconds(Math.Min(100, pause.TotalMilliseconds * 2));
         }
     }
 

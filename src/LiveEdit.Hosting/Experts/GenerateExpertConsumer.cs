@@ -54,10 +54,12 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
             await RecordFailureAsync(id, version, problem.Code, problem.Message, ct);
             return;
         }
-        RgbImage image;
+        // An expert made ahead for exactly this image (its SHA-256), prompt and target needs no image: it was made from those bytes.
+        var made = pregenerated?.Take(edit.ImageSha256, edit.Prompt, edit.Target);
+        RgbImage? image = null;
         try
         {
-            image = runtime.ReadImage(await ledger.Blobs.GetWithRetriesAsync(edit.ImageSha256, ct), $"image {edit.ImageSha256[..12]}");
+            if (made is null) image = runtime.ReadImage(await ledger.Blobs.GetWithRetriesAsync(edit.ImageSha256, ct), $"image {edit.ImageSha256[..12]}");
         }
         catch (UnreadableImageException e)
         {
@@ -75,9 +77,9 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
             return;
         }
         var clock = Stopwatch.StartNew();
-        var expert = pregenerated?.Take(edit.ImageSha256, edit.Prompt, edit.Target) is { } made
+        var expert = made is not null
             ? await made.WaitAsync(ct)
-            : await runtime.GenerateAsync(image, edit.Prompt, edit.Target, ct);
+            : await runtime.GenerateAsync(image!, edit.Prompt, edit.Target, ct);
         var elapsed = clock.ElapsedMilliseconds;
         var expertSha = await ledger.Blobs.PutAsync(expert.ToBytes(), ct);
         if (faults.DelayBeforeRecord > TimeSpan.Zero) await Task.Delay(faults.DelayBeforeRecord, ct);
@@ -105,7 +107,7 @@ public sealed class GenerateExpertConsumer(EditLedger ledger, ModelRuntime runti
                 if (attempt >= 5) throw;
             }
         }
-        pregenerated?.Recorded(id);
+        pregenerated?.Recorded(id, result.Events.Any(e => e is EditActivated) ? result.LedgerVersion : null);
         span?.SetTag(Telemetry.LiveEditTelemetry.ExpertTag, expertSha);
         log.LogInformation("Expert {Expert} for edit {EditId} in {Ms} ms by {Worker}", expertSha[..12], id, elapsed, worker.Id);
 

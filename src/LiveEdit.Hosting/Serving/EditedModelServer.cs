@@ -50,6 +50,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     private volatile bool _warm;
     // The expert SHA-256s each model holds: the cache keeps only experts some model holds (retracted ones are let go).
     private HashSet<string> _headShas = new(StringComparer.Ordinal);
+    // The expert of each edit in the head model, so a sync that follows the ledger's changes can take one out.
+    private Dictionary<string, string> _headShaOf = new(StringComparer.Ordinal);
     private readonly Dictionary<(long Version, string Policy), HashSet<string>> _pastShas = new();
 
     /// <summary>The version the head model was last brought to (-1 before the first sync).</summary>
@@ -182,7 +184,13 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     {
         await _policies.EnsureRecordedAsync(ct);
         var current = HeadVersion;
-        if (current >= 0 && _headSkipped.Count == 0 && await ledger.GetHeadAsync(ct) <= current) return;
+        if (current >= 0 && _headSkipped.Count == 0)
+        {
+            // Following the head: read what changed since the head model's version, not the whole active set (one query
+            // when nothing was appended; an append that activates nothing only moves the version).
+            var changes = await ledger.GetActiveExpertChangesAsync(current, ct);
+            if (changes.Version <= current || await TryApplyChangesAsync(changes, ct)) return;
+        }
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var set = await ledger.GetActiveExpertsAsync(ct);
         // Appends commit in sequence order, so a later read never sees an older head; keep the model from going back anyway.
@@ -202,6 +210,56 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             return true;
         }, ct);
         LastSync = new HeadSyncTimes(set.Version, set.Experts.Count, read, skipped.Count, activeSetMs, blobsMs, applyMs);
+    }
+
+    /// <summary>
+    /// Brings the head model from its version to <paramref name="changes"/>' by their activations and removals alone: the
+    /// active set folded from the start, as <see cref="BringHeadTo"/> takes it, is the head's set with the edits removed in
+    /// the range taken out and those activated in it (and not removed) added, in activation order. False, with nothing
+    /// changed, when an added expert's blob is missing or corrupt: the full sync then reads the whole set and records it.
+    /// </summary>
+    private async Task<bool> TryApplyChangesAsync(ActiveSetChanges changes, CancellationToken ct)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var removedIds = changes.Changes.Where(c => c.Removal).Select(c => c.EditId.ToString()).ToHashSet(StringComparer.Ordinal);
+        var added = changes.Changes.Where(c => !c.Removal && c.ExpertSha256 is not null && !removedIds.Contains(c.EditId.ToString()))
+            .Select(c => new ActiveExpert(c.EditId, c.ExpertSha256!, c.Version, c.At)).ToArray();
+        var activeSetMs = clock.Elapsed.TotalMilliseconds;
+        var policy = await _policies.AtAsync(changes.Version, ct);
+        var (skipped, loaded, read) = await LoadExpertsAsync(new ActiveExpertSet(changes.Version, added), ct);
+        if (skipped.Count > 0) return false;
+        var blobsMs = clock.Elapsed.TotalMilliseconds - activeSetMs;
+        double applyMs = 0;
+        var experts = 0;
+        await runtime.RunAsync(() =>
+        {
+            var inLock = System.Diagnostics.Stopwatch.StartNew();
+            _head.Policy = policy.Policy;
+            var removed = false;
+            foreach (var id in removedIds)
+            {
+                removed |= _head.Remove(id);
+                _headShaOf.Remove(id);
+            }
+            foreach (var expert in added)
+            {
+                var id = expert.EditId.ToString();
+                if (!_headShaOf.TryAdd(id, expert.ExpertSha256)) continue;
+                _head.Add(id, loaded[expert.ExpertSha256], expert.ActivatedAtVersion);
+                _headShas.Add(expert.ExpertSha256);
+            }
+            if (removed)
+            {
+                _headShas = _headShaOf.Values.ToHashSet(StringComparer.Ordinal);
+                ReleaseUnheldExperts();
+            }
+            experts = _headShaOf.Count;
+            Interlocked.Exchange(ref _headVersion, changes.Version);
+            applyMs = inLock.Elapsed.TotalMilliseconds;
+            return true;
+        }, ct);
+        LastSync = new HeadSyncTimes(changes.Version, experts, read, 0, activeSetMs, blobsMs, applyMs);
+        return true;
     }
 
     /// <summary>What the last build of a past version read and where its time went (null before one), for measurements.</summary>
@@ -283,7 +341,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
             if (!present.Contains(expert.EditId.ToString()) && wanted.ContainsKey(expert.EditId.ToString()))
                 _head.Add(expert.EditId.ToString(), loaded[expert.ExpertSha256], expert.ActivatedAtVersion);
         }
-        _headShas = set.Experts.Where(e => wanted.ContainsKey(e.EditId.ToString())).Select(e => e.ExpertSha256).ToHashSet(StringComparer.Ordinal);
+        _headShaOf = set.Experts.Where(e => wanted.ContainsKey(e.EditId.ToString())).ToDictionary(e => e.EditId.ToString(), e => e.ExpertSha256, StringComparer.Ordinal);
+        _headShas = _headShaOf.Values.ToHashSet(StringComparer.Ordinal);
         if (removed) ReleaseUnheldExperts();
         _headSkipped = skipped;
         Interlocked.Exchange(ref _headVersion, set.Version);

@@ -91,13 +91,12 @@ public static class EditEndpoints
             {
                 // What a reviewer decides on comes from the chain, not from the summary row (which the application role
                 // can update): the proposal's text, image hash, proposer, tags and supersedes, and the folded status.
-                var proposal = await ledger.GetProposalAsync(id, ct);
+                // Proposal, state and history from one read of the edit's chained stream.
+                var (proposal, state, _, history) = await ledger.GetChainedEditAsync(id, ct);
                 // A proposer reads its own edits only; to anyone else the edit does not exist.
                 if (!http.ReadsAll() && proposal.ProposedBy != http.Actor()) throw new LiveEdit.Ledger.Errors.EditNotFoundException(id);
-                var (state, _) = await ledger.LoadAsync(id, ct);
                 var summary = await ledger.GetEditAsync(id, ct);
                 var (shown, mismatched) = FromChain(summary, proposal, state);
-                var history = await ledger.GetHistoryAsync(id, ct);
                 http.Response.Headers.ETag = ETag(history[^1].StreamVersion);
                 var signatures = history.Where(h => SignatureOf(h.Event) is not null)
                     .Select(h => new SignedEntry(h.Version, h.Event.GetType().Name, SignatureOf(h.Event)!)).ToList();

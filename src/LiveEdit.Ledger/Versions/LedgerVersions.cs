@@ -4,6 +4,17 @@ namespace LiveEdit.Ledger.Versions;
 /// <param name="ActivatedAtVersion">Global sequence of the edit's <c>EditActivated</c> event; experts are fused in this order.</param>
 public sealed record ActiveExpert(Guid EditId, string ExpertSha256, long ActivatedAtVersion, DateTimeOffset ActivatedAt);
 
+/// <summary>One activation or removal on the active set's road (<see cref="EditLedger.GetActiveExpertChangesAsync"/>).</summary>
+/// <param name="Version">The event's global sequence.</param>
+/// <param name="EditId">The edit activated or removed.</param>
+/// <param name="ExpertSha256">The expert an activation brings (null for a removal, and for an activation that names none, which adds nothing).</param>
+/// <param name="Removal">True for a retraction or supersession: the edit leaves the active set if it was in it.</param>
+/// <param name="At">The event's time.</param>
+public sealed record ActiveSetChange(long Version, Guid EditId, string? ExpertSha256, bool Removal, DateTimeOffset At);
+
+/// <summary>What changed in the active expert set after <paramref name="After"/> up to <paramref name="Version"/> (the head when read), in order.</summary>
+public sealed record ActiveSetChanges(long After, long Version, IReadOnlyList<ActiveSetChange> Changes);
+
 /// <summary>The active expert set at <paramref name="Version"/>, in activation order.</summary>
 public sealed record ActiveExpertSet(long Version, IReadOnlyList<ActiveExpert> Experts)
 {
@@ -45,6 +56,13 @@ public sealed record VersionDiff(long From, long To, IReadOnlyList<ActiveExpert>
 
 /// <summary>One event of an edit's history.</summary>
 public sealed record EditHistoryEntry(long Version, long StreamVersion, DateTimeOffset Timestamp, object Event);
+
+/// <summary>An edit as its chained events hold it (<see cref="EditLedger.GetChainedEditAsync"/>).</summary>
+/// <param name="Proposal">The chained proposal.</param>
+/// <param name="State">The decision state its chained events fold to.</param>
+/// <param name="Version">The stream's last version (chained or not): the version the next command on it decides at.</param>
+/// <param name="History">Its chained events with their global versions, in order.</param>
+public sealed record ChainedEdit(Edits.EditProposed Proposal, Edits.Edit State, long Version, IReadOnlyList<EditHistoryEntry> History);
 
 /// <summary>Result of a command: the events appended (in sequence order, including an automatic
 /// <c>EditActivated</c> and an <c>EditSuperseded</c> on the older edit) and the ledger version they produced.</summary>
