@@ -209,22 +209,20 @@ public sealed class ExpertKeyStore
     {
         if (query.Length != Dim) throw new ArgumentException($"query has {query.Length} values, not {Dim}");
         var blocks = Math.Min(members.Length, (Count + Lanes - 1) / Lanes);
-        var scored = 0;
         if (!useBound || !PrepareBound())
         {
+            var all = new List<int>();
             for (var block = 0; block < blocks; block++)
             {
                 uint bits = members[block];
                 while (bits != 0)
                 {
-                    var row = block * Lanes + BitOperations.TrailingZeroCount(bits);
+                    all.Add(block * Lanes + BitOperations.TrailingZeroCount(bits));
                     bits &= bits - 1;
-                    scored++;
-                    var s = Similarity(query, row);
-                    if (s > threshold + (offsets?[row] ?? 0f)) result.Add((row, s));   // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
                 }
             }
-            return scored;
+            ScoreCandidates(query, CollectionsMarshal.AsSpan(all), threshold, offsets, result);
+            return all.Count;
         }
         var basis = Basis!;
         var rank = basis.Rank;
@@ -319,7 +317,7 @@ public sealed class ExpertKeyStore
             ref var b = ref MemoryMarshal.GetArrayDataReference(Pairs);
             var members = Members;
             var offsets = Offsets;
-            var scored = 0;
+            var found = new List<int>();
             Span<int> sums = stackalloc int[Lanes];
             for (var block = fromBlock; block < toBlock; block++)
             {
@@ -362,14 +360,35 @@ public sealed class ExpertKeyStore
                 var candidates = Vector256.GreaterThan(bound, Limit).ExtractMostSignificantBits() & inView;
                 while (candidates != 0)
                 {
-                    var row = block * Lanes + BitOperations.TrailingZeroCount(candidates);
+                    found.Add(block * Lanes + BitOperations.TrailingZeroCount(candidates));
                     candidates &= candidates - 1;
-                    scored++;
-                    var s = Store.Similarity(Query, row);
-                    if (s > Threshold + (offsets?[row] ?? 0f)) result.Add((row, s));       // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
                 }
             }
-            return scored;
+            // The candidates' exact scores after the scan, four rows at a time.
+            Store.ScoreCandidates(Query, CollectionsMarshal.AsSpan(found), Threshold, offsets, result);
+            return found.Count;
+        }
+    }
+
+    /// <summary>
+    /// The exact scores of <paramref name="candidates"/> (rows in row order), four rows at a time (<see cref="KeySimilarity.Dot4"/>:
+    /// the bits of <see cref="Similarity"/> row by row); those above the threshold plus their offset are appended in row order.
+    /// </summary>
+    internal void ScoreCandidates(ReadOnlySpan<float> query, ReadOnlySpan<int> candidates, float threshold, float[]? offsets,
+        List<(int Row, float Similarity)> result)
+    {
+        Span<double> sums = stackalloc double[4];
+        var j = 0;
+        for (; j + 4 <= candidates.Length; j += 4)
+        {
+            KeySimilarity.Dot4(query, Key(candidates[j]), Key(candidates[j + 1]), Key(candidates[j + 2]), Key(candidates[j + 3]), sums);
+            for (var k = 0; k < 4; k++) Keep(candidates[j + k], (float)(sums[k] * scale));
+        }
+        for (; j < candidates.Length; j++) Keep(candidates[j], Similarity(query, candidates[j]));
+
+        void Keep(int row, float s)
+        {
+            if (s > threshold + (offsets?[row] ?? 0f)) result.Add((row, s));           // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
         }
     }
 
