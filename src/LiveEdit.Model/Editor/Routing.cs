@@ -1,6 +1,5 @@
-using System.Runtime.CompilerServices;
+using System.Numerics;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -102,40 +101,24 @@ internal sealed class FusionOperands : IDisposable
         var v = empty(survivors.Count * rank, d);
         var us = MemoryMarshal.Cast<byte, float>(u.bytes);
         var vs = MemoryMarshal.Cast<byte, float>(v.bytes);
-        // Four survivors at a time, a run of 8 values of each in turn: eight arrays read side by side, so that their
-        // first reads from memory overlap instead of waiting one expert after another.
-        const int group = 4, run = 8;
-        for (var first = 0; first < survivors.Count; first += group)
+        for (var e = 0; e < survivors.Count; e++)
         {
-            var n = Math.Min(group, survivors.Count - first);
-            for (var i = 0; i < rd; i += run)
-            {
-                var length = Math.Min(run, rd - i);
-                for (var k = 0; k < n; k++)
-                {
-                    var e = first + k;
-                    var x = survivors[e];
-                    x.U.Slice(i, length).CopyTo(us.Slice(e * rd + i, length));
-                    // Eq. fusion: the weight w_e folded into V_e, once per query.
-                    Scale(x.V.Slice(i, length), weights[e], vs.Slice(e * rd + i, length));
-                }
-            }
+            var x = survivors[e];
+            x.U.CopyTo(us.Slice(e * rd, rd));
+            // Eq. fusion: the weight w_e folded into V_e, once per query.
+            Scale(x.V, weights[e], vs.Slice(e * rd, rd));
         }
         // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
         if (device is null || device.type == DeviceType.CPU) return new FusionOperands(u, v);
         return new FusionOperands(u.to(device), v.to(device));
     }
 
-    // target = factor · source element by element (each product rounded once, whatever the width).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scale(ReadOnlySpan<float> source, float factor, Span<float> target)
     {
-        if (source.Length == 8)
-        {
-            (Vector256.Create(source) * Vector256.Create(factor)).CopyTo(target);
-            return;
-        }
-        for (var i = 0; i < source.Length; i++) target[i] = source[i] * factor;
+        var i = 0;
+        var by = new Vector<float>(factor);
+        for (; i + Vector<float>.Count <= source.Length; i += Vector<float>.Count) (new Vector<float>(source[i..]) * by).CopyTo(target[i..]);
+        for (; i < source.Length; i++) target[i] = source[i] * factor;
     }
 
     /// <summary>
