@@ -69,10 +69,6 @@ public sealed class EditedModel : IDisposable
     /// off: always the tensor road (tests compare the two).
     /// </summary>
     internal bool ManagedKeys { get; init; } = true;
-    /// <summary>From this many survivors of a row their text scores and fusion operands are split over two threads (lower in tests).</summary>
-    internal int SplitSurvivorsFrom { get; init; } = 256;
-    /// <summary>Survivors per chunk of that split (smaller in tests).</summary>
-    internal int SurvivorChunk { get; init; } = 96;
     /// <summary>The key store this model is a view of (pass it to another model to share it).</summary>
     public ExpertKeyStore Keys => experts.Store;
     /// <summary>Bytes of managed memory this model's view takes besides the shared store.</summary>
@@ -290,12 +286,11 @@ public sealed class EditedModel : IDisposable
             {
                 // Eq. soft routing on the survivors' text scores s_e = sim(ψ̄, ψ̂_e): each one exact similarity against the
                 // expert's own ψ̂, the weights in float64 (ManagedMath.SoftWeights).
+                var text = managedText.AsSpan(row * dim, dim);
                 var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
                 textScores = new float[passing.Count];
                 for (var j = 0; j < passing.Count; j++) survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
-                var (text, scores, survivorsOfRow, from) = (managedText, textScores, survivorExperts, row * dim);
-                SplitWork.For(passing.Count, SplitSurvivorsFrom, SurvivorChunk,
-                    (first, end) => TextScores(text.AsSpan(from, dim), survivorsOfRow, first, end, scale, scores));
+                TextScores(text, survivorExperts, scale, textScores);
                 w = new float[passing.Count];
                 if (Options.SoftRouting) ManagedMath.SoftWeights(textScores, w);       // Eq. w_e = σ(s_e)·softmax(s)_e
                 else Array.Fill(w, (float)(1.0 / passing.Count));                     // ablation: plain average
@@ -312,7 +307,7 @@ public sealed class EditedModel : IDisposable
             }
             var t2 = Stopwatch.GetTimestamp();
             weightTicks += t2 - t1;
-            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(survivorExperts, w, hidden.device, SplitSurvivorsFrom, SurvivorChunk)));
+            result.Add(new RowRoute(new RoutingDecision(true, fired), FusionOperands.Of(survivorExperts, w, hidden.device)));
             gatherTicks += Stopwatch.GetTimestamp() - t2;
             row++;
         }
@@ -320,17 +315,17 @@ public sealed class EditedModel : IDisposable
         return result;
     }
 
-    // s_e = KeySimilarity.Exact(ψ̄, ψ̂_e) of survivors [first, end), four at a time (the same bits as one by one).
-    private static void TextScores(ReadOnlySpan<float> text, Expert[] survivors, int first, int end, double scale, float[] scores)
+    // s_e = KeySimilarity.Exact(ψ̄, ψ̂_e) of every survivor, four at a time (the same bits as one by one).
+    private static void TextScores(ReadOnlySpan<float> text, Expert[] survivors, double scale, float[] scores)
     {
         Span<double> sums = stackalloc double[4];
-        var j = first;
-        for (; j + 4 <= end; j += 4)
+        var j = 0;
+        for (; j + 4 <= survivors.Length; j += 4)
         {
             KeySimilarity.Dot4(text, survivors[j].TextKey, survivors[j + 1].TextKey, survivors[j + 2].TextKey, survivors[j + 3].TextKey, sums);
             for (var k = 0; k < 4; k++) scores[j + k] = (float)(sums[k] * scale);
         }
-        for (; j < end; j++) scores[j] = KeySimilarity.Exact(text, survivors[j].TextKey, scale);
+        for (; j < survivors.Length; j++) scores[j] = KeySimilarity.Exact(text, survivors[j].TextKey, scale);
     }
 
     // The tensor road of soft routing: the survivors' ψ̂ copied side by side, one product against ψ̄, the weights as tensors.

@@ -91,28 +91,23 @@ internal sealed class FusionOperands : IDisposable
 
     /// <summary>
     /// From the experts of <paramref name="survivors"/> and their <paramref name="weights"/>, copied and scaled in managed
-    /// memory straight into the operands' storage (no tensor per expert), on <paramref name="device"/> (the CPU when null);
-    /// from <paramref name="splitFrom"/> survivors on, in chunks of <paramref name="chunk"/> over two threads (each survivor's
-    /// values are written alone, so the bytes are the same).
+    /// memory straight into the operands' storage (no tensor per expert), on <paramref name="device"/> (the CPU when null).
     /// </summary>
-    public static FusionOperands Of(IReadOnlyList<Expert> survivors, float[] weights, Device? device = null, int splitFrom = int.MaxValue, int chunk = 96)
+    public static FusionOperands Of(IReadOnlyList<Expert> survivors, ReadOnlySpan<float> weights, Device? device = null)
     {
         if (survivors.Count == 0 || survivors.Count != weights.Length) throw new ArgumentException("one weight per survivor, at least one survivor");
         int rank = survivors[0].Rank, d = survivors[0].HiddenSize, rd = rank * d;
         var u = empty(survivors.Count * rank, d);
         var v = empty(survivors.Count * rank, d);
-        SplitWork.For(survivors.Count, splitFrom, chunk, (first, end) =>
+        var us = MemoryMarshal.Cast<byte, float>(u.bytes);
+        var vs = MemoryMarshal.Cast<byte, float>(v.bytes);
+        for (var e = 0; e < survivors.Count; e++)
         {
-            var us = MemoryMarshal.Cast<byte, float>(u.bytes);
-            var vs = MemoryMarshal.Cast<byte, float>(v.bytes);
-            for (var e = first; e < end; e++)
-            {
-                var x = survivors[e];
-                x.U.CopyTo(us.Slice(e * rd, rd));
-                // Eq. fusion: the weight w_e folded into V_e, once per query.
-                Scale(x.V, weights[e], vs.Slice(e * rd, rd));
-            }
-        });
+            var x = survivors[e];
+            x.U.CopyTo(us.Slice(e * rd, rd));
+            // Eq. fusion: the weight w_e folded into V_e, once per query.
+            Scale(x.V, weights[e], vs.Slice(e * rd, rd));
+        }
         // Written through host spans on the CPU, then moved to the model's device (never host writes into device memory).
         if (device is null || device.type == DeviceType.CPU) return new FusionOperands(u, v);
         return new FusionOperands(u.to(device), v.to(device));
