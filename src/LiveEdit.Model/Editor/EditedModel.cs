@@ -289,11 +289,8 @@ public sealed class EditedModel : IDisposable
                 var text = managedText.AsSpan(row * dim, dim);
                 var scale = KeySimilarity.Scale(experts.Store.KeyRows, experts.Store.ModuleDim);
                 textScores = new float[passing.Count];
-                for (var j = 0; j < passing.Count; j++)
-                {
-                    survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
-                    textScores[j] = KeySimilarity.Exact(text, survivorExperts[j].TextKey, scale);
-                }
+                for (var j = 0; j < passing.Count; j++) survivorExperts[j] = experts.Store.ExpertAt(passing[j].Row);
+                TextScores(text, survivorExperts, scale, textScores);
                 w = new float[passing.Count];
                 if (Options.SoftRouting) ManagedMath.SoftWeights(textScores, w);       // Eq. w_e = σ(s_e)·softmax(s)_e
                 else Array.Fill(w, (float)(1.0 / passing.Count));                     // ablation: plain average
@@ -316,6 +313,19 @@ public sealed class EditedModel : IDisposable
         }
         LastRouting = new RoutingCost(imageRows.Count, experts.Count, survivors, scored, Ms(filterTicks), Ms(weightTicks), Ms(gatherTicks)) { KeysMs = Ms(keysTicks) };
         return result;
+    }
+
+    // s_e = KeySimilarity.Exact(ψ̄, ψ̂_e) of every survivor, four at a time (the same bits as one by one).
+    private static void TextScores(ReadOnlySpan<float> text, Expert[] survivors, double scale, float[] scores)
+    {
+        Span<double> sums = stackalloc double[4];
+        var j = 0;
+        for (; j + 4 <= survivors.Length; j += 4)
+        {
+            KeySimilarity.Dot4(text, survivors[j].TextKey, survivors[j + 1].TextKey, survivors[j + 2].TextKey, survivors[j + 3].TextKey, sums);
+            for (var k = 0; k < 4; k++) scores[j + k] = (float)(sums[k] * scale);
+        }
+        for (; j < survivors.Length; j++) scores[j] = KeySimilarity.Exact(text, survivors[j].TextKey, scale);
     }
 
     // The tensor road of soft routing: the survivors' ψ̂ copied side by side, one product against ψ̄, the weights as tensors.

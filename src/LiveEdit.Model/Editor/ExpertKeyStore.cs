@@ -35,8 +35,9 @@ public sealed class ExpertKeyStore
     public const int LastRefit = 16_384;
     internal const int Lanes = 8;
     private const int BlocksPerChunk = ChunkRows / Lanes;
-    // Relative to |q|·|φ̂_e|, as in VisualFilterIndex: far above the float32 rounding of the terms and the bound.
-    internal const double DefaultTolerance = 1e-2;
+    // Relative to |q|·|φ̂_e|: above every float32 rounding of the terms and of the bound, which docs/routing-at-scale.md
+    // bounds by 2.1·10⁻⁴ (the worst case of any summation order).
+    internal const double DefaultTolerance = 1e-3;
 
     private readonly List<Chunk> chunks = [];
     private readonly List<Expert?> experts = [];
@@ -50,6 +51,7 @@ public sealed class ExpertKeyStore
     private Vector256<short>[] broadcast = [];
     private float[] queryCopy = [];
     private int fittedOn;
+    private double basisDefect;
 
     /// <summary>An empty store for keys of <paramref name="keyRows"/> × <paramref name="moduleDim"/>.</summary>
     public ExpertKeyStore(int keyRows, int moduleDim)
@@ -150,6 +152,7 @@ public sealed class ExpertKeyStore
             var sample = new float[n * Dim];
             for (var j = 0; j < n; j++) Key((int)((long)j * Count / n)).CopyTo(sample.AsSpan(j * Dim));
             Basis = VisualKeyBasis.Fit(sample, n, Dim);
+            basisDefect = Basis.Defect();
             fittedOn = Count;
             termsUpTo = 0;
             staleTerms.Clear();
@@ -209,29 +212,27 @@ public sealed class ExpertKeyStore
     {
         if (query.Length != Dim) throw new ArgumentException($"query has {query.Length} values, not {Dim}");
         var blocks = Math.Min(members.Length, (Count + Lanes - 1) / Lanes);
-        var scored = 0;
         if (!useBound || !PrepareBound())
         {
+            var all = new List<int>();
             for (var block = 0; block < blocks; block++)
             {
                 uint bits = members[block];
                 while (bits != 0)
                 {
-                    var row = block * Lanes + BitOperations.TrailingZeroCount(bits);
+                    all.Add(block * Lanes + BitOperations.TrailingZeroCount(bits));
                     bits &= bits - 1;
-                    scored++;
-                    var s = Similarity(query, row);
-                    if (s > threshold + (offsets?[row] ?? 0f)) result.Add((row, s));   // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
                 }
             }
-            return scored;
+            ScoreCandidates(query, CollectionsMarshal.AsSpan(all), threshold, offsets, result);
+            return all.Count;
         }
         var basis = Basis!;
         var rank = basis.Rank;
         var pairs = (rank + 1) / 2;
         // Pq, rounded to 16-bit integers with one step: Pq = s_q·q̃ + δ_q. The scan then sums ⟨q̃, c̃_e⟩ exactly in
         // 32-bit integers (two coefficients per multiply-add), and the bound charges δ_q as it charges δ_e.
-        // |q_⊥|² = |q|² − |Pq|² (P's rows are orthonormal up to float rounding; see VisualFilterIndex).
+        // |q_⊥|² ≤ |q|² − |Pq|² + ε|Pq|², with ε = ‖PPᵀ − I‖ of the float32 rows (docs/routing-at-scale.md, "The bound").
         Span<double> projected = stackalloc double[2 * pairs];
         projected.Clear();
         var squaredQuery = KeySimilarity.Dot(query, query);
@@ -257,11 +258,15 @@ public sealed class ExpertKeyStore
         for (var j = 0; j < pairs; j++) broadcast[j] = Vector256.Create((ushort)rounded[2 * j] | (rounded[2 * j + 1] << 16)).AsInt16();
         if (queryCopy.Length != Dim) queryCopy = new float[Dim];
         query.CopyTo(queryCopy);
-        double restNorm = Math.Sqrt(Math.Max(0, squaredQuery - squaredProjection)), queryNorm = Math.Sqrt(squaredQuery), projectedNorm = Math.Sqrt(squaredProjection);
-        // ⟨Pq, c_e⟩ ≤ s_e·s_q⟨q̃, c̃_e⟩ + |Pq|·|δ_e| + |δ_q|·s_e|c̃_e|, and s_e|c̃_e| ≤ |c_e| + |δ_e| ≤ |φ̂_e| + |δ_e|.
+        var defect = basisDefect;
+        double restNorm = Math.Sqrt(Math.Max(0, squaredQuery - squaredProjection) + defect * squaredProjection),
+            queryNorm = Math.Sqrt(squaredQuery), projectedNorm = Math.Sqrt(squaredProjection);
+        // ⟨Pq, c_e⟩ ≤ s_e·s_q⟨q̃, c̃_e⟩ + |Pq|·|δ_e| + |δ_q|·s_e|c̃_e|, and s_e|c̃_e| ≤ |c_e| + |δ_e| ≤ |φ̂_e| + |δ_e|; the part of
+        // the residual inside P's span, ⟨Pq, (I − PPᵀ)c_e⟩, is charged as 2ε·|Pq|·|φ̂_e|, the float32 roundings by the tolerance.
+        var slack = Tolerance * queryNorm + queryError + 2 * defect * projectedNorm;
         var scan = new BoundScan(this, queryCopy, broadcast, rounded.ToArray(), threshold, members, offsets,
-            Vector256.Create((float)(((double)threshold + lowestOffset) / scale)), Vector256.Create((float)queryStep), Vector256.Create((float)restNorm),
-            Vector256.Create((float)(Tolerance * queryNorm + queryError)), Vector256.Create((float)(projectedNorm + queryError)));
+            Vector256.Create(LowerLimit(((double)threshold + lowestOffset) / scale)), Vector256.Create((float)queryStep), Vector256.Create((float)restNorm),
+            Vector256.Create((float)slack), Vector256.Create((float)(projectedNorm + queryError)));
         if (blocks < ParallelBlocks || Environment.ProcessorCount < 2) return scan.Run(0, blocks, result);
         return new SharedScan(scan, blocks, ParallelChunkBlocks).Run(result);
     }
@@ -319,7 +324,7 @@ public sealed class ExpertKeyStore
             ref var b = ref MemoryMarshal.GetArrayDataReference(Pairs);
             var members = Members;
             var offsets = Offsets;
-            var scored = 0;
+            var found = new List<int>();
             Span<int> sums = stackalloc int[Lanes];
             for (var block = fromBlock; block < toBlock; block++)
             {
@@ -362,14 +367,46 @@ public sealed class ExpertKeyStore
                 var candidates = Vector256.GreaterThan(bound, Limit).ExtractMostSignificantBits() & inView;
                 while (candidates != 0)
                 {
-                    var row = block * Lanes + BitOperations.TrailingZeroCount(candidates);
+                    found.Add(block * Lanes + BitOperations.TrailingZeroCount(candidates));
                     candidates &= candidates - 1;
-                    scored++;
-                    var s = Store.Similarity(Query, row);
-                    if (s > Threshold + (offsets?[row] ?? 0f)) result.Add((row, s));       // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
                 }
             }
-            return scored;
+            // The candidates' exact scores after the scan, four rows at a time.
+            Store.ScoreCandidates(Query, CollectionsMarshal.AsSpan(found), Threshold, offsets, result);
+            return found.Count;
+        }
+    }
+
+    /// <summary>
+    /// The scan's limit for ⟨q, φ̂_e⟩, below the exact test's: an expert passes when fl(⟨q, φ̂_e⟩·scale) &gt; fl(t + o_e), and
+    /// both roundings to float32 (relative 2⁻²⁴ each) are taken off the limit, which is then rounded down to float32.
+    /// </summary>
+    private static float LowerLimit(double limit)
+    {
+        limit -= 4 * Math.ScaleB(1.0, -24) * Math.Abs(limit);
+        var rounded = (float)limit;
+        return rounded > limit ? MathF.BitDecrement(rounded) : rounded;
+    }
+
+    /// <summary>
+    /// The exact scores of <paramref name="candidates"/> (rows in row order), four rows at a time (<see cref="KeySimilarity.Dot4"/>:
+    /// the bits of <see cref="Similarity"/> row by row); those above the threshold plus their offset are appended in row order.
+    /// </summary>
+    internal void ScoreCandidates(ReadOnlySpan<float> query, ReadOnlySpan<int> candidates, float threshold, float[]? offsets,
+        List<(int Row, float Similarity)> result)
+    {
+        Span<double> sums = stackalloc double[4];
+        var j = 0;
+        for (; j + 4 <= candidates.Length; j += 4)
+        {
+            KeySimilarity.Dot4(query, Key(candidates[j]), Key(candidates[j + 1]), Key(candidates[j + 2]), Key(candidates[j + 3]), sums);
+            for (var k = 0; k < 4; k++) Keep(candidates[j + k], (float)(sums[k] * scale));
+        }
+        for (; j < candidates.Length; j++) Keep(candidates[j], Similarity(query, candidates[j]));
+
+        void Keep(int row, float s)
+        {
+            if (s > threshold + (offsets?[row] ?? 0f)) result.Add((row, s));           // Eq. hard filter: sim(φ̄, φ̂_e) > sim(φ̄, φ̄_Ξ)
         }
     }
 

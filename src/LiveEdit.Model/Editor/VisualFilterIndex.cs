@@ -164,6 +164,25 @@ public sealed class VisualFilterIndex : IVisualKeyIndex
 public sealed record VisualKeyBasis(float[] Rows, int Rank, int Dim, int FittedOn)
 {
     /// <summary>
+    /// ε = ‖PPᵀ − I‖_F of the rows as stored (float32-rounded eigenvectors are orthonormal only up to that rounding), in
+    /// float64 and rounded up; the bound charges it (docs/routing-at-scale.md). O(p²·D): computed once per fit.
+    /// </summary>
+    public double Defect()
+    {
+        float[] rows = Rows;
+        int rank = Rank, dim = Dim;
+        double squares = 0;
+        for (var i = 0; i < rank; i++)
+            for (var j = 0; j < rank; j++)
+            {
+                var d = KeySimilarity.Dot(rows.AsSpan(i * dim, dim), rows.AsSpan(j * dim, dim)) - (i == j ? 1 : 0);
+                squares += d * d;
+            }
+        // Each float64 dot of float32 values is within dim·2⁻⁵³ of its value: far below the charge added here.
+        return Math.Sqrt(squares) * (1 + 1e-6) + rank * dim * Math.ScaleB(1.0, -50);
+    }
+
+    /// <summary>
     /// The top <paramref name="rank"/> eigenvectors of Σ φφᵀ over at most <paramref name="sample"/> evenly spaced keys of
     /// <paramref name="keys"/> [count, dim].
     /// </summary>

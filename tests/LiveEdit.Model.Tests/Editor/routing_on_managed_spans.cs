@@ -42,6 +42,23 @@ public sealed class routing_on_managed_spans
     }
 
     [Fact]
+    public void four_dot_products_at_once_give_the_bits_of_each_alone()
+    {
+        var random = new Random(22);
+        Span<double> sums = stackalloc double[4];
+        foreach (var n in Enumerable.Range(0, 41).Append(384).Append(1001))
+            for (var trial = 0; trial < 20; trial++)
+            {
+                float Value() => (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-6, 7)));
+                var q = Enumerable.Range(0, n).Select(_ => Value()).ToArray();
+                var rows = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, n).Select(_ => Value()).ToArray()).ToArray();
+                KeySimilarity.Dot4(q, rows[0], rows[1], rows[2], rows[3], sums);
+                for (var j = 0; j < 4; j++)
+                    BitConverter.DoubleToInt64Bits(sums[j]).ShouldBe(BitConverter.DoubleToInt64Bits(Reference(q, rows[j])), $"length {n}, trial {trial}, row {j}");
+            }
+    }
+
+    [Fact]
     public void the_fusion_operands_add_the_weighted_residual_of_the_tensor_equation()
     {
         TorchRuntime.Configure(1, 9);

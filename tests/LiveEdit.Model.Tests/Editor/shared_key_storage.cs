@@ -150,6 +150,37 @@ public sealed class shared_key_storage
         skipped.ShouldBeTrue();
     }
 
+    [Fact]
+    public void a_basis_states_how_far_its_float_rows_are_from_orthonormal()
+    {
+        // The bound charges ε = ‖PPᵀ − I‖ for float32 rows: it must be at least the distance measured here, and grow
+        // when the rows are stretched.
+        var random = new Random(18);
+        var experts = Experts(random, 1500);
+        var keys = experts.SelectMany(e => e.VisualKey.ToArray()).ToArray();
+        var basis = VisualKeyBasis.Fit(keys, experts.Count, Dim, rank: 12);
+        static double Distance(VisualKeyBasis b)
+        {
+            double squares = 0;
+            for (var i = 0; i < b.Rank; i++)
+                for (var j = 0; j < b.Rank; j++)
+                {
+                    double dot = 0;
+                    for (var x = 0; x < b.Dim; x++) dot += (double)b.Rows[i * b.Dim + x] * b.Rows[j * b.Dim + x];
+                    var d = dot - (i == j ? 1 : 0);
+                    squares += d * d;
+                }
+            return Math.Sqrt(squares);
+        }
+        basis.Defect().ShouldBeGreaterThanOrEqualTo(Distance(basis));
+        basis.Defect().ShouldBeLessThan(1e-5);
+        var stretched = basis with { Rows = basis.Rows.Select(x => x * 1.001f).ToArray() };
+        var expected = Distance(stretched);
+        expected.ShouldBeGreaterThan(1e-3);
+        stretched.Defect().ShouldBeGreaterThanOrEqualTo(expected);
+        stretched.Defect().ShouldBeLessThan(expected * 1.01);
+    }
+
     [Theory]
     [InlineData(21, 1, 256)]
     [InlineData(22, 7, 256)]
