@@ -45,18 +45,7 @@ public sealed class following_the_head_by_its_changes(PostgresFixture postgres, 
     /// <summary>Activates a new edit (an expert of its own that passes the filter for the query image), superseding <paramref name="older"/> when given.</summary>
     private async Task<Guid> ActivateAsync(Guid? older = null)
     {
-        var n = ++_made;
-        var t = _template;
-        var u = t.U.ToArray();
-        u[n % u.Length] += 1e-2f * n;
-        var expert = new Expert(t.HiddenSize, t.Rank, t.KeyRows, t.ModuleDim, u, t.V.ToArray(), t.VisualKey.ToArray(), t.TextKey.ToArray(),
-            t.BaseSha256, t.GeneratorSha256);
-        var id = Guid.NewGuid();
-        var image = await _ledger.Blobs.PutAsync(_image.ToPng());
-        await _ledger.ProposeAsync(new ProposeEdit(id, image, Prompt, "babro", $"follow {n}", "alice", ["follow"], older));
-        var sha = await _ledger.Blobs.PutAsync(expert.ToBytes());
-        await _ledger.RecordExpertAsync(new RecordExpert(id, sha, expert.GeneratorSha256, expert.BaseSha256, expert.Rank, expert.HiddenSize,
-            "worker-1", 1, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray()));
+        var id = await ActivatedCopies.ActivateAsync(_ledger, _image, Prompt, _template, ++_made, 1e-2f, $"follow {_made}", "follow", older);
         if (older is { } o) _active.Remove(o);
         _active.Add(id);
         return id;

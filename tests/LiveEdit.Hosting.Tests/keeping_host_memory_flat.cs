@@ -50,18 +50,7 @@ public sealed class keeping_host_memory_flat(PostgresFixture postgres, ModelFixt
 
     private async Task ActivateOneAsync()
     {
-        var n = ++_made;
-        var t = _template;
-        var u = t.U.ToArray();
-        u[n % u.Length] += 1e-3f * n;
-        var expert = new Expert(t.HiddenSize, t.Rank, t.KeyRows, t.ModuleDim, u, t.V.ToArray(), t.VisualKey.ToArray(), t.TextKey.ToArray(),
-            t.BaseSha256, t.GeneratorSha256);
-        var id = Guid.NewGuid();
-        var image = await _ledger.Blobs.PutAsync(_image.ToPng());
-        await _ledger.ProposeAsync(new ProposeEdit(id, image, Prompt, "babro", "churn", "alice", ["memory"], null));
-        var sha = await _ledger.Blobs.PutAsync(expert.ToBytes());
-        await _ledger.RecordExpertAsync(new RecordExpert(id, sha, expert.GeneratorSha256, expert.BaseSha256, expert.Rank, expert.HiddenSize,
-            "worker-1", 1, expert.KeyRows, expert.ModuleDim, expert.VisualKey.ToArray()));
+        var id = await ActivatedCopies.ActivateAsync(_ledger, _image, Prompt, _template, ++_made, 1e-3f, "churn", "memory");
         _active.Enqueue(id);
         _versions.Add(await _ledger.GetHeadAsync());
     }
