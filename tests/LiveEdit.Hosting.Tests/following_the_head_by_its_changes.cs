@@ -21,23 +21,17 @@ public sealed class following_the_head_by_its_changes(PostgresFixture postgres, 
 {
     private const string Prompt = "what is this creature called?";
 
+    private ActivatedCopies _copies = null!;
     private DocumentStore _store = null!;
     private EditLedger _ledger = null!;
     private RgbImage _image = null!;
-    private Expert _template = null!;
     private readonly List<Guid> _active = [];
     private int _made;
 
     public async Task InitializeAsync()
     {
-        var schema = await postgres.CreateSchemaAsync(GetType());
-        _store = LedgerStore.Create(postgres.ConnectionString, schema);
-        _ledger = new EditLedger(_store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = Convert.FromBase64String(TestChainKey.Base64) });
-        await _ledger.EnsureSchemaAsync();
-        var pixels = new byte[32 * 32 * 3];
-        new Random(11).NextBytes(pixels);
-        _image = new RgbImage(32, 32, pixels);
-        _template = await model.Runtime.GenerateAsync(_image, Prompt, "babro");
+        _copies = await ActivatedCopies.CreateAsync(postgres, model, GetType(), 11, Prompt);
+        (_store, _ledger, _image) = (_copies.Store, _copies.Ledger, _copies.Image);
     }
 
     public async Task DisposeAsync() => await _store.DisposeAsync();
@@ -45,7 +39,7 @@ public sealed class following_the_head_by_its_changes(PostgresFixture postgres, 
     /// <summary>Activates a new edit (an expert of its own that passes the filter for the query image), superseding <paramref name="older"/> when given.</summary>
     private async Task<Guid> ActivateAsync(Guid? older = null)
     {
-        var id = await ActivatedCopies.ActivateAsync(_ledger, _image, Prompt, _template, ++_made, 1e-2f, $"follow {_made}", "follow", older);
+        var id = await _copies.ActivateAsync(++_made, 1e-2f, $"follow {_made}", "follow", older);
         if (older is { } o) _active.Remove(o);
         _active.Add(id);
         return id;

@@ -24,33 +24,25 @@ public sealed class keeping_host_memory_flat(PostgresFixture postgres, ModelFixt
     private const int Active = 12;
     private const int PastCached = 4;
 
+    private ActivatedCopies _copies = null!;
     private DocumentStore _store = null!;
     private EditLedger _ledger = null!;
     private RgbImage _image = null!;
-    private Expert _template = null!;
     private readonly Queue<Guid> _active = new();
     private readonly List<long> _versions = [];
     private int _made;
 
     public async Task InitializeAsync()
     {
-        var schema = await postgres.CreateSchemaAsync(GetType());
-        _store = LedgerStore.Create(postgres.ConnectionString, schema);
-        _ledger = new EditLedger(_store, new LedgerOptions { Policy = ApprovalPolicy.AutoApprove, ChainKey = Convert.FromBase64String(TestChainKey.Base64) });
-        await _ledger.EnsureSchemaAsync();
-        var pixels = new byte[32 * 32 * 3];
-        new Random(7).NextBytes(pixels);
-        _image = new RgbImage(32, 32, pixels);
-        // One real expert for the query image; the others are copies with their own factors, so every one passes the
-        // hard filter and the fusion path runs with all of them.
-        _template = await model.Runtime.GenerateAsync(_image, Prompt, "babro");
+        _copies = await ActivatedCopies.CreateAsync(postgres, model, GetType(), 7, Prompt);
+        (_store, _ledger, _image) = (_copies.Store, _copies.Ledger, _copies.Image);
     }
 
     public async Task DisposeAsync() => await _store.DisposeAsync();
 
     private async Task ActivateOneAsync()
     {
-        var id = await ActivatedCopies.ActivateAsync(_ledger, _image, Prompt, _template, ++_made, 1e-3f, "churn", "memory");
+        var id = await _copies.ActivateAsync(++_made, 1e-3f, "churn", "memory");
         _active.Enqueue(id);
         _versions.Add(await _ledger.GetHeadAsync());
     }
