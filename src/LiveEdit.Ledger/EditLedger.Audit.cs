@@ -50,19 +50,17 @@ public sealed partial class EditLedger
     public async Task<ChainedEdit> GetChainedEditAsync(Guid editId, CancellationToken ct = default)
     {
         var (events, version) = await FetchChainedStreamAsync(editId, ct);
-        var proposal = (EditProposed)events[0].Data;
-        var state = Edit.Fold(events.Select(e => e.Data))!;
-        Remember(editId, new KnownEdit(state, version, proposal.ProposedAt));
-        return new ChainedEdit(proposal, state, version, events.Select(e => new EditHistoryEntry(e.Sequence, e.Version, e.Timestamp, e.Data)).ToArray());
+        var known = Known(editId, events, version);
+        return new ChainedEdit((EditProposed)events[0].Data, known.State, version, History(events));
     }
 
     /// <summary>Every event of an edit with its global version.</summary>
     /// <exception cref="EditNotFoundException"/>
-    public async Task<IReadOnlyList<EditHistoryEntry>> GetHistoryAsync(Guid editId, CancellationToken ct = default)
-    {
-        var (events, _) = await FetchChainedStreamAsync(editId, ct);
-        return events.Select(e => new EditHistoryEntry(e.Sequence, e.Version, e.Timestamp, e.Data)).ToArray();
-    }
+    public async Task<IReadOnlyList<EditHistoryEntry>> GetHistoryAsync(Guid editId, CancellationToken ct = default) =>
+        History((await FetchChainedStreamAsync(editId, ct)).Events);
+
+    private static EditHistoryEntry[] History(IReadOnlyList<IEvent> events) =>
+        events.Select(e => new EditHistoryEntry(e.Sequence, e.Version, e.Timestamp, e.Data)).ToArray();
 
     /// <summary>Every <see cref="ExpertGenerated"/> event in the ledger, in sequence order: the recorded experts as the chained events hold them.</summary>
     public async Task<IReadOnlyList<ExpertGenerated>> ListRecordedExpertsAsync(CancellationToken ct = default)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using JasperFx.Events;
 using LiveEdit.Ledger.Edits;
 using LiveEdit.Ledger.Errors;
 using LiveEdit.Ledger.Versions;
@@ -154,6 +155,12 @@ public sealed partial class EditLedger
     private async Task<KnownEdit> ReadKnownAsync(Guid editId, CancellationToken ct)
     {
         var (events, version) = await FetchChainedStreamAsync(editId, ct);
+        return Known(editId, events, version);
+    }
+
+    /// <summary>The decision state <paramref name="events"/> (an edit's chained events, the proposal first) fold to, remembered.</summary>
+    private KnownEdit Known(Guid editId, IReadOnlyList<IEvent> events, long version)
+    {
         var known = new KnownEdit(Edit.Fold(events.Select(e => e.Data))!, version, ((EditProposed)events[0].Data).ProposedAt);
         Remember(editId, known);
         return known;

@@ -96,11 +96,10 @@ public sealed class EditModel(EditLedger ledger, LedgerOptions options, IPeopleD
         var error = Error;
         var found = await TryAsync(async () =>
         {
-            var proposal = await ledger.GetProposalAsync(Id, ct);
+            // Proposal, state and history from one read of the edit's chained stream (as GET /edits/{id}).
+            var (proposal, state, _, history) = await ledger.GetChainedEditAsync(Id, ct);
             // A proposer reads its own edits only; to anyone else the edit does not exist (as over the API).
             if (!ReadsAll && proposal.ProposedBy != Actor) throw new EditNotFoundException(Id);
-            var history = await ledger.GetHistoryAsync(Id, ct);
-            var (state, _) = await ledger.LoadAsync(Id, ct);
             Head = await ledger.GetHeadAsync(ct);
             Proposal = proposal;
             Status = state.Status;
