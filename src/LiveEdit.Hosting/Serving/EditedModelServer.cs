@@ -48,9 +48,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     private readonly SemaphoreSlim _syncGate = new(1, 1);
     private long _syncTickets, _syncedUpTo;
     private volatile bool _warm;
-    // The expert SHA-256s each model holds: the cache keeps only experts some model holds (retracted ones are let go).
-    private HashSet<string> _headShas = new(StringComparer.Ordinal);
-    // The expert of each edit in the head model, so a sync that follows the ledger's changes can take one out.
+    // The expert of each edit in the head model (so a sync that follows the ledger's changes can take one out); with the
+    // past versions' sets, what the cache keeps: only experts some model holds (retracted ones are let go).
     private Dictionary<string, string> _headShaOf = new(StringComparer.Ordinal);
     private readonly Dictionary<(long Version, string Policy), HashSet<string>> _pastShas = new();
 
@@ -246,13 +245,8 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
                 var id = expert.EditId.ToString();
                 if (!_headShaOf.TryAdd(id, expert.ExpertSha256)) continue;
                 _head.Add(id, loaded[expert.ExpertSha256], expert.ActivatedAtVersion);
-                _headShas.Add(expert.ExpertSha256);
             }
-            if (removed)
-            {
-                _headShas = _headShaOf.Values.ToHashSet(StringComparer.Ordinal);
-                ReleaseUnheldExperts();
-            }
+            if (removed) ReleaseUnheldExperts();
             experts = _headShaOf.Count;
             Interlocked.Exchange(ref _headVersion, changes.Version);
             applyMs = inLock.Elapsed.TotalMilliseconds;
@@ -342,7 +336,6 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
                 _head.Add(expert.EditId.ToString(), loaded[expert.ExpertSha256], expert.ActivatedAtVersion);
         }
         _headShaOf = set.Experts.Where(e => wanted.ContainsKey(e.EditId.ToString())).ToDictionary(e => e.EditId.ToString(), e => e.ExpertSha256, StringComparer.Ordinal);
-        _headShas = _headShaOf.Values.ToHashSet(StringComparer.Ordinal);
         if (removed) ReleaseUnheldExperts();
         _headSkipped = skipped;
         Interlocked.Exchange(ref _headVersion, set.Version);
@@ -385,9 +378,10 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     // version); a query that has just read one keeps its own reference, and a later one reads the blob again.
     private void ReleaseUnheldExperts()
     {
+        var head = _headShaOf.Values.ToHashSet(StringComparer.Ordinal);
         foreach (var sha in _experts.Keys)
         {
-            if (!_headShas.Contains(sha) && !_pastShas.Values.Any(held => held.Contains(sha))) _experts.TryRemove(sha, out _);
+            if (!head.Contains(sha) && !_pastShas.Values.Any(held => held.Contains(sha))) _experts.TryRemove(sha, out _);
         }
     }
 
