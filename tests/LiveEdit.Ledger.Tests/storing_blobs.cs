@@ -158,7 +158,8 @@ public sealed class storing_blobs(PostgresFixture db) : IAsyncLifetime
         }
         var statements = blobs.PutStatements;
         var first = Task.Run(() => blobs.PutAsync(opener));
-        await WaitAsync(async () => await _t.ScalarAsync<long>("select count(*) from pg_locks where locktype = 'transactionid' and not granted") >= 1);
+        await WaitAsync(async () => await _t.ScalarAsync<long>(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like 'insert into {schema}.ledger_blobs %'") >= 1);
         var puts = texts.Select(text => Task.Run(() => blobs.PutAsync(Encoding.UTF8.GetBytes(text)))).ToList();
         await WaitAsync(() => Task.FromResult(blobs.PendingPuts == texts.Count));
         await tx.RollbackAsync();
