@@ -104,4 +104,77 @@ public sealed class storing_blobs(PostgresFixture db) : IAsyncLifetime
 
         (await _t.ScalarAsync<long>("select count(*) from {schema}.ledger_blobs")).ShouldBe(before + 1);
     }
+
+    [Fact]
+    public async Task puts_that_arrive_together_are_written_by_one_statement_and_each_caller_gets_its_own_hash()
+    {
+        var blobs = _t.Ledger.Blobs;
+        var texts = new[] { "grouped one", "grouped two", "grouped three", "grouped two" };
+        var queued = await QueuedBehindABlockedPutAsync(texts);
+
+        queued.Statements.ShouldBe(2, "the opener's statement, then one for the four queued behind it");
+        foreach (var (text, task) in texts.Zip(queued.Puts))
+        {
+            (await task).ShouldBe(Sha256Hex.Of(Encoding.UTF8.GetBytes(text)));
+            (await blobs.GetAsync(await task)).ShouldBe(Encoding.UTF8.GetBytes(text));
+        }
+        (await _t.ScalarAsync<long>("select count(*) from {schema}.ledger_blobs where convert_from(content, 'UTF8') like 'grouped %'")).ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task a_put_that_fails_inside_a_grouped_statement_fails_alone_and_the_others_are_stored()
+    {
+        // A rule of the database's that only one of the queued blobs breaks: 13 bytes.
+        await _t.ExecuteAsync("alter table {schema}.ledger_blobs add constraint no_thirteen_bytes check (length <> 13)");
+        var texts = new[] { "a fine blob one", "twelve bytes", "fine blob number two", "thirteen byte" };
+        texts[3].Length.ShouldBe(13);
+        var queued = await QueuedBehindABlockedPutAsync(texts);
+
+        queued.Statements.ShouldBe(6, "the opener's statement, the group's that failed, then each of the four alone");
+        (await Should.ThrowAsync<PostgresException>(queued.Puts[3])).ConstraintName.ShouldBe("no_thirteen_bytes");
+        foreach (var (text, task) in texts.Zip(queued.Puts).Take(3))
+            (await _t.Ledger.Blobs.GetAsync(await task)).ShouldBe(Encoding.UTF8.GetBytes(text));
+        (await _t.ScalarAsync<long>($"select count(*) from {{schema}}.ledger_blobs where sha256 = '{Sha256Hex.Of("thirteen byte"u8)}'")).ShouldBe(0);
+        await Should.ThrowAsync<BlobNotFoundException>(() => _t.Ledger.Blobs.GetAsync(Sha256Hex.Of("thirteen byte"u8)));
+    }
+
+    /// <summary>
+    /// Blocks the store's writer inside its first insert (another transaction holds the same hash uncommitted), queues a put for
+    /// each of <paramref name="texts"/> behind it, then lets go. Returns the queued puts and the insert statements the store ran.
+    /// </summary>
+    private async Task<(List<Task<string>> Puts, long Statements)> QueuedBehindABlockedPutAsync(IReadOnlyList<string> texts)
+    {
+        var blobs = _t.Ledger.Blobs;
+        var opener = Encoding.UTF8.GetBytes($"opener {Guid.NewGuid()}");
+        await using var blocker = new NpgsqlConnection(_t.ConnectionString);
+        await blocker.OpenAsync();
+        await using var tx = await blocker.BeginTransactionAsync();
+        await using (var insert = new NpgsqlCommand($"insert into {_t.Schema}.ledger_blobs (sha256, length, content) values (@s, @l, @c)", blocker, tx))
+        {
+            insert.Parameters.AddWithValue("s", Sha256Hex.Of(opener));
+            insert.Parameters.AddWithValue("l", (long)opener.Length);
+            insert.Parameters.AddWithValue("c", opener);
+            await insert.ExecuteNonQueryAsync();
+        }
+        var statements = blobs.PutStatements;
+        var first = Task.Run(() => blobs.PutAsync(opener));
+        await WaitAsync(async () => await _t.ScalarAsync<long>(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like 'insert into {schema}.ledger_blobs %'") >= 1);
+        var puts = texts.Select(text => Task.Run(() => blobs.PutAsync(Encoding.UTF8.GetBytes(text)))).ToList();
+        await WaitAsync(() => Task.FromResult(blobs.PendingPuts == texts.Count));
+        await tx.RollbackAsync();
+        await Task.WhenAll(puts.Append(first).Select(p => p.ContinueWith(_ => { })));
+        (await first).ShouldBe(Sha256Hex.Of(opener));
+        return (puts, blobs.PutStatements - statements);
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(20)) throw new TimeoutException("the condition did not come true in 20 s");
+            await Task.Delay(10);
+        }
+    }
 }

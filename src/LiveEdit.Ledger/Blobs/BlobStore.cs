@@ -35,23 +35,139 @@ public sealed class BlobStore
     }
 
     /// <summary>Stores <paramref name="bytes"/> unless already present; returns their SHA-256.</summary>
+    /// <remarks>Concurrent puts are written together: whoever holds the store's writer inserts every put queued at that moment
+    /// (up to <see cref="MaxPutBatch"/> blobs or <see cref="MaxPutBatchBytes"/> bytes) with one statement, and each caller
+    /// returns once its own blob is committed. When that statement fails, the batch's puts are written again one by one, so
+    /// a put that fails throws its own exception and the others are stored.</remarks>
     public async Task<string> PutAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct = default)
     {
         if (bytes.Length == 0) throw new InvalidEditInputException("bytes", "a blob must not be empty.");
         if (bytes.Length > _maxBytes) throw new InvalidEditInputException("bytes", $"a blob must be at most {_maxBytes} bytes, got {bytes.Length}.");
         var sha = Sha256Hex.Of(bytes.Span);
         if (_stored.ContainsKey(sha)) return sha;
-        await using var connection = _connect();
-        await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand(
-            $"insert into {_table} (sha256, length, content) values (@sha, @length, @content) on conflict (sha256) do nothing", connection);
-        command.Parameters.AddWithValue("sha", sha);
-        command.Parameters.AddWithValue("length", (long)bytes.Length);
-        command.Parameters.AddWithValue("content", bytes);
-        await command.ExecuteNonQueryAsync(ct);
-        Stored(sha);
+        ct.ThrowIfCancellationRequested();
+        var mine = new PendingPut(sha, bytes, ct);
+        _puts.Enqueue(mine);
+        // As the ledger's chain writer does: whoever holds the writer drains the queue until its own put is answered.
+        while (!mine.Done.Task.IsCompleted)
+        {
+            await _putWriter.WaitAsync(CancellationToken.None);
+            try
+            {
+                while (!mine.Done.Task.IsCompleted && TakePuts() is { Count: > 0 } batch)
+                    await WritePutsAsync(batch);
+            }
+            finally
+            {
+                _putWriter.Release();
+            }
+        }
+        await mine.Done.Task;
         return sha;
     }
+
+    /// <summary>Most blobs one grouped put writes in one statement.</summary>
+    internal const int MaxPutBatch = 64;
+
+    /// <summary>Most bytes one grouped put writes in one statement (a larger blob still goes alone).</summary>
+    internal const int MaxPutBatchBytes = 8 << 20;
+
+    private sealed record PendingPut(string Sha, ReadOnlyMemory<byte> Bytes, CancellationToken Ct)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingPut> _puts = new();
+    private readonly SemaphoreSlim _putWriter = new(1, 1);
+    private long _putStatements;
+
+    /// <summary>Puts waiting for the writer (for tests that need several puts in one statement).</summary>
+    internal int PendingPuts => _puts.Count;
+
+    /// <summary>Insert statements grouped puts ran, the one-by-one retries of a failed statement included (for tests).</summary>
+    internal long PutStatements => Interlocked.Read(ref _putStatements);
+
+    private List<PendingPut> TakePuts()
+    {
+        var batch = new List<PendingPut>();
+        long bytes = 0;
+        while (batch.Count < MaxPutBatch && _puts.TryPeek(out var next))
+        {
+            if (batch.Count > 0 && bytes + next.Bytes.Length > MaxPutBatchBytes) break;
+            _puts.TryDequeue(out _);
+            if (next.Ct.IsCancellationRequested)
+            {
+                next.Done.TrySetCanceled(next.Ct);
+                continue;
+            }
+            batch.Add(next);
+            bytes += next.Bytes.Length;
+        }
+        return batch;
+    }
+
+    private async Task WritePutsAsync(List<PendingPut> batch)
+    {
+        // Once taken, a put is written whatever its caller's token says: it may share the statement with others.
+        try
+        {
+            await InsertAsync(batch);
+            foreach (var put in batch) Answer(put, null);
+            return;
+        }
+        catch (Exception) when (batch.Count > 1)
+        {
+            // Nothing of the statement stays (it is its own transaction): find out which put fails by writing them alone.
+        }
+        catch (Exception e)
+        {
+            Answer(batch[0], e);
+            return;
+        }
+        foreach (var put in batch)
+        {
+            try
+            {
+                await InsertAsync([put]);
+                Answer(put, null);
+            }
+            catch (Exception e)
+            {
+                Answer(put, e);
+            }
+        }
+    }
+
+    private void Answer(PendingPut put, Exception? failure)
+    {
+        if (failure is not null)
+        {
+            put.Done.TrySetException(failure);
+            return;
+        }
+        Stored(put.Sha);
+        put.Done.TrySetResult();
+    }
+
+    private async Task InsertAsync(IReadOnlyList<PendingPut> puts)
+    {
+        Interlocked.Increment(ref _putStatements);
+        // Two callers may put the same bytes at once: each hash once per statement.
+        var distinct = puts.DistinctBy(p => p.Sha).ToList();
+        await using var connection = _connect();
+        await connection.OpenAsync(CancellationToken.None);
+        await using var command = new NpgsqlCommand(
+            $"insert into {_table} (sha256, length, content) select s, l, c from unnest(@s, @l, @c) as u(s, l, c) on conflict (sha256) do nothing", connection);
+        command.Parameters.AddWithValue("s", distinct.Select(p => p.Sha).ToArray());
+        command.Parameters.AddWithValue("l", distinct.Select(p => (long)p.Bytes.Length).ToArray());
+        command.Parameters.AddWithValue("c", distinct.Select(p => Whole(p.Bytes)).ToArray());
+        await command.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+
+    private static byte[] Whole(ReadOnlyMemory<byte> bytes) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : bytes.ToArray();
 
     /// <summary>
     /// Stores each of <paramref name="blobs"/> unless already present, in one statement per <see cref="BatchSize"/> blobs;
