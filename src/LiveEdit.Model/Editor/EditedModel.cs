@@ -322,7 +322,6 @@ public sealed class EditedModel : IDisposable
         var j = 0;
         for (; j + 4 <= survivors.Length; j += 4)
         {
-            for (var k = j + 4; k < Math.Min(j + 8, survivors.Length); k++) KeySimilarity.Prefetch(survivors[k].TextKey);
             KeySimilarity.Dot4(text, survivors[j].TextKey, survivors[j + 1].TextKey, survivors[j + 2].TextKey, survivors[j + 3].TextKey, sums);
             for (var k = 0; k < 4; k++) scores[j + k] = (float)(sums[k] * scale);
         }
