@@ -52,8 +52,6 @@ public sealed class ExpertKeyStore
     private float[] queryCopy = [];
     private int fittedOn;
     private double basisDefect;
-    private VisualKeyBasis? fine;
-    private double fineDefect;
 
     /// <summary>An empty store for keys of <paramref name="keyRows"/> × <paramref name="moduleDim"/>.</summary>
     public ExpertKeyStore(int keyRows, int moduleDim)
@@ -67,11 +65,6 @@ public sealed class ExpertKeyStore
 
     /// <summary>The bound's slack, relative to |q|·|φ̂_e| (smaller only in tests, to see that every other term is charged).</summary>
     internal double Tolerance { get; init; } = DefaultTolerance;
-    /// <summary>
-    /// Rank of the second, finer bound that each row the first one lets through must pass before it is scored exactly
-    /// (0: none; any rank gives the same survivors, a higher one scores fewer rows).
-    /// </summary>
-    internal int FineRank { get; init; } = 128;
     /// <summary>From this many 8-row blocks (16,384 rows) the scan is split over two threads (lower in tests).</summary>
     internal int ParallelBlocks { get; init; } = 2048;
     /// <summary>8-row blocks per chunk of a scan over two threads (smaller in tests).</summary>
@@ -88,8 +81,6 @@ public sealed class ExpertKeyStore
     public int FreeRows => free.Count;
     /// <summary>The bound's basis; null until the store first scans with the bound.</summary>
     public VisualKeyBasis? Basis { get; private set; }
-    /// <summary>The finer bound's basis; null until the store first scans with the bound, or when there is none.</summary>
-    public VisualKeyBasis? FineBasis => fine;
     /// <summary>How many rows' bound terms have been computed, all fits counted (to check they are computed once per row and fit).</summary>
     public long TermsComputed { get; private set; }
 
@@ -162,26 +153,19 @@ public sealed class ExpertKeyStore
             for (var j = 0; j < n; j++) Key((int)((long)j * Count / n)).CopyTo(sample.AsSpan(j * Dim));
             Basis = VisualKeyBasis.Fit(sample, n, Dim);
             basisDefect = Basis.Defect();
-            fine = Math.Min(FineRank, Dim) > Basis.Rank ? VisualKeyBasis.Fit(sample, n, Dim, FineRank) : null;
-            fineDefect = fine?.Defect() ?? 0;
             fittedOn = Count;
             termsUpTo = 0;
             staleTerms.Clear();
-            foreach (var c in chunks) c.Allocate(Basis.Rank, fine?.Rank ?? 0);
+            foreach (var c in chunks) c.Allocate(Basis.Rank);
         }
         while (termsUpTo < Count)
         {
             var chunk = chunks[termsUpTo / ChunkRows];
-            chunk.Allocate(Basis.Rank, fine?.Rank ?? 0);
+            chunk.Allocate(Basis.Rank);
             int first = termsUpTo % ChunkRows, count = Math.Min(ChunkRows - first, Count - termsUpTo);
             var terms = Basis.Terms(chunk.Keys.AsSpan(first * Dim, count * Dim), count);
             for (var i = 0; i < count; i++)
                 StoreTerms(chunk, first + i, terms.Coefficients.AsSpan(i * Basis.Rank, Basis.Rank), terms.Residuals[i], terms.Norms[i]);
-            if (fine is not null)
-            {
-                var fineTerms = fine.Terms(chunk.Keys.AsSpan(first * Dim, count * Dim), count);
-                for (var i = 0; i < count; i++) StoreFineTerms(chunk, first + i, fineTerms.Coefficients.AsSpan(i * fine.Rank, fine.Rank), fineTerms.Residuals[i]);
-            }
             termsUpTo += count;
             TermsComputed += count;
         }
@@ -189,9 +173,6 @@ public sealed class ExpertKeyStore
         {
             var terms = Basis.Terms(Key(r), 1);
             StoreTerms(chunks[r / ChunkRows], r % ChunkRows, terms.Coefficients, terms.Residuals[0], terms.Norms[0]);
-            if (fine is null) continue;
-            var fineTerms = fine.Terms(Key(r), 1);
-            StoreFineTerms(chunks[r / ChunkRows], r % ChunkRows, fineTerms.Coefficients, fineTerms.Residuals[0]);
         }
         TermsComputed += staleTerms.Count;
         staleTerms.Clear();
@@ -202,39 +183,23 @@ public sealed class ExpertKeyStore
     private void StoreTerms(Chunk chunk, int r, ReadOnlySpan<float> c, float residual, float norm)
     {
         var rank = Basis!.Rank;
-        Span<sbyte> q = stackalloc sbyte[rank];
-        (chunk.Steps![r], chunk.Errors![r]) = Quantize(c, q);
-        for (var j = 0; j < rank; j++) chunk.Coefficients![CoefficientAt(r, j, rank)] = q[j];
-        chunk.Residuals![r] = residual;
-        chunk.Norms![r] = norm;
-    }
-
-    // Row r's terms in the finer basis, its coefficients row by row (the norm is the first bound's).
-    private void StoreFineTerms(Chunk chunk, int r, ReadOnlySpan<float> c, float residual)
-    {
-        var stride = FineStride(fine!.Rank);
-        (chunk.FineSteps![r], chunk.FineErrors![r]) = Quantize(c, chunk.Fine.AsSpan(r * stride, c.Length));
-        chunk.FineResiduals![r] = residual;
-    }
-
-    // c = s·c̃ + δ with c̃ 8-bit integers: the step s and |δ| rounded up, so that a bound never charges less than the rounding.
-    private static (float Step, float Error) Quantize(ReadOnlySpan<float> c, Span<sbyte> q)
-    {
         var largest = 0f;
         foreach (var x in c) largest = Math.Max(largest, Math.Abs(x));
         var step = largest / 127f;
         double error = 0;
-        for (var j = 0; j < c.Length; j++)
+        for (var j = 0; j < rank; j++)
         {
-            q[j] = step == 0 ? (sbyte)0 : (sbyte)Math.Clamp(MathF.Round(c[j] / step), -127, 127);
-            var d = c[j] - (double)step * q[j];
+            var q = step == 0 ? (sbyte)0 : (sbyte)Math.Clamp(MathF.Round(c[j] / step), -127, 127);
+            chunk.Coefficients![CoefficientAt(r, j, rank)] = q;
+            var d = c[j] - (double)step * q;
             error += d * d;
         }
-        return (step, (float)(Math.Sqrt(error) * (1 + 1e-6)) + float.Epsilon);
+        chunk.Steps![r] = step;
+        // |δ_e| rounded up, so that the bound never charges less than the rounding.
+        chunk.Errors![r] = (float)(Math.Sqrt(error) * (1 + 1e-6)) + float.Epsilon;
+        chunk.Residuals![r] = residual;
+        chunk.Norms![r] = norm;
     }
-
-    // The finer coefficients of a row padded to whole 16-byte loads.
-    private static int FineStride(int rank) => (rank + 15) / 16 * 16;
 
     /// <summary>
     /// The rows set in <paramref name="members"/> (bit i of byte b: row 8b + i) with sim(q, φ̂) &gt; threshold + offset,
@@ -268,9 +233,27 @@ public sealed class ExpertKeyStore
         // Pq, rounded to 16-bit integers with one step: Pq = s_q·q̃ + δ_q. The scan then sums ⟨q̃, c̃_e⟩ exactly in
         // 32-bit integers (two coefficients per multiply-add), and the bound charges δ_q as it charges δ_e.
         // |q_⊥|² ≤ |q|² − |Pq|² + ε|Pq|², with ε = ‖PPᵀ − I‖ of the float32 rows (docs/routing-at-scale.md, "The bound").
+        Span<double> projected = stackalloc double[2 * pairs];
+        projected.Clear();
         var squaredQuery = KeySimilarity.Dot(query, query);
-        var rounded = new short[2 * pairs];
-        var (queryStep, queryError, squaredProjection) = Project(query, basis, rounded);
+        double squaredProjection = 0, largest = 0;
+        for (var j = 0; j < rank; j++)
+        {
+            projected[j] = KeySimilarity.Dot(query, basis.Rows.AsSpan(j * Dim, Dim));
+            squaredProjection += projected[j] * projected[j];
+            largest = Math.Max(largest, Math.Abs(projected[j]));
+        }
+        var queryStep = largest / short.MaxValue;
+        Span<short> rounded = stackalloc short[2 * pairs];
+        double queryError = 0;
+        for (var j = 0; j < 2 * pairs; j++)
+        {
+            rounded[j] = queryStep == 0 ? (short)0 : (short)Math.Clamp(Math.Round(projected[j] / queryStep), -short.MaxValue, short.MaxValue);
+            var d = projected[j] - queryStep * rounded[j];
+            queryError += d * d;
+        }
+        // |δ_q| rounded up.
+        queryError = Math.Sqrt(queryError) * (1 + 1e-6) + double.Epsilon;
         if (broadcast.Length != pairs) broadcast = new Vector256<short>[pairs];
         for (var j = 0; j < pairs; j++) broadcast[j] = Vector256.Create((ushort)rounded[2 * j] | (rounded[2 * j + 1] << 16)).AsInt16();
         if (queryCopy.Length != Dim) queryCopy = new float[Dim];
@@ -281,51 +264,12 @@ public sealed class ExpertKeyStore
         // ⟨Pq, c_e⟩ ≤ s_e·s_q⟨q̃, c̃_e⟩ + |Pq|·|δ_e| + |δ_q|·s_e|c̃_e|, and s_e|c̃_e| ≤ |c_e| + |δ_e| ≤ |φ̂_e| + |δ_e|; the part of
         // the residual inside P's span, ⟨Pq, (I − PPᵀ)c_e⟩, is charged as 2ε·|Pq|·|φ̂_e|, the float32 roundings by the tolerance.
         var slack = Tolerance * queryNorm + queryError + 2 * defect * projectedNorm;
-        FineQuery? fineQuery = null;
-        if (fine is not null)
-        {
-            // The same bound in the finer basis, for the rows the first one lets through.
-            var fineRounded = new short[FineStride(fine.Rank)];
-            var (fineStep, fineError, fineSquared) = Project(query, fine, fineRounded);
-            var fineNorm = Math.Sqrt(fineSquared);
-            fineQuery = new FineQuery(fineRounded, (float)fineStep, (float)Math.Sqrt(Math.Max(0, squaredQuery - fineSquared) + fineDefect * fineSquared),
-                (float)(Tolerance * queryNorm + fineError + 2 * fineDefect * fineNorm), (float)(fineNorm + fineError));
-        }
-        var scan = new BoundScan(this, queryCopy, broadcast, rounded, threshold, members, offsets,
+        var scan = new BoundScan(this, queryCopy, broadcast, rounded.ToArray(), threshold, members, offsets,
             Vector256.Create(LowerLimit(((double)threshold + lowestOffset) / scale)), Vector256.Create((float)queryStep), Vector256.Create((float)restNorm),
-            Vector256.Create((float)slack), Vector256.Create((float)(projectedNorm + queryError)), fineQuery);
+            Vector256.Create((float)slack), Vector256.Create((float)(projectedNorm + queryError)));
         if (blocks < ParallelBlocks || Environment.ProcessorCount < 2) return scan.Run(0, blocks, result);
         return new SharedScan(scan, blocks, ParallelChunkBlocks).Run(result);
     }
-
-    /// <summary>
-    /// Pq in <paramref name="basis"/>, rounded to 16-bit integers with one step into <paramref name="rounded"/>: Pq = s_q·q̃ + δ_q. Returns s_q, |δ_q|
-    /// rounded up and |Pq|² (float64 sums of exact products).
-    /// </summary>
-    private (double Step, double Error, double Squared) Project(ReadOnlySpan<float> query, VisualKeyBasis basis, Span<short> rounded)
-    {
-        Span<double> projected = stackalloc double[rounded.Length];
-        projected.Clear();
-        double squared = 0, largest = 0;
-        for (var j = 0; j < basis.Rank; j++)
-        {
-            projected[j] = KeySimilarity.Dot(query, basis.Rows.AsSpan(j * Dim, Dim));
-            squared += projected[j] * projected[j];
-            largest = Math.Max(largest, Math.Abs(projected[j]));
-        }
-        var step = largest / short.MaxValue;
-        double error = 0;
-        for (var j = 0; j < rounded.Length; j++)
-        {
-            rounded[j] = step == 0 ? (short)0 : (short)Math.Clamp(Math.Round(projected[j] / step), -short.MaxValue, short.MaxValue);
-            var d = projected[j] - step * rounded[j];
-            error += d * d;
-        }
-        return (step, Math.Sqrt(error) * (1 + 1e-6) + double.Epsilon, squared);
-    }
-
-    /// <summary>A query's terms in the finer basis: q̃ padded to whole loads, s_q, |q_⊥|, the slack and |Pq| + |δ_q|.</summary>
-    private sealed record FineQuery(short[] Rounded, float Step, float Rest, float Slack, float ErrorWeight);
 
     /// <summary>
     /// One query's scan over two threads: the blocks in fixed chunks, each claimed by whichever thread asks next and
@@ -371,8 +315,7 @@ public sealed class ExpertKeyStore
 
     /// <summary>One query's scan with the bound over a range of 8-row blocks (read-only: two may run at once).</summary>
     private sealed record BoundScan(ExpertKeyStore Store, float[] Query, Vector256<short>[] Pairs, short[] Rounded, float Threshold, byte[] Members,
-        float[]? Offsets, Vector256<float> Limit, Vector256<float> StepOfQuery, Vector256<float> Rest, Vector256<float> Slack, Vector256<float> ErrorWeight,
-        FineQuery? Fine)
+        float[]? Offsets, Vector256<float> Limit, Vector256<float> StepOfQuery, Vector256<float> Rest, Vector256<float> Slack, Vector256<float> ErrorWeight)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public int Run(int fromBlock, int toBlock, List<(int Row, float Similarity)> result)
@@ -424,42 +367,14 @@ public sealed class ExpertKeyStore
                 var candidates = Vector256.GreaterThan(bound, Limit).ExtractMostSignificantBits() & inView;
                 while (candidates != 0)
                 {
-                    var lane = BitOperations.TrailingZeroCount(candidates);
+                    found.Add(block * Lanes + BitOperations.TrailingZeroCount(candidates));
                     candidates &= candidates - 1;
-                    if (Fine is null || FineBound(chunk, local * Lanes + lane, Fine) > Limit.ToScalar()) found.Add(block * Lanes + lane);
                 }
             }
             // The candidates' exact scores after the scan, four rows at a time.
             Store.ScoreCandidates(Query, CollectionsMarshal.AsSpan(found), Threshold, offsets, result);
             return found.Count;
         }
-    }
-
-    /// <summary>
-    /// The bound of row <paramref name="r"/> of <paramref name="chunk"/> in the finer basis, as the scan's: ⟨q̃, c̃_e⟩ summed
-    /// exactly in 32-bit integers (at most 128·32,767·127 &lt; 2³¹), then the same four terms in float32.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float FineBound(Chunk chunk, int r, FineQuery q)
-    {
-        var stride = q.Rounded.Length;
-        ref var c = ref MemoryMarshal.GetArrayDataReference(chunk.Fine!);
-        var at = (nuint)(r * stride);
-        int dot;
-        if (Avx2.IsSupported)
-        {
-            ref var b = ref MemoryMarshal.GetArrayDataReference(q.Rounded);
-            var sum = Vector256<int>.Zero;
-            for (var j = 0; j < stride; j += 16)
-                sum += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref c, at + (nuint)j)), Vector256.LoadUnsafe(ref b, (nuint)j));
-            dot = Vector256.Sum(sum);
-        }
-        else
-        {
-            dot = 0;
-            for (var j = 0; j < stride; j++) dot += q.Rounded[j] * Unsafe.Add(ref c, at + (nuint)j);
-        }
-        return chunk.FineSteps![r] * q.Step * dot + q.ErrorWeight * chunk.FineErrors![r] + q.Rest * chunk.FineResiduals![r] + q.Slack * chunk.Norms![r];
     }
 
     /// <summary>
@@ -509,30 +424,18 @@ public sealed class ExpertKeyStore
         public float[]? Errors { get; private set; }         // |δ_e| = |c_e − s_e c̃_e|: [ChunkRows]
         public float[]? Residuals { get; private set; }      // ρ_e: [ChunkRows]
         public float[]? Norms { get; private set; }          // |φ̂_e|: [ChunkRows]
-        public sbyte[]? Fine { get; private set; }           // c̃_e in the finer basis: [ChunkRows, FineStride] (0 past its rank)
-        public float[]? FineSteps { get; private set; }      // its s_e, |δ_e| and ρ_e: [ChunkRows] each
-        public float[]? FineErrors { get; private set; }
-        public float[]? FineResiduals { get; private set; }
 
-        public long Bytes => 4L * Keys.Length + (Coefficients?.Length ?? 0) + 16L * (Residuals?.Length ?? 0) + (Fine?.Length ?? 0) + 12L * (FineSteps?.Length ?? 0);
+        public long Bytes => 4L * Keys.Length + (Coefficients?.Length ?? 0) + 16L * (Residuals?.Length ?? 0);
 
-        public void Allocate(int rank, int fineRank)
+        public void Allocate(int rank)
         {
             var length = ChunkRows * ((rank + 1) / 2) * 2;
-            if (Coefficients?.Length != length)
-            {
-                Coefficients = new sbyte[length];
-                Steps = new float[ChunkRows];
-                Errors = new float[ChunkRows];
-                Residuals = new float[ChunkRows];
-                Norms = new float[ChunkRows];
-            }
-            var fineLength = fineRank == 0 ? 0 : ChunkRows * FineStride(fineRank);
-            if ((Fine?.Length ?? 0) == fineLength) return;
-            Fine = fineLength == 0 ? null : new sbyte[fineLength];
-            FineSteps = fineLength == 0 ? null : new float[ChunkRows];
-            FineErrors = fineLength == 0 ? null : new float[ChunkRows];
-            FineResiduals = fineLength == 0 ? null : new float[ChunkRows];
+            if (Coefficients?.Length == length) return;
+            Coefficients = new sbyte[length];
+            Steps = new float[ChunkRows];
+            Errors = new float[ChunkRows];
+            Residuals = new float[ChunkRows];
+            Norms = new float[ChunkRows];
         }
     }
 }

@@ -150,52 +150,6 @@ public sealed class shared_key_storage
         skipped.ShouldBeTrue();
     }
 
-    [Theory]
-    [InlineData(0)]
-    [InlineData(24)]
-    [InlineData(80)]
-    public void a_finer_second_bound_scores_fewer_rows_and_keeps_exactly_the_survivors_of_the_scan(int fineRank)
-    {
-        // The rows the first bound lets through meet a second bound in a larger basis before they are scored exactly: a
-        // slack far below the roundings of its 8-bit coefficients and 16-bit query, and thresholds just under a score,
-        // so that a term it did not charge drops a survivor.
-        var random = new Random(29);
-        var experts = Experts(random, 2500, structure: 60);
-        var coarse = new ExpertSet(new ExpertKeyStore(K, Dm) { Tolerance = 1e-5, FineRank = 0 });
-        var fine = new ExpertSet(new ExpertKeyStore(K, Dm) { Tolerance = 1e-5, FineRank = fineRank });
-        var active = new Dictionary<string, (ExpertSlot Slot, Expert Expert)>();
-        for (var e = 0; e < experts.Count; e++)
-        {
-            var slot = new ExpertSlot(e, $"x{e}");
-            coarse.Add(slot, experts[e]);
-            fine.Add(slot, experts[e]);
-            active[slot.Id] = (slot, experts[e]);
-        }
-        long scoredCoarse = 0, scoredFine = 0;
-        for (var q = 0; q < 40; q++)
-        {
-            var query = Query(random, experts);
-            var scores = experts.Select(x => KeySimilarity.Exact(query, x.VisualKey, Scale)).Order().ToArray();
-            var threshold = scores[scores.Length - 1 - random.Next(scores.Length / 10)] - 1e-4f;
-            var expected = Scan(active, query, threshold, null);
-            coarse.Passing(query, threshold, useBound: true).Select(g => (g.Slot, g.Similarity)).ShouldBe(expected, $"query {q}");
-            fine.Passing(query, threshold, useBound: true).Select(g => (g.Slot, g.Similarity)).ShouldBe(expected, $"query {q}");
-            fine.LastBounded.ShouldBeTrue();
-            scoredCoarse += coarse.LastScored;
-            scoredFine += fine.LastScored;
-        }
-        if (fineRank <= VisualFilterIndex.BoundRank)
-        {
-            fine.Store.FineBasis.ShouldBeNull("a second basis no larger than the first adds nothing");
-            scoredFine.ShouldBe(scoredCoarse);
-        }
-        else
-        {
-            fine.Store.FineBasis!.Rank.ShouldBe(fineRank);
-            scoredFine.ShouldBeLessThan(scoredCoarse, "the finer bound lets fewer rows through");
-        }
-    }
-
     [Fact]
     public void a_basis_states_how_far_its_float_rows_are_from_orthonormal()
     {
