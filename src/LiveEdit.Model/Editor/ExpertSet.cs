@@ -11,7 +11,6 @@ internal sealed class ExpertSet(ExpertKeyStore store)
     private readonly Dictionary<string, ExpertSlot> slots = new(StringComparer.Ordinal);
     private byte[] members = [];                 // bit i of byte b: row 8b + i is in the set
     private ExpertSlot?[] slotOfRow = [];
-    private long[] orderOfRow = [];              // slotOfRow[row].Order, read without touching the slot
     private Dictionary<int, List<ExpertSlot>>? sharedRows;   // rows held under more than one id (the same expert twice)
     private Func<Expert, float>? offsetOf;
     private float[]? offsets;                    // by row: λ·o_e, or null without hubness
@@ -48,7 +47,6 @@ internal sealed class ExpertSet(ExpertKeyStore store)
         if (slotOfRow[row] is null)
         {
             slotOfRow[row] = slot;
-            orderOfRow[row] = slot.Order;
             store.Hold(row);
         }
         else ((sharedRows ??= []).TryGetValue(row, out var more) ? more : sharedRows[row] = []).Add(slot);
@@ -69,7 +67,6 @@ internal sealed class ExpertSet(ExpertKeyStore store)
             if (slotOfRow[row] == slot)
             {
                 slotOfRow[row] = more[0];
-                orderOfRow[row] = more[0].Order;
                 more.RemoveAt(0);
             }
             else more.Remove(slot);
@@ -143,16 +140,12 @@ internal sealed class ExpertSet(ExpertKeyStore store)
     private List<(ExpertSlot Slot, int Row, float Similarity)> InFusionOrder(List<(int Row, float Similarity)> rows)
     {
         var result = new List<(ExpertSlot Slot, int Row, float Similarity)>(rows.Count);
-        // Rows found in row order are usually already in fusion order (rows are taken in activation order): one pass
-        // over the orders says so, and only otherwise is the list sorted.
-        var sorted = sharedRows is null;
-        for (var j = 1; sorted && j < rows.Count; j++) sorted = orderOfRow[rows[j - 1].Row] < orderOfRow[rows[j].Row];
         foreach (var (row, s) in rows)
         {
             result.Add((slotOfRow[row]!, row, s));
             if (sharedRows is not null && sharedRows.TryGetValue(row, out var more)) foreach (var slot in more) result.Add((slot, row, s));
         }
-        if (!sorted) result.Sort((a, b) => a.Slot.CompareTo(b.Slot));
+        result.Sort((a, b) => a.Slot.CompareTo(b.Slot));
         return result;
     }
 
@@ -162,7 +155,6 @@ internal sealed class ExpertSet(ExpertKeyStore store)
         var size = Math.Max(64, slotOfRow.Length);
         while (size <= row) size *= 2;
         Array.Resize(ref slotOfRow, size);
-        Array.Resize(ref orderOfRow, size);
         Array.Resize(ref members, size / 8);
         if (offsets is not null) Array.Resize(ref offsets, size);
     }
