@@ -399,6 +399,8 @@ public sealed class ExpertKeyStore
         var j = 0;
         for (; j + 4 <= candidates.Length; j += 4)
         {
+            // The next four rows start on their way from memory while these four are scored.
+            for (var k = j + 4; k < Math.Min(j + 8, candidates.Length); k++) KeySimilarity.Prefetch(Key(candidates[k]));
             KeySimilarity.Dot4(query, Key(candidates[j]), Key(candidates[j + 1]), Key(candidates[j + 2]), Key(candidates[j + 3]), sums);
             for (var k = 0; k < 4; k++) Keep(candidates[j + k], (float)(sums[k] * scale));
         }

@@ -231,8 +231,8 @@ internal static class ManagedMath
         var i = 0;
         for (; i + 8 <= n; i += 8)
         {
-            low += Vector256.Create(a.Slice(i, 4)) * Vector256.Create(b.Slice(i, 4));
-            high += Vector256.Create(a.Slice(i + 4, 4)) * Vector256.Create(b.Slice(i + 4, 4));
+            low = KeySimilarity.MultiplyAdd(Vector256.Create(a.Slice(i, 4)), Vector256.Create(b.Slice(i, 4)), low);
+            high = KeySimilarity.MultiplyAdd(Vector256.Create(a.Slice(i + 4, 4)), Vector256.Create(b.Slice(i + 4, 4)), high);
         }
         var v = low + high;
         var sum = (v[0] + v[2]) + (v[1] + v[3]);
@@ -256,14 +256,14 @@ internal static class ManagedMath
         {
             var xl = Vector256.Create(x.Slice(i, 4));
             var xh = Vector256.Create(x.Slice(i + 4, 4));
-            l0 += Vector256.Create(r0.Slice(i, 4)) * xl;
-            h0 += Vector256.Create(r0.Slice(i + 4, 4)) * xh;
-            l1 += Vector256.Create(r1.Slice(i, 4)) * xl;
-            h1 += Vector256.Create(r1.Slice(i + 4, 4)) * xh;
-            l2 += Vector256.Create(r2.Slice(i, 4)) * xl;
-            h2 += Vector256.Create(r2.Slice(i + 4, 4)) * xh;
-            l3 += Vector256.Create(r3.Slice(i, 4)) * xl;
-            h3 += Vector256.Create(r3.Slice(i + 4, 4)) * xh;
+            l0 = KeySimilarity.MultiplyAdd(Vector256.Create(r0.Slice(i, 4)), xl, l0);
+            h0 = KeySimilarity.MultiplyAdd(Vector256.Create(r0.Slice(i + 4, 4)), xh, h0);
+            l1 = KeySimilarity.MultiplyAdd(Vector256.Create(r1.Slice(i, 4)), xl, l1);
+            h1 = KeySimilarity.MultiplyAdd(Vector256.Create(r1.Slice(i + 4, 4)), xh, h1);
+            l2 = KeySimilarity.MultiplyAdd(Vector256.Create(r2.Slice(i, 4)), xl, l2);
+            h2 = KeySimilarity.MultiplyAdd(Vector256.Create(r2.Slice(i + 4, 4)), xh, h2);
+            l3 = KeySimilarity.MultiplyAdd(Vector256.Create(r3.Slice(i, 4)), xl, l3);
+            h3 = KeySimilarity.MultiplyAdd(Vector256.Create(r3.Slice(i + 4, 4)), xh, h3);
         }
         sums[0] = Finish(l0 + h0, r0, x, i);
         sums[1] = Finish(l1 + h1, r1, x, i);

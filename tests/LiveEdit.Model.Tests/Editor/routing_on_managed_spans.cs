@@ -42,6 +42,45 @@ public sealed class routing_on_managed_spans
     }
 
     [Fact]
+    public void a_fused_multiply_add_of_float32_values_gives_the_bits_of_a_multiplication_then_an_addition()
+    {
+        // Any finite float32 pair, subnormals and the largest included, against any finite float64 sum: the product is
+        // exact in float64, so one rounding of a·b + c is the rounding of the unfused addition.
+        var random = new Random(23);
+        float Float()
+        {
+            while (true)
+            {
+                var x = BitConverter.Int32BitsToSingle(random.Next(int.MinValue, int.MaxValue));
+                if (float.IsFinite(x)) return x;
+            }
+        }
+        double Double()
+        {
+            while (true)
+            {
+                var x = BitConverter.Int64BitsToDouble(random.NextInt64(long.MinValue, long.MaxValue));
+                if (double.IsFinite(x)) return x;
+            }
+        }
+        for (var trial = 0; trial < 20_000; trial++)
+        {
+            var a = Enumerable.Range(0, 4).Select(_ => (double)Float()).ToArray();
+            var b = Enumerable.Range(0, 4).Select(_ => (double)Float()).ToArray();
+            // The sum so far: near the product (where the rounding of the addition matters most) or anywhere.
+            var c = Enumerable.Range(0, 4).Select(j => trial % 2 == 0 ? -a[j] * b[j] * (1 + Math.ScaleB(random.NextDouble(), -30)) : Double()).ToArray();
+            var fused = KeySimilarity.MultiplyAdd(System.Runtime.Intrinsics.Vector256.Create(a), System.Runtime.Intrinsics.Vector256.Create(b),
+                System.Runtime.Intrinsics.Vector256.Create(c));
+            for (var j = 0; j < 4; j++)
+            {
+                var product = a[j] * b[j];
+                var unfused = c[j] + product;
+                BitConverter.DoubleToInt64Bits(fused[j]).ShouldBe(BitConverter.DoubleToInt64Bits(unfused), $"{a[j]:R} · {b[j]:R} + {c[j]:R}");
+            }
+        }
+    }
+
+    [Fact]
     public void four_dot_products_at_once_give_the_bits_of_each_alone()
     {
         var random = new Random(22);
