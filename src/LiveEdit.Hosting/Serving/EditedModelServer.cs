@@ -146,43 +146,35 @@ public sealed class EditedModelServer(ModelRuntime runtime, EditLedger ledger, i
     /// </summary>
     public async Task WarmUpAsync(CancellationToken ct = default)
     {
-        await QueryAsync(WarmUpGray, "what is this?", AsOf.Now, ct: ct);
-        await ProbeFusionAsync(ct);
+        // Any size: the model brings it to its own input.
+        const int side = 32;
+        var gray = new RgbImage(side, side, Enumerable.Repeat((byte)128, side * side * 3).ToArray());
+        await QueryAsync(gray, "what is this?", AsOf.Now, ct: ct);
+        // Few experts pass the filter for a gray image, so what only survivors run (gathering their factors, soft routing,
+        // fusion) would first run, and be compiled, on the first real query: run it once on a probe model over a few of the
+        // head's experts whose policy lets every one through. Its own key store: the head's is not touched.
+        await runtime.RunAsync(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var probe = new EditedModel(runtime.Model, runtime.Editor, policy: _head.Policy with { Margin = RoutingPolicy.MaxMagnitude });
+            var added = 0;
+            foreach (var expert in _experts.Values.Take(WarmUpExperts))
+            {
+                try
+                {
+                    probe.Add($"warm-up-{added}", expert, added);
+                    added++;
+                }
+                catch (ArgumentException)
+                {
+                    // Not for this editor: it never reaches a model, and the warm-up does without it.
+                }
+            }
+            if (added > 0) probe.Answer([new VlmExample(runtime.Model.ImageInput(gray), "what is this?")], EditTextLimits.MaxAnswerTokens);
+            return true;
+        }, ct);
         _warm = true;
     }
-
-    // Any size: the model brings it to its own input.
-    private static readonly RgbImage WarmUpGray = new(32, 32, Enumerable.Repeat((byte)128, 32 * 32 * 3).ToArray());
-
-    /// <summary>
-    /// Runs what only survivors run (gathering their factors, soft routing, fusion) once on a probe model over a few of the
-    /// head's experts whose policy lets every one through: few experts pass the filter for the warm-up's pictures, so it
-    /// would otherwise first run, and be compiled, on a client's query. Its own key store: the head's is not touched.
-    /// Nothing when the head holds no expert.
-    /// </summary>
-    public Task ProbeFusionAsync(CancellationToken ct = default) => runtime.RunAsync(() =>
-    {
-        using var scope = NewDisposeScope();
-        using var probe = new EditedModel(runtime.Model, runtime.Editor, policy: _head.Policy with { Margin = RoutingPolicy.MaxMagnitude });
-        var added = 0;
-        foreach (var expert in _experts.Values.Take(WarmUpExperts))
-        {
-            try
-            {
-                probe.Add(new Guid(added, 0, 0, new byte[8]).ToString(), expert, added);                   // ids as an edit's
-                added++;
-            }
-            catch (ArgumentException)
-            {
-                // Not for this editor: it never reaches a model, and the warm-up does without it.
-            }
-        }
-        if (added == 0) return true;
-        var answer = probe.Answer([new VlmExample(runtime.Model.ImageInput(WarmUpGray), "what is this?")], EditTextLimits.MaxAnswerTokens)[0];
-        // The experts of an answer, as a client's answer names them.
-        _ = answer.Experts.Select(InAnswer).ToList();
-        return true;
-    }, ct);
 
     // Experts the warm-up fuses at once: enough for the batched operations' shapes to be those of a real query.
     private const int WarmUpExperts = 64;

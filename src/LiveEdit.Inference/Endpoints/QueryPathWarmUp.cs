@@ -42,11 +42,11 @@ public sealed class QueryPathWarmUp(IServiceProvider services, EditedModelServer
             try
             {
                 await WarmUpImagesAsync(stoppingToken);
-                await WarmUpAnswerWithExpertsAsync(stoppingToken);
+                WarmUpAnswerJson();
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                log.LogWarning("Warming the image decoders or an answer naming experts failed ({Message}); the query endpoint is warmed all the same", e.Message);
+                log.LogWarning("Warming the image decoders failed ({Message}); the query endpoint is warmed all the same", e.Message);
             }
             int? status = null;
             try
@@ -236,20 +236,15 @@ public sealed class QueryPathWarmUp(IServiceProvider services, EditedModelServer
     }
 
     /// <summary>
-    /// Writes an answer that names an expert that fired and one left out, as the endpoint writes its answers (the same result
-    /// type executed on a response, so the same serializer road), and rehearses its query record: the warm-up's own answers
-    /// may name no expert (its picture need not pass any expert's filter), a client's often does. Nothing is sent or written.
+    /// Writes an answer with an expert that fired and one left out, with the options the endpoint writes answers with: the
+    /// warm-up's own answers may name no expert (its picture need not pass any expert's filter), a client's often does.
     /// </summary>
-    private async Task WarmUpAnswerWithExpertsAsync(CancellationToken ct)
+    private void WarmUpAnswerJson()
     {
-        ExpertInAnswer[] fired = [new(Guid.Empty, 1, 1, 0, 0)];
-        SkippedExpert[] skipped = [new(Guid.Empty, new string('0', 64), "warm-up")];
-        await using var scope = services.CreateAsyncScope();
-        var http = new DefaultHttpContext { RequestServices = scope.ServiceProvider, RequestAborted = ct };
-        http.Response.Body = Stream.Null;
-        await TypedResults.Ok(new QueryEndpoints.QueryResponse("warm-up", 0, "head", fired, ["warm-up"], skipped)).ExecuteAsync(http);
-        await services.GetRequiredService<LiveEdit.Hosting.Audit.QueryRecordWriter>()
-            .RehearseAsync(WarmUpCaller, WarmUpPng(), "warm-up", new QueryResult("warm-up", 0, fired, skipped), ct);
+        var options = services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
+        var answer = new QueryEndpoints.QueryResponse("warm-up", 0, "head", [new ExpertInAnswer(Guid.Empty, 1, 1, 0, 0)], ["warm-up"],
+            [new SkippedExpert(Guid.Empty, new string('0', 64), "warm-up")]);
+        System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(answer, options);
     }
 
     /// <summary>
