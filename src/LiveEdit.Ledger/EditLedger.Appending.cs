@@ -73,21 +73,7 @@ public sealed partial class EditLedger
     {
         mine.Ct.ThrowIfCancellationRequested();
         _pending.Enqueue(mine);
-        // Whoever holds the writer drains the queue until its own append is answered, then hands over: every queued
-        // append is taken by the writer of the moment or by its own caller.
-        while (!mine.Done.Task.IsCompleted)
-        {
-            await _writer.WaitAsync(CancellationToken.None);
-            try
-            {
-                while (!mine.Done.Task.IsCompleted && TakeBatch() is { Count: > 0 } batch)
-                    await WriteBatchAsync(batch);
-            }
-            finally
-            {
-                _writer.Release();
-            }
-        }
+        await GroupWriter.DrainUntilAnsweredAsync(mine.Done.Task, _writer, TakeBatch, WriteBatchAsync);
         return await mine.Done.Task;
     }
 

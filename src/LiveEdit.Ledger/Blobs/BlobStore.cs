@@ -48,20 +48,7 @@ public sealed class BlobStore
         ct.ThrowIfCancellationRequested();
         var mine = new PendingPut(sha, bytes, ct);
         _puts.Enqueue(mine);
-        // As the ledger's chain writer does: whoever holds the writer drains the queue until its own put is answered.
-        while (!mine.Done.Task.IsCompleted)
-        {
-            await _putWriter.WaitAsync(CancellationToken.None);
-            try
-            {
-                while (!mine.Done.Task.IsCompleted && TakePuts() is { Count: > 0 } batch)
-                    await WritePutsAsync(batch);
-            }
-            finally
-            {
-                _putWriter.Release();
-            }
-        }
+        await GroupWriter.DrainUntilAnsweredAsync(mine.Done.Task, _putWriter, TakePuts, WritePutsAsync);
         await mine.Done.Task;
         return sha;
     }
