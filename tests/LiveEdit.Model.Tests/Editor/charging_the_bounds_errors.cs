@@ -62,6 +62,7 @@ public sealed class charging_the_bounds_errors
         var got = new List<(int Row, float Similarity)>();
         store.Passing(query, threshold, members, null, 0f, useBound: true, got);
         var expected = Enumerable.Range(0, store.Count).Select(r => (r, store.Similarity(query, r))).Where(p => p.Item2 > threshold).ToList();
+        expected.Except(got).ShouldBeEmpty($"{what}: survivors the bound skipped");
         got.ShouldBe(expected, what);
         return got;
     }
