@@ -71,7 +71,7 @@ public sealed class charging_the_bounds_errors
     public void an_expert_whose_score_the_16_bit_rounding_of_the_query_hides_is_kept()
     {
         // Pq is rounded to 16-bit integers, Pq = s_q·q̃ + δ_q. A key whose coefficients lie on the 8-bit grid (no δ_e) and
-        // have the signs of δ_q scores ⟨δ_q, c_e⟩ ≈ 10⁻⁴·|q|·|φ̂_e| more than the integer sum says: only the charge
+        // have the signs of δ_q scores ⟨δ_q, c_e⟩ ≈ 10⁻⁵·|q|·|φ̂_e| more than the integer sum says: only the charge
         // |δ_q|·|φ̂_e| keeps the bound above a threshold halfway into that gap (the slack is 10⁻⁶).
         var random = new Random(41);
         var (store, basis) = FittedStore(random, tolerance: 1e-6);
@@ -96,7 +96,8 @@ public sealed class charging_the_bounds_errors
         }
         foreach (var (query, row, score, gap) in queries)
         {
-            gap.ShouldBeGreaterThan(1e-5 * Math.Sqrt(KeySimilarity.Dot(query, query)), "the query's rounding moves the score");
+            var key = store.Key(row);
+            gap.ShouldBeGreaterThan(4e-6 * Math.Sqrt(KeySimilarity.Dot(query, query) * KeySimilarity.Dot(key, key)), "the query's rounding moves the score well past the slack");
             var threshold = (float)((score - gap / 2) * Scale);
             var kept = ShouldKeepWhatScoringEveryRowKeeps(store, query, threshold, $"query of row {row}");
             kept.ShouldContain(p => p.Row == row);
@@ -106,7 +107,7 @@ public sealed class charging_the_bounds_errors
     [Fact]
     public void an_expert_along_the_part_of_the_query_outside_a_not_quite_orthonormal_basis_is_kept()
     {
-        // The basis rows are float32, so PPᵀ = I + E with E ≈ 10⁻⁷. For a query q = P_j + w (row j of P plus w orthogonal to
+        // The basis rows are float32, so PPᵀ = I + E with E of order 10⁻⁸. For a query q = P_j + w (row j of P plus w orthogonal to
         // every row) with |w|² below E_jj, |q|² − |Pq|² is negative, yet the part of q outside the span is w: an expert
         // along w scores |w|·|φ̂_e| ≈ 10⁻⁴·|q|·|φ̂_e|. Only the charge ε|Pq|² in |q_⊥| keeps the bound above half that score
         // (every other charge, with a slack of 10⁻⁶, is near 10⁻⁶).
