@@ -318,13 +318,9 @@ public sealed class EditedModel : IDisposable
     // s_e = KeySimilarity.Exact(ψ̄, ψ̂_e) of every survivor, four at a time (the same bits as one by one).
     private static void TextScores(ReadOnlySpan<float> text, Expert[] survivors, double scale, float[] scores)
     {
-        Span<double> sums = stackalloc double[4];
         var j = 0;
         for (; j + 4 <= survivors.Length; j += 4)
-        {
-            KeySimilarity.Dot4(text, survivors[j].TextKey, survivors[j + 1].TextKey, survivors[j + 2].TextKey, survivors[j + 3].TextKey, sums);
-            for (var k = 0; k < 4; k++) scores[j + k] = (float)(sums[k] * scale);
-        }
+            KeySimilarity.Exact4(text, survivors[j].TextKey, survivors[j + 1].TextKey, survivors[j + 2].TextKey, survivors[j + 3].TextKey, scale, scores.AsSpan(j, 4));
         for (; j < survivors.Length; j++) scores[j] = KeySimilarity.Exact(text, survivors[j].TextKey, scale);
     }
 

@@ -395,14 +395,14 @@ public sealed class ExpertKeyStore
     internal void ScoreCandidates(ReadOnlySpan<float> query, ReadOnlySpan<int> candidates, float threshold, float[]? offsets,
         List<(int Row, float Similarity)> result)
     {
-        Span<double> sums = stackalloc double[4];
+        Span<float> scores = stackalloc float[4];
         var j = 0;
         for (; j + 4 <= candidates.Length; j += 4)
         {
             // The next four rows start on their way from memory while these four are scored.
             for (var k = j + 4; k < Math.Min(j + 8, candidates.Length); k++) KeySimilarity.Prefetch(Key(candidates[k]));
-            KeySimilarity.Dot4(query, Key(candidates[j]), Key(candidates[j + 1]), Key(candidates[j + 2]), Key(candidates[j + 3]), sums);
-            for (var k = 0; k < 4; k++) Keep(candidates[j + k], (float)(sums[k] * scale));
+            KeySimilarity.Exact4(query, Key(candidates[j]), Key(candidates[j + 1]), Key(candidates[j + 2]), Key(candidates[j + 3]), scale, scores);
+            for (var k = 0; k < 4; k++) Keep(candidates[j + k], scores[k]);
         }
         for (; j < candidates.Length; j++) Keep(candidates[j], Similarity(query, candidates[j]));
 
